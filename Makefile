@@ -36,7 +36,7 @@ system-deps:
 python-deps: $(VENV_STAMP)
 
 # Native sources (Cython, C kernels) are compiled by the package install, so they re-trigger it.
-NATIVE_SRC  := $(shell find compiler kernels -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' 2>/dev/null)
+NATIVE_SRC  := $(shell find compiler kernels cpp -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' -o -name '*.cc' 2>/dev/null)
 
 $(VENV_STAMP): requirements.txt pyproject.toml CMakeLists.txt $(NATIVE_SRC)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -24,8 +24,11 @@ from compiler.targets import get_target
 REPORT_JSON = "report.json"
 
 
-def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None) -> dict:
+def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None, memory=None,
+          warn=None) -> dict:
     target = get_target(target_name)
+    if memory is not None and target.runner == "relax-vm":
+        raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
     out = Path(out_dir)
     _check_replaceable(out)
@@ -37,7 +40,12 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
     report = summarise(compiled, model_path, quantisation)
     with staging_dir(out) as staging:
-        compiled.executable.export_library(str(staging / target.artefact))
+        if compiled.executable is not None:
+            compiled.executable.export_library(str(staging / target.artefact))
+        else:
+            from compiler.coral.build import build_firmware
+
+            report["coral"] = build_firmware(compiled, staging, memory, warn=warn)
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")
         onnx.save(export_graph(_graph_module(compiled), Path(model_path).stem), str(staging / "graph.onnx"))

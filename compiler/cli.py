@@ -36,30 +36,56 @@ def _build(args) -> int:
     from compiler.report.markdown import render_summary
 
     warnings.showwarning = lambda message, *rest: print(f"warning: {message}", file=sys.stderr)
-    report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val)
+    report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
+                   memory=args.memory, warn=lambda message: print(f"note: {message}", file=sys.stderr))
     print(render_summary(report))
-    print(f"  wrote {args.output}/ (model.so, report.json, report.md, graph.onnx)")
+    artefacts = "firmware.elf, src/" if "coral" in report else "model.so"
+    print(f"  wrote {args.output}/ ({artefacts}, report.json, report.md, graph.onnx)")
     return 0
 
 
 def _run(args) -> int:
-    import numpy as np
+    from compiler.run.host import read_report
 
+    if "coral" in read_report(args.out_dir):
+        return _run_coral(args)
     from compiler.run.host import run_host
 
     result = run_host(args.out_dir, args.input, repeat=args.repeat)
+    _print_outputs(result)
+    print(f"latency over {len(result.latencies_ms)} run(s): median {result.median_ms():.3f} ms, "
+          f"p90 {result.p90_ms():.3f} ms")
+    _save_outputs(args, result)
+    return 0
+
+
+def _run_coral(args) -> int:
+    from compiler.run.coral import RUN_JSON, layer_table, run_coral
+
+    result = run_coral(args.out_dir, args.input, timeout=args.timeout)
+    print(layer_table(result))
+    _print_outputs(result)
+    print(f"simulated in {result.seconds:.1f} s (qemu-system-riscv32 -icount shift=0); "
+          f"per-layer counts recorded in {args.out_dir}/{RUN_JSON}")
+    _save_outputs(args, result)
+    return 0
+
+
+def _print_outputs(result) -> None:
     for name, array in zip(result.output_names, result.outputs):
         print(f"output {name}: shape {array.shape} {array.dtype}, min {array.min():.6g}, "
               f"max {array.max():.6g}, mean {array.mean():.6g}, argmax {int(array.reshape(-1).argmax())}")
-    print(f"latency over {len(result.latencies_ms)} run(s): median {result.median_ms():.3f} ms, "
-          f"p90 {result.p90_ms():.3f} ms")
+
+
+def _save_outputs(args, result) -> None:
+    import numpy as np
+
     if args.output:
         if len(result.outputs) == 1:
             np.save(args.output, result.outputs[0])
         else:
             np.savez(args.output, **dict(zip(result.output_names, result.outputs)))
         print(f"wrote {args.output}")
-    return 0
 
 
 def _targets(args) -> int:
@@ -99,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="model inputs/outputs as float (default) or integer tensors at the scale and zero point "
                             "report.json lists under quantization.io")
     quant.add_argument("--val", metavar="DATA.npz", help="labelled samples (input array + 'label'): report top-1 float vs int8")
+    build.add_argument("--memory", metavar="PROFILE", help="coral-npu memory profile: default (ITCM 8 KB, DTCM 32 KB) "
+                                                           "or highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB)")
     build.set_defaults(handler=_build)
 
     run = commands.add_parser("run", help="run a build output on its inputs",
@@ -108,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=".npy file per model input, in input order (repeat), or one .npz keyed by input name")
     run.add_argument("--output", metavar="PATH", help="save the output (.npy; .npz when the model has several outputs)")
     run.add_argument("--repeat", type=int, default=1, metavar="N", help="timed runs after one warm-up run (default 1)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="coral-npu: stop the simulator after this long "
+                                                                     "(default: the target's)")
     run.set_defaults(handler=_run)
 
     targets = commands.add_parser("targets", help="list the targets and what each supports")

@@ -35,7 +35,7 @@ class CompiledModel:
     optimised: tvm.IRModule
     partitioned: tvm.IRModule          # float, grouped by the fusion (float) or int8 (quantised) families;
                                        # for a pre-quantised model, its QDQ form in NHWC
-    executable: object                 # tvm.relax.VMExecutable
+    executable: object                 # tvm.relax.VMExecutable (None for targets with their own artefact)
     seconds: dict = field(default_factory=dict)  # stage -> wall time
     quantised: Quantised | None = None
     offloaded: tvm.IRModule | None = None  # INT8: the QDQ module with its int8 groups marked for the kernel codegen
@@ -89,7 +89,9 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         offloaded = partition_int8(quantised.qdq)
         lowered = run_codegen(offloaded)
         clock.lap("int8 codegen")
-    executable = tvm.compile(lowered, target=target.tvm())
-    clock.lap("codegen")
+    executable = None
+    if target.runner == "relax-vm":  # other targets build their own artefact from the modules (coral/build.py)
+        executable = tvm.compile(lowered, target=target.tvm())
+        clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
     return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded)

@@ -43,16 +43,16 @@ KERNELS = {
 }
 
 
-def _literal(value) -> str:
+def c_literal(value) -> str:
     if isinstance(value, (tuple, list)):
-        return "{" + ", ".join(_literal(v) for v in value) + "}"  # an array member (npu_pad_params)
+        return "{" + ", ".join(c_literal(v) for v in value) + "}"  # an array member (npu_pad_params)
     if isinstance(value, float):
         return value.hex() + "f"  # exact: every scale is a float32
     return str(int(value))
 
 
-def _struct(fields: dict) -> str:
-    return "{" + ", ".join(f".{key} = {_literal(value)}" for key, value in fields.items()) + "}"
+def c_struct(fields: dict) -> str:
+    return "{" + ", ".join(f".{key} = {c_literal(value)}" for key, value in fields.items()) + "}"
 
 
 def emit_int8(call: CompositeCall, ctx) -> str:
@@ -68,7 +68,7 @@ def emit_int8(call: CompositeCall, ctx) -> str:
     ctx.source(source)
     lines = []
     if kernel.kernel == "concat":
-        rows = ",\n  ".join(_struct(p) for p in kernel.per_input)
+        rows = ",\n  ".join(c_struct(p) for p in kernel.per_input)
         lines.append(f"static const npu_concat_input inputs[{len(kernel.per_input)}] = {{\n  {rows}\n}};")
         fields = dict(kernel.params)
         lines.append(f"static const {struct} params = {{.outer = {fields['outer']}, .num_inputs = "
@@ -76,7 +76,7 @@ def emit_int8(call: CompositeCall, ctx) -> str:
         lines.append(f"const int8_t* const sources[{len(inputs)}] = {{{', '.join(x.expr for x in inputs)}}};")
         lines.append(f"{function}(&params, sources, {out.expr});")
         return "\n".join(lines)
-    lines.append(f"static const {struct} params = {_struct(kernel.params)};")
+    lines.append(f"static const {struct} params = {c_struct(kernel.params)};")
     args = [x.expr for x in inputs]
     if kernel.kernel in ("conv2d", "dense"):
         arrays = kernel.arrays

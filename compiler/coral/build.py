@@ -1,0 +1,78 @@
+"""`build --target coral-npu`: the quantised model -> OUT/firmware.elf and OUT/src/.
+
+    QDQ module -> int8 groups (codegen/int8.py) -> FirmwareGraph (coral/graph.py)
+      -> C sources (coral/firmware.py) -> clang-19 + ld.lld-19 (coral/toolchain.py)
+
+The report section (report.json "coral") holds the per-layer plan (implementation, MACs,
+schedule, fallback reason) and the memory map read back from the linked ELF.
+"""
+
+from pathlib import Path
+
+from compiler.codegen.int8 import int8_groups
+from compiler.coral.firmware import generate_firmware
+from compiler.coral.graph import extract_graph
+from compiler.coral.memory import profile_for
+from compiler.coral.toolchain import Toolchain
+from compiler.errors import CompilerError
+from compiler.resources import data_dir
+
+FIRMWARE = "firmware.elf"
+SOURCE_DIR = "src"
+
+
+def qdq_module(compiled):
+    """The int8 (QDQ-form) module of a quantised or pre-quantised build."""
+    if compiled.quantised is not None:
+        return compiled.quantised.qdq
+    if compiled.offloaded is not None:
+        return compiled.partitioned
+    raise CompilerError(f"--target {compiled.target.name} runs int8 models: build with --quantize int8 --calib DATA "
+                        "(or give a model quantised with QDQ / QLinear operators)")
+
+
+def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules=None, warn=None) -> dict:
+    """Writes OUT/src/*.c and OUT/firmware.elf; returns the report's "coral" section."""
+    target = compiled.target
+    profile = profile_for(target, memory)
+    toolchain = Toolchain.for_target(target)  # fail on a missing compiler before the long part
+    graph = extract_graph(int8_groups(qdq_module(compiled)))
+    firmware = generate_firmware(graph, profile, schedules=schedules, warn=warn)
+    source_dir = out_dir / SOURCE_DIR
+    source_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in firmware.files.items():
+        (source_dir / name).write_text(text)
+    sources = [source_dir / name for name in sorted(firmware.files) if name.endswith(".c")]
+    sources += [data_dir("kernels") / path for path in firmware.ref_sources]
+    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=[source_dir])
+    vector_float = toolchain.vector_float_instructions(elf)
+    if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
+        raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
+    return _section(graph, firmware, profile, toolchain.region_usage(elf))
+
+
+def _section(graph, firmware, profile, usage) -> dict:
+    return {
+        "memory_profile": profile.name,
+        "memory_map": [{"region": region, "used_bytes": used, "size_bytes": size,
+                        "percent": round(100.0 * used / size, 1) if size else 0.0}
+                       for region, (used, size) in usage.items()],
+        "arena_bytes": dict(firmware.arena_bytes),
+        "constant_bytes": sum(layer.constant_bytes for layer in firmware.layers),
+        "layers": [_layer_row(graph, layer) for layer in firmware.layers],
+        "inputs": [_tensor(graph, index) for index in graph.inputs],
+        "outputs": [_tensor(graph, index) for index in graph.outputs],
+    }
+
+
+def _tensor(graph, index) -> dict:
+    tensor = graph.tensors[index]
+    return {"shape": list(tensor.shape), "dtype": tensor.dtype, "bytes": tensor.nbytes}
+
+
+def _layer_row(graph, layer) -> dict:
+    step = layer.step
+    return {"index": step.index, "name": step.name, "op": step.op, "impl": layer.impl, "function": layer.function,
+            "onnx_nodes": step.onnx_nodes, "output_shape": list(graph.tensors[step.output].shape),
+            "macs": step.macs, "scratch_bytes": layer.scratch_bytes, "constant_bytes": layer.constant_bytes,
+            "schedule": layer.schedule, "fallback": layer.fallback}

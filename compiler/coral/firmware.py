@@ -1,0 +1,280 @@
+"""AOT firmware for coral-npu: one C file per step, and a main.c that runs the whole graph.
+
+    graph (coral/graph.py) -> per step: a generated RVV kernel (cpp/ via coral/codegen.py),
+                              kernels/ref behind the same ABI when the codegen has no kernel for it,
+                              or a generated transpose
+                           -> static memory plan (coral/memory_plan.py): activations and scratch in
+                              one arena in DTCM, the largest moved to EXTMEM when DTCM is too small
+                           -> main.c: read inputs (semihosting), call every layer with rdinstret
+                              around it, write outputs and the per-layer counters
+
+Every layer function has the ABI of the generated kernels (codegen.h):
+    void layerN(const T* input, [const T* input2, ...] T* output, int8_t* scratch);
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.codegen.ffi_abi import array_literal, ctype
+from compiler.codegen.int8 import KERNELS, c_struct
+from compiler.coral.graph import FirmwareGraph, Step
+from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
+from compiler.errors import CompilerError
+
+COUNTERS_FILE = "counters.bin"
+RESERVED_DTCM = 2048  # runtime .data/.bss besides the arena and the counters
+
+
+def input_file(index: int) -> str:
+    return f"input{index}.bin"
+
+
+def output_file(index: int) -> str:
+    return f"output{index}.bin"
+
+
+@dataclass
+class Layer:
+    step: Step
+    impl: str                   # rvv (generated RVV kernel), c (generated portable C), ref (kernels/ref), transpose
+    function: str
+    source: str                 # the C file's text
+    scratch_bytes: int = 0
+    constant_bytes: int = 0
+    schedule: dict | None = None
+    fallback: str | None = None  # why a kernel runs on kernels/ref
+
+
+@dataclass
+class Placement:
+    arena: str    # ARENA (in DTCM) or SPILL_ARENA (in EXTMEM)
+    offset: int
+
+
+@dataclass
+class Firmware:
+    files: dict[str, str]              # src/ file name -> C text
+    ref_sources: list[str]             # kernels/ref files (relative to kernels/) the layers call
+    layers: list[Layer]
+    placement: dict = field(default_factory=dict)   # storage tensor or ("scratch", step) -> Placement
+    arena_bytes: dict = field(default_factory=dict)  # ARENA / SPILL_ARENA -> bytes
+
+
+def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = None, vector: bool = True,
+                      warn=None) -> Firmware:
+    """C sources for `graph` on `profile` (coral/memory.py). `schedules`: step index -> schedule dict
+    (the tuner's choice); `warn(message)` is told about every kernel that falls back to kernels/ref."""
+    layers = [_layer(graph, step, (schedules or {}).get(step.index), vector) for step in graph.steps]
+    for layer in layers:
+        if layer.fallback and warn is not None:
+            warn(f"{layer.step.name} ({layer.step.op}): runs on kernels/ref: {layer.fallback}")
+    placement, arena_bytes = _place(graph, layers, profile)
+    files = {f"{layer.function}.c": layer.source for layer in layers}
+    files["layers.h"] = _layers_header(graph, layers)
+    files["main.c"] = _main(graph, layers, placement, arena_bytes)
+    ref_sources = sorted({KERNELS[layer.step.kernel.kernel][0] for layer in layers if layer.impl == "ref"})
+    return Firmware(files, ref_sources, layers, placement, arena_bytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+
+
+def _layer(graph, step: Step, schedule, vector) -> Layer:
+    function = f"layer{step.index}"
+    if step.kind == "transpose":
+        return Layer(step, "transpose", function, _transpose_source(graph, step, function))
+    from compiler.coral import codegen
+
+    kernel = step.kernel
+    if kernel.kernel in codegen.kernels():
+        try:
+            emitted = codegen.emit_int8_kernel(kernel, function, schedule=schedule, vector=vector)
+        except codegen.SpecError as err:
+            reason = str(err)
+        else:
+            return Layer(step, "rvv" if vector else "c", function, emitted.source, emitted.scratch_bytes,
+                         emitted.constant_bytes, emitted.schedule)
+    else:
+        reason = _REF_ONLY.get(kernel.kernel, f"the Coral codegen has no {kernel.kernel} kernel")
+    source, constant_bytes = _ref_source(graph, step, function)
+    return Layer(step, "ref", function, source, 0, constant_bytes, None, reason)
+
+
+# Kernels that are the reference by design rather than by failure: scalar float at the model's
+# boundaries, and data movement whose cost is a copy.
+_REF_ONLY = {
+    "quantize": "float -> int8 at the model input (scalar float, as TFLite rounds)",
+    "dequantize": "int8 -> float at the model output (scalar float)",
+    "concat": "data movement (copy with requantisation)",
+    "pad": "data movement (copy)",
+}
+
+
+def _signature(graph, step: Step, function: str) -> str:
+    args = [f"const {ctype(graph.tensors[i].dtype)}* input{n}" for n, i in enumerate(step.inputs)]
+    args.append(f"{ctype(graph.tensors[step.output].dtype)}* output")
+    return f"void {function}({', '.join(args)}, int8_t* scratch)"
+
+
+def _weights(name: str, array: np.ndarray) -> str:
+    return (f"static const {ctype(str(array.dtype))} {name}[{max(array.size, 1)}] "
+            f"__attribute__((section(\".weights\"), aligned({ALIGN}))) = {array_literal(np.ascontiguousarray(array))};")
+
+
+def _ref_source(graph, step: Step, function: str) -> tuple[str, int]:
+    """A layer calling the kernels/ref function for step's kernel with its params struct."""
+    kernel = step.kernel
+    _, struct, cfunc, _, _ = KERNELS[kernel.kernel]
+    lines = [f"/* {function}: {step.name} ({step.op}) on kernels/ref. */", '#include "npu_kernels.h"', ""]
+    inputs = [f"input{n}" for n in range(len(step.inputs))]
+    constant_bytes = 0
+    if kernel.kernel == "concat":
+        rows = ",\n  ".join(c_struct(p) for p in kernel.per_input)
+        lines.append(f"static const npu_concat_input inputs[{len(kernel.per_input)}] = {{\n  {rows}\n}};")
+        lines.append(f"static const {struct} params = {{.outer = {kernel.params['outer']}, .num_inputs = "
+                     f"{kernel.params['num_inputs']}, .inputs = inputs, .output_zero_point = "
+                     f"{kernel.params['output_zero_point']}}};")
+        call_args = ["sources"]
+    else:
+        lines.append(f"static const {struct} params = {c_struct(kernel.params)};")
+        call_args = list(inputs)
+        for key in ("weight", "bias", "multiplier", "shift") if kernel.kernel in ("conv2d", "dense") else ():
+            array = kernel.arrays.get(key)
+            if array is None:
+                call_args.append("NULL")
+                continue
+            lines.append(_weights(key, array))
+            constant_bytes += array.nbytes
+            call_args.append(key)
+    lines += ["", _signature(graph, step, function) + " {", "  (void)scratch;"]
+    if kernel.kernel == "concat":
+        lines.append(f"  const int8_t* const sources[{len(inputs)}] = {{{', '.join(inputs)}}};")
+    lines += [f"  {cfunc}(&params, {', '.join(call_args)}, output);", "}", ""]
+    return "\n".join(lines), constant_bytes
+
+
+def _transpose_source(graph, step: Step, function: str) -> str:
+    """out[i0][i1]... = in[...]: nested loops over the output, reading the input through its
+    strides permuted by the axes (rank <= 6; these are the layout changes at the model's edges)."""
+    shape = graph.tensors[step.inputs[0]].shape
+    axes = step.axes
+    in_strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    out_shape = [shape[a] for a in axes]
+    lines = [f"/* {function}: transpose {list(shape)} by axes {list(axes)} -> {out_shape}. */",
+             "#include <stdint.h>", "", _signature(graph, step, function) + " {", "  (void)scratch;",
+             "  int32_t o = 0;"]
+    index_terms = []
+    for depth, (extent, axis) in enumerate(zip(out_shape, axes)):
+        lines.append("  " * (depth + 1) + f"for (int32_t i{depth} = 0; i{depth} < {extent}; ++i{depth})")
+        index_terms.append(f"i{depth} * {in_strides[axis]}")
+    lines.append("  " * (len(axes) + 1) + f"output[o++] = input0[{' + '.join(index_terms) or '0'}];")
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def _layers_header(graph, layers) -> str:
+    lines = ["/* Every layer of the model, in execution order (generated). */", "#ifndef LAYERS_H",
+             "#define LAYERS_H", "#include <stdint.h>", ""]
+    lines += [_signature(graph, layer.step, layer.function) + ";" for layer in layers]
+    return "\n".join(lines + ["", "#endif", ""])
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory plan
+
+
+def _buffers(graph: FirmwareGraph, layers) -> list[Buffer]:
+    """Storage tensors (reshape aliases share their source's) and per-layer scratch, with lifetimes
+    in step indices: inputs live from -1 (read before the first step), outputs to the end."""
+    end = len(graph.steps)
+    first, last = {}, {}
+    for index in graph.inputs:
+        first[graph.storage(index)] = -1
+    for step in graph.steps:
+        out = graph.storage(step.output)
+        first.setdefault(out, step.index)
+        last[out] = max(last.get(out, step.index), step.index)
+        for index in step.inputs:
+            root = graph.storage(index)
+            last[root] = max(last.get(root, step.index), step.index)
+    for index in graph.outputs:
+        last[graph.storage(index)] = end
+    buffers = [Buffer(root, graph.tensors[root].nbytes, first[root], last.get(root, first[root])) for root in first]
+    buffers += [Buffer(("scratch", layer.step.index), layer.scratch_bytes, layer.step.index, layer.step.index)
+                for layer in layers if layer.scratch_bytes > 0]
+    return buffers
+
+
+def _place(graph, layers, profile) -> tuple[dict, dict]:
+    """Plan in the data region (DTCM); while it does not fit, move the largest remaining buffer
+    to the spill region (EXTMEM), which only profiles with external memory have."""
+    buffers = _buffers(graph, layers)
+    data, spill = profile.region_for("data"), profile.region_for("spill")
+    budget = data.size - profile.stack - RESERVED_DTCM - 4 * (len(layers) + 1)
+    in_data, in_spill = sorted(buffers, key=lambda b: -b.size), []
+    while True:
+        planned = plan_arena(in_data)
+        if planned.size <= budget:
+            break
+        if spill.name == data.name:
+            raise CompilerError(
+                f"the model does not fit the {profile.name} memory profile: activations need {planned.size:,} bytes "
+                f"of {data.name}, {max(budget, 0):,} available ({data.size:,} minus stack and runtime); "
+                "try --memory highmem")
+        in_spill.append(in_data.pop(0))
+    spilled = plan_arena(in_spill)
+    if spilled.size > spill.size:
+        raise CompilerError(f"the model does not fit the {profile.name} memory profile: activations need "
+                            f"{spilled.size:,} bytes of {spill.name} beyond {data.name}, {spill.size:,} available")
+    placement = {key: Placement(ARENA, offset) for key, offset in planned.offsets.items()}
+    placement.update({key: Placement(SPILL_ARENA, offset) for key, offset in spilled.offsets.items()})
+    return placement, {ARENA: planned.size, SPILL_ARENA: spilled.size}
+
+
+# ---------------------------------------------------------------------------------------------
+# main.c
+
+# The two arenas: the linker script puts .arena in the profile's data region (DTCM) and
+# .extmem_bss in its spill region (EXTMEM).
+ARENA, SPILL_ARENA = "arena", "spill_arena"
+_SECTIONS = {ARENA: ".arena", SPILL_ARENA: ".extmem_bss"}
+
+
+def _pointer(graph, placement, tensor: int) -> str:
+    where = placement[graph.storage(tensor)]
+    return f"({ctype(graph.tensors[tensor].dtype)}*)({where.arena} + {where.offset})"
+
+
+def _main(graph: FirmwareGraph, layers, placement, arena_bytes) -> str:
+    lines = ["/* The whole model: read the inputs, run every layer with rdinstret around it, write the",
+             " * outputs and the per-layer instruction counts (generated). */",
+             '#include <stdint.h>', '#include "npu_runtime.h"', '#include "layers.h"', "",
+             f"#define NUM_LAYERS {len(layers)}", ""]
+    for arena, size in arena_bytes.items():
+        if size:
+            lines.append(f"static uint8_t {arena}[{size}] __attribute__((section(\"{_SECTIONS[arena]}\"), "
+                         f"aligned({ALIGN})));")
+    lines += ["static uint32_t counters[NUM_LAYERS + 1]; /* per layer, then the total */", "",
+              "int main(void) {"]
+    for n, index in enumerate(graph.inputs):
+        lines += [f"  if (npu_read_file(\"{input_file(n)}\", {_pointer(graph, placement, index)}, "
+                  f"{graph.tensors[index].nbytes}) != 0) {{",
+                  f"    npu_puts(\"error: cannot read {input_file(n)}\\n\");", "    return 10;", "  }"]
+    lines += ["  uint32_t start = npu_instret();", "  uint32_t before = start;", "  uint32_t after;"]
+    for layer in layers:
+        step = layer.step
+        args = [_pointer(graph, placement, i) for i in step.inputs] + [_pointer(graph, placement, step.output)]
+        scratch = placement.get(("scratch", step.index))
+        args.append(f"(int8_t*)({scratch.arena} + {scratch.offset})" if scratch else "(int8_t*)0")
+        lines += [f"  {layer.function}({', '.join(args)}); /* {step.name}: {step.op} */",
+                  f"  after = npu_instret();", f"  counters[{step.index}] = after - before;", "  before = after;"]
+    lines.append("  counters[NUM_LAYERS] = before - start;")
+    for n, index in enumerate(graph.outputs):
+        lines += [f"  if (npu_write_file(\"{output_file(n)}\", {_pointer(graph, placement, index)}, "
+                  f"{graph.tensors[index].nbytes}) != 0) return 11;"]
+    lines += [f"  if (npu_write_file(\"{COUNTERS_FILE}\", counters, sizeof counters) != 0) return 12;",
+              "  return 0;", "}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""The quantised model as the firmware sees it: tensors and a straight-line list of steps.
+
+Input is a QDQ-form module whose int8 ops are one composite function each
+(codegen.int8.int8_groups). Each binding of main becomes one step:
+
+    kernel     a composite of the int8 pattern table, lowered to its kernel parameters
+               (quant/patterns.py lower_composite): a generated RVV kernel or kernels/ref
+    transpose  R.permute_dims (the NCHW <-> NHWC boundaries to_nhwc leaves): portable C
+    alias      R.reshape or a plain rebinding: no code, the output shares the input's bytes
+
+Anything else has no Coral implementation yet and is refused by name, with its ONNX node.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from compiler.analysis import macs, static_shape
+from compiler.errors import CompilerError
+from compiler.passes.util import bindings
+from compiler.quant.patterns import Int8Kernel, lower_composite
+from compiler.report.summary import kernel_nodes
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    alias_of: int | None = None  # a reshape shares its input's storage
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Step:
+    index: int
+    kind: str                  # kernel, transpose, alias
+    op: str                    # the pattern (conv2d_bias_relu, ...) or the relax op
+    name: str                  # the first ONNX node it computes, or the IR variable
+    inputs: list[int]
+    output: int
+    onnx_nodes: list[str] = field(default_factory=list)
+    kernel: Int8Kernel | None = None
+    axes: tuple[int, ...] = ()  # transpose
+    macs: int = 0
+
+
+@dataclass
+class FirmwareGraph:
+    tensors: list[Tensor]
+    steps: list[Step]
+    inputs: list[int]
+    outputs: list[int]
+
+    def storage(self, index: int) -> int:
+        """The tensor whose bytes `index` uses (follows reshape aliases)."""
+        while self.tensors[index].alias_of is not None:
+            index = self.tensors[index].alias_of
+        return index
+
+
+def extract_graph(mod: tvm.IRModule) -> FirmwareGraph:
+    """Steps of `mod["main"]` in execution order (see the module docstring)."""
+    main = mod["main"]
+    tensors: list[Tensor] = []
+    by_var: dict = {}
+
+    def new_tensor(var) -> int:
+        shape = static_shape(var)
+        if shape is None:
+            raise CompilerError(f"{var.name}: coral-npu needs static shapes")
+        tensors.append(Tensor(len(tensors), var.name, shape, str(var.ty.dtype)))
+        by_var[var.__chandle__()] = tensors[-1].index
+        return tensors[-1].index
+
+    inputs = [new_tensor(param) for param in main.params]
+    steps: list[Step] = []
+    for binding in bindings(main):
+        steps.append(_step(mod, binding, len(steps), by_var, new_tensor, tensors))
+    outputs = [_tensor_of(by_var, out) for out in _returned(main)]
+    computed = [step for step in steps if step.kind != "alias"]
+    for index, step in enumerate(computed):
+        step.index = index
+    return FirmwareGraph(tensors, computed, inputs, outputs)
+
+
+def _returned(main) -> list:
+    body = main.body.body
+    return list(body.fields) if isinstance(body, relax.Tuple) else [body]
+
+
+def _tensor_of(by_var, expr) -> int:
+    if not isinstance(expr, relax.Var) or expr.__chandle__() not in by_var:
+        raise CompilerError(f"coral-npu: {expr} is not a tensor the firmware computes (constant outputs are not supported)")
+    return by_var[expr.__chandle__()]
+
+
+def _step(mod, binding, index, by_var, new_tensor, tensors) -> Step:
+    var, value = binding.var, binding.value
+    if isinstance(value, relax.Var):  # gv = lv: the same bytes under another name
+        return _alias(index, var, value, by_var, new_tensor, tensors, "rebind")
+    if not isinstance(value, relax.Call):
+        raise CompilerError(f"{var.name}: coral-npu cannot run a {type(value).__name__} binding")
+    if isinstance(value.op, tvm.ir.GlobalVar):
+        return _kernel_step(mod[value.op], value, index, var, by_var, new_tensor)
+    op = value.op.name
+    if op == "relax.reshape":
+        return _alias(index, var, value.args[0], by_var, new_tensor, tensors, "reshape")
+    if op == "relax.permute_dims":
+        source = _tensor_of(by_var, value.args[0])
+        rank = len(tensors[source].shape)
+        axes = tuple(int(a) for a in value.attrs.axes) if value.attrs.axes is not None else tuple(reversed(range(rank)))
+        return Step(index, "transpose", "transpose", var.name, [source], new_tensor(var), axes=axes)
+    from compiler.frontend.provenance import source_node
+
+    node = source_node(value) or var.name
+    raise CompilerError(f"{node}: {op.removeprefix('relax.')} has no int8 Coral kernel and no fallback yet "
+                        "(quantise it: it must be part of an int8 op, or leave it out of the model)")
+
+
+def _alias(index, var, source_expr, by_var, new_tensor, tensors, op) -> Step:
+    source = _tensor_of(by_var, source_expr)
+    out = new_tensor(var)
+    if tensors[out].nbytes != tensors[source].nbytes:
+        raise CompilerError(f"{var.name}: {op} changes the byte size")
+    tensors[out].alias_of = source
+    return Step(index, "alias", op, var.name, [source], out)
+
+
+def _kernel_step(func, call, index, var, by_var, new_tensor) -> Step:
+    name = str(func.attrs["Composite"])
+    kernel = lower_composite(func)
+    by_param = {p.__chandle__(): arg for p, arg in zip(func.params, call.args)}
+    inputs = []
+    for expr in kernel.inputs:
+        arg = by_param.get(expr.__chandle__())
+        if arg is None:
+            raise CompilerError(f"{name}: kernel input {expr} is not an argument of its composite")
+        inputs.append(_tensor_of(by_var, arg))
+    nodes = kernel_nodes(func)
+    return Step(index, "kernel", name.split(".", 1)[-1], nodes[0] if nodes else var.name, inputs, new_tensor(var),
+                onnx_nodes=nodes, kernel=kernel, macs=macs(func))

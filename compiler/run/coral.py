@@ -1,0 +1,96 @@
+"""Run a coral-npu build (firmware.elf) in qemu-system-riscv32 and read back its counters.
+
+The firmware (coral/firmware.py) reads input<i>.bin and writes output<i>.bin and counters.bin
+through semihosting, relative to the simulator's working directory (a temporary folder here).
+Instruction counts are exact (-icount shift=0, rdinstret around every layer); they are recorded
+in OUT/run.json beside the build's report.
+"""
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compiler.coral.build import FIRMWARE
+from compiler.coral.firmware import COUNTERS_FILE, input_file, output_file
+from compiler.coral.simulator import run_firmware
+from compiler.errors import CompilerError
+from compiler.run.host import read_report
+from compiler.run.inputs import load_inputs
+
+RUN_JSON = "run.json"
+
+
+@dataclass
+class CoralRun:
+    outputs: list[np.ndarray]
+    output_names: list[str]
+    layers: list[dict]         # the report's layers, each with "instructions" and "macs_per_instruction"
+    total_instructions: int
+    seconds: float             # QEMU's wall time (not a performance figure)
+
+
+def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
+    out_dir = Path(out_dir)
+    report = read_report(out_dir)
+    coral = report.get("coral")
+    elf = out_dir / FIRMWARE
+    if coral is None or not elf.is_file():
+        raise CompilerError(f"{out_dir}: no {FIRMWARE} (is this a coral-npu build?)")
+    interface = report["interface"]
+    inputs = load_inputs(input_paths, interface["inputs"])
+    with tempfile.TemporaryDirectory(prefix="coral-run-") as work:
+        work = Path(work)
+        for index, (array, tensor) in enumerate(zip(inputs, coral["inputs"])):
+            (work / input_file(index)).write_bytes(np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes())
+        result = run_firmware(elf, work, timeout=timeout)
+        outputs = [_read(work / output_file(index), tensor, spec)
+                   for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
+        counters = np.frombuffer((work / COUNTERS_FILE).read_bytes(), dtype=np.uint32)
+    layers = _with_counts(coral["layers"], counters)
+    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds)
+    _record(out_dir, run)
+    return run
+
+
+def _read(path: Path, tensor: dict, spec: dict) -> np.ndarray:
+    data = path.read_bytes()
+    if len(data) != tensor["bytes"]:
+        raise CompilerError(f"firmware wrote {len(data)} bytes to {path.name}, expected {tensor['bytes']}")
+    return np.frombuffer(data, dtype=tensor["dtype"]).reshape(spec["shape"]).copy()
+
+
+def _with_counts(layers: list[dict], counters: np.ndarray) -> list[dict]:
+    if len(counters) != len(layers) + 1:
+        raise CompilerError(f"firmware wrote {len(counters)} counters for {len(layers)} layers")
+    rows = []
+    for layer, count in zip(layers, counters[:-1].tolist()):
+        row = {key: layer[key] for key in ("index", "name", "op", "impl", "macs")}
+        row["instructions"] = count
+        row["macs_per_instruction"] = round(layer["macs"] / count, 2) if count else 0.0
+        rows.append(row)
+    return rows
+
+
+def _record(out_dir: Path, run: CoralRun) -> None:
+    total_macs = sum(row["macs"] for row in run.layers)
+    (out_dir / RUN_JSON).write_text(json.dumps({
+        "total_instructions": run.total_instructions,
+        "total_macs": total_macs,
+        "macs_per_instruction": round(total_macs / run.total_instructions, 2) if run.total_instructions else 0.0,
+        "layers": run.layers,
+    }, indent=2) + "\n")
+
+
+def layer_table(run: CoralRun) -> str:
+    """The per-layer table `run` prints (Markdown)."""
+    lines = ["| # | layer | op | impl | MACs | instructions | MACs/instr |", "|---:|---|---|---|---:|---:|---:|"]
+    for row in run.layers:
+        lines.append(f"| {row['index']} | {row['name']} | {row['op']} | {row['impl']} | {row['macs']:,} | "
+                     f"{row['instructions']:,} | {row['macs_per_instruction']:.2f} |")
+    total_macs = sum(row["macs"] for row in run.layers)
+    ratio = total_macs / run.total_instructions if run.total_instructions else 0.0
+    lines.append(f"| | **total** | | | {total_macs:,} | {run.total_instructions:,} | {ratio:.2f} |")
+    return "\n".join(lines)

@@ -25,7 +25,8 @@ REPORT_JSON = "report.json"
 
 
 def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None, memory=None,
-          warn=None) -> dict:
+          warn=None, firmware_options=None) -> dict:
+    """`firmware_options`: extra build_firmware arguments for coral-npu (coral/build.py)."""
     target = get_target(target_name)
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
@@ -45,7 +46,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         else:
             from compiler.coral.build import build_firmware
 
-            report["coral"] = build_firmware(compiled, staging, memory, warn=warn)
+            report["coral"] = build_firmware(compiled, staging, memory, warn=warn, **(firmware_options or {}))
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")
         onnx.save(export_graph(_graph_module(compiled), Path(model_path).stem), str(staging / "graph.onnx"))

@@ -1,7 +1,7 @@
 """Targets are data: one folder per chip under targets/, described by target.toml."""
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.errors import CompilerError
@@ -23,6 +23,8 @@ class Target:
     int8_families: tuple[str, ...]  # families whose groups are the quantised ops
     onnx_ops: tuple[str, ...]  # ONNX operators this target claims to compile (tested by the ONNX backend suite)
     folder: Path
+    # The whole parsed target.toml, for target-specific tables ([isa], [toolchain], [memory]...).
+    data: dict = field(default_factory=dict, compare=False)
 
     def tvm(self):
         """The tvm.target.Target to compile for (mcpu = native resolved to this machine's CPU)."""
@@ -47,11 +49,17 @@ def _load(folder: Path) -> Target:
         int8_families=tuple(data.get("int8", {}).get("families", ())),
         onnx_ops=tuple(data.get("onnx", {}).get("ops", ())),
         folder=folder,
+        data=data,
     )
 
 
+DEFAULT_TARGET = "host"
+
+
 def all_targets() -> dict[str, Target]:
-    found = (_load(toml.parent) for toml in sorted(targets_dir().glob("*/target.toml")))
+    """Every target, the default (host) first, then by folder name."""
+    tomls = sorted(targets_dir().glob("*/target.toml"), key=lambda toml: (toml.parent.name != DEFAULT_TARGET, toml.parent.name))
+    found = (_load(toml.parent) for toml in tomls)
     return {target.name: target for target in found}
 
 

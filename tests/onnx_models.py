@@ -148,3 +148,36 @@ def pooling(kind, channels=4, size=8, seed=0):
     else:
         y, out = g.node("GlobalAveragePool", [y], "pool"), 1
     return g.model([("x", [1, channels, size, size])], y, [1, channels, out, out])
+
+
+# MobileNet V1 (Howard et al. 2017, Table 1): (output channels at width 1.0, stride) of each
+# depthwise-separable block after the 3x3 stride-2 stem of 32 channels.
+MOBILENET_V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
+                       (512, 1), (512, 1), (1024, 2), (1024, 1)]
+
+
+def mobilenet_v1(alpha=0.25, size=224, classes=1000, seed=0, blocks=None):
+    """MobileNet V1 at width multiplier `alpha`: Conv-BN-ReLU6 stem, depthwise-separable blocks
+    (depthwise 3x3 + BN + ReLU6, pointwise 1x1 + BN + ReLU6), global average pool, fully
+    connected logits (no softmax). Seeded random weights, scaled by fan-in so that activations
+    stay in a sensible range. `blocks` limits the number of separable blocks (for small tests)."""
+    g = GraphBuilder(seed)
+
+    def conv_bn_relu6(x, name, cin, cout, k, stride, group=1):
+        bound = float(np.sqrt(6.0 / (k * k * cin // group)))
+        w = g.rand(name + "_w", (cout, cin // group, k, k), -bound, bound)
+        y = g.node("Conv", [x, w], name, kernel_shape=[k, k], pads=[k // 2] * 4, strides=[stride] * 2, group=group)
+        return g.relu6(g.batchnorm(y, name + "_bn", cout), name + "_relu6")
+
+    channels = max(8, int(32 * alpha))
+    y = conv_bn_relu6("input", "conv0", 3, channels, 3, 2)
+    for index, (width, stride) in enumerate(MOBILENET_V1_BLOCKS[:blocks]):
+        out = max(8, int(width * alpha))
+        y = conv_bn_relu6(y, f"dw{index + 1}", channels, channels, 3, stride, group=channels)
+        y = conv_bn_relu6(y, f"pw{index + 1}", channels, out, 1, 1)
+        channels = out
+    y = g.node("Flatten", [g.node("GlobalAveragePool", [y], "pool")], "flatten")
+    bound = float(np.sqrt(6.0 / channels))
+    y = g.node("Gemm", [y, g.rand("fc_w", (classes, channels), -bound, bound), g.rand("fc_b", (classes,))], "fc",
+               transB=1)
+    return g.model([("input", [1, 3, size, size])], y, [1, classes], name=f"mobilenet_v1_{alpha}_{size}")

@@ -31,24 +31,35 @@ def qdq_module(compiled):
                         "(or give a model quantised with QDQ / QLinear operators)")
 
 
-def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules=None, warn=None) -> dict:
-    """Writes OUT/src/*.c and OUT/firmware.elf; returns the report's "coral" section."""
+# The baseline a Coral user without optimised kernels gets: kernels/ref at -O3 with clang's
+# auto-vectorisation, which needs to know VLEN >= 128 (_zvl128b) to vectorise at all.
+REFERENCE_BUILD = {"kernels": "ref", "opt": "-O3", "march_suffix": "_zvl128b"}
+
+
+def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules=None, warn=None,
+                   kernels: str = "generated", opt: str = "-O2", march_suffix: str = "") -> dict:
+    """Writes OUT/src/*.c and OUT/firmware.elf; returns the report's "coral" section.
+    kernels/opt/march_suffix: see REFERENCE_BUILD."""
     target = compiled.target
     profile = profile_for(target, memory)
     toolchain = Toolchain.for_target(target)  # fail on a missing compiler before the long part
     graph = extract_graph(int8_groups(qdq_module(compiled)))
-    firmware = generate_firmware(graph, profile, schedules=schedules, warn=warn)
+    firmware = generate_firmware(graph, profile, schedules=schedules, warn=warn, kernels=kernels)
     source_dir = out_dir / SOURCE_DIR
     source_dir.mkdir(parents=True, exist_ok=True)
     for name, text in firmware.files.items():
         (source_dir / name).write_text(text)
     sources = [source_dir / name for name in sorted(firmware.files) if name.endswith(".c")]
     sources += [data_dir("kernels") / path for path in firmware.ref_sources]
-    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=[source_dir])
+    march = [f"-march={toolchain.isa['march']}{march_suffix}"] if march_suffix else []
+    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=[source_dir], opt=opt,
+                                   cflags=march)
     vector_float = toolchain.vector_float_instructions(elf)
     if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
-    return _section(graph, firmware, profile, toolchain.region_usage(elf))
+    section = _section(graph, firmware, profile, toolchain.region_usage(elf))
+    section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix}
+    return section
 
 
 def _section(graph, firmware, profile, usage) -> dict:

@@ -63,10 +63,14 @@ class Firmware:
 
 
 def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = None, vector: bool = True,
-                      warn=None) -> Firmware:
+                      warn=None, kernels: str = "generated") -> Firmware:
     """C sources for `graph` on `profile` (coral/memory.py). `schedules`: step index -> schedule dict
-    (the tuner's choice); `warn(message)` is told about every kernel that falls back to kernels/ref."""
-    layers = [_layer(graph, step, (schedules or {}).get(step.index), vector) for step in graph.steps]
+    (the tuner's choice); `warn(message)` is told about every kernel that falls back to kernels/ref.
+    kernels="ref" builds every kernel from kernels/ref (the baseline the benchmark compares with)."""
+    if kernels not in ("generated", "ref"):
+        raise ValueError(f"kernels={kernels!r}: generated or ref")
+    layers = [_layer(graph, step, (schedules or {}).get(step.index), vector, kernels == "generated")
+              for step in graph.steps]
     for layer in layers:
         if layer.fallback and warn is not None:
             warn(f"{layer.step.name} ({layer.step.op}): runs on kernels/ref: {layer.fallback}")
@@ -82,14 +86,16 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
 # Layers
 
 
-def _layer(graph, step: Step, schedule, vector) -> Layer:
+def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
     function = f"layer{step.index}"
     if step.kind == "transpose":
         return Layer(step, "transpose", function, _transpose_source(graph, step, function))
     from compiler.coral import codegen
 
     kernel = step.kernel
-    if kernel.kernel in codegen.kernels():
+    if not use_codegen:
+        reason = "reference build"
+    elif kernel.kernel in codegen.kernels():
         try:
             emitted = codegen.emit_int8_kernel(kernel, function, schedule=schedule, vector=vector)
         except codegen.SpecError as err:

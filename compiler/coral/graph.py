@@ -117,7 +117,7 @@ def _step(mod, binding, index, by_var, new_tensor, tensors) -> Step:
         source = _tensor_of(by_var, value.args[0])
         rank = len(tensors[source].shape)
         axes = tuple(int(a) for a in value.attrs.axes) if value.attrs.axes is not None else tuple(reversed(range(rank)))
-        return Step(index, "transpose", "transpose", var.name, [source], new_tensor(var), axes=axes)
+        return Step(index, "transpose", "transpose", "layout transpose", [source], new_tensor(var), axes=axes)
     from compiler.frontend.provenance import source_node
 
     node = source_node(value) or var.name
@@ -145,5 +145,10 @@ def _kernel_step(func, call, index, var, by_var, new_tensor) -> Step:
             raise CompilerError(f"{name}: kernel input {expr} is not an argument of its composite")
         inputs.append(_tensor_of(by_var, arg))
     nodes = kernel_nodes(func)
-    return Step(index, "kernel", name.split(".", 1)[-1], nodes[0] if nodes else var.name, inputs, new_tensor(var),
-                onnx_nodes=nodes, kernel=kernel, macs=macs(func))
+    op = name.split(".", 1)[-1]
+    label = nodes[0] if nodes else _BOUNDARY_NAMES.get(op, var.name)
+    return Step(index, "kernel", op, label, inputs, new_tensor(var), onnx_nodes=nodes, kernel=kernel, macs=macs(func))
+
+
+# The float <-> int8 conversions at the model's edges come from no single ONNX node.
+_BOUNDARY_NAMES = {"quantize": "input quantize", "dequantize": "output dequantize"}

@@ -1,0 +1,42 @@
+/* The exception handler's C half (crt0.S's npu_trap_entry calls it with a fresh stack).
+ * Compiled with the scalar -march. Prints one line the simulator runner parses:
+ *   trap: mcause=0x2 (illegal instruction) mepc=0x80000abc mtval=0x0
+ * and exits with NPU_EXIT_TRAP. */
+#include "npu_runtime.h"
+
+static const char *const exception_names[] = {
+    "instruction address misaligned", "instruction access fault", "illegal instruction",
+    "breakpoint", "load address misaligned", "load access fault",
+    "store address misaligned", "store access fault", "environment call from U-mode",
+    "environment call from S-mode", "reserved", "environment call from M-mode",
+    "instruction page fault", "load page fault", "reserved", "store page fault",
+};
+
+static const char *cause_name(uint32_t mcause) {
+    if (mcause & 0x80000000u)
+        return "interrupt";
+    if (mcause < sizeof exception_names / sizeof exception_names[0])
+        return exception_names[mcause];
+    return "unknown";
+}
+
+static char *append(char *out, const char *s) {
+    while (*s)
+        *out++ = *s++;
+    return out;
+}
+
+static char *append_hex(char *out, uint32_t v) {
+    return npu_format_u32(append(out, "0x"), v, 16);
+}
+
+void __attribute__((noreturn)) npu_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
+    char line[160];
+    char *end = append_hex(append(line, "trap: mcause="), mcause);
+    end = append(append(append(end, " ("), cause_name(mcause)), ")");
+    end = append_hex(append(end, " mepc="), mepc);
+    end = append_hex(append(end, " mtval="), mtval);
+    append(end, "\n")[0] = 0;
+    npu_puts(line);
+    npu_exit(NPU_EXIT_TRAP);
+}

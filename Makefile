@@ -15,10 +15,9 @@ DEMO_OUT    := build/demo
 .PHONY: demo test deps system-deps python-deps clean
 
 demo: deps
-	$(PY) -m compiler build examples/tiny_cnn.onnx --target host -o $(DEMO_OUT)
-	$(PY) -m compiler run $(DEMO_OUT) --input examples/tiny_cnn_input.npy --repeat 20
-	$(PY) -m compiler build examples/digits/digits_cnn.onnx --target host -o $(DEMO_OUT)-int8 \
+	$(PY) -m compiler build examples/digits/digits_cnn.onnx --target coral-npu --memory highmem -o $(DEMO_OUT) \
 	    --quantize int8 --calib examples/digits/calib.npz --val examples/digits/val.npz
+	$(PY) -m compiler run $(DEMO_OUT) --input examples/digits/sample.npy
 
 test: deps
 	$(PY) -m pytest -q tests

@@ -68,6 +68,7 @@ def write_data(split, out: Path):
     x_val, y_val = split["val"]
     np.savez_compressed(out / "calib.npz", image=x_calib)
     np.savez_compressed(out / "val.npz", image=x_val, label=y_val)
+    np.save(out / "sample.npy", x_val[:1])  # one model input (`make demo` runs it)
     print(f"wrote {out / 'calib.npz'} image{list(x_calib.shape)}")
     print(f"wrote {out / 'val.npz'} image{list(x_val.shape)} label{list(y_val.shape)}")
 
@@ -79,6 +80,7 @@ def check_data(split, out: Path) -> bool:
     with np.load(out / "val.npz") as v:
         ok &= v["image"].dtype == np.float32 and np.array_equal(v["image"], split["val"][0])
         ok &= v["label"].dtype == np.int64 and np.array_equal(v["label"], split["val"][1])
+    ok &= np.array_equal(np.load(out / "sample.npy"), split["val"][0][:1])
     print("committed data matches the split" if ok else "committed data DIFFERS from the split")
     return bool(ok)
 

@@ -1,0 +1,165 @@
+"""Whole models on coral-npu: `build --target coral-npu` + `run` in qemu-system-riscv32.
+
+The firmware's outputs must equal the host build of the same quantised model bit for bit
+(both implement the same int8 spec; the host runs kernels/ref through TVM), the report
+must carry the memory map and per-layer MACs, `run` records per-layer instruction counts,
+and the firmware must hold no vector-float instruction (the chip is Zve32x).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import onnx_models
+from compiler.coral.toolchain import Toolchain
+from compiler.targets import get_target
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "examples" / "digits"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def build(model, calib, out, *extra):
+    result = cli("build", model, "-o", out, "--quantize", "int8", "--calib", calib, *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "report.json").read_text())
+
+
+def run(out, x: np.ndarray, tmp: Path) -> tuple[np.ndarray, str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    np.save(tmp / "x.npy", x)
+    result = cli("run", out, "--input", tmp / "x.npy", "--output", tmp / "y.npy")
+    assert result.returncode == 0, result.stderr
+    return np.load(tmp / "y.npy"), result.stdout
+
+
+def assert_failure(result, out: Path, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in last, (needle, last)
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    model, calib = DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz"
+    coral = build(model, calib, root / "coral", "--target", "coral-npu", "--memory", "highmem")
+    build(model, calib, root / "host", "--target", "host")
+    return root, coral
+
+
+def test_digits_on_coral_equals_the_host_build_bit_for_bit(digits, tmp_path):
+    root, _ = digits
+    with np.load(DIGITS / "val.npz") as data:
+        images = data["image"][:4]
+    for index, image in enumerate(images):
+        x = image.reshape(1, 1, 8, 8).astype(np.float32)
+        on_coral, stdout = run(root / "coral", x, tmp_path / f"coral{index}")
+        on_host, _ = run(root / "host", x, tmp_path / f"host{index}")
+        assert on_coral.dtype == on_host.dtype == np.float32
+        assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), (on_coral, on_host)
+    assert "| **total** |" in stdout and "MACs/instr" in stdout
+
+
+def test_digits_report_and_run_record(digits, tmp_path):
+    root, report = digits
+    coral = report["coral"]
+    regions = {row["region"]: row for row in coral["memory_map"]}
+    assert set(regions) == {"ITCM", "DTCM", "EXTMEM"}
+    assert regions["ITCM"]["size_bytes"] == regions["DTCM"]["size_bytes"] == 1 << 20
+    assert all(0 < row["used_bytes"] <= row["size_bytes"] for row in regions.values())
+    assert regions["EXTMEM"]["used_bytes"] >= coral["constant_bytes"] > 0  # weights live in EXTMEM
+    layers = coral["layers"]
+    assert sum(row["macs"] for row in layers) == report["totals"]["macs"]
+    convs = [row for row in layers if row["op"].startswith("conv2d")]
+    assert len(convs) == 5 and all(row["impl"] == "rvv" and row["fallback"] is None for row in convs)
+    assert {row["op"] for row in layers if row["impl"] == "ref"} <= {"quantize", "dequantize"}
+    sources = {path.name for path in (root / "coral" / "src").iterdir()}
+    assert {"main.c", "layers.h"} <= sources and {f"{row['function']}.c" for row in layers} <= sources
+    run(root / "coral", np.zeros((1, 1, 8, 8), np.float32), tmp_path)
+    record = json.loads((root / "coral" / "run.json").read_text())
+    assert [row["name"] for row in record["layers"]] == [row["name"] for row in layers]
+    assert all(row["instructions"] > 0 for row in record["layers"])
+    assert record["total_instructions"] >= sum(row["instructions"] for row in record["layers"])
+
+
+def test_firmware_has_no_vector_float_instructions(digits):
+    root, _ = digits
+    toolchain = Toolchain.for_target(get_target("coral-npu"))
+    assert "vwmacc" in toolchain.disassemble(root / "coral" / "firmware.elf")  # it is vector code...
+    assert toolchain.vector_float_instructions(root / "coral" / "firmware.elf") == []  # ...and integer only
+
+
+MODELS = {
+    # depthwise s1/s2, pointwise with 8..32 channels, the 3-channel stem, global pool, dense
+    "mobilenet": lambda: onnx_models.mobilenet_v1(alpha=0.25, size=32, classes=10, blocks=4, seed=5),
+    # max pool, residual add, depthwise-separable block, dense
+    "tiny_cnn": lambda: onnx_models.tiny_cnn(seed=3, size=24, softmax=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_on_coral_equal_the_host_build(name, tmp_path):
+    model = MODELS[name]()
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    rng = np.random.default_rng(11)
+    np.save(tmp_path / "calib.npy", rng.normal(0, 1, (8, *shape[1:])).astype(np.float32))
+    build(tmp_path / "model.onnx", tmp_path / "calib.npy", tmp_path / "coral", "--target", "coral-npu",
+          "--memory", "highmem")
+    build(tmp_path / "model.onnx", tmp_path / "calib.npy", tmp_path / "host", "--target", "host")
+    for index in range(3):
+        x = rng.normal(0, 1, shape).astype(np.float32)
+        on_coral, _ = run(tmp_path / "coral", x, tmp_path / f"coral{index}")
+        on_host, _ = run(tmp_path / "host", x, tmp_path / f"host{index}")
+        assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), index
+
+
+# ---- bad input ----
+
+
+def test_weights_too_big_for_the_default_profile(tmp_path):
+    out = tmp_path / "out"
+    result = cli("build", DIGITS / "digits_cnn.onnx", "-o", out, "--target", "coral-npu", "--quantize", "int8",
+                 "--calib", DIGITS / "calib.npz")
+    assert_failure(result, out, "ITCM", "memory profile default", "--memory highmem")
+
+
+def test_activations_too_big_for_the_default_profile(tmp_path):
+    model = onnx_models.conv_bn_act(channels=(3, 8), size=64)  # a 128 KB float input alone
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    out = tmp_path / "out"
+    result = cli("build", tmp_path / "model.onnx", "-o", out, "--target", "coral-npu", "--quantize", "int8",
+                 "--calib", "random")
+    assert_failure(result, out, "DTCM", "bytes", "--memory highmem")
+
+
+def test_float_builds_are_refused(tmp_path):
+    out = tmp_path / "out"
+    result = cli("build", DIGITS / "digits_cnn.onnx", "-o", out, "--target", "coral-npu")
+    assert_failure(result, out, "--quantize int8")
+
+
+def test_memory_flag_needs_a_target_with_profiles(tmp_path):
+    out = tmp_path / "out"
+    result = cli("build", DIGITS / "digits_cnn.onnx", "-o", out, "--memory", "highmem")
+    assert_failure(result, out, "--memory highmem", "host")
+
+
+def test_unknown_memory_profile(tmp_path):
+    out = tmp_path / "out"
+    result = cli("build", DIGITS / "digits_cnn.onnx", "-o", out, "--target", "coral-npu", "--memory", "huge",
+                 "--quantize", "int8", "--calib", DIGITS / "calib.npz")
+    assert_failure(result, out, "--memory huge", "highmem")

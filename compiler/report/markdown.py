@@ -1,5 +1,7 @@
 """report.md: the build report for people, rendered from report.json's dict."""
 
+from compiler.report.coral_markdown import coral_summary_lines, render_coral
+
 
 def _table(headers, rows) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -43,6 +45,8 @@ def render_markdown(report: dict) -> str:
     lines += ["## Layers", ""] + _table(headers, rows)
     if precision:
         lines += render_quantisation(report["quantization"])
+    if report.get("coral"):
+        lines += render_coral(report["coral"])
     lines += ["## Compile time", ""] + _table(["stage", "seconds"], report["compile_seconds"].items())
     return "\n".join(lines)
 
@@ -80,7 +84,7 @@ def render_summary(report: dict) -> str:
         f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
-    ] + _quant_summary_lines(report.get("quantization")))
+    ] + _quant_summary_lines(report.get("quantization")) + coral_summary_lines(report.get("coral")))
 
 
 def _quant_summary_lines(quant) -> list[str]:

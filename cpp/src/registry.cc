@@ -80,7 +80,7 @@ CWriter& CWriter::line(const std::string& text) {
 }
 
 CWriter& CWriter::open(const std::string& head) {
-  line(head + " {");
+  line(head.empty() ? "{" : head + " {");  // "" opens a bare block
   ++depth_;
   return *this;
 }

@@ -76,10 +76,8 @@
                                                 size_t vl) {                                                \
     int32_t s = 31 - shift;                                                                                \
     vint32##L##_t hi = __riscv_vmulh_vx_i32##L(acc, multiplier, vl);                                       \
-    if (s >= 33) {                                                                                         \
-      hi = __riscv_vadd_vx_i32##L(hi, (int32_t)(1u << (s - 33)), vl);                                     \
-      return __riscv_vsra_vx_i32##L(hi, (size_t)(s - 32), vl);                                            \
-    }                                                                                                      \
+    /* vssra rounding to nearest, ties up (RNU): (hi + 2^(s-33)) >> (s-32) in one instruction. */       \
+    if (s >= 33) return __riscv_vssra_vx_i32##L(hi, (size_t)(s - 32), __RISCV_VXRM_RNU, vl);               \
     uint32_t round_lo = 1u << (s - 1);                                                                     \
     vuint32##L##_t lo = __riscv_vreinterpret_v_i32##L##_u32##L(__riscv_vmul_vx_i32##L(acc, multiplier, vl)); \
     lo = __riscv_vadd_vx_u32##L(lo, round_lo, vl);                                                         \

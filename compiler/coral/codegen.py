@@ -1,0 +1,90 @@
+"""The Coral NPU kernel codegen: an int8 kernel spec + schedule -> one C file (RVV intrinsics or portable C).
+
+    out = emit("conv2d", "layer3", params, arrays)        # or emit_int8_kernel(int8_kernel, "layer3")
+    out.source            # C defining void layer3(const int8_t* input, ..., int8_t* output, int8_t* scratch)
+    out.scratch_bytes     # what the caller passes as scratch (16-byte aligned)
+    out.constant_bytes    # static const arrays in section .weights
+    out.schedule          # the schedule used: default_schedule() with the given knobs applied
+
+params are the kernels/ref params struct's fields (kernels/include/npu_kernels_*.h), arrays the
+constants in the reference layout (conv2d / dense: weight int8, optional bias, multiplier and shift
+int32). Every generated kernel is bit-exact to its kernels/ref function. Schedule knobs (oc_tile,
+px_tile, lmul, loop_order, unroll, weight_pack) mean what cpp/include/coral/codegen.h and each
+kernel's .cc say; validate() names what is wrong with a schedule, emit() raises SpecError for it.
+The work is done in C++ (cpp/, built as compiler.coral._codegen).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The constant arrays' element types (the reference kernels' pointer types).
+_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32}
+
+
+@dataclass
+class Emitted:
+    source: str
+    scratch_bytes: int
+    constant_bytes: int
+    schedule: dict
+
+
+def emit(kernel: str, name: str, params: dict, arrays: dict | None = None, schedule: dict | None = None,
+         vector: bool = True) -> Emitted:
+    """C for one kernel; SpecError for a malformed spec, an unknown knob or an invalid schedule."""
+    out = _native().emit(kernel, name, _params(params), _arrays(arrays or {}), schedule, vector)
+    return Emitted(out["source"], out["scratch_bytes"], out["constant_bytes"], out["schedule"])
+
+
+def emit_int8_kernel(k, name: str, schedule: dict | None = None, vector: bool = True) -> Emitted:
+    """emit() for a lowered pattern match (compiler.quant.patterns.Int8Kernel)."""
+    return emit(k.kernel, name, k.params, k.arrays, schedule, vector)
+
+
+def default_schedule(kernel: str, params: dict) -> dict:
+    return _native().default_schedule(kernel, _params(params))
+
+
+def validate(kernel: str, params: dict, schedule: dict | None = None) -> str:
+    """"" when `schedule` (knobs over the default) suits the spec, else why not."""
+    return _native().validate(kernel, _params(params), schedule)
+
+
+def kernels() -> list[str]:
+    return _native().kernels()
+
+
+def __getattr__(name):
+    if name == "SpecError":  # the native module's exception (a ValueError), imported on first use
+        return _native().SpecError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _native():
+    try:
+        from compiler.coral import _codegen
+    except ImportError as err:
+        raise ImportError(f"the Coral codegen's native module is missing ({err}): run `make deps`") from err
+    return _codegen
+
+
+def _params(params: dict) -> dict:
+    return {key: int(value) for key, value in params.items()}
+
+
+def _arrays(arrays: dict) -> dict:
+    """Known constants as their reference dtype (values must fit it), others as given; None = absent."""
+    converted = {}
+    for key, value in arrays.items():
+        if value is None:
+            continue
+        value = np.asarray(value)
+        dtype = _ARRAY_DTYPES.get(key)
+        if dtype is not None and value.dtype != dtype:
+            info = np.iinfo(dtype)
+            if value.size and (value.min() < info.min or value.max() > info.max):
+                raise _native().SpecError(f"array '{key}' holds values outside {np.dtype(dtype).name}")
+            value = value.astype(dtype)
+        converted[key] = np.ascontiguousarray(value)
+    return converted

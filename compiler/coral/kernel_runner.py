@@ -1,0 +1,239 @@
+"""Runs generated Coral kernels in QEMU: outputs and exact instruction counts, many cases per firmware.
+
+    runs = run_kernel_cases([KernelCase("add", params, {}, [a, b], a.shape)], workdir)
+    runs[0].output, runs[0].instructions, runs[0].schedule
+
+Every case is emitted by the codegen (a C file defining case<i>), and one main.c runs them in
+turn: read the case's inputs from semihosting files into a static arena, read rdinstret, call
+the kernel, read rdinstret, write the output. The count is the difference minus the cost of an
+empty pair of readings, so it is the call's alone (argument set-up, call and return included).
+The cases share one arena (they run one after another), so a batch is as big as its largest
+case; batches split on the constant tables they add up, and on the linker finding them too big.
+The autotuner measures its candidates with this; the kernel tests check outputs with it.
+"""
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compiler.coral.codegen import emit
+from compiler.coral.memory import profile_for
+from compiler.coral.memory_plan import ALIGN
+from compiler.coral.simulator import run_firmware
+from compiler.coral.toolchain import Toolchain
+from compiler.errors import CompilerError
+from compiler.targets import get_target
+
+CORAL_TARGET = "coral-npu"
+COUNTS_FILE = "counts.bin"
+RESERVED_DATA = 4096  # runtime .data/.bss and the count array, besides the arena
+MAX_CASES_PER_FIRMWARE = 256  # keeps a firmware's code well inside ITCM
+_READ_FAILED, _WRITE_FAILED = 10, 11  # exit codes of main.c (the runtime uses 3 and 4)
+
+
+@dataclass
+class KernelCase:
+    kernel: str
+    params: dict
+    arrays: dict
+    inputs: list[np.ndarray]
+    output_shape: tuple
+    schedule: dict | None = None
+    vector: bool = True
+
+
+@dataclass
+class KernelRun:
+    output: np.ndarray  # int8, output_shape
+    instructions: int
+    schedule: dict  # the schedule the codegen used (defaults filled in)
+
+
+@dataclass
+class _Emitted:
+    """One case ready to build: its C source and where its buffers sit in the arena."""
+    index: int  # the case's position in the caller's list
+    case: KernelCase
+    source: str
+    schedule: dict
+    constant_bytes: int
+    input_offsets: list[int]
+    output_offset: int
+    scratch_offset: int
+    arena_bytes: int
+
+
+def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str = "highmem",
+                     timeout: float | None = None) -> list[KernelRun]:
+    """Emits, builds and runs every case; runs in the order of `cases`. `workdir` holds the
+    sources, inputs and outputs (one folder per firmware; two concurrent calls need two workdirs).
+    Firmwares build and run in parallel, and print a progress line each on stderr when there are
+    several. SpecError for a bad case, CompilerError / SimulatorError for a failed build or run."""
+    workdir = Path(workdir)
+    target = get_target(CORAL_TARGET)
+    memory = profile_for(target, profile)
+    emitted = [_emit(index, case) for index, case in enumerate(cases)]
+    batches = _batches(emitted, memory)
+    toolchain = Toolchain.for_target(target)
+
+    def run(numbered):
+        number, batch = numbered
+        runs = _run_batch(batch, workdir / f"firmware{number}", toolchain, profile, memory, timeout)
+        if len(batches) > 1:
+            print(f"kernel_runner: firmware {number + 1}/{len(batches)} ({len(batch)} cases) done", file=sys.stderr)
+        return runs
+
+    with ThreadPoolExecutor() as pool:
+        results = [run for runs in pool.map(run, enumerate(batches)) for run in runs]
+    return [run for _, run in sorted(results, key=lambda pair: pair[0])]
+
+
+def _emit(index: int, case: KernelCase) -> _Emitted:
+    out = emit(case.kernel, f"case{index}", case.params, case.arrays, case.schedule, case.vector)
+    offset = 0
+    input_offsets = []
+    for array in case.inputs:
+        input_offsets.append(offset)
+        offset += _aligned(np.asarray(array).nbytes)
+    output_offset = offset
+    offset += _aligned(int(np.prod(case.output_shape, dtype=np.int64)))
+    return _Emitted(index, case, out.source, out.schedule, out.constant_bytes, input_offsets, output_offset, offset,
+                    offset + _aligned(out.scratch_bytes))
+
+
+def _aligned(size: int) -> int:
+    return (size + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _arena_section(arena_bytes: int, memory) -> str:
+    """The data region's arena when it fits beside the stack and the runtime, else the spill region's."""
+    data = memory.region_for("data")
+    return ".arena" if arena_bytes <= data.size - memory.stack - RESERVED_DATA else ".extmem_bss"
+
+
+def _batches(emitted: list[_Emitted], memory) -> list[list[_Emitted]]:
+    """Consecutive cases whose constant tables, and arena when it spills beside them, fit."""
+    weights = memory.region_for("weights")
+    batches: list[list[_Emitted]] = [[]]
+    for item in emitted:
+        batch = batches[-1] + [item]
+        arena = max(e.arena_bytes for e in batch)
+        shared = weights.name == memory.region_for("spill").name and _arena_section(arena, memory) == ".extmem_bss"
+        needed = sum(e.constant_bytes for e in batch) + (arena if shared else 0)
+        if batches[-1] and (needed > weights.size or len(batch) > MAX_CASES_PER_FIRMWARE):
+            batches.append([item])
+        else:
+            batches[-1] = batch
+    return [batch for batch in batches if batch]
+
+
+def _run_batch(batch: list[_Emitted], folder: Path, toolchain, profile: str, memory, timeout) -> list[tuple[int, KernelRun]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in batch:
+        (folder / f"case{item.index}.c").write_text(item.source)
+        for number, array in enumerate(item.case.inputs):
+            (folder / _input_file(item.index, number)).write_bytes(np.ascontiguousarray(array).tobytes())
+    main = folder / "main.c"
+    main.write_text(_main_source(batch, memory))
+    elf = folder / "firmware.elf"
+    try:
+        toolchain.build_firmware([main, *_translation_units(batch, folder)], elf, profile)
+    except CompilerError as error:
+        if "does not fit" not in str(error) or len(batch) == 1:
+            raise
+        half = len(batch) // 2  # the estimate missed (code size): two smaller firmwares
+        return (_run_batch(batch[:half], folder / "a", toolchain, profile, memory, timeout)
+                + _run_batch(batch[half:], folder / "b", toolchain, profile, memory, timeout))
+    vector_float = toolchain.vector_float_instructions(elf)
+    if vector_float:
+        raise CompilerError(f"{elf}: vector float instructions in a Zve32x build, e.g. {vector_float[0]}")
+    run_firmware(elf, folder, timeout)
+    counts = np.fromfile(folder / COUNTS_FILE, dtype=np.uint32)
+    return [(item.index, KernelRun(_read_output(folder, item), int(count), item.schedule))
+            for item, count in zip(batch, counts)]
+
+
+def _translation_units(batch: list[_Emitted], folder: Path) -> list[Path]:
+    """The case files grouped into one translation unit per CPU: clang's start-up and header parsing,
+    not the kernels, dominate a small file's compile time (5x for a few hundred cases). Generated
+    files may share a translation unit because every static they define is prefixed with the
+    kernel's function name."""
+    groups = min(len(batch), os.cpu_count() or 1)
+    units = []
+    for group in range(groups):
+        unit = folder / f"cases{group}.c"
+        unit.write_text("".join(f'#include "case{item.index}.c"\n' for item in batch[group::groups]))
+        units.append(unit)
+    return units
+
+
+def _read_output(folder: Path, item: _Emitted) -> np.ndarray:
+    return np.fromfile(folder / _output_file(item.index), dtype=np.int8).reshape(item.case.output_shape)
+
+
+def _input_file(case: int, number: int) -> str:
+    return f"in{case}_{number}.bin"
+
+
+def _output_file(case: int) -> str:
+    return f"out{case}.bin"
+
+
+def _main_source(batch: list[_Emitted], memory) -> str:
+    arena_bytes = max(item.arena_bytes for item in batch)
+    lines = ["/* The kernel runner's firmware (compiler/coral/kernel_runner.py): each case reads its",
+             " * inputs, runs between two rdinstret readings, and writes its output. */",
+             "#include <stdint.h>", '#include "npu_runtime.h"', ""]
+    for item in batch:
+        inputs = "".join(f"const int8_t* input{n}, " for n in range(len(item.case.inputs)))
+        lines.append(f"void case{item.index}({inputs}int8_t* output, int8_t* scratch);")
+    lines += ["",
+              "/* The cases run one after another, so they share one arena. */",
+              f'static int8_t arena[{arena_bytes}] __attribute__((section("{_arena_section(arena_bytes, memory)}"), '
+              f"aligned({ALIGN})));",
+              f"static uint32_t counts[{len(batch)}];",
+              "",
+              "static void read_input(const char* path, int8_t* dst, uint32_t bytes) {",
+              "  if (npu_read_file(path, dst, bytes) != 0) {",
+              '    npu_puts("kernel runner: cannot read "); npu_puts(path); npu_puts("\\n");',
+              f"    npu_exit({_READ_FAILED});",
+              "  }",
+              "}",
+              "",
+              "static void write_output(const char* path, const void* src, uint32_t bytes) {",
+              "  if (npu_write_file(path, src, bytes) != 0) {",
+              '    npu_puts("kernel runner: cannot write "); npu_puts(path); npu_puts("\\n");',
+              f"    npu_exit({_WRITE_FAILED});",
+              "  }",
+              "}",
+              "",
+              "int main(void) {",
+              "  const uint32_t empty_start = npu_instret();",
+              "  const uint32_t overhead = npu_instret() - empty_start;",
+              "  uint32_t start;",
+              "  int8_t *in0, *in1, *out, *scratch;"]
+    for slot, item in enumerate(batch):
+        lines += _case_lines(slot, item)
+    lines += [f'  write_output("{COUNTS_FILE}", counts, sizeof counts);', "  return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+def _case_lines(slot: int, item: _Emitted) -> list[str]:
+    lines = []
+    for number, (array, offset) in enumerate(zip(item.case.inputs, item.input_offsets)):
+        lines.append(f'  read_input("{_input_file(item.index, number)}", arena + {offset}, {np.asarray(array).nbytes});')
+    inputs = [f"in{number}" for number in range(len(item.input_offsets))]
+    pointers = [*inputs, "out", "scratch"]
+    offsets = [*item.input_offsets, item.output_offset, item.scratch_offset]
+    output_bytes = int(np.prod(item.case.output_shape, dtype=np.int64))
+    # The empty asm puts the arguments in registers before the count starts: it counts the call alone.
+    return lines + ["  " + " ".join(f"{pointer} = arena + {offset};" for pointer, offset in zip(pointers, offsets)),
+                    '  __asm__ volatile("" : ' + ", ".join(f'"+r"({pointer})' for pointer in pointers) + ");",
+                    "  start = npu_instret();",
+                    f"  case{item.index}({', '.join(pointers)});",
+                    f"  counts[{slot}] = npu_instret() - start - overhead;",
+                    f'  write_output("{_output_file(item.index)}", arena + {item.output_offset}, {output_bytes});']

@@ -1,0 +1,40 @@
+"""The coral-npu part of report.md and of the build's terminal summary (report.json "coral")."""
+
+
+def _cells(row) -> str:
+    return "| " + " | ".join(str(cell) for cell in row) + " |"
+
+
+def render_coral(coral: dict) -> list[str]:
+    build = coral.get("build", {})
+    lines = ["## Coral NPU firmware", "",
+             f"- memory profile: **{coral['memory_profile']}**; kernels: {build.get('kernels', 'generated')} "
+             f"({build.get('opt', '')} -march={build.get('march', '')})",
+             f"- activation arena: {coral['arena_bytes'].get('arena', 0):,} bytes in DTCM"
+             + (f", {coral['arena_bytes']['spill_arena']:,} bytes spilled to EXTMEM"
+                if coral["arena_bytes"].get("spill_arena") else ""),
+             f"- constant data (packed weights, biases, requantisation tables): {coral['constant_bytes']:,} bytes", "",
+             "### Memory map", "", "| region | used bytes | size bytes | used |", "|---|---:|---:|---:|"]
+    lines += [_cells((r["region"], f"{r['used_bytes']:,}", f"{r['size_bytes']:,}", f"{r['percent']}%"))
+              for r in coral["memory_map"]]
+    lines += ["", "### Layers", "", "| # | layer | op | output | MACs | implementation | schedule |",
+              "|---:|---|---|---|---:|---|---|"]
+    for row in coral["layers"]:
+        impl = row["impl"] + (f" ({row['fallback']})" if row["fallback"] else "")
+        schedule = ", ".join(f"{k}={v}" for k, v in (row["schedule"] or {}).items()) or "-"
+        shape = "x".join(str(d) for d in row["output_shape"])
+        lines.append(_cells((row["index"], f"`{row['name']}`", row["op"], shape, f"{row['macs']:,}", impl, schedule)))
+    return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
+                        "OUT/run.json).", ""]
+
+
+def coral_summary_lines(coral) -> list[str]:
+    if coral is None:
+        return []
+    regions = ", ".join(f"{r['region']} {r['used_bytes']:,}/{r['size_bytes']:,} B ({r['percent']}%)"
+                        for r in coral["memory_map"])
+    generated = sum(row["impl"] == "rvv" for row in coral["layers"])
+    fallbacks = [row for row in coral["layers"] if row["fallback"]]
+    return [f"  coral-npu ({coral['memory_profile']}): {regions}",
+            f"  layers: {generated} on generated RVV kernels, {len(fallbacks)} on kernels/ref"
+            + (f" ({', '.join(sorted({row['op'] for row in fallbacks}))})" if fallbacks else "")]

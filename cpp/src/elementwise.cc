@@ -1,0 +1,74 @@
+// Helpers shared by the element-wise and pooling emitters (elementwise.h).
+#include "elementwise.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+namespace coral::ew {
+
+std::string VType::lmul() const {
+  return lmul8 >= 8 ? "m" + std::to_string(lmul8 / 8) : "mf" + std::to_string(8 / lmul8);
+}
+
+std::string VType::suffix() const { return (is_signed ? "i" : "u") + std::to_string(sew) + lmul(); }
+
+std::string VType::type() const { return std::string(is_signed ? "vint" : "vuint") + std::to_string(sew) + lmul() + "_t"; }
+
+std::string VType::mask() const { return "b" + std::to_string(sew * 8 / lmul8); }
+
+std::string VType::mask_type() const { return "vbool" + std::to_string(sew * 8 / lmul8) + "_t"; }
+
+std::string VType::scalar() const { return std::string(is_signed ? "int" : "uint") + std::to_string(sew) + "_t"; }
+
+int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi) {
+  int64_t value = spec.at(key);
+  if (value < lo || value > hi) {
+    throw SpecError(fmt("%s %s: %s = %lld outside [%lld, %lld]", spec.kernel.c_str(), spec.name.c_str(), key.c_str(),
+                        (long long)value, (long long)lo, (long long)hi));
+  }
+  return value;
+}
+
+std::pair<int64_t, int64_t> act_range(const KernelSpec& spec) {
+  int64_t act_min = field(spec, "act_min", INT8_MIN, INT8_MAX);
+  int64_t act_max = field(spec, "act_max", act_min, INT8_MAX);
+  return {act_min, act_max};
+}
+
+std::string check_knobs(const Schedule& s, std::initializer_list<const char*> used) {
+  if (s.lmul != 1 && s.lmul != 2 && s.lmul != 4 && s.lmul != 8) return fmt("lmul %d is not 1, 2, 4 or 8", s.lmul);
+  const Schedule d;
+  const std::pair<const char*, bool> knobs[] = {
+      {"lmul", s.lmul == d.lmul},       {"oc_tile", s.oc_tile == d.oc_tile},       {"px_tile", s.px_tile == d.px_tile},
+      {"unroll", s.unroll == d.unroll}, {"loop_order", s.loop_order == d.loop_order},
+      {"weight_pack", s.weight_pack == d.weight_pack}};
+  for (const auto& [knob, is_default] : knobs) {
+    bool is_used = std::any_of(used.begin(), used.end(), [&](const char* name) { return std::string(name) == knob; });
+    if (!is_default && !is_used) return std::string("this kernel has no '") + knob + "' knob";
+  }
+  return "";
+}
+
+KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emit) emit,
+                            std::function<void(const KernelSpec&)> check_spec) {
+  auto default_schedule = [](const KernelSpec&) {
+    Schedule s;
+    s.lmul = 8;
+    return s;
+  };
+  auto validate = [check_spec](const KernelSpec& spec, const Schedule& s) {
+    check_spec(spec);
+    return check_knobs(s, {"lmul"});
+  };
+  return {kernel, std::move(emit), default_schedule, validate};
+}
+
+std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, int64_t act_max) {
+  std::string out = value;
+  if (act_min > INT8_MIN) out = fmt("__riscv_vmax_vx_%s(%s, %lld, vl)", t.suffix().c_str(), out.c_str(), (long long)act_min);
+  if (act_max < INT8_MAX) out = fmt("__riscv_vmin_vx_%s(%s, %lld, vl)", t.suffix().c_str(), out.c_str(), (long long)act_max);
+  return out;
+}
+
+}  // namespace coral::ew

@@ -1,0 +1,57 @@
+// Shared by the element-wise and pooling emitters (add.cc, pool.cc, requantize.cc): RVV type
+// names, spec range checks and the schedule checks. Private to cpp/src.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include "coral/codegen.h"
+
+namespace coral::ew {
+
+// An RVV integer vector type: element width and LMUL in eighths (1 = mf8 ... 64 = m8), so that
+// the types of one loop (same vl, other element widths) follow from at().
+struct VType {
+  int sew = 32;
+  int lmul8 = 64;
+  bool is_signed = true;
+
+  static VType with_lmul(int sew, int lmul) { return {sew, lmul * 8, true}; }
+
+  std::string lmul() const;       // "m4", "mf2"
+  std::string suffix() const;     // "i16m4": the intrinsics' type suffix
+  std::string type() const;       // "vint16m4_t"
+  std::string mask() const;       // "b4": the intrinsics' suffix of a compare's mask at this type
+  std::string mask_type() const;  // "vbool4_t"
+  std::string scalar() const;     // "int16_t"
+  VType at(int bits) const { return {bits, lmul8 * bits / sew, is_signed}; }
+  VType as_unsigned() const { return {sew, lmul8, false}; }
+};
+
+// Put before a portable loop whose body multiplies in 64 bits (npu_quant.h): clang 19 crashes
+// (post-RA pseudo expansion) when its loop vectoriser widens that product for Zve32x, whose
+// vectors have no 64-bit elements.
+constexpr const char* kNoAutoVectorize = "#pragma clang loop vectorize(disable)";
+
+// The spec field `key`, which must lie in [lo, hi]; SpecError names the field otherwise.
+int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi);
+
+// act_min / act_max: int8 values with act_min <= act_max, as the kernels/ref bindings demand.
+std::pair<int64_t, int64_t> act_range(const KernelSpec& spec);
+
+// "" when lmul is 1, 2, 4 or 8 and every knob not in `used` keeps its default (a knob the
+// kernel ignores would only make an autotuner measure the same code twice); else the reason.
+std::string check_knobs(const Schedule& s, std::initializer_list<const char*> used);
+
+// The table entry of a kernel whose one knob is lmul (default 8). `check_spec` throws SpecError
+// for a spec the reference would reject, so that validate() refuses it as emit() does.
+KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emit) emit,
+                            std::function<void(const KernelSpec&)> check_spec);
+
+// The clamp of an int8 vector to [act_min, act_max] (t: an int8 type), or `value` itself when
+// the range is the whole int8 range.
+std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, int64_t act_max);
+
+}  // namespace coral::ew

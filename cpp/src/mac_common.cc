@@ -1,0 +1,191 @@
+// Helpers shared by the MAC kernels: vector shapes, array checks, requantisation constants.
+#include "mac_common.h"
+
+#include <algorithm>
+
+namespace coral::mac {
+
+namespace {
+
+// RVV LMUL suffix for a register-group size given in eighths of a register.
+std::string lmul_suffix(int eighths) {
+  switch (eighths) {
+    case 2: return "mf4";
+    case 4: return "mf2";
+    case 8: return "m1";
+    case 16: return "m2";
+    case 32: return "m4";
+    case 64: return "m8";
+    default: throw SpecError(fmt("no RVV LMUL for %d/8 of a register", eighths));
+  }
+}
+
+int64_t element_bytes(const std::string& ctype) {
+  if (ctype == "int8_t") return 1;
+  if (ctype == "int16_t" || ctype == "uint16_t") return 2;
+  if (ctype == "int32_t" || ctype == "uint32_t") return 4;
+  throw SpecError("no constant arrays of type " + ctype);
+}
+
+// One value per channel: the array itself, or its single value repeated.
+std::vector<int32_t> per_channel(const Arrays& arrays, const std::string& key, int64_t channels) {
+  const Array& found = array(arrays, key);
+  if (found.values.size() == 1) return std::vector<int32_t>(channels, found.values[0]);
+  return checked_values(arrays, key, "int32", {channels});
+}
+
+int32_t spec_int8(const KernelSpec& spec, const std::string& key) {
+  int64_t value = spec.at(key);
+  if (value < -128 || value > 127) throw SpecError(fmt("%s %lld is outside [-128, 127]", key.c_str(), (long long)value));
+  return static_cast<int32_t>(value);
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text;
+  for (int64_t size : shape) text += (text.empty() ? "" : ", ") + std::to_string(size);
+  return "[" + text + "]";
+}
+
+}  // namespace
+
+VectorShape vector_shape(int lmul) {
+  return {lmul, lmul_suffix(8 * lmul), lmul_suffix(4 * lmul), lmul_suffix(2 * lmul)};
+}
+
+std::string check_lmul(int lmul) {
+  if (lmul == 1 || lmul == 2 || lmul == 4 || lmul == 8) return "";
+  return fmt("lmul %d is not 1, 2, 4 or 8", lmul);
+}
+
+std::string check_choice(const std::string& knob, const std::string& value, const std::vector<std::string>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return "";
+  std::string list;
+  for (const auto& option : allowed) list += (list.empty() ? "" : ", ") + option;
+  return knob + " '" + value + "' is not one of " + list;
+}
+
+std::vector<int32_t> checked_values(const Arrays& arrays, const std::string& key, const std::string& dtype,
+                                    const std::vector<int64_t>& shape) {
+  const Array& found = array(arrays, key);
+  if (found.shape != shape) {
+    throw SpecError(fmt("array '%s' has shape %s, expected %s", key.c_str(), shape_text(found.shape).c_str(),
+                        shape_text(shape).c_str()));
+  }
+  if (dtype == "int8") {
+    for (int32_t value : found.values) {
+      if (value < -128 || value > 127) throw SpecError(fmt("array '%s' holds %d, not an int8", key.c_str(), value));
+    }
+  }
+  return found.values;
+}
+
+std::vector<int32_t> bias_or_zero(const Arrays& arrays, int64_t channels) {
+  if (optional_array(arrays, "bias") == nullptr) return std::vector<int32_t>(channels, 0);
+  return checked_values(arrays, "bias", "int32", {channels});
+}
+
+int32_t wrap_int32(int64_t value) { return static_cast<int32_t>(static_cast<uint32_t>(value)); }
+
+std::vector<int32_t> Requant::right_shift() const {
+  std::vector<int32_t> right;
+  for (int32_t s : shift) right.push_back(-1 - s);  // rounding shift 31 - s, of which the high word takes 32
+  return right;
+}
+
+Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t channels) {
+  Requant r;
+  r.multiplier = per_channel(arrays, "multiplier", channels);
+  r.shift = per_channel(arrays, "shift", channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    if (r.multiplier[c] < 0) throw SpecError(fmt("multiplier[%lld] is negative", (long long)c));
+    if (r.shift[c] < -31 || r.shift[c] > 30) throw SpecError(fmt("shift[%lld] = %d is outside [-31, 30]", (long long)c, r.shift[c]));
+  }
+  r.output_zero_point = spec_int8(spec, "output_zero_point");
+  r.act_min = spec_int8(spec, "act_min");
+  r.act_max = spec_int8(spec, "act_max");
+  if (r.act_min > r.act_max) throw SpecError(fmt("act_min %d > act_max %d", r.act_min, r.act_max));
+  r.uniform = std::all_of(r.multiplier.begin(), r.multiplier.end(), [&](int32_t m) { return m == r.multiplier[0]; }) &&
+              std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
+  r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });
+  return r;
+}
+
+std::string Constants::add(const std::string& ctype, const std::string& suffix, const std::vector<int32_t>& values) {
+  std::string name = prefix_ + "_" + suffix;
+  source_ += c_array(ctype, name, values);
+  bytes_ += element_bytes(ctype) * static_cast<int64_t>(std::max<size_t>(values.size(), 1));
+  return name;
+}
+
+RequantNames add_requant_constants(Constants& constants, const Requant& requant, bool vector) {
+  RequantNames names;
+  if (requant.uniform) return names;
+  names.mul = constants.add("int32_t", "multiplier", requant.multiplier);
+  if (vector && requant.big_shift) {
+    names.right = constants.add("uint16_t", "right_shift", requant.right_shift());
+  } else {
+    names.shift = constants.add("int32_t", "shift", requant.shift);
+  }
+  return names;
+}
+
+std::string high_product(const VectorShape& v, const std::string& acc, const std::string& mul, bool vector_operands) {
+  return fmt("__riscv_vmulh_v%s_i32%s(%s, %s, vl)", vector_operands ? "v" : "x", v.s32.c_str(), acc.c_str(), mul.c_str());
+}
+
+std::string rounding_narrow(const VectorShape& v, const std::string& high, const std::string& right, bool vector_operands) {
+  return fmt("__riscv_vnclip_w%s_i16%s(%s, %s, __RISCV_VXRM_RNU, vl)", vector_operands ? "v" : "x", v.s16.c_str(),
+             high.c_str(), right.c_str());
+}
+
+std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
+                             const std::string& shift, bool vector_operands) {
+  if (requant.big_shift) return rounding_narrow(v, high_product(v, acc, mul, vector_operands), shift, vector_operands);
+  std::string rescaled = fmt("npu_rvv_mbqm%s_%s(%s, %s, %s, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(),
+                             mul.c_str(), shift.c_str());
+  return rounding_narrow(v, rescaled, "0", false);
+}
+
+std::pair<std::string, std::string> scalar_operands(const Requant& requant, const RequantNames& names,
+                                                    const std::string& channel) {
+  if (requant.uniform) {
+    int32_t shift = requant.big_shift ? requant.right_shift()[0] : requant.shift[0];
+    return {std::to_string(requant.multiplier[0]), std::to_string(shift)};
+  }
+  const std::string& shifts = requant.big_shift ? names.right : names.shift;
+  return {names.mul + "[" + channel + "]", shifts + "[" + channel + "]"};
+}
+
+std::string add_output_zero_point(const Requant& requant, const VectorShape& v, const std::string& int16) {
+  return fmt("__riscv_vsadd_vx_i16%s(%s, %d, vl)", v.s16.c_str(), int16.c_str(), requant.output_zero_point);
+}
+
+std::string saturate_and_clamp(const Requant& requant, const VectorShape& v, const std::string& int16) {
+  std::string out = fmt("__riscv_vnclip_wx_i8%s(%s, 0, __RISCV_VXRM_RNU, vl)", v.s8.c_str(), int16.c_str());
+  if (requant.act_min > -128) out = fmt("__riscv_vmax_vx_i8%s(%s, %d, vl)", v.s8.c_str(), out.c_str(), requant.act_min);
+  if (requant.act_max < 127) out = fmt("__riscv_vmin_vx_i8%s(%s, %d, vl)", v.s8.c_str(), out.c_str(), requant.act_max);
+  return out;
+}
+
+std::string narrow_to_int8(const Requant& requant, const VectorShape& v, const std::string& int16) {
+  return saturate_and_clamp(requant, v, add_output_zero_point(requant, v, int16));
+}
+
+std::string translation_unit(const KernelSpec& spec, bool vector, const Constants& constants, const std::string& code) {
+  std::string body = c_prologue(spec, vector) + constants.source() + "\n" + code;
+  if (vector) return body;
+  // The Coral NPU's scalar ISA (target.toml: march_scalar). "arch=-zve32x" would also drop M.
+  const char* guard = "#if defined(__riscv_vector) && __riscv_xlen == 32\n";
+  return guard + std::string("#pragma clang attribute push(__attribute__((target(\"arch=rv32imf_zicsr_zifencei_zbb\"))), ") +
+         "apply_to = function)\n#endif\n" + body + guard + "#pragma clang attribute pop\n#endif\n";
+}
+
+std::string scalar_requantize(const Requant& requant, const RequantNames& names, const std::string& acc,
+                              const std::string& channel) {
+  std::string multiplier = names.mul.empty() ? std::to_string(requant.multiplier[0]) : names.mul + "[" + channel + "]";
+  std::string shift = names.shift.empty() ? std::to_string(requant.shift[0]) : names.shift + "[" + channel + "]";
+  return fmt("npu_requantize(%s, %s, %s, %d, %d, %d)", acc.c_str(), multiplier.c_str(), shift.c_str(),
+             requant.output_zero_point, requant.act_min, requant.act_max);
+}
+
+}  // namespace coral::mac

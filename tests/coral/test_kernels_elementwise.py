@@ -1,0 +1,240 @@
+"""Generated add, requantize, max / avg / global average pool kernels in QEMU, bit-exact to kernels/ref.
+
+Seeded random specs with extreme zero points, multipliers, shifts, activation ranges, odd channel
+counts, every padding and stride and windows large enough for the int32 sums; each spec runs as
+portable C and as RVV code at two LMULs (both loop orders for the pools). All cases go through
+one run_kernel_cases call (a few firmwares), and each is its own test. The reference is
+compiler.quant._ref_elementwise: kernels/ref compiled for the host.
+"""
+
+import numpy as np
+import pytest
+
+from compiler.coral import _codegen
+from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
+from compiler.coral.simulator import check_simulator_tools
+from compiler.quant import _ref_elementwise as ref
+from compiler.quant.fixed_point import quantize_multiplier
+
+INT32_MAX = 2**31 - 1
+LMULS = (1, 2, 4, 8)
+ACT_RANGES = [(-128, 127), (-128, 127), (0, 127), (-128, 0), (-3, 50), (5, 5), (-127, 126)]
+
+
+def _int8(rng, shape, extreme=False):
+    if extreme:  # mostly the int8 limits: saturating sums and maxima
+        return rng.choice(np.array([-128, 127, -127, 126, 0], dtype=np.int8), shape)
+    return rng.integers(-128, 128, shape, dtype=np.int8)
+
+
+def _most_negative(rng, shape):
+    """Sums as large as int8 inputs make them: they overflow any int16 sum of more than 256."""
+    return rng.choice(np.array([-128, -127], dtype=np.int8), shape)
+
+
+def _multiplier(rng):
+    return int(rng.choice([0, 1 << 30, INT32_MAX, rng.integers(1 << 30, 1 << 31), rng.integers(0, 1 << 31)]))
+
+
+def _zero_point(rng):
+    return int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))
+
+
+def _act(rng):
+    return dict(zip(("act_min", "act_max"), ACT_RANGES[rng.integers(len(ACT_RANGES))]))
+
+
+class Spec:
+    """One kernel spec with its inputs and the reference output."""
+
+    def __init__(self, label, kernel, params, inputs, want, loop_orders=(None,)):
+        self.label, self.kernel, self.params, self.inputs, self.want = label, kernel, params, inputs, want
+        self.loop_orders = loop_orders
+
+
+def _add_specs(rng, count):
+    for i in range(count):
+        shape = (int(rng.integers(0, 3000)),) if i else (0,)
+        a, b = _int8(rng, shape, i % 4 == 1), _int8(rng, shape, i % 4 == 1)
+        params = dict(left_shift=int(rng.choice([20, 0, rng.integers(0, 21)])), output_zero_point=_zero_point(rng),
+                      output_multiplier=_multiplier(rng), output_shift=int(rng.integers(-31, 1)), **_act(rng))
+        for n in (1, 2):
+            params |= {f"input{n}_zero_point": _zero_point(rng), f"input{n}_multiplier": _multiplier(rng),
+                       f"input{n}_shift": int(rng.choice([0, -1, -31, rng.integers(-31, 1)]))}
+        yield Spec(f"add{i}-{shape[0]}", "add", dict(params, size=a.size), [a, b], ref.add_s8(a, b, **params))
+
+
+def _requantize_specs(rng, count):
+    for i in range(count):
+        x = _int8(rng, (int(rng.integers(1, 700)),))
+        params = dict(input_zero_point=_zero_point(rng), output_zero_point=_zero_point(rng), multiplier=_multiplier(rng),
+                      shift=int(rng.choice([30, -31, 0, 1, rng.integers(-31, 31)])), **_act(rng))
+        yield Spec(f"requantize{i}-{x.size}", "requantize", dict(params, size=x.size), [x], ref.requantize_s8(x, **params))
+
+
+def _pool_geometry(rng, big_window):
+    """(input shape, kernel, stride, padding) that the reference accepts."""
+    while True:
+        h, w = (int(v) for v in rng.integers(1, 13, 2))
+        kernel = (h, w) if big_window else tuple(int(rng.integers(1, min(4, d) + 1)) for d in (h, w))
+        stride = tuple(int(rng.integers(1, 4)) for _ in range(2))
+        padding = tuple(int(rng.integers(0, k)) for k in kernel + kernel)  # top, left, bottom, right
+        shape = (int(rng.integers(1, 3)), h, w, int(rng.choice([1, 3, 16, 33, 150, rng.integers(1, 80)])))
+        try:
+            ref.max_pool2d_s8(np.zeros(shape, np.int8), kernel=kernel, stride=stride, padding=padding)
+        except ValueError:  # a window entirely in the padding, or an empty output
+            continue
+        return shape, kernel, stride, padding
+
+
+def _pool_specs(rng, count, kernel_name):
+    reference = ref.max_pool2d_s8 if kernel_name == "max_pool2d" else ref.avg_pool2d_s8
+    for i in range(count):
+        shape, kernel, stride, padding = _pool_geometry(rng, big_window=i % 5 == 4)
+        if kernel_name == "avg_pool2d" and i == 0:  # 16 x 17 = 272 elements: the int32 sums
+            shape, kernel, stride, padding = (1, 16, 17, 5), (16, 17), (1, 1), (0, 0, 0, 0)
+        x = _most_negative(rng, shape) if kernel == (16, 17) else _int8(rng, shape, i % 3 == 1)
+        act = _act(rng)
+        want = reference(x, kernel=kernel, stride=stride, padding=padding, **act)
+        params = dict(batches=shape[0], in_h=shape[1], in_w=shape[2], channels=shape[3], out_h=want.shape[1],
+                      out_w=want.shape[2], kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0],
+                      stride_w=stride[1], pad_top=padding[0], pad_left=padding[1], **act)
+        label = f"{kernel_name}{i}-{'x'.join(map(str, shape))}-k{kernel[0]}x{kernel[1]}-s{stride[0]}x{stride[1]}-p{padding}"
+        yield Spec(label, kernel_name, params, [x], want, loop_orders=("oc_px", "px_oc"))
+
+
+def _global_specs(rng, count):
+    for i in range(count):
+        h, w = ((20, 20) if i == 0 else tuple(int(v) for v in rng.integers(1, 10, 2)))  # 400 pixels: 2 partial sums
+        shape = (int(rng.integers(1, 3)), h, w, int(rng.choice([1, 7, 32, 33, rng.integers(1, 300)])))
+        x = _most_negative(rng, shape) if i == 0 else _int8(rng, shape, i % 3 == 1)
+        params = dict(input_zero_point=_zero_point(rng), output_zero_point=_zero_point(rng), multiplier=_multiplier(rng),
+                      shift=int(rng.choice([30, -31, 0, -8, rng.integers(-31, 31)])), **_act(rng))
+        if i == 0:  # the plain mean, so that an overflowing partial sum shows in the output
+            multiplier, shift = quantize_multiplier(1 / (h * w))
+            params |= dict(input_zero_point=0, output_zero_point=0, multiplier=multiplier, shift=shift, act_min=-128,
+                           act_max=127)
+        want = ref.global_avg_pool2d_s8(x, **params)
+        yield Spec(f"global{i}-{'x'.join(map(str, shape))}", "global_avg_pool2d",
+                   dict(params, batches=shape[0], in_h=h, in_w=w, channels=shape[3]), [x], want)
+
+
+def _specs():
+    rng = np.random.default_rng(7)
+    return [*_add_specs(rng, 24), *_requantize_specs(rng, 16), *_pool_specs(rng, 30, "max_pool2d"),
+            *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20)]
+
+
+def _variants(number, spec):
+    """(label, schedule, vector): portable C, and RVV at two LMULs (cycling through all four), per loop order."""
+    for order in spec.loop_orders:
+        knobs = {} if order is None else {"loop_order": order}
+        suffix = "" if order is None else f"-{order}"
+        yield f"{spec.label}{suffix}-c", knobs or None, False
+        for lmul in (LMULS[number % 4], LMULS[(number + 2) % 4]):
+            yield f"{spec.label}{suffix}-m{lmul}", dict(knobs, lmul=lmul), True
+
+
+# Layer shapes of real networks with the default schedule: instruction ceilings (measured + ~5%),
+# so that a change that slows a kernel down shows.
+BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
+                      "global avg pool 7x7x256": 1_720}
+
+
+def _benchmark_specs():
+    rng = np.random.default_rng(11)
+    a, b = _int8(rng, (1, 56, 56, 32)), _int8(rng, (1, 56, 56, 32))
+    add = dict(left_shift=20, input1_zero_point=3, input1_multiplier=1 << 30, input1_shift=0, input2_zero_point=-7,
+               input2_multiplier=1_500_000_000, input2_shift=-1, output_zero_point=5, output_multiplier=1_800_000_000,
+               output_shift=-19, act_min=-128, act_max=127)
+    yield Spec("add 56x56x32", "add", dict(add, size=a.size), [a, b], ref.add_s8(a, b, **add))
+    for label, kind, shape, k, stride, padding in [
+            ("max pool 3x3 s2 112x112x16", "max_pool2d", (1, 112, 112, 16), 3, 2, (1, 1, 1, 1)),
+            ("avg pool 2x2 s2 28x28x64", "avg_pool2d", (1, 28, 28, 64), 2, 2, (0, 0, 0, 0))]:
+        x = _int8(rng, shape)
+        reference = ref.max_pool2d_s8 if kind == "max_pool2d" else ref.avg_pool2d_s8
+        want = reference(x, kernel=(k, k), stride=(stride, stride), padding=padding)
+        params = dict(batches=1, in_h=shape[1], in_w=shape[2], channels=shape[3], out_h=want.shape[1],
+                      out_w=want.shape[2], kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride,
+                      pad_top=padding[0], pad_left=padding[1], act_min=-128, act_max=127)
+        yield Spec(label, kind, params, [x], want)
+    x = _int8(rng, (1, 7, 7, 256))
+    mean = dict(input_zero_point=-3, output_zero_point=2, multiplier=1_402_438_301, shift=-5, act_min=-128, act_max=127)
+    yield Spec("global avg pool 7x7x256", "global_avg_pool2d", dict(mean, batches=1, in_h=7, in_w=7, channels=256), [x],
+               ref.global_avg_pool2d_s8(x, **mean))
+
+
+CASES = [(label, spec, schedule, vector) for number, spec in enumerate(_specs())
+         for label, schedule, vector in _variants(number, spec)]
+CASES += [(spec.label, spec, None, True) for spec in _benchmark_specs()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every case, run in one go: label -> KernelRun."""
+    check_simulator_tools()
+    cases = [KernelCase(spec.kernel, spec.params, {}, spec.inputs, spec.want.shape, schedule, vector)
+             for _, spec, schedule, vector in CASES]
+    results = run_kernel_cases(cases, tmp_path_factory.mktemp("elementwise"))
+    return {label: run for (label, *_), run in zip(CASES, results)}
+
+
+@pytest.mark.parametrize("label, spec, schedule, vector", CASES, ids=[case[0] for case in CASES])
+def test_bit_exact_to_reference(runs, label, spec, schedule, vector):
+    run = runs[label]
+    bad = np.argwhere(run.output != spec.want)
+    assert bad.size == 0, (f"{len(bad)} of {spec.want.size} outputs differ, first at {tuple(bad[0])}: "
+                           f"got {run.output[tuple(bad[0])]}, want {spec.want[tuple(bad[0])]}; params {spec.params}")
+    assert run.instructions > 0
+    if schedule:
+        assert {key: run.schedule[key] for key in schedule} == schedule
+
+
+@pytest.mark.parametrize("label", BENCHMARK_CEILINGS)
+def test_benchmark_instruction_count(runs, label):
+    assert runs[label].instructions <= BENCHMARK_CEILINGS[label]
+
+
+@pytest.mark.parametrize("kernel, params, schedule, reason", [
+    ("add", {}, {"lmul": 3}, "lmul 3 is not 1, 2, 4 or 8"),
+    ("add", {}, {"px_tile": 4}, "this kernel has no 'px_tile' knob"),
+    ("requantize", {}, {"loop_order": "px_oc"}, "this kernel has no 'loop_order' knob"),
+    ("max_pool2d", {}, {"loop_order": "zigzag"}, "loop_order 'zigzag' is not oc_px or px_oc"),
+    ("global_avg_pool2d", {}, {"unroll": 2}, "this kernel has no 'unroll' knob"),
+])
+def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
+    assert _codegen.validate(kernel, _valid_params(kernel) | params, schedule) == reason
+
+
+@pytest.mark.parametrize("kernel", ["add", "requantize", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
+def test_default_schedule_is_valid(kernel):
+    params = _valid_params(kernel)
+    assert _codegen.validate(kernel, params, _codegen.default_schedule(kernel, params)) == ""
+
+
+@pytest.mark.parametrize("kernel, change, message", [
+    ("add", {"input1_shift": 1}, "input1_shift = 1 outside [-31, 0]"),
+    ("add", {"act_min": 5, "act_max": 4}, "act_max = 4 outside [5, 127]"),
+    ("requantize", {"multiplier": -1}, "multiplier = -1 outside [0, 2147483647]"),
+    ("max_pool2d", {"pad_left": 3}, "a window along W lies entirely in the padding"),
+    ("avg_pool2d", {"out_h": 9}, "a window along H lies entirely in the padding"),
+    ("global_avg_pool2d", {"in_h": 4096, "in_w": 4096}, "in_w = 4096 outside [1, 2048]"),
+])
+def test_spec_errors_name_the_field(kernel, change, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _codegen.emit(kernel, "k", _valid_params(kernel) | change, {})
+
+
+def _valid_params(kernel):
+    act = dict(act_min=-128, act_max=127)
+    if kernel == "add":
+        return dict(size=10, left_shift=20, input1_zero_point=0, input1_multiplier=1 << 30, input1_shift=0,
+                    input2_zero_point=0, input2_multiplier=1 << 30, input2_shift=0, output_zero_point=0,
+                    output_multiplier=1 << 30, output_shift=-19, **act)
+    if kernel == "requantize":
+        return dict(size=10, input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=0, **act)
+    if kernel == "global_avg_pool2d":
+        return dict(batches=1, in_h=4, in_w=4, channels=8, input_zero_point=0, output_zero_point=0,
+                    multiplier=1 << 30, shift=-3, **act)
+    return dict(batches=1, in_h=8, in_w=8, channels=4, out_h=4, out_w=4, kernel_h=3, kernel_w=3, stride_h=2,
+                stride_w=2, pad_top=1, pad_left=1, **act)

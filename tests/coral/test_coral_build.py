@@ -102,7 +102,18 @@ def test_firmware_has_no_vector_float_instructions(digits):
     assert toolchain.vector_float_instructions(root / "coral" / "firmware.elf") == []  # ...and integer only
 
 
+def concat_of_convs(seed=0, size=12):
+    """Two conv branches joined by a channel Concat: the concat has no generated kernel."""
+    g = onnx_models.GraphBuilder(seed)
+    left = g.node("Relu", [g.conv("x", "left", 3, 4)], "left_relu")
+    right = g.node("Relu", [g.conv("x", "right", 3, 4, k=1)], "right_relu")
+    y = g.node("Concat", [left, right], "concat", axis=1)
+    return g.model([("x", [1, 3, size, size])], g.conv(y, "head", 8, 8), [1, 8, size, size])
+
+
 MODELS = {
+    # a layer the codegen cannot take runs on kernels/ref, with the reason in the report
+    "concat": concat_of_convs,
     # depthwise s1/s2, pointwise with 8..32 channels, the 3-channel stem, global pool, dense
     "mobilenet": lambda: onnx_models.mobilenet_v1(alpha=0.25, size=32, classes=10, blocks=4, seed=5),
     # max pool, residual add, depthwise-separable block, dense
@@ -125,6 +136,10 @@ def test_models_on_coral_equal_the_host_build(name, tmp_path):
         on_coral, _ = run(tmp_path / "coral", x, tmp_path / f"coral{index}")
         on_host, _ = run(tmp_path / "host", x, tmp_path / f"host{index}")
         assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), index
+    layers = json.loads((tmp_path / "coral" / "report.json").read_text())["coral"]["layers"]
+    for row in layers:
+        assert (row["impl"] == "ref") == (row["op"] in ("quantize", "dequantize", "concat")), row
+        assert (row["fallback"] is not None) == (row["impl"] == "ref"), row
 
 
 # ---- bad input ----

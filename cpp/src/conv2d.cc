@@ -8,24 +8,27 @@ namespace coral::mac {
 
 namespace {
 
+// The pixel engine unrolls the kernel window: larger ones are left to the reference kernel.
+constexpr int64_t kMaxKernelTaps = 256;
+
 ConvShape read_conv_shape(const KernelSpec& spec) {
-  ConvShape s{spec.at("batches"),    spec.at("in_h"),       spec.at("in_w"),       spec.at("in_c"),
-              spec.at("out_h"),      spec.at("out_w"),      spec.at("out_c"),      spec.at("kernel_h"),
-              spec.at("kernel_w"),   spec.at("stride_h"),   spec.at("stride_w"),   spec.at("dilation_h"),
-              spec.at("dilation_w"), spec.at("pad_top"),    spec.at("pad_left"),   spec.at("groups"),
-              static_cast<int32_t>(spec.at("input_zero_point"))};
-  for (const char* key : {"batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel_h", "kernel_w",
-                          "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"}) {
-    if (spec.at(key) < 1) throw SpecError(fmt("conv2d %s must be >= 1, got %lld", key, (long long)spec.at(key)));
-  }
+  auto size = [&](const char* key) { return size_field(spec, key); };
+  ConvShape s{size("batches"),    size("in_h"),       size("in_w"),       size("in_c"),     size("out_h"),
+              size("out_w"),      size("out_c"),      size("kernel_h"),   size("kernel_w"), size("stride_h"),
+              size("stride_w"),   size("dilation_h"), size("dilation_w"), spec.at("pad_top"), spec.at("pad_left"),
+              size("groups"),     int8_field(spec, "input_zero_point")};
   if (s.pad_top < 0 || s.pad_left < 0) throw SpecError("conv2d padding must be >= 0");
   if (s.in_c % s.groups != 0 || s.out_c % s.groups != 0) {
     throw SpecError(fmt("conv2d groups %lld must divide in_c %lld and out_c %lld", (long long)s.groups,
                         (long long)s.in_c, (long long)s.out_c));
   }
-  if (spec.at("input_zero_point") < -128 || spec.at("input_zero_point") > 127) {
-    throw SpecError("conv2d input_zero_point is outside [-128, 127]");
+  if (s.kernel_h * s.kernel_w > kMaxKernelTaps) {
+    throw SpecError(fmt("conv2d kernel %lldx%lld has more than %lld taps (they are unrolled)", (long long)s.kernel_h,
+                        (long long)s.kernel_w, (long long)kMaxKernelTaps));
   }
+  check_int32_elements(spec, "input", {s.batches, s.in_h, s.in_w, s.in_c});
+  check_int32_elements(spec, "output", {s.batches, s.out_h, s.out_w, s.out_c});
+  check_int32_elements(spec, "weight", {s.out_c, s.kernel_h, s.kernel_w, s.in_c_per_group()});
   return s;
 }
 

@@ -7,12 +7,12 @@ namespace coral::mac {
 namespace {
 
 GemmShape read_dense_shape(const KernelSpec& spec) {
-  for (const char* key : {"batches", "in_features", "out_features"}) {
-    if (spec.at(key) < 1) throw SpecError(fmt("dense %s must be >= 1, got %lld", key, (long long)spec.at(key)));
-  }
-  int64_t zero_point = spec.at("input_zero_point");
-  if (zero_point < -128 || zero_point > 127) throw SpecError("dense input_zero_point is outside [-128, 127]");
-  return {spec.at("batches"), spec.at("in_features"), spec.at("out_features"), static_cast<int32_t>(zero_point)};
+  GemmShape s{size_field(spec, "batches"), size_field(spec, "in_features"), size_field(spec, "out_features"),
+              int8_field(spec, "input_zero_point")};
+  check_int32_elements(spec, "input", {s.pixels, s.in_c});
+  check_int32_elements(spec, "output", {s.pixels, s.out_c});
+  check_int32_elements(spec, "weight", {s.out_c, s.in_c});
+  return s;
 }
 
 Schedule default_schedule(const KernelSpec& spec) { return default_gemm_schedule(read_dense_shape(spec)); }

@@ -18,6 +18,9 @@ namespace coral::mac {
 namespace {
 
 constexpr const char* kInline = "static inline __attribute__((always_inline))";
+// Input channels unrolled by default: the whole reduction up to this many (no loop at all), measured
+// best for MobileNet's 32..256-channel pointwise layers (longer blocks start to cost more).
+constexpr int64_t kDefaultUnroll = 64;
 
 // bias[co] - zp * sum_ci w[co][ci], modulo 2^32 (see wrap_int32): the inner loop then multiplies
 // raw int8 inputs.
@@ -312,7 +315,7 @@ Schedule default_gemm_schedule(const GemmShape& shape) {
   while (int32_lanes(s.lmul) < s.oc_tile) s.lmul *= 2;
   s.weight_pack = "i16";
   s.loop_order = "oc_px";
-  s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c, 16));
+  s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c, kDefaultUnroll));
   // Each weight load feeds px_tile vwmacc: as many pixels as the registers hold, or fewer when that
   // lets the weights load in pairs.
   Schedule best = s;
@@ -325,9 +328,7 @@ Schedule default_gemm_schedule(const GemmShape& shape) {
 }
 
 std::string validate_gemm(const GemmShape& shape, const Schedule& s) {
-  if (auto why = check_lmul(s.lmul); !why.empty()) return why;
-  if (auto why = check_choice("weight_pack", s.weight_pack, {"i16", "i8"}); !why.empty()) return why;
-  if (auto why = check_choice("loop_order", s.loop_order, {"oc_px", "px_oc"}); !why.empty()) return why;
+  if (auto why = check_common_knobs(s); !why.empty()) return why;
   if (s.oc_tile < 1 || s.oc_tile > int32_lanes(s.lmul)) {
     return fmt("oc_tile %d is outside [1, %d] (int32 lanes at lmul %d)", s.oc_tile, int32_lanes(s.lmul), s.lmul);
   }

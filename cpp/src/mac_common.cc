@@ -2,6 +2,7 @@
 #include "mac_common.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace coral::mac {
 
@@ -34,12 +35,6 @@ std::vector<int32_t> per_channel(const Arrays& arrays, const std::string& key, i
   return checked_values(arrays, key, "int32", {channels});
 }
 
-int32_t spec_int8(const KernelSpec& spec, const std::string& key) {
-  int64_t value = spec.at(key);
-  if (value < -128 || value > 127) throw SpecError(fmt("%s %lld is outside [-128, 127]", key.c_str(), (long long)value));
-  return static_cast<int32_t>(value);
-}
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text;
   for (int64_t size : shape) text += (text.empty() ? "" : ", ") + std::to_string(size);
@@ -48,20 +43,39 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+int32_t int8_field(const KernelSpec& spec, const std::string& key) {
+  int64_t value = spec.at(key);
+  if (value < -128 || value > 127) {
+    throw SpecError(fmt("%s %s %lld is outside [-128, 127]", spec.kernel.c_str(), key.c_str(), (long long)value));
+  }
+  return static_cast<int32_t>(value);
+}
+
+int64_t size_field(const KernelSpec& spec, const std::string& key) {
+  int64_t value = spec.at(key);
+  if (value < 1) throw SpecError(fmt("%s %s must be >= 1, got %lld", spec.kernel.c_str(), key.c_str(), (long long)value));
+  return value;
+}
+
+void check_int32_elements(const KernelSpec& spec, const std::string& tensor, const std::vector<int64_t>& dims) {
+  int64_t elements = 1;
+  for (int64_t size : dims) {
+    elements *= size;
+    if (elements > INT32_MAX) throw SpecError(spec.kernel + " " + tensor + " has more than INT32_MAX elements");
+  }
+}
+
 VectorShape vector_shape(int lmul) {
   return {lmul, lmul_suffix(8 * lmul), lmul_suffix(4 * lmul), lmul_suffix(2 * lmul)};
 }
 
-std::string check_lmul(int lmul) {
-  if (lmul == 1 || lmul == 2 || lmul == 4 || lmul == 8) return "";
-  return fmt("lmul %d is not 1, 2, 4 or 8", lmul);
-}
-
-std::string check_choice(const std::string& knob, const std::string& value, const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return "";
-  std::string list;
-  for (const auto& option : allowed) list += (list.empty() ? "" : ", ") + option;
-  return knob + " '" + value + "' is not one of " + list;
+std::string check_common_knobs(const Schedule& s) {
+  auto choice = [](const char* knob, const std::string& value, const char* first, const char* second) {
+    return value == first || value == second ? "" : fmt("%s '%s' is not one of %s, %s", knob, value.c_str(), first, second);
+  };
+  if (s.lmul != 1 && s.lmul != 2 && s.lmul != 4 && s.lmul != 8) return fmt("lmul %d is not 1, 2, 4 or 8", s.lmul);
+  if (auto why = choice("weight_pack", s.weight_pack, "i16", "i8"); !why.empty()) return why;
+  return choice("loop_order", s.loop_order, "oc_px", "px_oc");
 }
 
 std::vector<int32_t> checked_values(const Arrays& arrays, const std::string& key, const std::string& dtype,
@@ -100,10 +114,10 @@ Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t chann
     if (r.multiplier[c] < 0) throw SpecError(fmt("multiplier[%lld] is negative", (long long)c));
     if (r.shift[c] < -31 || r.shift[c] > 30) throw SpecError(fmt("shift[%lld] = %d is outside [-31, 30]", (long long)c, r.shift[c]));
   }
-  r.output_zero_point = spec_int8(spec, "output_zero_point");
-  r.act_min = spec_int8(spec, "act_min");
-  r.act_max = spec_int8(spec, "act_max");
-  if (r.act_min > r.act_max) throw SpecError(fmt("act_min %d > act_max %d", r.act_min, r.act_max));
+  r.output_zero_point = int8_field(spec, "output_zero_point");
+  r.act_min = int8_field(spec, "act_min");
+  r.act_max = int8_field(spec, "act_max");
+  if (r.act_min > r.act_max) throw SpecError(fmt("%s act_min %d > act_max %d", spec.kernel.c_str(), r.act_min, r.act_max));
   r.uniform = std::all_of(r.multiplier.begin(), r.multiplier.end(), [&](int32_t m) { return m == r.multiplier[0]; }) &&
               std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
   r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });

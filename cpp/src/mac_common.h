@@ -5,9 +5,10 @@
 // vectorised over output channels (weights pre-widened int16 vectors, one scalar input per
 // vwmacc.vx), px_tile pixels at once. Pointwise 1x1 convolutions and dense layers.
 //
-// Engine "pixel conv" (pixel_conv.cc): any conv2d (depthwise, grouped, general), vectorised over
-// output pixels. A band of zero-point-subtracted, zero-padded int16 input rows is built in scratch,
-// then each output channel accumulates scalar weight x pixel vector (strided or indexed loads).
+// Engine "pixel conv" (pixel_conv.cc): any conv2d (depthwise, grouped, general, and pointwise with few
+// output channels), vectorised over output pixels. A band of zero-point-subtracted, zero-padded int16
+// input rows is built in scratch, then each output channel accumulates scalar weight x pixel vector
+// (strided or indexed loads).
 #pragma once
 
 #include <cstdint>
@@ -37,9 +38,16 @@ struct VectorShape {
 };
 VectorShape vector_shape(int lmul);
 
-// Reasons shared by the engines' validate(): empty when fine.
-std::string check_lmul(int lmul);
-std::string check_choice(const std::string& knob, const std::string& value, const std::vector<std::string>& allowed);
+// Spec fields: an int8 value (zero points, clamps), a size >= 1; SpecError naming the field otherwise.
+int32_t int8_field(const KernelSpec& spec, const std::string& key);
+int64_t size_field(const KernelSpec& spec, const std::string& key);
+// SpecError unless a tensor of these dimensions has at most INT32_MAX elements (the generated code
+// indexes with int32 arithmetic).
+void check_int32_elements(const KernelSpec& spec, const std::string& tensor, const std::vector<int64_t>& dims);
+
+// validate()'s reason for the knobs both engines read the same way (lmul 1/2/4/8, loop_order "oc_px" /
+// "px_oc", weight_pack "i16" / "i8"), or "" when they are fine.
+std::string check_common_knobs(const Schedule& schedule);
 
 // An int8 or int32 constant array's values, checked against the expected shape and value range.
 std::vector<int32_t> checked_values(const Arrays& arrays, const std::string& key, const std::string& dtype,
@@ -90,9 +98,10 @@ RequantNames add_requant_constants(Constants& constants, const Requant& requant,
 // product (vmulh) narrowed by vnclip with round-to-nearest-up, which adds 2^(right-1) before the
 // shift exactly as npu_quant.h's single rounding does (the low word cannot carry: npu_rvv_quant.h);
 // otherwise npu_rvv_mbqm then a saturating narrow. narrow_to_int8: + output zero point (saturating),
-// saturate to int8, clamp to the activation range -- equal to npu_requantize's clamp(r + zp) because
-// every saturation bound lies outside [act_min, act_max] - zp. `mul`/`shift` are scalar expressions
-// (literals when uniform) or, with vector_operands, int32 vectors (mul, shift) / a uint16 vector (right shift).
+// saturate to int8, clamp to the activation range. That equals npu_requantize's clamp(r + zp) in
+// 64 bits: a saturation only ever replaces a value beyond int8 by another beyond int8 on the same side,
+// which the int8 clamp maps to the same bound. `mul`/`shift` are scalar expressions (literals when
+// uniform) or, with vector_operands, int32 vectors (mul, shift) / a uint16 vector (right shift).
 std::string high_product(const VectorShape& v, const std::string& acc, const std::string& mul, bool vector_operands);
 std::string rounding_narrow(const VectorShape& v, const std::string& high, const std::string& right, bool vector_operands);
 std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,

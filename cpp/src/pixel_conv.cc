@@ -199,9 +199,10 @@ class PixelConvEmitter {
       c.line(fmt("const vuint16%s_t at = __riscv_vle16_v_u16%s(%s + p0, vl);", v_.s16.c_str(), v_.s16.c_str(), index_.c_str()));
     }
     if (!indexed(s_, sched_)) c.line(fmt("x += p0 * %lld;", (long long)pixel_step()));
-    if (vector_ && !resident.tap_addresses) {
-      // Opaque per chunk (through p0) but free of side effects, so invariant weight loads still hoist.
-      c.line("__asm__(\"\" : \"+r\"(x) : \"r\"(p0)); /* tap addresses from x per chunk, not one register each */");
+    if (vector_ && !resident.tap_addresses && !resident.weights) {
+      // Tap addresses from x per chunk, not one register (or spill slot) each. Any inline asm in the
+      // chunk loop also keeps invariant loads (resident weights) from being hoisted out of it.
+      c.line("__asm__(\"\" : \"+r\"(x) : \"r\"(p0));");
     }
     emit_accumulator_declarations(c, channels);
     for (int64_t kh = 0; kh < s_.kernel_h; ++kh) {
@@ -405,9 +406,7 @@ Schedule default_pixel_conv_schedule(const ConvShape& shape) {
 }
 
 std::string validate_pixel_conv(const ConvShape& shape, const Schedule& s) {
-  if (auto why = check_lmul(s.lmul); !why.empty()) return why;
-  if (auto why = check_choice("weight_pack", s.weight_pack, {"i16", "i8"}); !why.empty()) return why;
-  if (auto why = check_choice("loop_order", s.loop_order, {"oc_px", "px_oc"}); !why.empty()) return why;
+  if (auto why = check_common_knobs(s); !why.empty()) return why;
   if (s.oc_tile < 1 || s.oc_tile > shape.out_c_per_group()) {
     return fmt("oc_tile %d is outside [1, %lld] (output channels per group)", s.oc_tile, (long long)shape.out_c_per_group());
   }

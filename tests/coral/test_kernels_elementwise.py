@@ -9,10 +9,9 @@ compiler.quant._ref_elementwise: kernels/ref compiled for the host.
 
 import numpy as np
 import pytest
+from kernel_testing import assert_bit_exact, run_cases
 
 from compiler.coral import _codegen
-from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
-from compiler.coral.simulator import check_simulator_tools
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
 
@@ -172,22 +171,12 @@ CASES += [(spec.label, spec, None, True) for spec in _benchmark_specs()]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Every case, run in one go: label -> KernelRun."""
-    check_simulator_tools()
-    cases = [KernelCase(spec.kernel, spec.params, {}, spec.inputs, spec.want.shape, schedule, vector)
-             for _, spec, schedule, vector in CASES]
-    results = run_kernel_cases(cases, tmp_path_factory.mktemp("elementwise"))
-    return {label: run for (label, *_), run in zip(CASES, results)}
+    return run_cases(CASES, tmp_path_factory.mktemp("elementwise"), lambda spec: {}, lambda spec: spec.inputs)
 
 
 @pytest.mark.parametrize("label, spec, schedule, vector", CASES, ids=[case[0] for case in CASES])
 def test_bit_exact_to_reference(runs, label, spec, schedule, vector):
-    run = runs[label]
-    bad = np.argwhere(run.output != spec.want)
-    assert bad.size == 0, (f"{len(bad)} of {spec.want.size} outputs differ, first at {tuple(bad[0])}: "
-                           f"got {run.output[tuple(bad[0])]}, want {spec.want[tuple(bad[0])]}; params {spec.params}")
-    assert run.instructions > 0
-    if schedule:
-        assert {key: run.schedule[key] for key in schedule} == schedule
+    assert_bit_exact(runs[label], spec, schedule)
 
 
 @pytest.mark.parametrize("label", BENCHMARK_CEILINGS)

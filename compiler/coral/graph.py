@@ -20,6 +20,7 @@ from tvm import relax
 
 from compiler.analysis import macs, static_shape
 from compiler.errors import CompilerError
+from compiler.frontend.provenance import source_node
 from compiler.passes.util import bindings
 from compiler.quant.patterns import Int8Kernel, lower_composite
 from compiler.report.summary import kernel_nodes
@@ -118,8 +119,6 @@ def _step(mod, binding, index, by_var, new_tensor, tensors) -> Step:
         rank = len(tensors[source].shape)
         axes = tuple(int(a) for a in value.attrs.axes) if value.attrs.axes is not None else tuple(reversed(range(rank)))
         return Step(index, "transpose", "transpose", "layout transpose", [source], new_tensor(var), axes=axes)
-    from compiler.frontend.provenance import source_node
-
     node = source_node(value) or var.name
     raise CompilerError(f"{node}: {op.removeprefix('relax.')} has no int8 Coral kernel and no fallback yet "
                         "(quantise it: it must be part of an int8 op, or leave it out of the model)")

@@ -2,6 +2,7 @@
 
     QDQ module -> int8 groups (codegen/int8.py) -> FirmwareGraph (coral/graph.py)
       -> C sources (coral/firmware.py) -> clang-19 + ld.lld-19 (coral/toolchain.py)
+      (+ operators outside the int8 table: TVM's LLVM backend -> src/tvm_fallback.o)
 
 The report section (report.json "coral") holds the per-layer plan (implementation, MACs,
 schedule, fallback reason) and the memory map read back from the linked ELF.
@@ -9,16 +10,22 @@ schedule, fallback reason) and the memory map read back from the linked ELF.
 
 from pathlib import Path
 
+import tvm
+import tvm_ffi.libinfo
+
 from compiler.codegen.int8 import int8_groups
 from compiler.coral.firmware import generate_firmware
 from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for
 from compiler.coral.toolchain import Toolchain
+from compiler.coral.tvm_fallback import compile_object
 from compiler.errors import CompilerError
 from compiler.resources import data_dir
 
 FIRMWARE = "firmware.elf"
 SOURCE_DIR = "src"
+TVM_OBJECT = "tvm_fallback.o"  # in src/: layers compiled by TVM's LLVM backend
+TVM_TIR = "tvm_fallback_tir.py"  # in src/: their TIR, as TVMScript
 
 
 def qdq_module(compiled):
@@ -52,14 +59,25 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
     sources = [source_dir / name for name in sorted(firmware.files) if name.endswith(".c")]
     sources += [data_dir("kernels") / path for path in firmware.ref_sources]
     march = [f"-march={toolchain.isa['march']}{march_suffix}"] if march_suffix else []
-    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=[source_dir], opt=opt,
-                                   cflags=march)
+    objects, include_dirs = [], [source_dir]
+    if firmware.tir_functions:
+        objects.append(_tvm_object(target, firmware.tir_functions, source_dir))
+        include_dirs += [tvm_ffi.libinfo.find_include_path(), tvm_ffi.libinfo.find_dlpack_include_path()]
+    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=include_dirs, opt=opt,
+                                   cflags=march, objects=objects)
     vector_float = toolchain.vector_float_instructions(elf)
     if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
     section = _section(graph, firmware, profile, toolchain.region_usage(elf))
     section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix}
     return section
+
+
+def _tvm_object(target, functions: dict, source_dir: Path) -> Path:
+    """The layers outside the int8 table, compiled by TVM's LLVM backend into src/ (with their
+    TIR beside the object, for reading)."""
+    (source_dir / TVM_TIR).write_text(tvm.IRModule(functions).script())
+    return compile_object(functions, target.data["tvm"]["target"], source_dir / TVM_OBJECT)
 
 
 def _section(graph, firmware, profile, usage) -> dict:

@@ -2,7 +2,8 @@
 
     graph (coral/graph.py) -> per step: a generated RVV kernel (cpp/ via coral/codegen.py),
                               kernels/ref behind the same ABI when the codegen has no kernel for it,
-                              or a generated transpose
+                              a generated transpose, or, for operators outside the int8 table,
+                              a wrapper around TVM's LLVM code (coral/tvm_fallback.py)
                            -> static memory plan (coral/memory_plan.py): activations and scratch in
                               one arena in DTCM, the largest moved to EXTMEM when DTCM is too small
                            -> main.c: read inputs (semihosting), call every layer with rdinstret
@@ -19,6 +20,7 @@ import numpy as np
 
 from compiler.codegen.ffi_abi import array_literal, ctype
 from compiler.codegen.int8 import KERNELS, c_struct
+from compiler.coral import tvm_fallback
 from compiler.coral.graph import FirmwareGraph, Step
 from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.errors import CompilerError
@@ -38,13 +40,14 @@ def output_file(index: int) -> str:
 @dataclass
 class Layer:
     step: Step
-    impl: str                   # rvv (generated RVV kernel), c (generated portable C), ref (kernels/ref), transpose
+    impl: str                   # rvv (generated RVV kernel), c (generated portable C), ref (kernels/ref),
+                                # transpose, tvm (TVM's LLVM code through a generated wrapper)
     function: str
     source: str                 # the C file's text
     scratch_bytes: int = 0
     constant_bytes: int = 0
     schedule: dict | None = None
-    fallback: str | None = None  # why a kernel runs on kernels/ref
+    fallback: str | None = None  # why a kernel runs on kernels/ref or TVM
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Firmware:
     layers: list[Layer]
     placement: dict = field(default_factory=dict)   # storage tensor or ("scratch", step) -> Placement
     arena_bytes: dict = field(default_factory=dict)  # ARENA / SPILL_ARENA -> bytes
+    tir_functions: dict = field(default_factory=dict)  # layer function -> PrimFunc for TVM's LLVM backend
 
 
 def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = None, vector: bool = True,
@@ -73,13 +77,15 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
               for step in graph.steps]
     for layer in layers:
         if layer.fallback and warn is not None:
-            warn(f"{layer.step.name} ({layer.step.op}): runs on kernels/ref: {layer.fallback}")
+            where = "TVM's LLVM code for riscv32" if layer.impl == "tvm" else "kernels/ref"
+            warn(f"{layer.step.name} ({layer.step.op}): runs on {where}: {layer.fallback}")
     placement, arena_bytes = _place(graph, layers, profile)
     files = {f"{layer.function}.c": layer.source for layer in layers}
     files["layers.h"] = _layers_header(graph, layers)
     files["main.c"] = _main(graph, layers, placement, arena_bytes)
     ref_sources = sorted({KERNELS[layer.step.kernel.kernel][0] for layer in layers if layer.impl == "ref"})
-    return Firmware(files, ref_sources, layers, placement, arena_bytes)
+    tir_functions = {layer.function: layer.step.tir.func for layer in layers if layer.impl == "tvm"}
+    return Firmware(files, ref_sources, layers, placement, arena_bytes, tir_functions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,6 +96,8 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
     function = f"layer{step.index}"
     if step.kind == "transpose":
         return Layer(step, "transpose", function, _transpose_source(graph, step, function))
+    if step.kind == "tvm":
+        return _tvm_layer(graph, step, function)
     from compiler.coral import codegen
 
     kernel = step.kernel
@@ -117,6 +125,17 @@ _REF_ONLY = {
     "concat": "data movement (copy with requantisation)",
     "pad": "data movement (copy)",
 }
+
+
+def _tvm_layer(graph, step: Step, function: str) -> Layer:
+    workspace = tvm_fallback.workspace_bytes(step.tir.func)
+    inputs = [(graph.tensors[i].shape, graph.tensors[i].dtype) for i in step.inputs]
+    output = graph.tensors[step.output]
+    source, constant_bytes = tvm_fallback.wrapper_source(function, _signature(graph, step, function), step.tir,
+                                                         inputs, (output.shape, output.dtype), workspace, ".weights")
+    dtypes = sorted({graph.tensors[i].dtype for i in step.inputs})
+    reason = f"{'/'.join(dtypes)} {step.op}: not an int8 kernel of the Coral codegen"
+    return Layer(step, "tvm", function, source, workspace, constant_bytes, None, reason)
 
 
 def _signature(graph, step: Step, function: str) -> str:

@@ -7,8 +7,8 @@ Input is a QDQ-form module whose int8 ops are one composite function each
                (quant/patterns.py lower_composite): a generated RVV kernel or kernels/ref
     transpose  R.permute_dims (the NCHW <-> NHWC boundaries to_nhwc leaves): portable C
     alias      R.reshape or a plain rebinding: no code, the output shares the input's bytes
-
-Anything else has no Coral implementation yet and is refused by name, with its ONNX node.
+    tvm        any other operator (float Softmax, a --keep-float layer, ...): legalised to one
+               PrimFunc for TVM's LLVM backend (coral/tvm_fallback.py)
 """
 
 import math
@@ -22,6 +22,7 @@ from compiler.analysis import macs, static_shape
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import source_node
 from compiler.passes.util import bindings
+from compiler.coral.tvm_fallback import TirCall, lower_call
 from compiler.quant.patterns import Int8Kernel, lower_composite
 from compiler.report.summary import kernel_nodes
 
@@ -42,7 +43,7 @@ class Tensor:
 @dataclass
 class Step:
     index: int
-    kind: str                  # kernel, transpose, alias
+    kind: str                  # kernel, transpose, alias, tvm
     op: str                    # the pattern (conv2d_bias_relu, ...) or the relax op
     name: str                  # the first ONNX node it computes, or the IR variable
     inputs: list[int]
@@ -50,6 +51,7 @@ class Step:
     onnx_nodes: list[str] = field(default_factory=list)
     kernel: Int8Kernel | None = None
     axes: tuple[int, ...] = ()  # transpose
+    tir: TirCall | None = None  # tvm: the operator as one PrimFunc
     macs: int = 0
 
 
@@ -89,7 +91,24 @@ def extract_graph(mod: tvm.IRModule) -> FirmwareGraph:
     computed = [step for step in steps if step.kind != "alias"]
     for index, step in enumerate(computed):
         step.index = index
-    return FirmwareGraph(tensors, computed, inputs, outputs)
+    graph = FirmwareGraph(tensors, computed, inputs, outputs)
+    _name_conversions(graph)
+    return graph
+
+
+def _name_conversions(graph: FirmwareGraph) -> None:
+    """float <-> int8 conversions come from no ONNX node: name them after where they sit (the
+    model's input or output, or the float layer they feed or follow, as around --keep-float)."""
+    producer = {graph.storage(step.output): step for step in graph.steps}
+    for step in graph.steps:
+        if step.kind != "kernel" or step.onnx_nodes or step.op not in ("quantize", "dequantize"):
+            continue
+        if step.op == "quantize":
+            source = producer.get(graph.storage(step.inputs[0]))
+            step.name = "input quantize" if source is None else f"quantize after {source.name}"
+        else:
+            users = [s for s in graph.steps if graph.storage(step.output) in map(graph.storage, s.inputs)]
+            step.name = f"dequantize for {users[0].name}" if users else "output dequantize"
 
 
 def _returned(main) -> list:
@@ -119,9 +138,18 @@ def _step(mod, binding, index, by_var, new_tensor, tensors) -> Step:
         rank = len(tensors[source].shape)
         axes = tuple(int(a) for a in value.attrs.axes) if value.attrs.axes is not None else tuple(reversed(range(rank)))
         return Step(index, "transpose", "transpose", "layout transpose", [source], new_tensor(var), axes=axes)
-    node = source_node(value) or var.name
-    raise CompilerError(f"{node}: {op.removeprefix('relax.')} has no int8 Coral kernel and no fallback yet "
-                        "(quantise it: it must be part of an int8 op, or leave it out of the model)")
+    return _tvm_step(value, index, var, by_var, new_tensor)
+
+
+def _tvm_step(call, index, var, by_var, new_tensor) -> Step:
+    """An operator outside the int8 table (float, or int8 without a kernel): one PrimFunc for
+    TVM's LLVM backend (coral/tvm_fallback.py)."""
+    op = call.op.name.removeprefix("relax.")
+    node = source_node(call) or var.name
+    tir_call, inputs = lower_call(call, node)
+    inputs = [_tensor_of(by_var, arg) for arg in inputs]
+    return Step(index, "tvm", op, node, inputs, new_tensor(var), onnx_nodes=[node] if source_node(call) else [],
+                tir=tir_call, macs=macs(call))
 
 
 def _alias(index, var, source_expr, by_var, new_tensor, tensors, op) -> Step:
@@ -145,9 +173,6 @@ def _kernel_step(func, call, index, var, by_var, new_tensor) -> Step:
         inputs.append(_tensor_of(by_var, arg))
     nodes = kernel_nodes(func)
     op = name.split(".", 1)[-1]
-    label = nodes[0] if nodes else _BOUNDARY_NAMES.get(op, var.name)
+    label = nodes[0] if nodes else var.name  # conversions are named by _name_conversions
     return Step(index, "kernel", op, label, inputs, new_tensor(var), onnx_nodes=nodes, kernel=kernel, macs=macs(func))
 
-
-# The float <-> int8 conversions at the model's edges come from no single ONNX node.
-_BOUNDARY_NAMES = {"quantize": "input quantize", "dequantize": "output dequantize"}

@@ -88,6 +88,9 @@ SECTIONS
   /* Code and constants; _start first, at the code region's base, where execution begins. */
   .text : { KEEP(*(.text.start)) *(.text .text.*) } > $code
   .rodata : ALIGN(16) { *(.rodata .rodata.* .srodata .srodata.*) } > $code
+  /* TVM's LLVM objects are position-independent: the addresses they load through the GOT are
+     fixed at link time, so it is read-only data here. */
+  .got : ALIGN(4) { *(.got .got.*) } > $code
   /* Constant kernel parameters (weights, biases, requantisation tables). */
   .weights : ALIGN(16) { *(.weights .weights.*) } > $weights
 
@@ -110,7 +113,8 @@ SECTIONS
   .symtab 0 : { *(.symtab) }
   .strtab 0 : { *(.strtab) }
   .shstrtab 0 : { *(.shstrtab) }
-  /DISCARD/ : { *(.note.GNU-stack) *(.llvm_addrsig) }
+  /* TVM's LLVM objects carry unwind tables and debug info; bare-metal C needs neither. */
+  /DISCARD/ : { *(.note.GNU-stack) *(.llvm_addrsig) *(.eh_frame) *(.debug*) }
 }
 """)
 

@@ -24,7 +24,7 @@ from compiler.coral.memory import MemoryProfile, linker_script, profile_for, pro
 from compiler.errors import CompilerError
 from compiler.resources import data_dir
 
-RUNTIME_SOURCES = ("crt0.S", "semihost.c", "trap.c", "string.c")
+RUNTIME_SOURCES = ("crt0.S", "semihost.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
 
 # RVV floating-point opcodes (illegal on Zve32x): "vf..." except the integer mask op vfirst,
 # plus the float compares that write masks.
@@ -87,8 +87,9 @@ class Toolchain:
     # --- building -------------------------------------------------------------------------
 
     def build_firmware(self, sources, out_elf, profile: str | None = None, include_dirs=(), defines=(),
-                       opt: str = "-O2", cflags=()) -> Path:
-        """Compiles the runtime and `sources` (.c/.S files) and links them for a memory profile."""
+                       opt: str = "-O2", cflags=(), objects=()) -> Path:
+        """Compiles the runtime and `sources` (.c/.S files) and links them, with ready `objects`
+        (.o files), for a memory profile."""
         memory = profile_for(self.target, profile)
         out_elf = Path(out_elf)
         out_elf.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,7 @@ class Toolchain:
         jobs += [(Path(source), kernel_flags) for source in sources]
         # The build directory sits beside the ELF (same file system) and vanishes afterwards.
         with tempfile.TemporaryDirectory(prefix=".build-", dir=out_elf.parent) as build:
-            objects = self._compile_all(jobs, Path(build))
+            objects = self._compile_all(jobs, Path(build)) + [Path(obj) for obj in objects]
             script = Path(build) / "link.ld"
             script.write_text(linker_script(memory))
             self._link(objects, script, out_elf, memory)

@@ -34,7 +34,9 @@ def coral_summary_lines(coral) -> list[str]:
     regions = ", ".join(f"{r['region']} {r['used_bytes']:,}/{r['size_bytes']:,} B ({r['percent']}%)"
                         for r in coral["memory_map"])
     generated = sum(row["impl"] == "rvv" for row in coral["layers"])
-    fallbacks = [row for row in coral["layers"] if row["fallback"]]
-    return [f"  coral-npu ({coral['memory_profile']}): {regions}",
-            f"  layers: {generated} on generated RVV kernels, {len(fallbacks)} on kernels/ref"
-            + (f" ({', '.join(sorted({row['op'] for row in fallbacks}))})" if fallbacks else "")]
+    parts = [f"{generated} on generated RVV kernels"]
+    for impl, where in (("ref", "kernels/ref"), ("tvm", "TVM's LLVM code")):
+        rows = [row for row in coral["layers"] if row["impl"] == impl]
+        if rows:
+            parts.append(f"{len(rows)} on {where} ({', '.join(sorted({row['op'] for row in rows}))})")
+    return [f"  coral-npu ({coral['memory_profile']}): {regions}", f"  layers: {', '.join(parts)}"]

@@ -11,6 +11,9 @@
 // NHWC activations; `scratch` points at Emitted::scratch_bytes bytes (may be NULL when 0).
 // Constants the kernel needs (weights packed as the schedule wants, per-channel requantisation
 // vectors) are `static const` arrays in the generated file, in section ".weights".
+// Every file-scope name a kernel defines besides NAME itself (arrays, helper functions) starts
+// with NAME: compiler/coral/kernel_runner.py #includes many kernels into one translation unit,
+// where two kernels' `static const int32_t bias[]` would collide.
 //
 // Each kernel family registers itself (register_kernel in a static initialiser of its own .cc
 // file): the module is a table of {kernel name -> emit, default schedule, validity check}.

@@ -10,6 +10,7 @@
 /* Exit codes the runtime itself uses (main's own codes should avoid them). */
 #define NPU_EXIT_TRAP 3           /* an exception: trap.c printed "trap: mcause=..." first */
 #define NPU_EXIT_STACK_OVERFLOW 4 /* the stack canary was overwritten: "stack overflow: ..." */
+#define NPU_EXIT_TVM 5            /* a TVM-compiled layer reported an error (printed first) */
 #define NPU_STACK_CANARY 0x5AC3C0DE /* crt0.S writes it at the stack's bottom; npu_exit checks */
 
 #ifndef __ASSEMBLER__
@@ -38,6 +39,11 @@ void npu_put_hex(uint32_t v); /* 0x..., lower case, no leading zeros */
 
 /* Ends the program: checks the stack canary, then exits the simulator with `code`. */
 void npu_exit(int code) __attribute__((noreturn));
+
+/* For layers compiled by TVM's LLVM backend (tvm_backend.c): the scratch buffer their
+ * TVMBackendAllocWorkspace calls are served from, and the exit when one reports an error. */
+void npu_tvm_workspace(void *base, uint32_t bytes);
+void npu_tvm_failed(const char *layer) __attribute__((noreturn));
 
 /* Retired instructions since reset: exact and repeatable under `qemu -icount shift=0`
  * (a reading costs a few instructions). The performance metric of this target. */

@@ -40,7 +40,7 @@ GOAL_TOTAL = 8_000_000
 GOAL_SPEEDUP = 5.0
 
 
-def _prepare(out: Path, alpha: float, size: int, samples: int) -> tuple[Path, Path, Path]:
+def prepare_model(out: Path, alpha: float, size: int, samples: int) -> tuple[Path, Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     model_path, calib_path, input_path = out / "model.onnx", out / "calib.npy", out / "input.npy"
     onnx.save(mobilenet_v1(alpha=alpha, size=size, seed=0), str(model_path))
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calib-samples", type=int, default=8, help="calibration samples (default 8)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-mobilenet", help="working directory")
     args = parser.parse_args(argv)
-    model_path, calib_path, input_path = _prepare(args.out, args.alpha, args.size, args.calib_samples)
+    model_path, calib_path, input_path = prepare_model(args.out, args.alpha, args.size, args.calib_samples)
     generated = _build_and_run("generated", model_path, calib_path, input_path, args.out, None)
     reference = _build_and_run("reference", model_path, calib_path, input_path, args.out, REFERENCE_BUILD)
     identical = all(np.array_equal(a, b) for a, b in zip(generated.outputs, reference.outputs))

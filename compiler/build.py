@@ -25,9 +25,11 @@ REPORT_JSON = "report.json"
 
 
 def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None, memory=None,
-          warn=None, firmware_options=None) -> dict:
-    """`firmware_options`: extra build_firmware arguments for coral-npu (coral/build.py)."""
+          warn=None, firmware_options=None, tuning_db=()) -> dict:
+    """`firmware_options`: extra build_firmware arguments for coral-npu (coral/build.py);
+    `tuning_db`: tuning database files (`python -m compiler tune`) whose best schedules to use."""
     target = get_target(target_name)
+    tuning = _load_tuning(tuning_db, target, warn) if tuning_db else None
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
@@ -46,11 +48,24 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         else:
             from compiler.coral.build import build_firmware
 
-            report["coral"] = build_firmware(compiled, staging, memory, warn=warn, **(firmware_options or {}))
+            report["coral"] = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning,
+                                             **(firmware_options or {}))
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")
         onnx.save(export_graph(_graph_module(compiled), Path(model_path).stem), str(staging / "graph.onnx"))
     return report
+
+
+def _load_tuning(paths, target, warn):
+    if target.runner == "relax-vm":
+        raise CompilerError(f"--tuning-db: target {target.name} is tuned by MetaSchedule; not supported yet here")
+    from compiler.tune.database import load
+
+    database = load(paths, target)
+    for note in database.notes():
+        if warn is not None:
+            warn(note)
+    return database
 
 
 def _graph_module(compiled):

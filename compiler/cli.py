@@ -1,4 +1,4 @@
-"""python -m compiler {build,run,targets}: the command line.
+"""python -m compiler {build,tune,run,targets}: the command line.
 
 Errors in the user's input (CompilerError) print one line on stderr and exit 2.
 """
@@ -37,11 +37,43 @@ def _build(args) -> int:
 
     warnings.showwarning = lambda message, *rest: print(f"warning: {message}", file=sys.stderr)
     report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
-                   memory=args.memory, warn=lambda message: print(f"note: {message}", file=sys.stderr))
+                   memory=args.memory, warn=lambda message: print(f"note: {message}", file=sys.stderr),
+                   tuning_db=args.tuning_db)
     print(render_summary(report))
     artefacts = "firmware.elf, src/" if "coral" in report else "model.so"
     print(f"  wrote {args.output}/ ({artefacts}, report.json, report.md, graph.onnx)")
     return 0
+
+
+def _tune(args) -> int:
+    from compiler.report.markdown import render_summary
+    from compiler.tune.tune import TuneOptions, tune_model
+
+    options = TuneOptions(trials=args.trials, time_budget=_duration(args.time_budget), seed=args.seed)
+    report = tune_model(args.model, args.target, args.output, args.tuning_db, quant=_quant_config(args),
+                        memory=args.memory, input_shapes=args.input_shape, options=options,
+                        warn=lambda message: print(f"note: {message}", file=sys.stderr))
+    print(render_summary(report))
+    tuning = report["tuning"]
+    print(f"  tuned: {tuning['default_total']:,} -> {tuning['tuned_total']:,} instructions ({tuning['ratio']:.3f}x) "
+          f"after {tuning['trials']} trials in {tuning['search_seconds']:.0f} s; best schedules appended to {args.tuning_db}")
+    print(f"  wrote {args.output}/ (firmware.elf built with the tuned schedules, report.json, report.md)")
+    return 0
+
+
+def _duration(text) -> float | None:
+    """900, 900s, 15m, 1h -> seconds."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        raise CompilerError(f"--time-budget {text}: not a duration (examples: 900, 900s, 15m, 1h)") from None
+    if seconds <= 0:
+        raise CompilerError(f"--time-budget {text}: must be positive")
+    return seconds
 
 
 def _run(args) -> int:
@@ -99,19 +131,14 @@ def _targets(args) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m compiler", description="ML compiler for edge NPUs, on Apache TVM Relax.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    build = commands.add_parser("build", help="compile a model into an output directory",
-                                description="Compile MODEL.onnx for a target. OUT receives the artefact (model.so on host), "
-                                            "report.json, report.md and graph.onnx (the optimised graph, for Netron).")
-    build.add_argument("model", help="the ONNX model file")
-    build.add_argument("--target", default="host", help="target name (see `python -m compiler targets`); default: host")
-    build.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (replaced only if it holds an earlier build)")
-    build.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx...",
-                       help="fix a dynamic input shape, e.g. data=1x3x224x224 (repeat for several inputs)")
-    quant = build.add_argument_group("INT8 quantisation")
+def _model_arguments(command) -> None:
+    """The model, target, output and quantisation flags `build` and `tune` share."""
+    command.add_argument("model", help="the ONNX model file")
+    command.add_argument("--target", default="host", help="target name (see `python -m compiler targets`); default: host")
+    command.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (replaced only if it holds an earlier build)")
+    command.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx...",
+                         help="fix a dynamic input shape, e.g. data=1x3x224x224 (repeat for several inputs)")
+    quant = command.add_argument_group("INT8 quantisation")
     quant.add_argument("--quantize", choices=["int8"], help="quantise to int8 (TFLite's scheme) with calibration data")
     quant.add_argument("--calib", metavar="PATH", help="calibration samples: .npz (one array per input name), .npy, "
                                                        "a folder of .npy files, or 'random'")
@@ -124,9 +151,21 @@ def _parser() -> argparse.ArgumentParser:
     quant.add_argument("--io", default="float", choices=["float", "int8", "uint8"],
                        help="model inputs/outputs as float (default) or integer tensors at the scale and zero point "
                             "report.json lists under quantization.io")
-    quant.add_argument("--val", metavar="DATA.npz", help="labelled samples (input array + 'label'): report top-1 float vs int8")
-    build.add_argument("--memory", metavar="PROFILE", help="coral-npu memory profile: default (ITCM 8 KB, DTCM 32 KB) "
-                                                           "or highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB)")
+    command.add_argument("--memory", metavar="PROFILE", help="coral-npu memory profile: default (ITCM 8 KB, DTCM 32 KB) "
+                                                             "or highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m compiler", description="ML compiler for edge NPUs, on Apache TVM Relax.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="compile a model into an output directory",
+                                description="Compile MODEL.onnx for a target. OUT receives the artefact (model.so on host), "
+                                            "report.json, report.md and graph.onnx (the optimised graph, for Netron).")
+    _model_arguments(build)
+    build.add_argument("--val", metavar="DATA.npz", help="labelled samples (input array + 'label'): report top-1 float vs int8")
+    build.add_argument("--tuning-db", action="append", default=[], metavar="FILE",
+                       help="use the best schedules recorded in FILE by `tune` (repeat to merge several)")
     build.set_defaults(handler=_build)
 
     run = commands.add_parser("run", help="run a build output on its inputs",
@@ -139,6 +178,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="coral-npu: stop the simulator after this long "
                                                                      "(default: the target's)")
     run.set_defaults(handler=_run)
+
+    tune = commands.add_parser("tune", help="search kernel schedules and record the best in a tuning database",
+                               description="Tune MODEL's kernels for a target: every distinct kernel workload's schedules "
+                                           "are measured (coral-npu: exact instruction counts in QEMU, checked bit-exact "
+                                           "against kernels/ref), the best go into FILE, and OUT receives the model built "
+                                           "with them and a report of default vs tuned instructions per layer.")
+    _model_arguments(tune)
+    tune.add_argument("--tuning-db", required=True, metavar="FILE", help="tuning database (JSON lines); appended to")
+    tune.add_argument("--trials", type=int, default=1000, metavar="N", help="candidates to measure in all (default 1000)")
+    tune.add_argument("--time-budget", metavar="DURATION", help="stop searching after this long: 900, 900s, 15m or 1h")
+    tune.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
+    tune.set_defaults(handler=_tune)
 
     targets = commands.add_parser("targets", help="list the targets and what each supports")
     targets.set_defaults(handler=_targets)

@@ -21,6 +21,7 @@ from compiler.coral.toolchain import Toolchain
 from compiler.coral.tvm_fallback import compile_object
 from compiler.errors import CompilerError
 from compiler.resources import data_dir
+from compiler.tune.apply import tuned_schedules
 
 FIRMWARE = "firmware.elf"
 SOURCE_DIR = "src"
@@ -44,13 +45,17 @@ REFERENCE_BUILD = {"kernels": "ref", "opt": "-O3", "march_suffix": "_zvl128b"}
 
 
 def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules=None, warn=None,
-                   kernels: str = "generated", opt: str = "-O2", march_suffix: str = "") -> dict:
+                   kernels: str = "generated", opt: str = "-O2", march_suffix: str = "", tuning=None) -> dict:
     """Writes OUT/src/*.c and OUT/firmware.elf; returns the report's "coral" section.
-    kernels/opt/march_suffix: see REFERENCE_BUILD."""
+    kernels/opt/march_suffix: see REFERENCE_BUILD. tuning: a tuning database
+    (compiler/tune/database.py) whose best schedules the layers use; `schedules` (step index ->
+    schedule) overrides both."""
     target = compiled.target
     profile = profile_for(target, memory)
     toolchain = Toolchain.for_target(target)  # fail on a missing compiler before the long part
     graph = extract_graph(int8_groups(qdq_module(compiled)))
+    tuned = tuned_schedules(graph, tuning) if tuning is not None else {}
+    schedules = {**tuned, **(schedules or {})}
     firmware = generate_firmware(graph, profile, schedules=schedules, warn=warn, kernels=kernels)
     source_dir = out_dir / SOURCE_DIR
     source_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +75,10 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
     section = _section(graph, firmware, profile, toolchain.region_usage(elf))
     section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix}
+    for row in section["layers"]:
+        row["tuned"] = row["index"] in tuned
+    if tuning is not None:
+        section["tuning_db"] = {"records": tuning.records, "layers_tuned": len(tuned), "ignored": dict(tuning.ignored)}
     return section
 
 

@@ -16,13 +16,12 @@ Every layer function has the ABI of the generated kernels (codegen.h):
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from compiler.codegen.ffi_abi import array_literal, ctype
-from compiler.codegen.int8 import KERNELS, c_struct
+from compiler.codegen.ffi_abi import ctype
 from compiler.coral import tvm_fallback
 from compiler.coral.graph import FirmwareGraph, Step
 from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
+from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.errors import CompilerError
 
 COUNTERS_FILE = "counters.bin"
@@ -83,7 +82,7 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
     files = {f"{layer.function}.c": layer.source for layer in layers}
     files["layers.h"] = _layers_header(graph, layers)
     files["main.c"] = _main(graph, layers, placement, arena_bytes)
-    ref_sources = sorted({KERNELS[layer.step.kernel.kernel][0] for layer in layers if layer.impl == "ref"})
+    ref_sources = sorted({ref_file(layer.step.kernel.kernel) for layer in layers if layer.impl == "ref"})
     tir_functions = {layer.function: layer.step.tir.func for layer in layers if layer.impl == "tvm"}
     return Firmware(files, ref_sources, layers, placement, arena_bytes, tir_functions)
 
@@ -144,41 +143,11 @@ def _signature(graph, step: Step, function: str) -> str:
     return f"void {function}({', '.join(args)}, int8_t* scratch)"
 
 
-def _weights(name: str, array: np.ndarray) -> str:
-    return (f"static const {ctype(str(array.dtype))} {name}[{max(array.size, 1)}] "
-            f"__attribute__((section(\".weights\"), aligned({ALIGN}))) = {array_literal(np.ascontiguousarray(array))};")
-
-
 def _ref_source(graph, step: Step, function: str) -> tuple[str, int]:
     """A layer calling the kernels/ref function for step's kernel with its params struct."""
     kernel = step.kernel
-    _, struct, cfunc, _, _ = KERNELS[kernel.kernel]
-    lines = [f"/* {function}: {step.name} ({step.op}) on kernels/ref. */", '#include "npu_kernels.h"', ""]
-    inputs = [f"input{n}" for n in range(len(step.inputs))]
-    constant_bytes = 0
-    if kernel.kernel == "concat":
-        rows = ",\n  ".join(c_struct(p) for p in kernel.per_input)
-        lines.append(f"static const npu_concat_input inputs[{len(kernel.per_input)}] = {{\n  {rows}\n}};")
-        lines.append(f"static const {struct} params = {{.outer = {kernel.params['outer']}, .num_inputs = "
-                     f"{kernel.params['num_inputs']}, .inputs = inputs, .output_zero_point = "
-                     f"{kernel.params['output_zero_point']}}};")
-        call_args = ["sources"]
-    else:
-        lines.append(f"static const {struct} params = {c_struct(kernel.params)};")
-        call_args = list(inputs)
-        for key in ("weight", "bias", "multiplier", "shift") if kernel.kernel in ("conv2d", "dense") else ():
-            array = kernel.arrays.get(key)
-            if array is None:
-                call_args.append("NULL")
-                continue
-            lines.append(_weights(key, array))
-            constant_bytes += array.nbytes
-            call_args.append(key)
-    lines += ["", _signature(graph, step, function) + " {", "  (void)scratch;"]
-    if kernel.kernel == "concat":
-        lines.append(f"  const int8_t* const sources[{len(inputs)}] = {{{', '.join(inputs)}}};")
-    lines += [f"  {cfunc}(&params, {', '.join(call_args)}, output);", "}", ""]
-    return "\n".join(lines), constant_bytes
+    return ref_layer_source(kernel.kernel, kernel.params, kernel.arrays, function, _signature(graph, step, function),
+                            len(step.inputs), kernel.per_input, f"{step.name} ({step.op})")
 
 
 def _transpose_source(graph, step: Step, function: str) -> str:

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.coral.codegen import emit
+from compiler.coral.codegen import Emitted, emit
 from compiler.coral.memory import profile_for
 from compiler.coral.memory_plan import ALIGN
+from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.coral.simulator import run_firmware
 from compiler.coral.toolchain import Toolchain
 from compiler.errors import CompilerError
+from compiler.resources import data_dir
 from compiler.targets import get_target
 
 CORAL_TARGET = "coral-npu"
@@ -44,6 +46,7 @@ class KernelCase:
     output_shape: tuple
     schedule: dict | None = None
     vector: bool = True
+    reference: bool = False  # run kernels/ref's function instead of a generated kernel
 
 
 @dataclass
@@ -68,22 +71,25 @@ class _Emitted:
 
 
 def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str = "highmem",
-                     timeout: float | None = None) -> list[KernelRun]:
+                     timeout: float | None = None, cases_per_firmware: int = MAX_CASES_PER_FIRMWARE,
+                     progress: bool = True) -> list[KernelRun]:
     """Emits, builds and runs every case; runs in the order of `cases`. `workdir` holds the
     sources, inputs and outputs (one folder per firmware; two concurrent calls need two workdirs).
     Firmwares build and run in parallel, and print a progress line each on stderr when there are
-    several. SpecError for a bad case, CompilerError / SimulatorError for a failed build or run."""
+    several (unless progress=False). cases_per_firmware=1 runs every case alone (the autotuner:
+    one failing candidate then cannot take others down). SpecError for a bad case,
+    CompilerError / SimulatorError for a failed build or run."""
     workdir = Path(workdir)
     target = get_target(CORAL_TARGET)
     memory = profile_for(target, profile)
     emitted = [_emit(index, case) for index, case in enumerate(cases)]
-    batches = _batches(emitted, memory)
+    batches = _batches(emitted, memory, cases_per_firmware)
     toolchain = Toolchain.for_target(target)
 
     def run(numbered):
         number, batch = numbered
         runs = _run_batch(batch, workdir / f"firmware{number}", toolchain, profile, memory, timeout)
-        if len(batches) > 1:
+        if len(batches) > 1 and progress:
             print(f"kernel_runner: firmware {number + 1}/{len(batches)} ({len(batch)} cases) done", file=sys.stderr)
         return runs
 
@@ -93,7 +99,8 @@ def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str = "hig
 
 
 def _emit(index: int, case: KernelCase) -> _Emitted:
-    out = emit(case.kernel, f"case{index}", case.params, case.arrays, case.schedule, case.vector)
+    out = _reference(index, case) if case.reference else emit(case.kernel, f"case{index}", case.params, case.arrays,
+                                                               case.schedule, case.vector)
     offset = 0
     input_offsets = []
     for array in case.inputs:
@@ -103,6 +110,14 @@ def _emit(index: int, case: KernelCase) -> _Emitted:
     offset += _aligned(int(np.prod(case.output_shape, dtype=np.int64)))
     return _Emitted(index, case, out.source, out.schedule, out.constant_bytes, input_offsets, output_offset, offset,
                     offset + _aligned(out.scratch_bytes))
+
+
+def _reference(index: int, case: KernelCase) -> Emitted:
+    name = f"case{index}"
+    inputs = "".join(f"const int8_t* input{n}, " for n in range(len(case.inputs)))
+    signature = f"void {name}({inputs}int8_t* output, int8_t* scratch)"
+    source, constant_bytes = ref_layer_source(case.kernel, case.params, case.arrays, name, signature, len(case.inputs))
+    return Emitted(source, 0, constant_bytes, {})
 
 
 def _aligned(size: int) -> int:
@@ -115,7 +130,7 @@ def _arena_section(arena_bytes: int, memory) -> str:
     return ".arena" if arena_bytes <= data.size - memory.stack - RESERVED_DATA else ".extmem_bss"
 
 
-def _batches(emitted: list[_Emitted], memory) -> list[list[_Emitted]]:
+def _batches(emitted: list[_Emitted], memory, per_firmware: int) -> list[list[_Emitted]]:
     """Consecutive cases whose constant tables, and arena when it spills beside them, fit."""
     weights = memory.region_for("weights")
     batches: list[list[_Emitted]] = [[]]
@@ -124,7 +139,7 @@ def _batches(emitted: list[_Emitted], memory) -> list[list[_Emitted]]:
         arena = max(e.arena_bytes for e in batch)
         shared = weights.name == memory.region_for("spill").name and _arena_section(arena, memory) == ".extmem_bss"
         needed = sum(e.constant_bytes for e in batch) + (arena if shared else 0)
-        if batches[-1] and (needed > weights.size or len(batch) > MAX_CASES_PER_FIRMWARE):
+        if batches[-1] and (needed > weights.size or len(batch) > per_firmware):
             batches.append([item])
         else:
             batches[-1] = batch
@@ -141,7 +156,9 @@ def _run_batch(batch: list[_Emitted], folder: Path, toolchain, profile: str, mem
     main.write_text(_main_source(batch, memory))
     elf = folder / "firmware.elf"
     try:
-        toolchain.build_firmware([main, *_translation_units(batch, folder)], elf, profile)
+        references = sorted({ref_file(item.case.kernel) for item in batch if item.case.reference})
+        sources = [main, *_translation_units(batch, folder), *(data_dir("kernels") / path for path in references)]
+        toolchain.build_firmware(sources, elf, profile)
     except CompilerError as error:
         if "does not fit" not in str(error) or len(batch) == 1:
             raise

@@ -13,7 +13,8 @@ def render_coral(coral: dict) -> list[str]:
              f"- activation arena: {coral['arena_bytes'].get('arena', 0):,} bytes in DTCM"
              + (f", {coral['arena_bytes']['spill_arena']:,} bytes spilled to EXTMEM"
                 if coral["arena_bytes"].get("spill_arena") else ""),
-             f"- constant data (packed weights, biases, requantisation tables): {coral['constant_bytes']:,} bytes", "",
+             f"- constant data (packed weights, biases, requantisation tables): {coral['constant_bytes']:,} bytes",
+             *_tuning_db_line(coral.get("tuning_db")), "",
              "### Memory map", "", "| region | used bytes | size bytes | used |", "|---|---:|---:|---:|"]
     lines += [_cells((r["region"], f"{r['used_bytes']:,}", f"{r['size_bytes']:,}", f"{r['percent']}%"))
               for r in coral["memory_map"]]
@@ -22,10 +23,20 @@ def render_coral(coral: dict) -> list[str]:
     for row in coral["layers"]:
         impl = row["impl"] + (f" ({row['fallback']})" if row["fallback"] else "")
         schedule = ", ".join(f"{k}={v}" for k, v in (row["schedule"] or {}).items()) or "-"
+        if row.get("tuned"):
+            schedule += " (tuned)"
         shape = "x".join(str(d) for d in row["output_shape"])
         lines.append(_cells((row["index"], f"`{row['name']}`", row["op"], shape, f"{row['macs']:,}", impl, schedule)))
     return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
                         "OUT/run.json).", ""]
+
+
+def _tuning_db_line(tuning_db) -> list[str]:
+    if tuning_db is None:
+        return []
+    ignored = sum(tuning_db["ignored"].values())
+    return [f"- tuning database: {tuning_db['layers_tuned']} layer(s) use tuned schedules ({tuning_db['records']} "
+            f"usable record(s)" + (f", {ignored} ignored" if ignored else "") + ")"]
 
 
 def coral_summary_lines(coral) -> list[str]:

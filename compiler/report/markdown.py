@@ -1,6 +1,7 @@
 """report.md: the build report for people, rendered from report.json's dict."""
 
 from compiler.report.coral_markdown import coral_summary_lines, render_coral
+from compiler.report.tuning_markdown import render_tuning
 
 
 def _table(headers, rows) -> list[str]:
@@ -47,6 +48,8 @@ def render_markdown(report: dict) -> str:
         lines += render_quantisation(report["quantization"])
     if report.get("coral"):
         lines += render_coral(report["coral"])
+    if report.get("tuning"):
+        lines += render_tuning(report["tuning"])
     lines += ["## Compile time", ""] + _table(["stage", "seconds"], report["compile_seconds"].items())
     return "\n".join(lines)
 

@@ -1,0 +1,61 @@
+"""A kernels/ref call behind the generated kernels' ABI (cpp/include/coral/codegen.h):
+
+    void NAME(const int8_t* input0, [const int8_t* input1, ...] int8_t* output, int8_t* scratch);
+
+The firmware uses it for layers the codegen does not take (coral/firmware.py), the kernel runner
+for the reference outputs the autotuner checks candidates against (coral/kernel_runner.py).
+"""
+
+import numpy as np
+
+from compiler.codegen.ffi_abi import array_literal, ctype
+from compiler.codegen.int8 import KERNELS, c_struct
+from compiler.coral.memory_plan import ALIGN
+
+# The constant operands of the MAC kernels, in the order kernels/ref takes them.
+_CONSTANTS = ("weight", "bias", "multiplier", "shift")
+
+
+def ref_file(kernel: str) -> str:
+    """The kernels/ref source (relative to kernels/) defining `kernel`."""
+    return KERNELS[kernel][0]
+
+
+def weights_array(name: str, array: np.ndarray) -> str:
+    """A constant array in section .weights (the profile's weights region)."""
+    return (f"static const {ctype(str(array.dtype))} {name}[{max(array.size, 1)}] "
+            f"__attribute__((section(\".weights\"), aligned({ALIGN}))) = {array_literal(np.ascontiguousarray(array))};")
+
+
+def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, signature: str, num_inputs: int,
+                     per_input=None, label: str = "") -> tuple[str, int]:
+    """C defining `signature` by a call to kernels/ref's function for `kernel`; returns (text,
+    constant bytes). Every file-scope name starts with `function` (several such files may share
+    a translation unit in the kernel runner). per_input: concat's per-input parameters."""
+    _, struct, cfunc, _, _ = KERNELS[kernel]
+    lines = [f"/* {function}: {label or kernel} on kernels/ref. */", '#include "npu_kernels.h"', ""]
+    inputs = [f"input{n}" for n in range(num_inputs)]
+    constant_bytes = 0
+    if kernel == "concat":
+        rows = ",\n  ".join(c_struct(p) for p in per_input)
+        lines.append(f"static const npu_concat_input {function}_inputs[{len(per_input)}] = {{\n  {rows}\n}};")
+        lines.append(f"static const {struct} {function}_params = {{.outer = {params['outer']}, .num_inputs = "
+                     f"{params['num_inputs']}, .inputs = {function}_inputs, .output_zero_point = "
+                     f"{params['output_zero_point']}}};")
+        call_args = ["sources"]
+    else:
+        lines.append(f"static const {struct} {function}_params = {c_struct(params)};")
+        call_args = list(inputs)
+        for key in _CONSTANTS if kernel in ("conv2d", "dense") else ():
+            array = arrays.get(key)
+            if array is None:
+                call_args.append("NULL")
+                continue
+            lines.append(weights_array(f"{function}_{key}", np.asarray(array)))
+            constant_bytes += np.asarray(array).nbytes
+            call_args.append(f"{function}_{key}")
+    lines += ["", signature + " {", "  (void)scratch;"]
+    if kernel == "concat":
+        lines.append(f"  const int8_t* const sources[{len(inputs)}] = {{{', '.join(inputs)}}};")
+    lines += [f"  {cfunc}(&{function}_params, {', '.join(call_args)}, output);", "}", ""]
+    return "\n".join(lines), constant_bytes

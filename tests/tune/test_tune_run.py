@@ -1,0 +1,106 @@
+"""A small tuning run end to end, real tools: `python -m compiler tune` on a small CNN for
+coral-npu measures candidates in QEMU, appends the best schedule per workload to the database,
+and writes a build made with it whose report has the per-layer default vs tuned table from
+two whole-model firmware runs. `build --tuning-db` reproduces the tuned counts exactly.
+Candidates whose output differs from kernels/ref are rejected."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import onnx_models
+from compiler.coral.simulator import check_simulator_tools
+from compiler.tune.measure import Measurer, Task
+from compiler.tune.space import Space
+from compiler.tune.workload import workload_of
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    check_simulator_tools()
+    root = tmp_path_factory.mktemp("tune")
+    onnx.save(onnx_models.tiny_cnn(seed=3, size=24, softmax=False), str(root / "model.onnx"))
+    np.save(root / "calib.npy", np.random.default_rng(1).normal(0, 1, (8, 3, 24, 24)).astype(np.float32))
+    model_flags = [root / "model.onnx", "--target", "coral-npu", "--memory", "highmem", "--quantize", "int8",
+                   "--calib", root / "calib.npy"]
+    result = cli("tune", *model_flags, "--tuning-db", root / "db.jsonl", "-o", root / "out", "--trials", 40,
+                 "--seed", 3)
+    assert result.returncode == 0, result.stderr
+    return root, model_flags, result
+
+
+def test_tune_records_the_best_schedule_per_workload(tuned):
+    root, _, result = tuned
+    records = [json.loads(line) for line in (root / "db.jsonl").read_text().splitlines()]
+    report = json.loads((root / "out" / "report.json").read_text())["tuning"]
+    assert len(records) == len(report["tasks"]) >= 7  # conv x4 shapes, pool, add, global pool, dense
+    assert len({r["workload"] for r in records}) == len(records)  # identical workloads tuned once
+    res_conv = next(task for task in report["tasks"] if "res_conv1" in task["layers"])
+    assert res_conv["layers"] == ["res_conv1", "res_conv2"]
+    for row in records:
+        assert row["target"] == "coral-npu" and 0 < row["instructions"] <= row["default_instructions"]
+    assert report["trials"] <= 40 + len(records)  # the budget (each task's default is measured on top)
+    assert "tuning 1/" in result.stderr and "trials" in result.stderr  # the progress line
+
+
+def test_report_has_default_vs_tuned_per_layer(tuned):
+    root, _, result = tuned
+    report = json.loads((root / "out" / "report.json").read_text())
+    tuning = report["tuning"]
+    assert len(tuning["layers"]) == len(report["coral"]["layers"])
+    assert sum(row["tuned_instructions"] for row in tuning["layers"]) <= tuning["tuned_total"]
+    assert tuning["tuned_total"] <= tuning["default_total"] and tuning["ratio"] <= 1.0
+    markdown = (root / "out" / "report.md").read_text()
+    assert "## Tuning" in markdown and "| tuned instr |" in markdown
+    assert f"{tuning['tuned_total']:,}" in result.stdout
+
+
+def test_build_with_the_database_reproduces_the_tuned_counts(tuned, tmp_path):
+    root, model_flags, _ = tuned
+    result = cli("build", *model_flags, "--tuning-db", root / "db.jsonl", "-o", tmp_path / "again")
+    assert result.returncode == 0, result.stderr
+    layers = json.loads((tmp_path / "again" / "report.json").read_text())["coral"]["layers"]
+    assert sum(row["tuned"] for row in layers) >= 9
+    x = np.random.default_rng(0).normal(0, 1, (1, 3, 24, 24)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert cli("run", tmp_path / "again", "--input", tmp_path / "x.npy").returncode == 0
+    counts = [row["instructions"] for row in json.loads((tmp_path / "again" / "run.json").read_text())["layers"]]
+    tuning = json.loads((root / "out" / "report.json").read_text())["tuning"]
+    # the generated kernels' counts do not depend on the data; reference/float layers might
+    for count, row, layer in zip(counts, tuning["layers"], layers):
+        if layer["impl"] == "rvv":
+            assert count == row["tuned_instructions"], layer["name"]
+
+
+def test_a_wrong_kernel_is_rejected(tmp_path):
+    check_simulator_tools()
+    rng = np.random.default_rng(0)
+    params = dict(size=64, left_shift=20, input1_zero_point=1, input1_multiplier=1 << 30, input1_shift=-1,
+                  input2_zero_point=2, input2_multiplier=1 << 30, input2_shift=-1, output_zero_point=0,
+                  output_multiplier=1 << 30, output_shift=-1, act_min=-128, act_max=127)
+    inputs = [rng.integers(-128, 128, 64, dtype=np.int8) for _ in range(2)]
+    task = Task(workload_of("add", params, {}), "add", params, {}, inputs, (64,), ["add"])
+    measurer = Measurer(tmp_path, jobs=2)
+    expected = measurer.reference(task)
+    (right,) = measurer.measure(task, [Space.for_task("add", params, 1 << 20).default])
+    assert right.instructions > 0 and right.error == ""
+    task.expected = expected.copy()
+    task.expected[5] ^= 1  # as if the generated kernel were off by one somewhere
+    (wrong,) = measurer.measure(task, [right.schedule])
+    assert wrong.instructions is None and "1 of 64 values differ from kernels/ref" in wrong.error
+
+
+def test_bad_time_budget_is_one_line(tmp_path):
+    result = cli("tune", tmp_path / "m.onnx", "--tuning-db", tmp_path / "db", "-o", tmp_path / "o",
+                 "--time-budget", "15x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --time-budget 15x: not a duration")

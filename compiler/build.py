@@ -30,6 +30,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     `tuning_db`: tuning database files (`python -m compiler tune`) whose best schedules to use."""
     target = get_target(target_name)
     tuning = _load_tuning(tuning_db, target, warn) if tuning_db else None
+    host_tuning_db = tuning if target.runner == "relax-vm" else None
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
@@ -39,7 +40,8 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     model = load_onnx(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
-    compiled = compile_model(model, target, shapes, source=str(model_path), quant=quant)
+    compiled = compile_model(model, target, shapes, source=str(model_path), quant=quant, host_tuning_db=host_tuning_db,
+                             note=warn)
     quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
     report = summarise(compiled, model_path, quantisation)
     with staging_dir(out) as staging:
@@ -57,8 +59,18 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
 
 
 def _load_tuning(paths, target, warn):
+    """coral-npu: the merged database; host: the one FILE whose FILE.metaschedule/ holds
+    MetaSchedule's records (compile_model applies them)."""
     if target.runner == "relax-vm":
-        raise CompilerError(f"--tuning-db: target {target.name} is tuned by MetaSchedule; not supported yet here")
+        from compiler.tune.host import metaschedule_dir
+
+        if len(paths) > 1:
+            raise CompilerError(f"--tuning-db: target {target.name} takes one database (MetaSchedule's records of "
+                                "several runs merge in it)")
+        if not metaschedule_dir(paths[0]).is_dir():
+            raise CompilerError(f"--tuning-db {paths[0]}: no host records ({metaschedule_dir(paths[0])} is missing; "
+                                f"write them with `python -m compiler tune --target {target.name}`)")
+        return Path(paths[0])
     from compiler.tune.database import load
 
     database = load(paths, target)

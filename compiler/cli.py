@@ -55,6 +55,12 @@ def _tune(args) -> int:
                         warn=lambda message: print(f"note: {message}", file=sys.stderr))
     print(render_summary(report))
     tuning = report["tuning"]
+    if "host_tasks" in tuning:
+        print(f"  tuned: {tuning['default_total_us']:.2f} -> {tuning['tuned_total_us']:.2f} us over "
+              f"{len(tuning['host_tasks'])} PrimFuncs ({tuning['ratio']:.3f}x, MetaSchedule) after {tuning['trials']} "
+              f"trials in {tuning['search_seconds']:.0f} s; records in {tuning['metaschedule']}")
+        print(f"  wrote {args.output}/ (model.so built with the tuned schedules, report.json, report.md)")
+        return 0
     print(f"  tuned: {tuning['default_total']:,} -> {tuning['tuned_total']:,} instructions ({tuning['ratio']:.3f}x) "
           f"after {tuning['trials']} trials in {tuning['search_seconds']:.0f} s; best schedules appended to {args.tuning_db}")
     print(f"  wrote {args.output}/ (firmware.elf built with the tuned schedules, report.json, report.md)")

@@ -39,6 +39,7 @@ class CompiledModel:
     seconds: dict = field(default_factory=dict)  # stage -> wall time
     quantised: Quantised | None = None
     offloaded: tvm.IRModule | None = None  # INT8: the QDQ module with its int8 groups marked for the kernel codegen
+    lowered: tvm.IRModule | None = None    # what the target's TVM compile takes (host tuning tunes its PrimFuncs)
 
 
 def is_prequantised(mod: tvm.IRModule) -> bool:
@@ -57,7 +58,10 @@ class _Clock:
 
 
 def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, source="model",
-                  quant: QuantConfig | None = None) -> CompiledModel:
+                  quant: QuantConfig | None = None, host_tuning_db=None, note=None) -> CompiledModel:
+    """host_tuning_db: a tuning database FILE whose MetaSchedule records (FILE.metaschedule/,
+    compiler/tune/host.py) schedule the LLVM-compiled PrimFuncs; note(message) hears why they
+    are ignored when they are."""
     clock = _Clock()
     imported = import_onnx(model, input_shapes, source)
     clock.lap("import")
@@ -91,7 +95,14 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("int8 codegen")
     executable = None
     if target.runner == "relax-vm":  # other targets build their own artefact from the modules (coral/build.py)
-        executable = tvm.compile(lowered, target=target.tvm())
+        scheduled = lowered
+        if host_tuning_db is not None:
+            from compiler.tune.host import apply_host_tuning
+
+            scheduled = apply_host_tuning(lowered, target.tvm(), host_tuning_db, note=note)
+            clock.lap("apply tuning")
+        executable = tvm.compile(scheduled, target=target.tvm())
         clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
-    return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded)
+    return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded,
+                         lowered)

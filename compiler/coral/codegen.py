@@ -70,7 +70,15 @@ def _native():
 
 
 def _params(params: dict) -> dict:
-    return {key: int(value) for key, value in params.items()}
+    """Integer fields as they are; a float field (quantize's scale) as its float32 bit pattern
+    under NAME_f32bits, because the native spec holds integers only."""
+    converted = {}
+    for key, value in params.items():
+        if isinstance(value, (float, np.floating)):
+            converted[f"{key}_f32bits"] = int(np.array(value, dtype=np.float32).view(np.uint32))
+        else:
+            converted[key] = int(value)
+    return converted
 
 
 def _arrays(arrays: dict) -> dict:

@@ -13,8 +13,9 @@ Every layer function has the ABI of the generated kernels (codegen.h):
     void layerN(const T* input, [const T* input2, ...] T* output, int8_t* scratch);
 """
 
-import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 from compiler.codegen.ffi_abi import ctype
@@ -22,6 +23,7 @@ from compiler.coral import tvm_fallback
 from compiler.coral.graph import FirmwareGraph, Step
 from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.coral.ref_layer import ref_file, ref_layer_source
+from compiler.coral.transpose import transpose_source
 from compiler.errors import CompilerError
 
 COUNTERS_FILE = "counters.bin"
@@ -94,7 +96,8 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
 def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
     function = f"layer{step.index}"
     if step.kind == "transpose":
-        return Layer(step, "transpose", function, _transpose_source(graph, step, function))
+        # The reference build keeps the portable loops: what a user without our kernels writes.
+        return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen))
     if step.kind == "tvm":
         return _tvm_layer(graph, step, function)
     from compiler.coral import codegen
@@ -119,7 +122,6 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
 # Kernels that are the reference by design rather than by failure: scalar float at the model's
 # boundaries, and data movement whose cost is a copy.
 _REF_ONLY = {
-    "quantize": "float -> int8 at the model input (scalar float, as TFLite rounds)",
     "dequantize": "int8 -> float at the model output (scalar float)",
     "concat": "data movement (copy with requantisation)",
     "pad": "data movement (copy)",
@@ -150,23 +152,10 @@ def _ref_source(graph, step: Step, function: str) -> tuple[str, int]:
                             len(step.inputs), kernel.per_input, f"{step.name} ({step.op})")
 
 
-def _transpose_source(graph, step: Step, function: str) -> str:
-    """out[i0][i1]... = in[...]: nested loops over the output, reading the input through its
-    strides permuted by the axes (rank <= 6; these are the layout changes at the model's edges)."""
-    shape = graph.tensors[step.inputs[0]].shape
-    axes = step.axes
-    in_strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
-    out_shape = [shape[a] for a in axes]
-    lines = [f"/* {function}: transpose {list(shape)} by axes {list(axes)} -> {out_shape}. */",
-             "#include <stdint.h>", "", _signature(graph, step, function) + " {", "  (void)scratch;",
-             "  int32_t o = 0;"]
-    index_terms = []
-    for depth, (extent, axis) in enumerate(zip(out_shape, axes)):
-        lines.append("  " * (depth + 1) + f"for (int32_t i{depth} = 0; i{depth} < {extent}; ++i{depth})")
-        index_terms.append(f"i{depth} * {in_strides[axis]}")
-    lines.append("  " * (len(axes) + 1) + f"output[o++] = input0[{' + '.join(index_terms) or '0'}];")
-    lines += ["}", ""]
-    return "\n".join(lines)
+def _transpose_source(graph, step: Step, function: str, vector: bool) -> str:
+    tensor = graph.tensors[step.inputs[0]]
+    return transpose_source(function, _signature(graph, step, function), tensor.shape, step.axes,
+                            np.dtype(tensor.dtype).itemsize, vector)
 
 
 def _layers_header(graph, layers) -> str:

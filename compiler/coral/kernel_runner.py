@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.codegen.ffi_abi import ctype
 from compiler.coral.codegen import Emitted, emit
 from compiler.coral.memory import profile_for
 from compiler.coral.memory_plan import ALIGN
@@ -114,10 +115,14 @@ def _emit(index: int, case: KernelCase) -> _Emitted:
 
 def _reference(index: int, case: KernelCase) -> Emitted:
     name = f"case{index}"
-    inputs = "".join(f"const int8_t* input{n}, " for n in range(len(case.inputs)))
-    signature = f"void {name}({inputs}int8_t* output, int8_t* scratch)"
+    signature = f"void {name}({_input_parameters(case)}int8_t* output, int8_t* scratch)"
     source, constant_bytes = ref_layer_source(case.kernel, case.params, case.arrays, name, signature, len(case.inputs))
     return Emitted(source, 0, constant_bytes, {})
+
+
+def _input_parameters(case: KernelCase) -> str:
+    """"const int8_t* input0, ..." with each input's C type (quantize reads floats)."""
+    return "".join(f"const {ctype(str(np.asarray(array).dtype))}* input{n}, " for n, array in enumerate(case.inputs))
 
 
 def _aligned(size: int) -> int:
@@ -206,8 +211,7 @@ def _main_source(batch: list[_Emitted], memory) -> str:
              " * inputs, runs between two rdinstret readings, and writes its output. */",
              "#include <stdint.h>", '#include "npu_runtime.h"', ""]
     for item in batch:
-        inputs = "".join(f"const int8_t* input{n}, " for n in range(len(item.case.inputs)))
-        lines.append(f"void case{item.index}({inputs}int8_t* output, int8_t* scratch);")
+        lines.append(f"void case{item.index}({_input_parameters(item.case)}int8_t* output, int8_t* scratch);")
     lines += ["",
               "/* The cases run one after another, so they share one arena. */",
               f'static int8_t arena[{arena_bytes}] __attribute__((section("{_arena_section(arena_bytes, memory)}"), '
@@ -251,6 +255,6 @@ def _case_lines(slot: int, item: _Emitted) -> list[str]:
     return lines + ["  " + " ".join(f"{pointer} = arena + {offset};" for pointer, offset in zip(pointers, offsets)),
                     '  __asm__ volatile("" : ' + ", ".join(f'"+r"({pointer})' for pointer in pointers) + ");",
                     "  start = npu_instret();",
-                    f"  case{item.index}({', '.join(pointers)});",
+                    f"  case{item.index}({', '.join([*(f'(const void*){p}' for p in inputs), 'out', 'scratch'])});",
                     f"  counts[{slot}] = npu_instret() - start - overhead;",
                     f'  write_output("{_output_file(item.index)}", arena + {item.output_offset}, {output_bytes});']

@@ -2,6 +2,8 @@
 
 
 def render_tuning(tuning: dict) -> list[str]:
+    if "host_tasks" in tuning:
+        return _render_host(tuning)
     lines = ["## Tuning", "",
              f"- database: `{tuning.get('database', '')}`; {tuning.get('trials', 0)} candidates measured "
              f"({tuning.get('rejected', 0)} rejected) in {tuning.get('search_seconds', 0):.0f} s, seed {tuning.get('seed', 0)}",
@@ -23,4 +25,18 @@ def render_tuning(tuning: dict) -> list[str]:
             schedule = ", ".join(f"{k}={v}" for k, v in task["schedule"].items())
             lines.append(f"| {', '.join(f'`{name}`' for name in task['layers'])} | {task['trials']} | "
                          f"{task['default_instructions']:,} | {task['tuned_instructions']:,} | {schedule} | {task['stopped']} |")
+    return lines + [""]
+
+
+def _render_host(tuning: dict) -> list[str]:
+    """MetaSchedule's tasks (host): latency per PrimFunc, default vs tuned, as MetaSchedule measured them."""
+    lines = ["## Tuning (MetaSchedule)", "",
+             f"- database: `{tuning['database']}` (MetaSchedule's records in `{tuning['metaschedule']}`); "
+             f"{tuning['trials']} trials in {tuning['search_seconds']:.0f} s, seed {tuning['seed']}",
+             f"- sum over the tuned PrimFuncs: {tuning['default_total_us']:.2f} us default, "
+             f"{tuning['tuned_total_us']:.2f} us tuned (**{tuning['ratio']:.3f}x**)", "",
+             "| PrimFunc | trials | default us | tuned us | tuned / default |", "|---|---:|---:|---:|---:|"]
+    for row in tuning["host_tasks"]:
+        ratio = row["tuned_us"] / row["default_us"] if row["default_us"] else 1.0
+        lines.append(f"| `{row['task']}` | {row['trials']} | {row['default_us']:.3f} | {row['tuned_us']:.3f} | {ratio:.3f} |")
     return lines + [""]

@@ -7,7 +7,9 @@ default, keyed by workload, target manifest and compiler version.
      "default_instructions": 268978, "tuned_at": "2026-11-21T09:40:00Z", "seed": 0}
 
 Runs append, so records from several runs (or several files: `build --tuning-db A --tuning-db
-B`) merge; the best record per workload wins. A record for another target manifest or compiler
+B`) merge; the best record per workload wins. `tune --target host` writes a summary record per
+MetaSchedule task here (kernel "metaschedule"); the schedules themselves are MetaSchedule's
+database in FILE.metaschedule/ (compiler/tune/host.py). A record for another target manifest or compiler
 version is ignored, with one note per reason: its counts were measured on other code.
 """
 
@@ -30,6 +32,15 @@ def record(target, workload, schedule: dict, instructions: int, default_instruct
     return {"workload": workload.key, "digest": workload.digest, "kernel": workload.kernel, "target": target.name,
             "target_manifest": target_manifest(target), "compiler_version": __version__, "schedule": schedule,
             "instructions": int(instructions), "default_instructions": int(default_instructions),
+            "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": seed}
+
+
+def host_record(target, row: dict, metaschedule: Path, seed: int) -> dict:
+    """A host task's summary (the schedules themselves are MetaSchedule's, in `metaschedule`)."""
+    return {"workload": row["task"], "kernel": "metaschedule", "target": target.name,
+            "target_manifest": target_manifest(target), "compiler_version": __version__,
+            "schedule": {"metaschedule": str(metaschedule)}, "trials": row["trials"],
+            "default_us": row["default_us"], "tuned_us": row["tuned_us"],
             "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": seed}
 
 
@@ -68,13 +79,13 @@ def load(paths, target) -> Database:
                 continue
             try:
                 row = json.loads(line)
-                key, instructions = row["workload"], int(row["instructions"])
                 reason = _mismatch(row, target, manifest)
+                if reason:
+                    db.ignored[reason] = db.ignored.get(reason, 0) + 1
+                    continue
+                key, instructions = row["workload"], int(row["instructions"])
             except (ValueError, KeyError, TypeError) as error:
                 raise CompilerError(f"--tuning-db {path}:{number}: not a tuning record ({error})") from None
-            if reason:
-                db.ignored[reason] = db.ignored.get(reason, 0) + 1
-                continue
             db.records += 1
             if key not in db.best or instructions < db.best[key]["instructions"]:
                 db.best[key] = row

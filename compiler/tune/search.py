@@ -57,6 +57,8 @@ class TaskResult:
     best: Measurement
     measured: list = field(default_factory=list)  # every Measurement, in order
     stopped: str = ""                              # why the search ended
+    seen: set = field(default_factory=set)         # schedules measured or being measured
+    warm: list = field(default_factory=list)       # database schedules still to measure
 
     @property
     def rejected(self) -> int:
@@ -72,32 +74,37 @@ class Search:
         (default,) = self._measure(task, space, [space.default], None)
         return default
 
-    def tune(self, task: Task, space: Space, default: Measurement, trials: int, deadline: float, patience: int = 6,
-             known: list[dict] = ()) -> TaskResult:
-        """Search from the measured default; `known`: schedules from the database, measured
-        again first (a warm start)."""
-        batch = 2 * self.measurer.jobs
+    def start(self, task: Task, default: Measurement, known: list[dict] = ()) -> TaskResult:
+        """A task's search state from its measured default; `known`: schedules from the
+        database, measured first when the search runs (a warm start)."""
         result = TaskResult(task, default, default, [default])
-        seen = {schedule_key(space.default)}
-        warm = [s for s in known if schedule_key(s) not in seen and space.valid(s)]
-        stale = 0
+        result.seen = {schedule_key(default.schedule)}
+        result.warm = list(known)
+        return result
+
+    def run(self, result: TaskResult, space: Space, trials: int, deadline: float, patience: int = 6) -> bool:
+        """Searches on until the task has `trials` measurements, the deadline passes, or
+        `patience` rounds bring nothing better; returns whether the best improved."""
+        batch = 2 * self.measurer.jobs
+        start_best, stale = result.best.instructions, 0
+        result.warm = [s for s in result.warm if schedule_key(s) not in result.seen and space.valid(s)]
         while len(result.measured) < trials and time.monotonic() < deadline and stale < patience:
-            picks = warm[:batch] or self._pick(space, result, seen, min(batch, trials - len(result.measured)))
-            warm = warm[len(picks):] if warm else []
+            count = min(batch, trials - len(result.measured))
+            picks = result.warm[:count] or self._pick(space, result, result.seen, count)
+            result.warm = result.warm[len(picks):] if result.warm else []
             if not picks:
                 result.stopped = "space exhausted"
-                break
-            seen.update(schedule_key(s) for s in picks)
+                return result.best.instructions < start_best
+            result.seen.update(schedule_key(s) for s in picks)
             before = result.best.instructions
-            result.measured += self._measure(task, space, picks, default.instructions)
+            result.measured += self._measure(result.task, space, picks, result.default.instructions)
             good = [m for m in result.measured if m.instructions is not None]
             result.best = min(good, key=lambda m: m.instructions)
             stale = 0 if result.best.instructions < before else stale + 1
             self.on_round(result, trials)
-        if not result.stopped:
-            result.stopped = ("no progress" if stale >= patience else
-                              "trials" if len(result.measured) >= trials else "time")
-        return result
+        result.stopped = ("no progress" if stale >= patience else
+                          "trials" if len(result.measured) >= trials else "time")
+        return result.best.instructions < start_best
 
     def _measure(self, task, space, schedules, default_instructions) -> list[Measurement]:
         measured = self.measurer.measure(task, schedules)

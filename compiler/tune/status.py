@@ -26,12 +26,14 @@ class StatusLine:
         self.trials = 0
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.label = ""
+        self._counted = {}  # task result -> trials already in self.trials (tasks come back in later passes)
 
     def measuring_default(self, task) -> None:
         self._show(f"tuning: measuring the default schedule of {task.layers[0]} ({describe(task.workload)})")
 
-    def start(self, number: int, task, default) -> None:
-        self.label = f"tuning {number + 1}/{self.tasks} {task.layers[0]} ({describe(task.workload)})"
+    def start(self, number: int, task, default, search_pass: int = 0) -> None:
+        again = f" (pass {search_pass + 1})" if search_pass else ""
+        self.label = f"tuning {number + 1}/{self.tasks}{again} {task.layers[0]} ({describe(task.workload)})"
         self._show(f"{self.label}: default {default.instructions:,}")
 
     def round(self, result, trials: int) -> None:
@@ -40,7 +42,8 @@ class StatusLine:
                    f"({best / default:.2f}x default), {_elapsed(time.monotonic() - self.started)}")
 
     def done(self, result) -> None:
-        self.trials += len(result.measured)
+        self.trials = self.trials - self._counted.get(id(result), 0) + len(result.measured)
+        self._counted[id(result)] = len(result.measured)
         best, default = result.best.instructions, result.default.instructions
         self._show(f"{self.label}: done ({result.stopped}) after {len(result.measured)} trials: {default:,} -> "
                    f"{best:,} ({best / default:.2f}x); {self.trials} trials in all, "

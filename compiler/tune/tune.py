@@ -10,6 +10,7 @@
          instructions and the total, from the firmware runs (exact, whole model)
 """
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,25 +49,50 @@ class TuneOptions:
 def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memory=None, input_shapes=(),
                options: TuneOptions = TuneOptions(), warn=None) -> dict:
     target = get_target(target_name)
-    if target.runner == "relax-vm":
-        raise CompilerError(f"tune --target {target.name}: not supported yet")
     if options.trials < 1:
         raise CompilerError(f"--trials {options.trials}: must be at least 1")
+    if memory is not None and target.runner == "relax-vm":
+        raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     model = load_onnx(model_path)
     compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=str(model_path), quant=quant)
+    if target.runner == "relax-vm":
+        return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)
     graph = extract_graph(int8_groups(qdq_module(compiled)))
     rng = np.random.default_rng(options.seed)
     tasks = make_tasks(graph, rng)
-    budget = _scratch_budget(target, memory)
+    data_bytes = _data_bytes(target, memory)
     known = _known_schedules(db_path, target, warn)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tune-") as work:
-        results = _search(tasks, budget, known, Measurer(Path(work), options.jobs), rng, options, started)
+        results = _search(tasks, data_bytes, known, Measurer(Path(work), options.jobs), rng, options, started)
     database.append(db_path, [database.record(target, r.task.workload, r.best.schedule, r.best.instructions,
                                               r.default.instructions, options.seed) for r in results])
     search_seconds = time.monotonic() - started
     report = _whole_model(model_path, target_name, out_dir, db_path, quant, memory, input_shapes)
     report["tuning"].update(_summary(results, search_seconds, options, db_path))
+    _rewrite_report(Path(out_dir), report)
+    return report
+
+
+def _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn) -> dict:
+    """MetaSchedule on the LLVM-compiled PrimFuncs (compiler/tune/host.py), its records in
+    FILE.metaschedule/, a summary line per task in FILE; OUT: the model built with them."""
+    from compiler.tune.host import metaschedule_dir, tune_host
+
+    started = time.monotonic()
+    rows = tune_host(compiled.lowered, target.tvm(), Path(db_path), options.trials, options.time_budget, options.seed,
+                     progress=lambda line: print(line, file=sys.stderr, flush=True))
+    seconds = time.monotonic() - started
+    database.append(db_path, [database.host_record(target, row, metaschedule_dir(Path(db_path)), options.seed)
+                              for row in rows])
+    report = build(model_path, target.name, out_dir, input_shapes, quant=quant, warn=warn, tuning_db=[db_path])
+    default = sum(row["default_us"] for row in rows)
+    tuned = sum(row["tuned_us"] for row in rows)
+    report["tuning"] = {"database": str(db_path), "metaschedule": str(metaschedule_dir(Path(db_path))),
+                        "search_seconds": round(seconds, 1), "seed": options.seed,
+                        "trials": sum(row["trials"] for row in rows), "host_tasks": rows,
+                        "default_total_us": default, "tuned_total_us": tuned,
+                        "ratio": round(tuned / default, 4) if default else 1.0}
     _rewrite_report(Path(out_dir), report)
     return report
 
@@ -84,15 +110,24 @@ def make_tasks(graph, rng) -> list[Task]:
             codegen.default_schedule(kernel.kernel, kernel.params)
         except codegen.SpecError:
             continue  # runs on kernels/ref: nothing to tune
-        inputs = [rng.integers(-128, 128, size=graph.tensors[i].shape, dtype=np.int8) for i in step.inputs]
+        inputs = [_random_input({"shape": graph.tensors[i].shape, "dtype": graph.tensors[i].dtype}, rng)
+                  for i in step.inputs]
         tasks[workload.key] = Task(workload, kernel.kernel, kernel.params, kernel.arrays, inputs,
                                    graph.tensors[step.output].shape, [step.name])
     return list(tasks.values())
 
 
-def _scratch_budget(target, memory) -> int:
+def _data_bytes(target, memory) -> int:
+    """The data memory (DTCM) a layer's buffers can have: the region minus stack and runtime."""
     profile = profile_for(target, memory)
     return profile.region_for("data").size - profile.stack - RESERVED_DTCM
+
+
+def _scratch_budget(task: Task, data_bytes: int) -> int:
+    """The DTCM budget rule: a candidate's scratch must fit beside the layer's own input and
+    output (what is live with it at least; the build still checks the whole plan)."""
+    tensors = sum(np.asarray(x).nbytes for x in task.inputs) + int(np.prod(task.output_shape))
+    return max(data_bytes - tensors, 0)
 
 
 def _known_schedules(db_path, target, warn) -> dict:
@@ -105,10 +140,11 @@ def _known_schedules(db_path, target, warn) -> dict:
     return {key: row["schedule"] for key, row in db.best.items()}
 
 
-def _search(tasks, budget, known, measurer, rng, options, started) -> list:
+def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
     status = StatusLine(len(tasks))
     search = Search(measurer, CostModel(options.seed), rng, on_round=status.round)
-    spaces = {task.workload.key: Space.for_task(task.kernel, task.params, budget) for task in tasks}
+    spaces = {task.workload.key: Space.for_task(task.kernel, task.params, _scratch_budget(task, data_bytes))
+              for task in tasks}
     defaults = {}
     for task in tasks:
         status.measuring_default(task)
@@ -116,25 +152,37 @@ def _search(tasks, budget, known, measurer, rng, options, started) -> list:
         failed = defaults[task.workload.key]
         if failed.instructions is None:
             raise CompilerError(f"{task.layers[0]}: the default schedule does not run: {failed.error}")
-    weight = {key: default.instructions * len(next(t for t in tasks if t.workload.key == key).layers)
-              for key, default in defaults.items()}
+    weight = {task.workload.key: defaults[task.workload.key].instructions * len(task.layers) for task in tasks}
     order = sorted(tasks, key=lambda task: -weight[task.workload.key])
-    results, trials_left = [], options.trials - len(tasks)
+    states = {task.workload.key: search.start(task, defaults[task.workload.key],
+                                              [known[task.workload.key]] if task.workload.key in known else [])
+              for task in order}
     deadline = started + options.time_budget if options.time_budget else float("inf")
-    for number, task in enumerate(order):
-        key = task.workload.key
-        remaining = sum(weight[t.workload.key] for t in order[number:])
-        share = weight[key] / remaining
-        trials = max(2, int(trials_left * share)) if trials_left > 0 else 1
-        task_deadline = time.monotonic() + (deadline - time.monotonic()) * share if options.time_budget else deadline
-        status.start(number, task, defaults[key])
-        result = search.tune(task, spaces[key], defaults[key], trials, task_deadline, options.patience,
-                             known=[known[key]] if key in known else [])
-        trials_left -= len(result.measured) - 1
-        results.append(result)
-        status.done(result)
+    # Passes over the tasks, heaviest first, each task searching until it stops improving. A
+    # later pass resumes every task where it stopped (with the model trained on everything
+    # since): budget left by tasks that converged goes to the others. The run ends when a whole
+    # pass improves nothing (or at the trial / time budget).
+    for number in range(_MAX_PASSES):
+        improved = False
+        for index, task in enumerate(order):
+            used = sum(len(state.measured) for state in states.values())
+            if used >= options.trials or time.monotonic() >= deadline:
+                break
+            key = task.workload.key
+            remaining = sum(weight[t.workload.key] for t in order[index:])
+            share = weight[key] / remaining
+            trials = len(states[key].measured) + max(1, int((options.trials - used) * share))
+            task_deadline = time.monotonic() + (deadline - time.monotonic()) * share if options.time_budget else deadline
+            status.start(index, task, defaults[key], number)
+            improved |= search.run(states[key], spaces[key], trials, task_deadline, options.patience)
+            status.done(states[key])
+        if not improved:
+            break
     status.close()
-    return results
+    return [states[task.workload.key] for task in order]
+
+
+_MAX_PASSES = 8
 
 
 def _whole_model(model_path, target_name, out_dir, db_path, quant, memory, input_shapes) -> dict:
@@ -164,9 +212,11 @@ def _whole_model(model_path, target_name, out_dir, db_path, quant, memory, input
 
 
 def _random_input(spec: dict, rng) -> np.ndarray:
+    """Data of a tensor's shape and dtype: int8 over its whole range, floats spread widely
+    enough to hit both ends of any input quantisation (and everything in between)."""
     dtype = np.dtype(spec["dtype"])
     if dtype.kind == "f":
-        return rng.normal(0, 1, spec["shape"]).astype(dtype)
+        return (rng.normal(0, 1, spec["shape"]) * 10.0 ** rng.uniform(-2, 2, spec["shape"])).astype(dtype)
     info = np.iinfo(dtype)
     return rng.integers(info.min, info.max + 1, size=spec["shape"], dtype=dtype)
 

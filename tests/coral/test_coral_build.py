@@ -85,7 +85,7 @@ def test_digits_report_and_run_record(digits, tmp_path):
     assert sum(row["macs"] for row in layers) == report["totals"]["macs"]
     convs = [row for row in layers if row["op"].startswith("conv2d")]
     assert len(convs) == 5 and all(row["impl"] == "rvv" and row["fallback"] is None for row in convs)
-    assert {row["op"] for row in layers if row["impl"] == "ref"} <= {"quantize", "dequantize"}
+    assert {row["op"] for row in layers if row["impl"] == "ref"} <= {"dequantize"}
     sources = {path.name for path in (root / "coral" / "src").iterdir()}
     assert {"main.c", "layers.h"} <= sources and {f"{row['function']}.c" for row in layers} <= sources
     run(root / "coral", np.zeros((1, 1, 8, 8), np.float32), tmp_path)
@@ -138,7 +138,7 @@ def test_models_on_coral_equal_the_host_build(name, tmp_path):
         assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), index
     layers = json.loads((tmp_path / "coral" / "report.json").read_text())["coral"]["layers"]
     for row in layers:
-        assert (row["impl"] == "ref") == (row["op"] in ("quantize", "dequantize", "concat")), row
+        assert (row["impl"] == "ref") == (row["op"] in ("dequantize", "concat")), row
         assert (row["fallback"] is not None) == (row["impl"] == "ref"), row
 
 

@@ -1,0 +1,117 @@
+// "quantize": float32 -> int8 at a float model input (kernels/ref/add_s8.c npu_quantize_f32_s8):
+//     q = clamp(round_half_away(x / scale) + zero_point, -128, 127), NaN -> zero_point
+//
+// Zve32x has no float vectors, so the float part is scalar: per element one fdiv.s (a division,
+// as the reference: a multiply by 1 / scale would round differently), one fcvt.w.s in the rmm
+// mode (round to nearest, ties away from zero: exactly the reference's rounding; beyond the
+// int32 range it saturates, which the clamp below makes equal to the reference's +-256) and a
+// NaN test (feq.s). A chunk of those int32 values goes to scratch; the vector unit then adds the
+// zero point (saturating, so that the saturated values cannot wrap), clamps and narrows them.
+// The portable variant rounds in C the way the reference does.
+// The scale travels as its float32 bit pattern (spec field scale_f32bits, see
+// compiler/coral/codegen.py): KernelSpec fields are integers.
+// Schedule: lmul, of the int32 lanes of the vector pass.
+#include <bit>
+#include <cstring>
+
+#include "elementwise.h"
+
+namespace coral {
+namespace {
+
+using ew::VType;
+
+constexpr int64_t kChunk = 256;  // elements per scalar pass: 1 KB of int32 scratch
+
+struct QuantizeSpec {
+  int64_t size, zero_point;
+  float scale;
+};
+
+QuantizeSpec read_spec(const KernelSpec& spec) {
+  QuantizeSpec q;
+  q.size = ew::field(spec, "size", 0, INT32_MAX);
+  q.zero_point = ew::field(spec, "zero_point", INT8_MIN, INT8_MAX);
+  q.scale = std::bit_cast<float>(static_cast<uint32_t>(ew::field(spec, "scale_f32bits", 0, UINT32_MAX)));
+  if (!(q.scale > 0.0f) || q.scale == std::bit_cast<float>(0x7f800000u)) {
+    throw SpecError(fmt("quantize %s: scale %g is not a positive finite float", spec.name.c_str(), (double)q.scale));
+  }
+  return q;
+}
+
+// An exact C literal of a float (hexadecimal: no decimal rounding on the way).
+std::string float_literal(float value) { return fmt("%af", (double)value); }
+
+void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
+  // v = x / scale; rounded half away from zero; 0 for NaN (v == v is false only for NaN)
+  w.line("#pragma clang loop unroll_count(4)");
+  w.open("for (int32_t i = 0; i < n; ++i)");
+  w.line("const float v = input[i] / scale;");
+  if (vector) {
+    w.line(fmt("q[i] = %s_round(v) * (int32_t)(v == v);", name.c_str()));
+  } else {
+    w.line("int32_t r = zero_point;");
+    w.open("if (v == v)");  // not NaN
+    w.line("int32_t whole = v >= 256.0f ? 256 : v <= -256.0f ? -256 : (int32_t)v;");
+    w.line("const float frac = v - (float)whole;");
+    w.line("whole += (frac >= 0.5f) - (frac <= -0.5f);");
+    w.line("r += whole;");
+    w.close();
+    w.line("output[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);");
+  }
+  w.close();
+}
+
+void emit_vector_pass(CWriter& w, const VType& t32) {
+  const VType t16 = t32.at(16), t8 = t32.at(8);
+  w.open("for (size_t left = (size_t)n, vl; left > 0; left -= vl, q += vl, output += vl)");
+  w.line(fmt("vl = __riscv_vsetvl_e32%s(left);", t32.lmul().c_str()));
+  w.line(fmt("%s x = __riscv_vsadd_vx_%s(__riscv_vle32_v_%s(q, vl), zero_point, vl);", t32.type().c_str(),
+             t32.suffix().c_str(), t32.suffix().c_str()));
+  w.line(fmt("x = __riscv_vmin_vx_%s(__riscv_vmax_vx_%s(x, -128, vl), 127, vl);", t32.suffix().c_str(),
+             t32.suffix().c_str()));
+  w.line(fmt("__riscv_vse8_v_%s(output, __riscv_vncvt_x_x_w_%s(__riscv_vncvt_x_x_w_%s(x, vl), vl), vl);",
+             t8.suffix().c_str(), t8.suffix().c_str(), t16.suffix().c_str()));
+  w.close();
+}
+
+std::string emit_function(const KernelSpec& spec, const QuantizeSpec& q, const Schedule& schedule, bool vector) {
+  CWriter w;
+  if (vector) {
+    w.line("/* fcvt.w.s in the rmm mode: round to nearest, ties away from zero (saturating). */");
+    w.open(fmt("static inline int32_t %s_round(float v)", spec.name.c_str()));
+    w.line("int32_t r;");
+    w.line("__asm__(\"fcvt.w.s %0, %1, rmm\" : \"=r\"(r) : \"f\"(v));");
+    w.line("return r;");
+    w.close();
+  }
+  w.open(fmt("void %s(const float* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  w.line(fmt("const float scale = %s;", float_literal(q.scale).c_str()));
+  w.line(fmt("const int32_t zero_point = %lld;", (long long)q.zero_point));
+  if (!vector) w.line("(void)scratch;");
+  w.open(fmt("for (int32_t base = 0; base < %lld; base += %lld, input += %lld%s)", (long long)q.size, (long long)kChunk,
+             (long long)kChunk, vector ? "" : fmt(", output += %lld", (long long)kChunk).c_str()));
+  w.line(fmt("const int32_t n = %lld - base < %lld ? %lld - base : %lld;", (long long)q.size, (long long)kChunk,
+             (long long)q.size, (long long)kChunk));
+  if (vector) w.line("int32_t* q = (int32_t*)scratch;");
+  emit_scalar_pass(w, spec.name, vector);
+  if (vector) emit_vector_pass(w, VType::with_lmul(32, schedule.lmul));
+  w.close();
+  w.close();
+  return w.str();
+}
+
+Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
+  QuantizeSpec q = read_spec(spec);
+  Emitted out;
+  out.source = c_prologue(spec, vector) + emit_function(spec, q, schedule, vector);
+  out.scratch_bytes = vector ? 4 * std::min(q.size, kChunk) : 0;
+  out.schedule = schedule;
+  return out;
+}
+
+const bool registered =
+    register_kernel(ew::lmul_only_entry("quantize", emit, [](const KernelSpec& spec) { read_spec(spec); }));
+
+}  // namespace
+}  // namespace coral

@@ -1,0 +1,56 @@
+"""The firmware's layout transposes (compiler/coral/transpose.py) in QEMU against numpy.transpose:
+the RVV row-by-row variant and the portable loops, several ranks, permutations and element
+sizes (int8 activations, float32 at a float boundary, int16)."""
+
+import numpy as np
+import pytest
+
+from compiler.coral.simulator import check_simulator_tools, run_firmware
+from compiler.coral.toolchain import Toolchain
+from compiler.coral.transpose import transpose_source
+from compiler.targets import get_target
+
+CASES = [  # shape, axes, dtype
+    ((1, 3, 224, 224), (0, 2, 3, 1), np.int8),   # NCHW -> NHWC at a MobileNet input
+    ((1, 7, 7, 256), (0, 3, 1, 2), np.int8),      # NHWC -> NCHW before a flatten
+    ((2, 5, 3, 131), (0, 2, 3, 1), np.int8),      # rows longer than one m8 vector (128 int8)
+    ((1, 3, 9, 11), (0, 2, 3, 1), np.float32),
+    ((4, 6, 10), (2, 0, 1), np.int16),
+    ((300,), (0,), np.int8),
+]
+
+
+@pytest.fixture(scope="module")
+def toolchain():
+    check_simulator_tools()
+    return Toolchain.for_target(get_target("coral-npu"))
+
+
+@pytest.mark.parametrize("vector", [True, False], ids=["rvv", "portable"])
+@pytest.mark.parametrize("shape, axes, dtype", CASES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else None)
+def test_transpose_equals_numpy(toolchain, tmp_path, shape, axes, dtype, vector):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-120, 120, shape).astype(dtype)
+    ctype = {np.int8: "int8_t", np.int16: "int16_t", np.float32: "float"}[dtype]
+    signature = f"void layer0(const {ctype}* input0, {ctype}* output, int8_t* scratch)"
+    (tmp_path / "layer0.c").write_text(transpose_source("layer0", signature, shape, axes, x.itemsize, vector))
+    (tmp_path / "main.c").write_text(f"""
+        #include "npu_runtime.h"
+        {signature};
+        static {ctype} in[{x.size}], out[{x.size}];
+        int main(void) {{
+            if (npu_read_file("x.bin", in, sizeof in)) return 10;
+            uint32_t start = npu_instret();
+            layer0(in, out, 0);
+            uint32_t count = npu_instret() - start;
+            if (npu_write_file("count.bin", &count, 4)) return 11;
+            return npu_write_file("y.bin", out, sizeof out) ? 12 : 0;
+        }}""")
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    elf = toolchain.build_firmware([tmp_path / "main.c", tmp_path / "layer0.c"], tmp_path / "fw.elf", profile="highmem")
+    run_firmware(elf, tmp_path, timeout=60)
+    y = np.frombuffer((tmp_path / "y.bin").read_bytes(), dtype).reshape([shape[a] for a in axes])
+    np.testing.assert_array_equal(y, np.transpose(x, axes))
+    count = int(np.frombuffer((tmp_path / "count.bin").read_bytes(), np.uint32)[0])
+    if vector and shape == (1, 3, 224, 224):
+        assert count < 20_000  # 672 rows of 224 (15,478 measured); the portable loops take ~66,000

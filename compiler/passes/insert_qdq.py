@@ -60,7 +60,22 @@ def _write(mod, plan, input_names, keep_float, instrument, io="float"):
     functions = dict(mod.functions)
     functions[mod.get_global_var("main")] = new_main
     cleaned = relax.transform.DeadCodeElimination(entry_functions=["main"])(tvm.IRModule(functions, attrs=mod.attrs))
+    if keep_float:
+        # Between a dequantize and a quantize, a float add or pool is exactly the QDQ form of an
+        # int8 op: the int8 partitioner would take it back. It reads this to leave them float.
+        cleaned = cleaned.with_attr(KEEP_FLOAT_ATTR, ",".join(sorted(keep_float)))
     return cleaned, writer.instrumented_ids
+
+
+KEEP_FLOAT_ATTR = "npu_keep_float"
+
+
+def kept_float_nodes(mod: tvm.IRModule) -> frozenset:
+    """The ONNX nodes --keep-float named, as insert_qdq recorded them on the module."""
+    attrs = mod.attrs
+    if attrs is None or KEEP_FLOAT_ATTR not in attrs:
+        return frozenset()
+    return frozenset(name for name in str(attrs[KEEP_FLOAT_ATTR]).split(",") if name)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -192,7 +207,8 @@ class _QDQWriter:
                                                  value.ty_args, span=value.span))
                 return _Tensor(int8_var=self.bb.emit(qdq.quantize(padded, out_qparams.scale, out_qparams.zero_point)),
                                qparams=out_qparams)
-            if kind in SAME_AS_INPUT and same_qparams:
+            # (a group call here is one --keep-float named: it is inlined as float below)
+            if kind in SAME_AS_INPUT and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar):
                 args = [self._int8(a) if isinstance(a, relax.Var) else a for a in value.args]
                 return _Tensor(int8_var=self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span)),
                                qparams=out_qparams)

@@ -36,6 +36,7 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
+from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
 from compiler.quant.reference import add_params, concat_params, mean_params
 
@@ -56,8 +57,11 @@ class Int8Row:
     pattern: object
     annotations: dict = field(default_factory=dict)
 
-    def fusion_pattern(self) -> relax.transform.FusionPattern:
-        return relax.transform.FusionPattern(self.name, self.pattern, self.annotations, self.check)
+    def fusion_pattern(self, keep_float=frozenset()) -> relax.transform.FusionPattern:
+        check = self.check
+        if keep_float:
+            check = lambda ctx: self.check(ctx) and not _computes_kept_node(ctx, keep_float)  # noqa: E731
+        return relax.transform.FusionPattern(self.name, self.pattern, self.annotations, check)
 
     def check(self, ctx) -> bool:
         try:
@@ -157,8 +161,9 @@ def pattern_table() -> list[Int8Row]:
 ROWS = pattern_table()
 
 
-def fusion_patterns() -> list:
-    return [row.fusion_pattern() for row in ROWS]
+def fusion_patterns(keep_float=frozenset()) -> list:
+    """The table's patterns; none matches an op computed for a node in `keep_float` (--keep-float)."""
+    return [row.fusion_pattern(keep_float) for row in ROWS]
 
 
 def lower_composite(func: relax.Function) -> Int8Kernel:
@@ -522,6 +527,16 @@ def _quantize_bound(bound: float, s_y: float, zp_y: int) -> int:
     if math.isinf(t) or abs(t) > 2.0**31:
         return INT32_MAX if t > 0 else -INT32_MAX
     return zp_y + int(math.copysign(math.floor(abs(t) + 0.5), t))
+
+
+def _computes_kept_node(ctx, keep_float) -> bool:
+    """Does the match compute an op of a node the user kept float? (Its dequantize / quantize
+    may carry a neighbour's node: only the compute ops count.)"""
+    for value in ctx.matched_bindings.values():
+        if (isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op)
+                and value.op.name not in ("relax.quantize", "relax.dequantize") and source_node(value) in keep_float):
+            return True
+    return False
 
 
 def _group_reads_only(ctx, inputs) -> bool:

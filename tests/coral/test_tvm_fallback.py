@@ -1,7 +1,7 @@
 """Operators outside the int8 kernel table on coral-npu: TVM's LLVM backend for riscv32
 (compiler/coral/tvm_fallback.py) compiles them and the firmware calls them through the packed
-C ABI. A float Softmax after the output dequantize and a --keep-float depthwise conv (float
-conv + BN add + ReLU6 clip) run in QEMU; the result must match the host build of the same model
+C ABI. A float Softmax after the output dequantize and layers kept float with --keep-float (a
+depthwise conv: float conv + BN add + ReLU6 clip; a max pool; a residual add + ReLU) run in QEMU; the result must match the host build of the same model
 (TVM's LLVM code for x86 with the C library's expf): the float layers to 1e-6 relative (the
 runtime's expf is within 1 ulp, tests/coral/test_mathf.py; a softmax sums ten of them).
 """
@@ -86,7 +86,7 @@ def builds(tmp_path_factory):
     onnx.save(onnx_models.tiny_cnn(seed=3, size=24, softmax=True), str(root / "model.onnx"))
     rng = np.random.default_rng(11)
     np.save(root / "calib.npy", rng.normal(0, 1, (8, 3, 24, 24)).astype(np.float32))
-    flags = ("--keep-float", "dw_conv")
+    flags = ("--keep-float", "dw_conv,res_add,pool1")
     report = build(root / "model.onnx", root / "calib.npy", root / "coral", "--target", "coral-npu",
                    "--memory", "highmem", *flags)
     build(root / "model.onnx", root / "calib.npy", root / "host", "--target", "host", *flags)
@@ -111,11 +111,14 @@ def test_float_layers_run_on_tvm_code_and_match_the_host_build(builds):
 def test_report_names_the_tvm_layers_and_why(builds):
     root, report = builds
     layers = {row["name"]: row for row in report["coral"]["layers"]}
-    for name, op in (("softmax", "nn.softmax"), ("dw_conv", "nn.conv2d"), ("dw_relu6", "clip")):
+    # a kept add or pool is not taken back by the int8 partitioner (dequantize -> float op ->
+    # quantize is also the QDQ form of an int8 op)
+    for name, op in (("softmax", "nn.softmax"), ("dw_conv", "nn.conv2d"), ("dw_relu6", "clip"), ("res_add", "add"),
+                     ("pool1", "nn.max_pool2d")):
         assert layers[name]["impl"] == "tvm" and layers[name]["op"] == op
         assert "not an int8 kernel" in layers[name]["fallback"]
     # the float <-> int8 conversions around the float layers are named after them
-    assert {"input quantize", "dequantize for dw_conv", "quantize after dw_relu6", "dequantize for softmax"} <= set(layers)
+    assert {"input quantize", "dequantize for pool1", "quantize after dw_relu6", "dequantize for softmax"} <= set(layers)
     assert layers["softmax"]["scratch_bytes"] == 3 * 64  # max, exp and sum of 10 floats
     source = root / "coral" / "src"
     assert (source / "tvm_fallback.o").exists() and "def layer" in (source / "tvm_fallback_tir.py").read_text()

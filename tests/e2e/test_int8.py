@@ -95,6 +95,16 @@ def test_keep_float_shows_in_the_report(tmp_path):
     assert quant["accuracy"]["drop_points"] <= 1.0
 
 
+def test_keep_float_holds_for_adds_and_pools(tmp_path):
+    # dequantize -> float add (or pool) -> quantize is also the QDQ form of an int8 add: the int8
+    # partitioner must not take a layer the user kept float back
+    report = build_digits(tmp_path / "out", "--keep-float", "/features/features.10/Add,/features/features.9/MaxPool")
+    kept = {"/features/features.10/Add", "/features/features.9/MaxPool"}
+    rows = [row for row in report["layers"] if kept & set(row["onnx_nodes"])]
+    assert len(rows) == 2 and all(row["precision"] == "float" for row in rows), rows
+    assert report["quantization"]["accuracy"]["drop_points"] <= 1.0
+
+
 @pytest.mark.parametrize("args, needles", [
     (["--quantize", "int8"], ["--calib"]),
     (["--calib", "random"], ["--calib", "--quantize int8"]),

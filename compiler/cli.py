@@ -9,6 +9,7 @@ import sys
 from compiler.errors import CompilerError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
 def _quant_config(args):
@@ -209,3 +210,6 @@ def main(argv=None) -> int:
     except CompilerError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outputs are staged: nothing half-written is left behind
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

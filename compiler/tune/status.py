@@ -49,6 +49,10 @@ class StatusLine:
                    f"{best:,} ({best / default:.2f}x); {self.trials} trials in all, "
                    f"{_elapsed(time.monotonic() - self.started)}", final=True)
 
+    def interrupted(self, trials: int) -> None:
+        self._show(f"tuning interrupted after {trials} trials, {_elapsed(time.monotonic() - self.started)}: "
+                   "recording the best schedules found so far", final=True)
+
     def close(self) -> None:
         if self.interactive:
             self.stream.write("\n")

@@ -162,22 +162,29 @@ def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
     # later pass resumes every task where it stopped (with the model trained on everything
     # since): budget left by tasks that converged goes to the others. The run ends when a whole
     # pass improves nothing (or at the trial / time budget).
-    for number in range(_MAX_PASSES):
-        improved = False
-        for index, task in enumerate(order):
-            used = sum(len(state.measured) for state in states.values())
-            if used >= options.trials or time.monotonic() >= deadline:
+    # Ctrl-C ends the search, not the run: what was found so far is recorded and built.
+    try:
+        for number in range(_MAX_PASSES):
+            improved = False
+            for index, task in enumerate(order):
+                used = sum(len(state.measured) for state in states.values())
+                if used >= options.trials or time.monotonic() >= deadline:
+                    break
+                key = task.workload.key
+                remaining = sum(weight[t.workload.key] for t in order[index:])
+                share = weight[key] / remaining
+                trials = len(states[key].measured) + max(1, int((options.trials - used) * share))
+                task_deadline = (time.monotonic() + (deadline - time.monotonic()) * share if options.time_budget
+                                 else deadline)
+                status.start(index, task, defaults[key], number)
+                improved |= search.run(states[key], spaces[key], trials, task_deadline, options.patience)
+                status.done(states[key])
+            if not improved:
                 break
-            key = task.workload.key
-            remaining = sum(weight[t.workload.key] for t in order[index:])
-            share = weight[key] / remaining
-            trials = len(states[key].measured) + max(1, int((options.trials - used) * share))
-            task_deadline = time.monotonic() + (deadline - time.monotonic()) * share if options.time_budget else deadline
-            status.start(index, task, defaults[key], number)
-            improved |= search.run(states[key], spaces[key], trials, task_deadline, options.patience)
-            status.done(states[key])
-        if not improved:
-            break
+    except KeyboardInterrupt:
+        for state in states.values():
+            state.stopped = state.stopped or "interrupted"
+        status.interrupted(sum(len(state.measured) for state in states.values()))
     status.close()
     return [states[task.workload.key] for task in order]
 

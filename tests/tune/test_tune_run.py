@@ -121,3 +121,30 @@ def test_same_seed_same_records(tmp_path):
         rows = [json.loads(line) for line in (tmp_path / f"{run}.jsonl").read_text().splitlines()]
         runs.append([(row["workload"], row["schedule"], row["instructions"]) for row in rows])
     assert runs[0] == runs[1]
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path):
+    """An interrupted search still records its best schedules and builds OUT with them."""
+    import signal
+    import time
+
+    check_simulator_tools()
+    onnx.save(onnx_models.tiny_cnn(seed=3, size=24, softmax=False), str(tmp_path / "model.onnx"))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(1).normal(0, 1, (4, 3, 24, 24)).astype(np.float32))
+    command = [sys.executable, "-m", "compiler", "tune", str(tmp_path / "model.onnx"), "--target", "coral-npu",
+               "--memory", "highmem", "--quantize", "int8", "--calib", str(tmp_path / "calib.npy"),
+               "--tuning-db", str(tmp_path / "db.jsonl"), "-o", str(tmp_path / "out"), "--trials", "100000"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:  # the first task's final line: the search is under way
+        seen.append(line)
+        if line.startswith("tuning 1/") and "done" in line:
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, "".join(seen) + stderr
+    assert "tuning interrupted after" in stderr and "Traceback" not in stderr
+    records = (tmp_path / "db.jsonl").read_text().splitlines()
+    assert len(records) >= 7  # every workload: the default at least
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["tuning"]["tuned_total"] > 0

@@ -62,13 +62,18 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
     tasks = make_tasks(graph, rng)
     data_bytes = _data_bytes(target, memory)
     known = _known_schedules(db_path, target, warn)
-    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tune-") as work:
-        results = _search(tasks, data_bytes, known, Measurer(Path(work), options.jobs), rng, options, started)
-    database.append(db_path, [database.record(target, r.task.workload, r.best.schedule, r.best.instructions,
-                                              r.default.instructions, options.seed) for r in results])
-    search_seconds = time.monotonic() - started
-    report = _whole_model(model_path, target_name, out_dir, db_path, quant, memory, input_shapes)
+        # The default build first: a model that does not fit the memory profile fails now, not
+        # after the search.
+        default_dir = Path(work) / "default"
+        build(model_path, target_name, default_dir, input_shapes, quant=quant, memory=memory)
+        started = time.monotonic()
+        results = _search(tasks, data_bytes, known, Measurer(Path(work) / "measure", options.jobs), rng, options,
+                          started)
+        search_seconds = time.monotonic() - started
+        database.append(db_path, [database.record(target, r.task.workload, r.best.schedule, r.best.instructions,
+                                                  r.default.instructions, options.seed) for r in results])
+        report = _whole_model(model_path, target_name, out_dir, default_dir, db_path, quant, memory, input_shapes)
     report["tuning"].update(_summary(results, search_seconds, options, db_path))
     _rewrite_report(Path(out_dir), report)
     return report
@@ -192,21 +197,17 @@ def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
 _MAX_PASSES = 8
 
 
-def _whole_model(model_path, target_name, out_dir, db_path, quant, memory, input_shapes) -> dict:
-    """Builds OUT with the database and a default build beside it; runs both on one input."""
+def _whole_model(model_path, target_name, out_dir, default_dir, db_path, quant, memory, input_shapes) -> dict:
+    """Builds OUT with the database; runs it and the default build on one input."""
     from compiler.run.coral import run_coral
 
     out_dir = Path(out_dir)
     report = build(model_path, target_name, out_dir, input_shapes, quant=quant, memory=memory, warn=None,
                    tuning_db=[db_path])
-    with tempfile.TemporaryDirectory(prefix="tune-default-") as work:
-        default_dir = Path(work) / "default"
-        build(model_path, target_name, default_dir, input_shapes, quant=quant, memory=memory)
-        x = Path(work) / "input.npz"
-        rng = np.random.default_rng(0)
-        arrays = {spec["name"]: _random_input(spec, rng) for spec in report["interface"]["inputs"]}
-        np.savez(x, **arrays)
-        tuned_run, default_run = run_coral(out_dir, [x]), run_coral(default_dir, [x])
+    x = Path(default_dir) / "input.npz"
+    rng = np.random.default_rng(0)
+    np.savez(x, **{spec["name"]: _random_input(spec, rng) for spec in report["interface"]["inputs"]})
+    tuned_run, default_run = run_coral(out_dir, [x]), run_coral(default_dir, [x])
     if any(not np.array_equal(a, b) for a, b in zip(tuned_run.outputs, default_run.outputs)):
         raise CompilerError("internal error: the tuned firmware's output differs from the default one's")
     rows = [{"index": t["index"], "name": t["name"], "op": t["op"], "macs": t["macs"],

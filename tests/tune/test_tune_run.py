@@ -148,3 +148,15 @@ def test_ctrl_c_keeps_what_was_found(tmp_path):
     records = (tmp_path / "db.jsonl").read_text().splitlines()
     assert len(records) >= 7  # every workload: the default at least
     assert json.loads((tmp_path / "out" / "report.json").read_text())["tuning"]["tuned_total"] > 0
+
+
+def test_a_model_that_does_not_fit_fails_before_the_search(tmp_path):
+    onnx.save(onnx_models.conv_bn_act(channels=(3, 8), size=64), str(tmp_path / "big.onnx"))  # 128 KB float input
+    np.save(tmp_path / "calib.npy", np.random.default_rng(1).normal(0, 1, (2, 3, 64, 64)).astype(np.float32))
+    result = cli("tune", tmp_path / "big.onnx", "--target", "coral-npu", "--quantize", "int8", "--calib",
+                 tmp_path / "calib.npy", "--tuning-db", tmp_path / "db.jsonl", "-o", tmp_path / "out")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "does not fit the default memory profile" in last and "--memory highmem" in last
+    assert "tuning 1/" not in result.stderr and not (tmp_path / "db.jsonl").exists()
+    assert not (tmp_path / "out").exists()

@@ -85,9 +85,21 @@ def extract_graph(mod: tvm.IRModule) -> FirmwareGraph:
 
     inputs = [new_tensor(param) for param in main.params]
     steps: list[Step] = []
+    tuples: dict = {}  # a tuple binding (several outputs) -> its tensors
     for binding in bindings(main):
+        value = binding.value
+        if isinstance(value, relax.Tuple):
+            tuples[binding.var.__chandle__()] = [_tensor_of(by_var, field) for field in value.fields]
+            continue
+        if isinstance(value, relax.Var) and value.__chandle__() in tuples:  # gv = the tuple (dataflow output)
+            tuples[binding.var.__chandle__()] = tuples[value.__chandle__()]
+            continue
         steps.append(_step(mod, binding, len(steps), by_var, new_tensor, tensors))
-    outputs = [_tensor_of(by_var, out) for out in _returned(main)]
+    returned = main.body.body
+    if isinstance(returned, relax.Var) and returned.__chandle__() in tuples:
+        outputs = tuples[returned.__chandle__()]
+    else:
+        outputs = [_tensor_of(by_var, out) for out in _returned(main)]
     computed = [step for step in steps if step.kind != "alias"]
     for index, step in enumerate(computed):
         step.index = index

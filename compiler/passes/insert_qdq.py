@@ -18,6 +18,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from compiler.errors import CompilerError
 from compiler.frontend.provenance import with_span
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, is_call_to, is_const
@@ -99,6 +100,16 @@ def quantize_bias(bias: np.ndarray, input_scale: float, weight_scales: np.ndarra
     return q.reshape(bias.shape), scales
 
 
+def _quantize_layer_weight(group, weight: np.ndarray, axis: int):
+    """quantize_weight, with a weight that cannot be quantised (NaN or inf, e.g. a BatchNorm with
+    a negative variance folded in) reported against the layer's ONNX node."""
+    try:
+        return quantize_weight(weight, axis)
+    except ValueError as err:
+        nodes = group_nodes(group)
+        raise CompilerError(f"{nodes[0] if nodes else 'a layer'}: cannot quantise its weights: {err}") from None
+
+
 class _Tensor:
     """A tensor of the new main: its float var and/or its int8 var with parameters."""
 
@@ -112,6 +123,18 @@ class _QDQWriter:
 
     def rewrite(self, main: relax.Function, instrument=False) -> relax.Function:
         self.bb = relax.BlockBuilder()
+        try:
+            return self._rewrite(main, instrument)
+        except Exception:
+            # An error inside the builder's scopes leaves a block open, and TVM prints a warning
+            # about it when the builder is freed: after the one-line error. Close it quietly.
+            try:
+                self.bb._end_block()
+            except Exception:  # noqa: BLE001 - nothing open: nothing to close
+                pass
+            raise
+
+    def _rewrite(self, main: relax.Function, instrument) -> relax.Function:
         integer_io = [self.io != "float" and self.plan.get(self.ids.get(p)) is not None for p in main.params]
         params = [relax.Var(p.name, relax.TensorType(p.ty.shape, self.io) if integer else p.ty)
                   for p, integer in zip(main.params, integer_io)]
@@ -249,11 +272,11 @@ class _QDQWriter:
             value = binding.value
             args = [local.get(a, a) for a in value.args]
             if is_call_to(value, "relax.nn.conv2d") and is_const(value.args[1]):
-                weight_q, weight_scales = quantize_weight(value.args[1].value.numpy(), axis=0)
+                weight_q, weight_scales = _quantize_layer_weight(func, value.args[1].value.numpy(), axis=0)
                 input_scale = local_qparams[value.args[0]].scale
                 args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=0))
             elif is_call_to(value, "relax.matmul") and is_const(value.args[1]):
-                weight_q, weight_scales = quantize_weight(value.args[1].value.numpy(), axis=1)
+                weight_q, weight_scales = _quantize_layer_weight(func, value.args[1].value.numpy(), axis=1)
                 input_scale = local_qparams[value.args[0]].scale
                 args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=1))
             elif is_call_to(value, "relax.add") and is_const(value.args[1]) and weight_scales is not None:

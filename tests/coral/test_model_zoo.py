@@ -20,7 +20,8 @@ LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 def randomised(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:
     """Each ConstantOfShape that fills a weight becomes a seeded random initializer: He-scaled
-    for conv kernels (activations keep their size through 26 layers), small for biases."""
+    for conv kernels (activations keep their size through 26 layers), in [0.5, 1.5) for 1-D
+    parameters (BatchNorm variances must be positive)."""
     rng = np.random.default_rng(seed)
     shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     nodes = []
@@ -29,9 +30,11 @@ def randomised(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:
             nodes.append(node)
             continue
         shape = tuple(int(d) for d in shapes[node.input[0]])
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 0
-        scale = np.sqrt(2.0 / fan_in) if fan_in else 0.05
-        value = (rng.normal(0, scale, shape) + (0.01 if not fan_in else 0)).astype(np.float32)
+        if len(shape) > 1:
+            value = rng.normal(0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
+        else:  # biases and BatchNorm parameters: positive, so that every variance is
+            value = rng.uniform(0.5, 1.5, shape)
+        value = value.astype(np.float32)
         model.graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
     del model.graph.node[:]
     model.graph.node.extend(nodes)

@@ -171,3 +171,22 @@ def test_committed_digits_split_is_scikit_learns():
     result = subprocess.run([sys.executable, str(DIGITS / "train.py"), "--check"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_weights_that_cannot_be_quantised_name_the_layer(tmp_path):
+    # a BatchNorm with negative variances folds into NaN conv weights
+    import onnx
+    from onnx import numpy_helper
+
+    import onnx_models
+
+    model = onnx_models.conv_bn_act(channels=(3, 8), size=8)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name.endswith("_var"):
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(tensor), tensor.name))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    result = cli("build", tmp_path / "m.onnx", "-o", tmp_path / "out", "--quantize", "int8", "--calib", "random")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "cannot quantise its weights" in last and "NaN" in last
+    assert not (tmp_path / "out").exists()

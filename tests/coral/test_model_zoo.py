@@ -1,7 +1,8 @@
-"""A model-zoo architecture on coral-npu: SqueezeNet 1.0 from the onnx wheel's "light" models
-(fire modules with channel concats, ceil-mode max pools, global average pool, a float
-Softmax), its constant-filled weights replaced by seeded random ones so that every layer
-carries signal. Quantised with seeded calibration data, built for coral-npu (highmem) and for
+"""Model-zoo architectures on coral-npu, from the onnx wheel's "light" models: SqueezeNet 1.0
+(fire modules with channel concats, ceil-mode max pools, global average pool, a float Softmax)
+and ShuffleNet (grouped convs, channel shuffles as reshape/transpose inside the graph, average
+pools, BatchNorms), their constant-filled weights replaced by seeded random ones so that every
+layer carries signal. Quantised with seeded calibration data, built for coral-npu (highmem) and for
 the host, run on the same input: the int8 logits must be identical (the kernels are bit-exact
 to the same spec) and the Softmax, which runs as TVM code on both, equal within rtol 1e-6.
 """
@@ -49,16 +50,17 @@ def with_logits_output(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(model)
 
 
-@pytest.fixture(scope="module")
-def squeezenet(tmp_path_factory):
-    root = tmp_path_factory.mktemp("squeezenet")
-    model = with_logits_output(randomised(onnx.load(str(LIGHT / "light_squeezenet.onnx")), seed=7))
-    onnx.save(model, str(root / "squeezenet.onnx"))
+@pytest.fixture(scope="module", params=["squeezenet", "shufflenet"])
+def zoo_model(request, tmp_path_factory):
+    name = request.param
+    root = tmp_path_factory.mktemp(name)
+    model = with_logits_output(randomised(onnx.load(str(LIGHT / f"light_{name}.onnx")), seed=7))
+    onnx.save(model, str(root / f"{name}.onnx"))
     rng = np.random.default_rng(3)
     np.save(root / "calib.npy", rng.normal(0, 1, (4, 3, 224, 224)).astype(np.float32))
-    report = build(root / "squeezenet.onnx", root / "calib.npy", root / "coral", "--target", "coral-npu",
+    report = build(root / f"{name}.onnx", root / "calib.npy", root / "coral", "--target", "coral-npu",
                    "--memory", "highmem")
-    build(root / "squeezenet.onnx", root / "calib.npy", root / "host", "--target", "host")
+    build(root / f"{name}.onnx", root / "calib.npy", root / "host", "--target", "host")
     return root, report
 
 
@@ -74,12 +76,11 @@ def run_both(root: Path, x: np.ndarray) -> tuple[dict, dict, str]:
     return outputs[0], outputs[1], stdout
 
 
-def test_squeezenet_on_coral_matches_the_host_build(squeezenet):
-    root, report = squeezenet
+def test_model_zoo_architecture_on_coral_matches_the_host_build(zoo_model):
+    root, report = zoo_model
     x = np.random.default_rng(5).normal(0, 1, (1, 3, 224, 224)).astype(np.float32)
     on_coral, on_host, stdout = run_both(root, x)
-    (probabilities,) = [name for name in on_coral if on_coral[name].shape == (1, 1000, 1, 1) and name.startswith("softmax")]
-    (logits,) = [name for name in on_coral if name != probabilities]
+    probabilities, logits = on_coral  # the model's output first, then the Softmax's input
     assert np.array_equal(on_coral[logits].view(np.uint32), on_host[logits].view(np.uint32))  # int8, dequantized
     assert np.ptp(on_coral[logits]) > 1.0  # the random weights make the classes differ
     np.testing.assert_allclose(on_coral[probabilities], on_host[probabilities], rtol=1e-6, atol=0)

@@ -131,3 +131,29 @@ def test_tvm_code_has_no_vector_float_instructions(builds):
     root, _ = builds
     toolchain = Toolchain.for_target(get_target("coral-npu"))
     assert toolchain.vector_float_instructions(root / "coral" / "firmware.elf") == []
+
+
+def float_tail(seed=0):
+    """An int8 conv, then float element-wise ops whose TVM lowering calls the runtime's expf and
+    logf (sigmoid, tanh, exp, log_softmax) or the FPU's square root."""
+    g = onnx_models.GraphBuilder(seed)
+    y = g.node("Relu", [g.conv("x", "c1", 3, 8)], "r1")
+    y = g.node("Add", [g.node("Sigmoid", [y], "sig"), g.node("Tanh", [y], "tanh")], "sum")
+    y = g.node("Sqrt", [g.node("Exp", [y], "exp")], "sqrt")
+    y = g.node("LogSoftmax", [g.node("Flatten", [y], "flat")], "lsm")
+    return g.model([("x", [1, 3, 6, 6])], y, [1, 288])
+
+
+def test_float_math_ops_run_on_tvm_code(tmp_path):
+    onnx.save(float_tail(), str(tmp_path / "m.onnx"))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calib.npy", rng.normal(0, 1, (4, 3, 6, 6)).astype(np.float32))
+    report = build(tmp_path / "m.onnx", tmp_path / "calib.npy", tmp_path / "coral", "--target", "coral-npu",
+                   "--memory", "highmem")
+    build(tmp_path / "m.onnx", tmp_path / "calib.npy", tmp_path / "host", "--target", "host")
+    on_tvm = {row["op"] for row in report["coral"]["layers"] if row["impl"] == "tvm"}
+    assert {"sigmoid", "tanh", "exp", "sqrt", "nn.log_softmax"} <= on_tvm
+    x = rng.normal(0, 1, (1, 3, 6, 6)).astype(np.float32)
+    on_coral, _ = run(tmp_path / "coral", x, tmp_path / "run_coral")
+    on_host, _ = run(tmp_path / "host", x, tmp_path / "run_host")
+    np.testing.assert_allclose(on_coral, on_host, rtol=1e-6, atol=1e-7)

@@ -48,15 +48,19 @@ class Measurement:
 
 
 class Measurer:
-    def __init__(self, workdir: Path, jobs: int | None = None, timeout: float | None = 120):
+    def __init__(self, workdir: Path, jobs: int | None = None, timeout: float | None = 120, profile: str = "highmem"):
+        """profile: the memory profile the firmware is built for; a candidate whose code and
+        constants do not fit it even alone is rejected."""
         self.workdir = Path(workdir)
+        self.profile = profile
         self.jobs = jobs or os.cpu_count() or 1
         self.timeout = timeout
         self._numbers = itertools.count()
 
     def reference(self, task: Task) -> np.ndarray:
         if task.expected is None:
-            (run,) = run_kernel_cases([task.case(reference=True)], self._folder(), timeout=self.timeout, progress=False)
+            (run,) = run_kernel_cases([task.case(reference=True)], self._folder(), profile="highmem",
+                                      timeout=self.timeout, progress=False)  # the reference: wherever it fits
             task.expected = run.output
         return task.expected
 
@@ -68,8 +72,8 @@ class Measurer:
     def _one(self, task: Task, schedule: dict, expected: np.ndarray) -> Measurement:
         folder = self._folder()
         try:
-            (run,) = run_kernel_cases([task.case(schedule)], folder, timeout=self.timeout, cases_per_firmware=1,
-                                      progress=False)
+            (run,) = run_kernel_cases([task.case(schedule)], folder, profile=self.profile, timeout=self.timeout,
+                                      cases_per_firmware=1, progress=False)
         except (CompilerError, SimulatorError, ValueError) as error:  # SpecError is a ValueError
             return Measurement(schedule, None, str(error).splitlines()[0])
         finally:

@@ -68,8 +68,8 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         default_dir = Path(work) / "default"
         build(model_path, target_name, default_dir, input_shapes, quant=quant, memory=memory)
         started = time.monotonic()
-        results = _search(tasks, data_bytes, known, Measurer(Path(work) / "measure", options.jobs), rng, options,
-                          started)
+        measurer = Measurer(Path(work) / "measure", options.jobs, profile=profile_for(target, memory).name)
+        results = _search(tasks, data_bytes, known, measurer, rng, options, started)
         search_seconds = time.monotonic() - started
         database.append(db_path, [database.record(target, r.task.workload, r.best.schedule, r.best.instructions,
                                                   r.default.instructions, options.seed) for r in results])

@@ -35,7 +35,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
     out = Path(out_dir)
-    _check_replaceable(out)
+    check_replaceable(out)
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     model = load_onnx(model_path)
@@ -135,7 +135,7 @@ def _load_validation(path, model):
     return images, labels, shape
 
 
-def _check_replaceable(out: Path):
+def check_replaceable(out: Path):
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / REPORT_JSON).is_file())):
         raise CompilerError(f"-o {out}: exists and is not an earlier build output (no {REPORT_JSON}); choose another directory")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.build import build
+from compiler.build import build, check_replaceable
 from compiler.codegen.int8 import int8_groups
 from compiler.coral import codegen
 from compiler.coral.build import qdq_module
@@ -53,6 +53,7 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         raise CompilerError(f"--trials {options.trials}: must be at least 1")
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
+    check_replaceable(Path(out_dir))  # before the search, not after it
     model = load_onnx(model_path)
     compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=str(model_path), quant=quant)
     if target.runner == "relax-vm":

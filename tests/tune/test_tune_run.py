@@ -160,3 +160,12 @@ def test_a_model_that_does_not_fit_fails_before_the_search(tmp_path):
     assert "does not fit the default memory profile" in last and "--memory highmem" in last
     assert "tuning 1/" not in result.stderr and not (tmp_path / "db.jsonl").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_directory_that_is_not_a_build_is_refused_first(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    result = cli("tune", tmp_path / "missing.onnx", "--tuning-db", tmp_path / "db.jsonl", "-o", tmp_path / "out")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "out" in result.stderr.strip().splitlines()[-1]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"

@@ -253,7 +253,7 @@ def _main(graph: FirmwareGraph, layers, placement, arena_bytes) -> str:
         scratch = placement.get(("scratch", step.index))
         args.append(f"(int8_t*)({scratch.arena} + {scratch.offset})" if scratch else "(int8_t*)0")
         lines += [f"  {layer.function}({', '.join(args)}); /* {step.name}: {step.op} */",
-                  f"  after = npu_instret();", f"  counters[{step.index}] = after - before;", "  before = after;"]
+                  "  after = npu_instret();", f"  counters[{step.index}] = after - before;", "  before = after;"]
     lines.append("  counters[NUM_LAYERS] = before - start;")
     for n, index in enumerate(graph.outputs):
         lines += [f"  if (npu_write_file(\"{output_file(n)}\", {_pointer(graph, placement, index)}, "

@@ -157,10 +157,11 @@ def _tvm_step(call, index, var, by_var, new_tensor) -> Step:
     """An operator outside the int8 table (float, or int8 without a kernel): one PrimFunc for
     TVM's LLVM backend (coral/tvm_fallback.py)."""
     op = call.op.name.removeprefix("relax.")
-    node = source_node(call) or var.name
-    tir_call, inputs = lower_call(call, node)
+    onnx_node = source_node(call)
+    name = onnx_node or var.name
+    tir_call, inputs = lower_call(call, name)
     inputs = [_tensor_of(by_var, arg) for arg in inputs]
-    return Step(index, "tvm", op, node, inputs, new_tensor(var), onnx_nodes=[node] if source_node(call) else [],
+    return Step(index, "tvm", op, name, inputs, new_tensor(var), onnx_nodes=[onnx_node] if onnx_node else [],
                 tir=tir_call, macs=macs(call))
 
 

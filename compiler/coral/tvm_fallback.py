@@ -47,12 +47,16 @@ class TirCall:
 def lower_call(call: relax.Call, label: str) -> tuple[TirCall, list]:
     """`call` as one PrimFunc, and the relax tensor arguments that become the step's inputs."""
     bb = relax.BlockBuilder()
-    params, tensor_args, call_args = [], [], []
+    params, call_args, inputs = [], [], []
+    roles = {}  # param -> ("input", its rank among the inputs) or ("constant", array)
     for arg in call.args:
         if (isinstance(arg, relax.Var) or is_const(arg)) and isinstance(arg.ty, relax.TensorType):
-            params.append(relax.Var(f"arg{len(params)}", arg.ty))
-            tensor_args.append(arg)
-            call_args.append(params[-1])
+            param = relax.Var(f"arg{len(params)}", arg.ty)
+            roles[param.__chandle__()] = ("constant", arg.value.numpy()) if is_const(arg) else ("input", len(inputs))
+            if not is_const(arg):
+                inputs.append(arg)
+            params.append(param)
+            call_args.append(param)
         else:  # shapes, attributes-as-values: stay part of the call
             call_args.append(arg)
     with bb.function("main", params):
@@ -66,20 +70,12 @@ def lower_call(call: relax.Call, label: str) -> tuple[TirCall, list]:
         raise CompilerError(f"{label}: {call.op.name} legalises to {len(calls)} TIR functions; "
                             "the Coral TVM fallback takes operators that lower to exactly one")
     (tir_call,) = calls
-    position = {param.__chandle__(): n for n, param in enumerate(params)}
     args = []
     for arg in tir_call.args[1].fields:
-        if not isinstance(arg, relax.Var) or arg.__chandle__() not in position:
+        if not isinstance(arg, relax.Var) or arg.__chandle__() not in roles:
             raise CompilerError(f"{label}: {call.op.name} legalises to a call with a computed argument")
-        n = position[arg.__chandle__()]
-        source = tensor_args[n]
-        args.append(("constant", source.value.numpy()) if is_const(source) else ("input", n))
-    func = legal[tir_call.args[0]]
-    inputs = [arg for arg in tensor_args if isinstance(arg, relax.Var)]
-    # Renumber ("input", n) from position among all tensor args to position among the Vars.
-    var_rank = {n: rank for rank, n in enumerate(n for n, a in enumerate(tensor_args) if isinstance(a, relax.Var))}
-    args = [(kind, var_rank[value]) if kind == "input" else (kind, value) for kind, value in args]
-    return TirCall(func, args), inputs
+        args.append(roles[arg.__chandle__()])
+    return TirCall(legal[tir_call.args[0]], args), inputs
 
 
 def workspace_bytes(func) -> int:

@@ -19,9 +19,9 @@ from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for
 from compiler.coral.toolchain import Toolchain
 from compiler.coral.tvm_fallback import compile_object
-from compiler.errors import CompilerError
+from compiler.errors import CompilerError, FitError
 from compiler.resources import data_dir
-from compiler.tune.apply import tuned_schedules
+from compiler.tune.apply import schedules_of, tuned_workloads
 
 FIRMWARE = "firmware.elf"
 SOURCE_DIR = "src"
@@ -54,9 +54,61 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
     profile = profile_for(target, memory)
     toolchain = Toolchain.for_target(target)  # fail on a missing compiler before the long part
     graph = extract_graph(int8_groups(qdq_module(compiled)))
-    tuned = tuned_schedules(graph, tuning) if tuning is not None else {}
-    schedules = {**tuned, **(schedules or {})}
-    firmware = generate_firmware(graph, profile, schedules=schedules, warn=warn, kernels=kernels)
+
+    def link(tuned: list):
+        chosen = {**schedules_of(tuned), **(schedules or {})}
+        return _link_firmware(graph, profile, toolchain, out_dir, chosen, kernels, opt, march_suffix)
+
+    tuned = tuned_workloads(graph, tuning) if tuning is not None else []
+    (firmware, elf, notes), tuned, dropped = _fitting(link, tuned)
+    for note in notes + [_dropped_note(entry, error) for entry, error in dropped]:
+        if warn is not None:
+            warn(note)
+    section = _section(graph, firmware, profile, toolchain.region_usage(elf))
+    section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix}
+    tuned_steps = set(schedules_of(tuned))
+    for row in section["layers"]:
+        row["tuned"] = row["index"] in tuned_steps
+    if tuning is not None:
+        section["tuning_db"] = {"records": tuning.records, "layers_tuned": len(tuned_steps),
+                                "ignored": dict(tuning.ignored),
+                                "dropped": [{"workload": entry.key, "layers": entry.layers, "saved_instructions": entry.saved,
+                                             "why": str(error)} for entry, error in dropped]}
+    return section
+
+
+def _fitting(link, tuned: list):
+    """link(tuned workloads) with every tuned schedule; when that firmware does not fit
+    the memory profile but the default one does (tuned kernels can be larger: each was measured
+    alone), the tuned workloads saving the fewest instructions are dropped until it fits.
+    -> (link's result, the tuned workloads kept, [(dropped workload, the error it caused)])."""
+    try:
+        return link(tuned), tuned, []
+    except FitError as error:
+        if not tuned:
+            raise
+        too_big = error
+    link([])  # a model that does not fit even untuned fails here, with its own error
+    kept, dropped = sorted(tuned, key=lambda entry: -entry.saved), []
+    while True:  # ends: with nothing kept, this is the default build, which fits
+        dropped.append((kept.pop(), too_big))
+        try:
+            return link(kept), kept, dropped
+        except FitError as error:
+            too_big = error
+
+
+def _dropped_note(entry, error) -> str:
+    layers = entry.layers[0] + (f" (+{len(entry.layers) - 1} more)" if len(entry.layers) > 1 else "")
+    return (f"tuning database: the tuned schedule of {layers} is not used (the default is): with it, {error}; "
+            f"it would save {entry.saved:,} instructions")
+
+
+def _link_firmware(graph, profile, toolchain, out_dir: Path, schedules: dict, kernels, opt, march_suffix):
+    """OUT/src/*.c and OUT/firmware.elf for `schedules` -> (firmware, elf, the build's warnings:
+    held back while build_firmware may still try other schedules)."""
+    notes = []
+    firmware = generate_firmware(graph, profile, schedules=schedules, warn=notes.append, kernels=kernels)
     source_dir = out_dir / SOURCE_DIR
     source_dir.mkdir(parents=True, exist_ok=True)
     for name, text in firmware.files.items():
@@ -66,20 +118,14 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
     march = [f"-march={toolchain.isa['march']}{march_suffix}"] if march_suffix else []
     objects, include_dirs = [], [source_dir]
     if firmware.tir_functions:
-        objects.append(_tvm_object(target, firmware.tir_functions, source_dir))
+        objects.append(_tvm_object(toolchain.target, firmware.tir_functions, source_dir))
         include_dirs += [tvm_ffi.libinfo.find_include_path(), tvm_ffi.libinfo.find_dlpack_include_path()]
     elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=include_dirs, opt=opt,
                                    cflags=march, objects=objects)
     vector_float = toolchain.vector_float_instructions(elf)
     if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
-    section = _section(graph, firmware, profile, toolchain.region_usage(elf))
-    section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix}
-    for row in section["layers"]:
-        row["tuned"] = row["index"] in tuned
-    if tuning is not None:
-        section["tuning_db"] = {"records": tuning.records, "layers_tuned": len(tuned), "ignored": dict(tuning.ignored)}
-    return section
+    return firmware, elf, notes
 
 
 def _tvm_object(target, functions: dict, source_dir: Path) -> Path:

@@ -24,7 +24,7 @@ from compiler.coral.graph import FirmwareGraph, Step
 from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.coral.transpose import transpose_source
-from compiler.errors import CompilerError
+from compiler.errors import CompilerError, FitError
 
 COUNTERS_FILE = "counters.bin"
 RESERVED_DTCM = 2048  # runtime .data/.bss besides the arena and the counters
@@ -203,15 +203,15 @@ def _place(graph, layers, profile) -> tuple[dict, dict]:
         if planned.size <= budget:
             break
         if spill.name == data.name:
-            raise CompilerError(
+            raise FitError(
                 f"the model does not fit the {profile.name} memory profile: activations need {planned.size:,} bytes "
                 f"of {data.name}, {max(budget, 0):,} available ({data.size:,} minus stack and runtime); "
                 "try --memory highmem")
         in_spill.append(in_data.pop(0))
     spilled = plan_arena(in_spill)
     if spilled.size > spill.size:
-        raise CompilerError(f"the model does not fit the {profile.name} memory profile: activations need "
-                            f"{spilled.size:,} bytes of {spill.name} beyond {data.name}, {spill.size:,} available")
+        raise FitError(f"the model does not fit the {profile.name} memory profile: activations need "
+                       f"{spilled.size:,} bytes of {spill.name} beyond {data.name}, {spill.size:,} available")
     placement = {key: Placement(ARENA, offset) for key, offset in planned.offsets.items()}
     placement.update({key: Placement(SPILL_ARENA, offset) for key, offset in spilled.offsets.items()})
     return placement, {ARENA: planned.size, SPILL_ARENA: spilled.size}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.coral.memory import MemoryProfile, linker_script, profile_for, profiles_for
-from compiler.errors import CompilerError
+from compiler.errors import CompilerError, FitError
 from compiler.resources import data_dir
 
 RUNTIME_SOURCES = ("crt0.S", "semihost.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
@@ -139,7 +139,9 @@ class Toolchain:
         result = subprocess.run([str(part) for part in command], capture_output=True, text=True)
         if result.returncode != 0:
             overflow = self._overflow_message(result.stderr, memory)
-            raise CompilerError(overflow or f"linking {out_elf.name} failed: {first_error(result.stderr)}")
+            if overflow:
+                raise FitError(overflow)
+            raise CompilerError(f"linking {out_elf.name} failed: {first_error(result.stderr)}")
 
     def _overflow_message(self, stderr: str, memory: MemoryProfile) -> str | None:
         """'firmware does not fit memory profile ...: DTCM needs ...' from ld.lld's overflow errors, or None."""

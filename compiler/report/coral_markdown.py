@@ -35,8 +35,12 @@ def _tuning_db_line(tuning_db) -> list[str]:
     if tuning_db is None:
         return []
     ignored = sum(tuning_db["ignored"].values())
-    return [f"- tuning database: {tuning_db['layers_tuned']} layer(s) use tuned schedules ({tuning_db['records']} "
-            f"usable record(s)" + (f", {ignored} ignored" if ignored else "") + ")"]
+    lines = [f"- tuning database: {tuning_db['layers_tuned']} layer(s) use tuned schedules ({tuning_db['records']} "
+             f"usable record(s)" + (f", {ignored} ignored" if ignored else "") + ")"]
+    for entry in tuning_db.get("dropped", []):
+        lines.append(f"- tuned schedule not used for {', '.join(entry['layers'])} (would save "
+                     f"{entry['saved_instructions']:,} instructions): with it, {entry['why']}")
+    return lines
 
 
 def coral_summary_lines(coral) -> list[str]:

@@ -48,9 +48,9 @@ def _build(args) -> int:
 
 def _tune(args) -> int:
     from compiler.report.markdown import render_summary
-    from compiler.tune.tune import TuneOptions, tune_model
+    from compiler.tune.tune import tune_model
 
-    options = TuneOptions(trials=args.trials, time_budget=_duration(args.time_budget), seed=args.seed)
+    options = tune_options(args.trials, _duration(args.time_budget), args.seed)
     report = tune_model(args.model, args.target, args.output, args.tuning_db, quant=_quant_config(args),
                         memory=args.memory, input_shapes=args.input_shape, options=options,
                         warn=lambda message: print(f"note: {message}", file=sys.stderr))
@@ -66,6 +66,16 @@ def _tune(args) -> int:
           f"after {tuning['trials']} trials in {tuning['search_seconds']:.0f} s; best schedules appended to {args.tuning_db}")
     print(f"  wrote {args.output}/ (firmware.elf built with the tuned schedules, report.json, report.md)")
     return 0
+
+
+def tune_options(trials: int | None, time_budget: float | None, seed: int):
+    """--trials defaults to 1000, or to no limit when --time-budget is given (the clock, or a
+    search pass that improves nothing, ends the run)."""
+    from compiler.tune.tune import DEFAULT_TRIALS, TuneOptions
+
+    if trials is None and time_budget is None:
+        trials = DEFAULT_TRIALS
+    return TuneOptions(trials=trials, time_budget=time_budget, seed=seed)
 
 
 def _duration(text) -> float | None:
@@ -193,7 +203,8 @@ def _parser() -> argparse.ArgumentParser:
                                            "with them and a report of default vs tuned instructions per layer.")
     _model_arguments(tune)
     tune.add_argument("--tuning-db", required=True, metavar="FILE", help="tuning database (JSON lines); appended to")
-    tune.add_argument("--trials", type=int, default=1000, metavar="N", help="candidates to measure in all (default 1000)")
+    tune.add_argument("--trials", type=int, metavar="N",
+                      help="candidates to measure in all (default 1000; with --time-budget, no limit on coral-npu)")
     tune.add_argument("--time-budget", metavar="DURATION", help="stop searching after this long: 900, 900s, 15m or 1h")
     tune.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
     tune.set_defaults(handler=_tune)

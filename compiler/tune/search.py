@@ -82,8 +82,8 @@ class Search:
         result.warm = list(known)
         return result
 
-    def run(self, result: TaskResult, space: Space, trials: int, deadline: float, patience: int = 6) -> bool:
-        """Searches on until the task has `trials` measurements, the deadline passes, or
+    def run(self, result: TaskResult, space: Space, trials: float, deadline: float, patience: int = 6) -> bool:
+        """Searches on until the task has `trials` measurements (math.inf: no limit), the deadline passes, or
         `patience` rounds bring nothing better; returns whether the best improved."""
         batch = 2 * self.measurer.jobs
         start_best, stale = result.best.instructions, 0

@@ -6,6 +6,7 @@ On a terminal it is redrawn in place; elsewhere (logs, CI) a line is printed whe
 finishes and at most every 15 seconds in between.
 """
 
+import math
 import sys
 import time
 
@@ -36,9 +37,10 @@ class StatusLine:
         self.label = f"tuning {number + 1}/{self.tasks}{again} {task.layers[0]} ({describe(task.workload)})"
         self._show(f"{self.label}: default {default.instructions:,}")
 
-    def round(self, result, trials: int) -> None:
+    def round(self, result, trials: float) -> None:
         best, default = result.best.instructions, result.default.instructions
-        self._show(f"{self.label}: {len(result.measured)}/{trials} trials, best {best:,} "
+        share = f"/{trials}" if trials != math.inf else ""  # no trial limit: the clock decides
+        self._show(f"{self.label}: {len(result.measured)}{share} trials, best {best:,} "
                    f"({best / default:.2f}x default), {_elapsed(time.monotonic() - self.started)}")
 
     def done(self, result) -> None:

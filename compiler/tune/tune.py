@@ -10,6 +10,7 @@
          instructions and the total, from the firmware runs (exact, whole model)
 """
 
+import math
 import sys
 import tempfile
 import time
@@ -37,9 +38,12 @@ from compiler.tune.space import Space
 from compiler.tune.status import StatusLine
 
 
+DEFAULT_TRIALS = 1000
+
+
 @dataclass
 class TuneOptions:
-    trials: int = 1000              # candidates measured in all, across tasks
+    trials: int | None = DEFAULT_TRIALS  # candidates measured in all, across tasks (None: no limit)
     time_budget: float | None = None  # seconds for the search (building and the final runs come on top)
     seed: int = 0
     patience: int = 6               # rounds without a better schedule before a task stops
@@ -49,8 +53,10 @@ class TuneOptions:
 def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memory=None, input_shapes=(),
                options: TuneOptions = TuneOptions(), warn=None) -> dict:
     target = get_target(target_name)
-    if options.trials < 1:
+    if options.trials is not None and options.trials < 1:
         raise CompilerError(f"--trials {options.trials}: must be at least 1")
+    if options.trials is None and options.time_budget is None:
+        raise CompilerError("tuning needs a limit: --trials N or --time-budget DURATION")
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     check_replaceable(Path(out_dir))  # before the search, not after it
@@ -86,7 +92,9 @@ def _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shap
     from compiler.tune.host import metaschedule_dir, tune_host
 
     started = time.monotonic()
-    rows = tune_host(compiled.lowered, target.tvm(), Path(db_path), options.trials, options.time_budget, options.seed,
+    # MetaSchedule shares its trials out between tasks up front: it needs a number.
+    trials = options.trials if options.trials is not None else DEFAULT_TRIALS
+    rows = tune_host(compiled.lowered, target.tvm(), Path(db_path), trials, options.time_budget, options.seed,
                      progress=lambda line: print(line, file=sys.stderr, flush=True))
     seconds = time.monotonic() - started
     database.append(db_path, [database.host_record(target, row, metaschedule_dir(Path(db_path)), options.seed)
@@ -163,7 +171,8 @@ def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
     states = {task.workload.key: search.start(task, defaults[task.workload.key],
                                               [known[task.workload.key]] if task.workload.key in known else [])
               for task in order}
-    deadline = started + options.time_budget if options.time_budget else float("inf")
+    deadline = started + options.time_budget if options.time_budget else math.inf
+    limit = options.trials if options.trials is not None else math.inf
     # Passes over the tasks, heaviest first, each task searching until it stops improving. A
     # later pass resumes every task where it stopped (with the model trained on everything
     # since): budget left by tasks that converged goes to the others. The run ends when a whole
@@ -174,12 +183,13 @@ def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
             improved = False
             for index, task in enumerate(order):
                 used = sum(len(state.measured) for state in states.values())
-                if used >= options.trials or time.monotonic() >= deadline:
+                if used >= limit or time.monotonic() >= deadline:
                     break
                 key = task.workload.key
                 remaining = sum(weight[t.workload.key] for t in order[index:])
                 share = weight[key] / remaining
-                trials = len(states[key].measured) + max(1, int((options.trials - used) * share))
+                trials = len(states[key].measured) + (max(1, int((limit - used) * share)) if limit < math.inf
+                                                      else math.inf)
                 task_deadline = (time.monotonic() + (deadline - time.monotonic()) * share if options.time_budget
                                  else deadline)
                 status.start(index, task, defaults[key], number)

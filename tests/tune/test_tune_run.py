@@ -4,9 +4,12 @@ and writes a build made with it whose report has the per-layer default vs tuned 
 two whole-model firmware runs. `build --tuning-db` reproduces the tuned counts exactly.
 Candidates whose output differs from kernels/ref are rejected."""
 
+import io
 import json
+import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -16,6 +19,7 @@ import onnx_models
 from compiler.coral.simulator import check_simulator_tools
 from compiler.tune.measure import Measurer, Task
 from compiler.tune.space import Space
+from compiler.tune.status import StatusLine
 from compiler.tune.workload import workload_of
 
 
@@ -104,6 +108,27 @@ def test_bad_time_budget_is_one_line(tmp_path):
                  "--time-budget", "15x")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: --time-budget 15x: not a duration")
+
+
+def test_a_time_budget_alone_lifts_the_trial_limit():
+    from compiler.cli import tune_options
+
+    assert tune_options(None, None, 0).trials == 1000
+    assert tune_options(None, 900.0, 0).trials is None  # the clock (or a pass without progress) ends it
+    assert tune_options(50, 900.0, 0).trials == 50
+
+
+def test_progress_line_without_a_trial_limit():
+    result = SimpleNamespace(best=SimpleNamespace(instructions=750), default=SimpleNamespace(instructions=1000),
+                             measured=[None] * 41)
+    stream = io.StringIO()
+    status = StatusLine(3, stream)
+    status.label = "tuning 1/3 pw7"
+    for trials in (math.inf, 60):
+        status.logged = -math.inf  # a log line is due (one every 15 s when not on a terminal)
+        status.round(result, trials)
+    assert stream.getvalue().splitlines() == ["tuning 1/3 pw7: 41 trials, best 750 (0.75x default), 0s",
+                                              "tuning 1/3 pw7: 41/60 trials, best 750 (0.75x default), 0s"]
 
 
 def test_same_seed_same_records(tmp_path):

@@ -56,6 +56,20 @@ def c_struct(fields: dict) -> str:
     return "{" + ", ".join(f".{key} = {c_literal(value)}" for key, value in fields.items()) + "}"
 
 
+_CONCAT_INPUT_FIELDS = ("size", "zero_point", "multiplier", "shift")  # npu_concat_input's, in order
+
+
+def concat_declarations(params: dict, prefix: str) -> list[str]:
+    """`static const` npu_concat_input {prefix}inputs[] and npu_concat_params {prefix}params for a
+    concat's flat params (input<i>_size, input<i>_zero_point, ...: the form the Coral codegen's
+    spec and the tuner's workload keys take too)."""
+    rows = [c_struct({name: params[f"input{i}_{name}"] for name in _CONCAT_INPUT_FIELDS})
+            for i in range(params["num_inputs"])]
+    return [f"static const npu_concat_input {prefix}inputs[{len(rows)}] = {{\n  " + ",\n  ".join(rows) + "\n};",
+            f"static const npu_concat_params {prefix}params = {{.outer = {params['outer']}, .num_inputs = "
+            f"{params['num_inputs']}, .inputs = {prefix}inputs, .output_zero_point = {params['output_zero_point']}}};"]
+
+
 def emit_int8(call: CompositeCall, ctx) -> str:
     """C statements running one composite of the int8 table."""
     kernel: Int8Kernel = lower_composite(call.function)
@@ -69,11 +83,7 @@ def emit_int8(call: CompositeCall, ctx) -> str:
     ctx.source(source)
     lines = []
     if kernel.kernel == "concat":
-        rows = ",\n  ".join(c_struct(p) for p in kernel.per_input)
-        lines.append(f"static const npu_concat_input inputs[{len(kernel.per_input)}] = {{\n  {rows}\n}};")
-        fields = dict(kernel.params)
-        lines.append(f"static const {struct} params = {{.outer = {fields['outer']}, .num_inputs = "
-                     f"{fields['num_inputs']}, .inputs = inputs, .output_zero_point = {fields['output_zero_point']}}};")
+        lines += concat_declarations(kernel.params, "")
         lines.append(f"const int8_t* const sources[{len(inputs)}] = {{{', '.join(x.expr for x in inputs)}}};")
         lines.append(f"{function}(&params, sources, {out.expr});")
         return "\n".join(lines)

@@ -123,7 +123,6 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
 # boundaries, and data movement whose cost is a copy.
 _REF_ONLY = {
     "dequantize": "int8 -> float (scalar float; at a float output or before a float layer)",
-    "concat": "data movement (copy with requantisation)",
     "pad": "data movement (copy)",
 }
 
@@ -149,7 +148,7 @@ def _ref_source(graph, step: Step, function: str) -> tuple[str, int]:
     """A layer calling the kernels/ref function for step's kernel with its params struct."""
     kernel = step.kernel
     return ref_layer_source(kernel.kernel, kernel.params, kernel.arrays, function, _signature(graph, step, function),
-                            len(step.inputs), kernel.per_input, f"{step.name} ({step.op})")
+                            len(step.inputs), f"{step.name} ({step.op})")
 
 
 def _transpose_source(graph, step: Step, function: str, vector: bool) -> str:

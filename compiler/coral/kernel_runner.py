@@ -236,7 +236,8 @@ def _main_source(batch: list[_Emitted], memory) -> str:
               "  const uint32_t empty_start = npu_instret();",
               "  const uint32_t overhead = npu_instret() - empty_start;",
               "  uint32_t start;",
-              "  int8_t *in0, *in1, *out, *scratch;"]
+              "  int8_t " + ", ".join(f"*in{n}" for n in range(max(len(item.case.inputs) for item in batch)))
+              + (", " if any(item.case.inputs for item in batch) else "") + "*out, *scratch;"]
     for slot, item in enumerate(batch):
         lines += _case_lines(slot, item)
     lines += [f'  write_output("{COUNTS_FILE}", counts, sizeof counts);', "  return 0;", "}", ""]

@@ -9,7 +9,7 @@ for the reference outputs the autotuner checks candidates against (coral/kernel_
 import numpy as np
 
 from compiler.codegen.ffi_abi import array_literal, ctype
-from compiler.codegen.int8 import KERNELS, c_struct
+from compiler.codegen.int8 import KERNELS, c_struct, concat_declarations
 from compiler.coral.memory_plan import ALIGN
 
 # The constant operands of the MAC kernels, in the order kernels/ref takes them.
@@ -28,20 +28,16 @@ def weights_array(name: str, array: np.ndarray) -> str:
 
 
 def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, signature: str, num_inputs: int,
-                     per_input=None, label: str = "") -> tuple[str, int]:
+                     label: str = "") -> tuple[str, int]:
     """C defining `signature` by a call to kernels/ref's function for `kernel`; returns (text,
     constant bytes). Every file-scope name starts with `function` (several such files may share
-    a translation unit in the kernel runner). per_input: concat's per-input parameters."""
+    a translation unit in the kernel runner)."""
     _, struct, cfunc, _, _ = KERNELS[kernel]
     lines = [f"/* {function}: {label or kernel} on kernels/ref. */", '#include "npu_kernels.h"', ""]
     inputs = [f"input{n}" for n in range(num_inputs)]
     constant_bytes = 0
     if kernel == "concat":
-        rows = ",\n  ".join(c_struct(p) for p in per_input)
-        lines.append(f"static const npu_concat_input {function}_inputs[{len(per_input)}] = {{\n  {rows}\n}};")
-        lines.append(f"static const {struct} {function}_params = {{.outer = {params['outer']}, .num_inputs = "
-                     f"{params['num_inputs']}, .inputs = {function}_inputs, .output_zero_point = "
-                     f"{params['output_zero_point']}}};")
+        lines += concat_declarations(params, f"{function}_")
         call_args = ["sources"]
     else:
         lines.append(f"static const {struct} {function}_params = {c_struct(params)};")

@@ -80,7 +80,6 @@ class Int8Kernel:
     params: dict
     inputs: tuple
     arrays: dict = field(default_factory=dict)  # weight, bias, multiplier, shift (conv2d, dense)
-    per_input: tuple = ()  # concat: one {size, zero_point, multiplier, shift} per input
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,10 +290,12 @@ def _lower_concat(a) -> Int8Kernel:
         raise Unsupported("concat of tensors of different ranks")
     inner = math.prod(out_shape[axis + 1:])
     p = concat_params([s for _, s, _ in inputs], [z for _, _, z in inputs], s_y, zp_y)
-    per_input = tuple(dict(size=_i32(s[axis] * inner, "size"), zero_point=z, multiplier=m, shift=e)
-                      for s, z, m, e in zip(shapes, p["input_zero_points"], p["multipliers"], p["shifts"]))
     params = dict(outer=_i32(math.prod(out_shape[:axis]), "outer"), num_inputs=arity, output_zero_point=zp_y)
-    return Int8Kernel("concat", params, tuple(x for x, _, _ in inputs), per_input=per_input)
+    for i, (s, z, m, e) in enumerate(zip(shapes, p["input_zero_points"], p["multipliers"], p["shifts"])):
+        params |= {f"input{i}_size": _i32(s[axis] * inner, "size"), f"input{i}_zero_point": z,
+                   f"input{i}_multiplier": m, f"input{i}_shift": e}
+    return Int8Kernel("concat", params, tuple(x for x, _, _ in inputs))
+
 
 
 def _lower_mean(a) -> Int8Kernel:

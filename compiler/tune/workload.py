@@ -48,6 +48,10 @@ def workload_of(kernel: str, params: dict, arrays: dict) -> Workload:
     shape_params = {name: int(value) for name, value in params.items() if not name.endswith(_VALUE_PARAMS)}
     if "act_min" in params:
         shape_params["clamp"] = int(params["act_min"] > -128 or params["act_max"] < 127)
+    if kernel == "concat":  # per input a copy or a table rescale (one more instruction per vector)
+        for i in range(params["num_inputs"]):
+            shape_params[f"input{i}_copy"] = int(params[f"input{i}_multiplier"] == 1 << 30 and params[f"input{i}_shift"] == 1
+                                                 and params[f"input{i}_zero_point"] == params["output_zero_point"])
     return Workload(kernel, tuple(sorted(shape_params.items())),
                     tuple(sorted((name, tuple(np.shape(array))) for name, array in arrays.items() if array is not None)))
 

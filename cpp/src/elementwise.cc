@@ -50,6 +50,11 @@ std::string check_knobs(const Schedule& s, std::initializer_list<const char*> us
   return "";
 }
 
+std::string check_lmul_and_loop_order(const Schedule& s) {
+  if (s.loop_order != "oc_px" && s.loop_order != "px_oc") return "loop_order '" + s.loop_order + "' is not oc_px or px_oc";
+  return check_knobs(s, {"lmul", "loop_order"});
+}
+
 KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emit) emit,
                             std::function<void(const KernelSpec&)> check_spec) {
   auto default_schedule = [](const KernelSpec&) {
@@ -62,6 +67,19 @@ KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emi
     return check_knobs(s, {"lmul"});
   };
   return {kernel, std::move(emit), default_schedule, validate};
+}
+
+std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
+                                      int64_t shift, int64_t act_min, int64_t act_max) {
+  const int64_t total_shift = 31 - shift;  // npu_multiply_by_quantized_multiplier, in its 64-bit steps
+  std::vector<int32_t> values(256);
+  for (int byte = 0; byte < 256; ++byte) {
+    int64_t x = static_cast<int8_t>(static_cast<uint8_t>(byte)) - input_zero_point;
+    int64_t rounded = (x * multiplier + (int64_t{1} << (total_shift - 1))) >> total_shift;
+    rounded = std::clamp<int64_t>(rounded, INT32_MIN, INT32_MAX);
+    values[byte] = static_cast<int32_t>(std::clamp<int64_t>(rounded + output_zero_point, act_min, act_max));
+  }
+  return values;
 }
 
 std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, int64_t act_max) {

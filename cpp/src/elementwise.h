@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "coral/codegen.h"
 
@@ -45,10 +46,19 @@ std::pair<int64_t, int64_t> act_range(const KernelSpec& spec);
 // kernel ignores would only make an autotuner measure the same code twice); else the reason.
 std::string check_knobs(const Schedule& s, std::initializer_list<const char*> used);
 
+// check_knobs for kernels whose knobs are lmul and loop_order ("oc_px" or "px_oc").
+std::string check_lmul_and_loop_order(const Schedule& s);
+
 // The table entry of a kernel whose one knob is lmul (default 8). `check_spec` throws SpecError
 // for a spec the reference would reject, so that validate() refuses it as emit() does.
 KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emit) emit,
                             std::function<void(const KernelSpec&)> check_spec);
+
+// npu_requantize (npu_quant.h) of every int8 input, (in - input_zero_point) rescaled, + the output zero
+// point, clamped: indexed by the input byte read as unsigned (0..127, then -128..-1), so that a
+// vluxei8 with the input bytes as offsets does the whole rescale.
+std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
+                                      int64_t shift, int64_t act_min, int64_t act_max);
 
 // The clamp of an int8 vector to [act_min, act_max] (t: an int8 type), or `value` itself when
 // the range is the whole int8 range.

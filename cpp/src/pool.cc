@@ -386,10 +386,7 @@ Schedule default_schedule(const KernelSpec& spec) {
 
 std::string validate(const KernelSpec& spec, const Schedule& schedule) {
   read_spec(spec);
-  if (schedule.loop_order != "oc_px" && schedule.loop_order != "px_oc") {
-    return "loop_order '" + schedule.loop_order + "' is not oc_px or px_oc";
-  }
-  return ew::check_knobs(schedule, {"lmul", "loop_order"});
+  return ew::check_lmul_and_loop_order(schedule);
 }
 
 const bool registered_max = register_kernel({"max_pool2d", emit, default_schedule, validate});

@@ -4,9 +4,7 @@
 // npu_quant.h's arithmetic: per element one table load (vluxei8 in the vector kernel) instead of
 // a 64-bit multiply, a rounding shift, a saturation and a clamp.
 // Schedule: lmul, of the int8 lanes (8: 128 elements per instruction at VLEN 128).
-#include <algorithm>
 #include <tuple>
-#include <vector>
 
 #include "elementwise.h"
 
@@ -28,22 +26,6 @@ RequantizeSpec read_spec(const KernelSpec& spec) {
   r.shift = ew::field(spec, "shift", -31, 30);
   std::tie(r.act_min, r.act_max) = ew::act_range(spec);
   return r;
-}
-
-// npu_requantize_s8 of one element: npu_quant.h's npu_requantize, in the same 64-bit steps.
-int32_t requantize(const RequantizeSpec& r, int32_t input) {
-  int64_t total_shift = 31 - r.shift;
-  int64_t x = input - r.input_zero_point;
-  int64_t rounded = (x * r.multiplier + (int64_t{1} << (total_shift - 1))) >> total_shift;
-  rounded = std::clamp<int64_t>(rounded, INT32_MIN, INT32_MAX);
-  return (int32_t)std::clamp<int64_t>(rounded + r.output_zero_point, r.act_min, r.act_max);
-}
-
-// The output for every input byte, indexed by the byte read as unsigned (0..127, then -128..-1).
-std::vector<int32_t> table(const RequantizeSpec& r) {
-  std::vector<int32_t> values(256);
-  for (int byte = 0; byte < 256; ++byte) values[byte] = requantize(r, (int8_t)(uint8_t)byte);
-  return values;
 }
 
 std::string emit_loop(const KernelSpec& spec, const RequantizeSpec& r, const Schedule& schedule, bool vector) {
@@ -72,7 +54,9 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   RequantizeSpec r = read_spec(spec);
   Emitted out;
   out.source = c_prologue(spec, vector) + "/* The output for each input byte, indexed by the byte as unsigned. */\n" +
-               c_array("int8_t", spec.name + "_table", table(r)) + "\n" + emit_loop(spec, r, schedule, vector);
+               c_array("int8_t", spec.name + "_table",
+                       ew::requantize_table(r.input_zero_point, r.output_zero_point, r.multiplier, r.shift, r.act_min,
+                                            r.act_max)) + "\n" + emit_loop(spec, r, schedule, vector);
   out.constant_bytes = 256;
   out.schedule = schedule;
   return out;

@@ -1,4 +1,4 @@
-"""Generated add, requantize, max / avg / global average pool kernels in QEMU, bit-exact to kernels/ref.
+"""Generated add, requantize, concat, max / avg / global average pool kernels in QEMU, bit-exact to kernels/ref.
 
 Seeded random specs with extreme zero points, multipliers, shifts, activation ranges, odd channel
 counts, every padding and stride and windows large enough for the int32 sums; each spec runs as
@@ -71,6 +71,35 @@ def _requantize_specs(rng, count):
         yield Spec(f"requantize{i}-{x.size}", "requantize", dict(params, size=x.size), [x], ref.requantize_s8(x, **params))
 
 
+def _concat_specs(rng, count):
+    """Along every axis of NHWC tensors; inputs that are copies (the output's scale and zero point)
+    and rescaled ones; rows shorter and longer than a vector (both loop orders), empty inputs."""
+    for i in range(count):
+        axis = int(rng.choice([3, 3, 0, 1, 2]))
+        shape = [int(rng.integers(1, 3)), *(int(v) for v in rng.integers(1, 12, 2)),
+                 int(rng.choice([1, 3, 16, 64, 200, rng.integers(1, 40)]))]
+        arity = int(rng.integers(1, 5))
+        output_zero_point = _zero_point(rng)
+        inputs, zero_points, multipliers, shifts = [], [], [], []
+        for n in range(arity):
+            extent = int(rng.choice([0, 1, 5, 16, 64, 130, rng.integers(1, 40)])) if axis == 3 else int(rng.integers(0, 5))
+            inputs.append(_int8(rng, tuple(extent if d == axis else shape[d] for d in range(4)), n % 3 == 1))
+            copy = rng.random() < 0.3
+            zero_points.append(output_zero_point if copy else _zero_point(rng))
+            multipliers.append(1 << 30 if copy else _multiplier(rng))
+            shifts.append(1 if copy else int(rng.choice([30, -31, 0, 1, rng.integers(-31, 31)])))
+        qparams = dict(input_zero_points=zero_points, multipliers=multipliers, shifts=shifts,
+                       output_zero_point=output_zero_point)
+        want = ref.concat_s8(inputs, axis=axis, **qparams)
+        inner = int(np.prod(shape[axis + 1:]))
+        params = dict(outer=int(np.prod(shape[:axis])), num_inputs=arity, output_zero_point=output_zero_point)
+        for n, x in enumerate(inputs):
+            params |= {f"input{n}_size": x.shape[axis] * inner, f"input{n}_zero_point": zero_points[n],
+                       f"input{n}_multiplier": multipliers[n], f"input{n}_shift": shifts[n]}
+        label = f"concat{i}-axis{axis}-" + "+".join("x".join(map(str, x.shape)) for x in inputs)
+        yield Spec(label, "concat", params, inputs, want, loop_orders=("oc_px", "px_oc"))
+
+
 def _pool_geometry(rng, big_window):
     """(input shape, kernel, stride, padding) that the reference accepts."""
     while True:
@@ -121,7 +150,7 @@ def _global_specs(rng, count):
 def _specs():
     rng = np.random.default_rng(7)
     return [*_add_specs(rng, 24), *_requantize_specs(rng, 16), *_pool_specs(rng, 30, "max_pool2d"),
-            *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20)]
+            *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24)]
 
 
 def _variants(number, spec):
@@ -136,7 +165,7 @@ def _variants(number, spec):
 
 # Layer shapes of real networks with the default schedule: instruction ceilings (measured + ~5%),
 # so that a change that slows a kernel down shows.
-BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
+BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
                       "global avg pool 7x7x256": 1_720}
 
 
@@ -157,6 +186,14 @@ def _benchmark_specs():
                       out_w=want.shape[2], kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride,
                       pad_top=padding[0], pad_left=padding[1], act_min=-128, act_max=127)
         yield Spec(label, kind, params, [x], want)
+    fire = [_int8(rng, (1, 55, 55, 64)) for _ in range(2)]
+    qparams = dict(input_zero_points=[-128, -100], multipliers=[1 << 30, 1_700_000_000], shifts=[1, 0],
+                   output_zero_point=-128)  # the first input a copy, the second rescaled
+    params = dict(outer=55 * 55, num_inputs=2, output_zero_point=-128)
+    for n in range(2):
+        params |= {f"input{n}_size": 64, f"input{n}_zero_point": qparams["input_zero_points"][n],
+                   f"input{n}_multiplier": qparams["multipliers"][n], f"input{n}_shift": qparams["shifts"][n]}
+    yield Spec("concat 55x55 64+64 (SqueezeNet fire)", "concat", params, fire, ref.concat_s8(fire, **qparams))
     x = _int8(rng, (1, 7, 7, 256))
     mean = dict(input_zero_point=-3, output_zero_point=2, multiplier=1_402_438_301, shift=-5, act_min=-128, act_max=127)
     yield Spec("global avg pool 7x7x256", "global_avg_pool2d", dict(mean, batches=1, in_h=7, in_w=7, channels=256), [x],
@@ -190,12 +227,14 @@ def test_benchmark_instruction_count(runs, label):
     ("requantize", {}, {"loop_order": "px_oc"}, "this kernel has no 'loop_order' knob"),
     ("max_pool2d", {}, {"loop_order": "zigzag"}, "loop_order 'zigzag' is not oc_px or px_oc"),
     ("global_avg_pool2d", {}, {"unroll": 2}, "this kernel has no 'unroll' knob"),
+    ("concat", {}, {"loop_order": "zigzag"}, "loop_order 'zigzag' is not oc_px or px_oc"),
+    ("concat", {}, {"oc_tile": 4}, "this kernel has no 'oc_tile' knob"),
 ])
 def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
     assert _codegen.validate(kernel, _valid_params(kernel) | params, schedule) == reason
 
 
-@pytest.mark.parametrize("kernel", ["add", "requantize", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
+@pytest.mark.parametrize("kernel", ["add", "requantize", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
 def test_default_schedule_is_valid(kernel):
     params = _valid_params(kernel)
     assert _codegen.validate(kernel, params, _codegen.default_schedule(kernel, params)) == ""
@@ -208,6 +247,8 @@ def test_default_schedule_is_valid(kernel):
     ("max_pool2d", {"pad_left": 3}, "a window along W lies entirely in the padding"),
     ("avg_pool2d", {"out_h": 9}, "a window along H lies entirely in the padding"),
     ("global_avg_pool2d", {"in_h": 4096, "in_w": 4096}, "in_w = 4096 outside [1, 2048]"),
+    ("concat", {"input1_shift": 31}, "input1_shift = 31 outside [-31, 30]"),
+    ("concat", {"num_inputs": 3}, "concat spec has no field 'input2_size'"),
 ])
 def test_spec_errors_name_the_field(kernel, change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -222,6 +263,10 @@ def _valid_params(kernel):
                     output_multiplier=1 << 30, output_shift=-19, **act)
     if kernel == "requantize":
         return dict(size=10, input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=0, **act)
+    if kernel == "concat":
+        return dict(outer=6, num_inputs=2, output_zero_point=0, input0_size=3, input0_zero_point=0,
+                    input0_multiplier=1 << 30, input0_shift=1, input1_size=5, input1_zero_point=4,
+                    input1_multiplier=1 << 29, input1_shift=0)
     if kernel == "global_avg_pool2d":
         return dict(batches=1, in_h=4, in_w=4, channels=8, input_zero_point=0, output_zero_point=0,
                     multiplier=1 << 30, shift=-3, **act)

@@ -35,6 +35,7 @@ KERNELS = {
     "dense": ("ref/dense_s8.c", "npu_dense_params", "npu_dense_s8", "int8", "int8"),
     "add": ("ref/add_s8.c", "npu_add_params", "npu_add_s8", "int8", "int8"),
     "concat": ("ref/concat_pad_s8.c", "npu_concat_params", "npu_concat_s8", "int8", "int8"),
+    "requantize": ("ref/add_s8.c", "npu_requantize_params", "npu_requantize_s8", "int8", "int8"),
     "global_avg_pool2d": ("ref/pool_s8.c", "npu_mean_params", "npu_global_avg_pool_s8", "int8", "int8"),
     "max_pool2d": ("ref/pool_s8.c", "npu_maxpool_params", "npu_max_pool_s8", "int8", "int8"),
     "avg_pool2d": ("ref/pool_s8.c", "npu_avgpool_params", "npu_avg_pool_s8", "int8", "int8"),

@@ -9,6 +9,8 @@ derives the codegen from it; codegen/int8.py renders the rows):
     dense[_bias][_relu|_clip]    npu_dense_s8    R.matmul(x, W[K, O])
     add[_relu|_clip]             npu_add_s8      two same-shape dequantized int8 tensors
     concat                       npu_concat_s8   any axis, 2..MAX_CONCAT inputs, each requantised
+    requantize_relu|_clip        npu_requantize_s8  a ReLU / Clip on its own between a dequantize and a quantize
+                                                 (TFLite's int8 RELU: rescale, then the activation clamp)
     global_avg_pool2d            npu_global_avg_pool_s8   R.mean over axes [1, 2] of a 4-D tensor
     max_pool2d, avg_pool2d       npu_max_pool_s8, npu_avg_pool_s8   NHWC, scale and zero point kept
     pad                          npu_pad_s8      R.nn.pad constant 0.0 of a tensor of rank <= 4, scale and
@@ -38,7 +40,7 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
-from compiler.quant.reference import add_params, concat_params, mean_params
+from compiler.quant.reference import add_params, concat_params, mean_params, requantize_params
 
 CODEGEN = "npu_ref"
 MAX_CONCAT = 8  # concat rows exist for 2..MAX_CONCAT inputs (one dpl pattern per arity)
@@ -53,7 +55,8 @@ class Unsupported(ValueError):
 @dataclass(frozen=True)
 class Int8Row:
     name: str  # "npu_ref.<op>"
-    kernel: str  # conv2d, dense, add, concat, global_avg_pool2d, max_pool2d, avg_pool2d, pad, quantize, dequantize
+    kernel: str  # conv2d, dense, add, concat, requantize, global_avg_pool2d, max_pool2d, avg_pool2d, pad, quantize,
+    #              dequantize
     pattern: object
     annotations: dict = field(default_factory=dict)
 
@@ -131,6 +134,13 @@ def _concat_row(arity) -> Int8Row:
     return Int8Row(f"{CODEGEN}.concat", "concat", a["quant"], a)
 
 
+def _activation_row(act) -> Int8Row:
+    a = {"x": _dq()}
+    a["op"] = _activation(act, a["x"], a)
+    a["quant"] = _quant(a["op"])
+    return Int8Row(f"{CODEGEN}.requantize_{act}", "requantize", a["quant"], a)
+
+
 def _unary_row(kernel, op) -> Int8Row:
     a = {"x": _dq()}
     a["op"] = is_op(op)(a["x"])
@@ -151,6 +161,7 @@ def pattern_table() -> list[Int8Row]:
             for act in ("relu", "clip", None)]
     rows += [_add_row(act) for act in ("relu", "clip", None)]
     rows += [_concat_row(arity) for arity in range(MAX_CONCAT, 1, -1)]
+    rows += [_activation_row(act) for act in ("relu", "clip")]
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
              _unary_row("avg_pool2d", "relax.nn.avg_pool2d"), _unary_row("pad", "relax.nn.pad")]
     rows += _boundary_rows()
@@ -278,6 +289,16 @@ def _lower_add(a) -> Int8Kernel:
     return Int8Kernel("add", params, (x, y))
 
 
+def _lower_requantize(a) -> Int8Kernel:
+    x, s_x, zp_x = _activation_input(a["x"])
+    s_y, zp_y = _output_qparams(a["quant"])
+    act_min, act_max = _act_range(a["act"], s_y, zp_y)
+    p = requantize_params(s_x, zp_x, s_y, zp_y)
+    params = dict(size=_i32(math.prod(_shape(x, "input")), "size"), input_zero_point=zp_x, output_zero_point=zp_y,
+                  multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
+    return Int8Kernel("requantize", params, (x,))
+
+
 def _lower_concat(a) -> Int8Kernel:
     op = a["op"]
     arity = sum(1 for key in a if key.startswith("x"))
@@ -389,6 +410,7 @@ _LOWER: dict[str, Callable] = {
     "dense": lambda a: _lower_mac(a, "dense"),
     "add": _lower_add,
     "concat": _lower_concat,
+    "requantize": _lower_requantize,
     "global_avg_pool2d": _lower_mean,
     "max_pool2d": lambda a: _lower_pool(a, "max_pool2d"),
     "avg_pool2d": lambda a: _lower_pool(a, "avg_pool2d"),

@@ -215,6 +215,27 @@ def test_concat_with_differing_input_scales_matches_reference():
     np.testing.assert_array_equal(run(mod, *xs), ref.concat_s8(xs, **params))
 
 
+@pytest.mark.parametrize("act", ["relu", (-0.5, 1.25)], ids=["relu", "clip"])
+def test_activation_on_its_own_matches_reference(act):
+    """A ReLU / Clip no MAC or add absorbed (after a concat, say): TFLite's int8 RELU, a rescale
+    to the output's parameters and the activation's clamp."""
+    shape, (s_x, zp_x), (s_y, zp_y) = (2, 5, 6, 7), (0.01, 20), (0.031, 10)
+    x = int8(shape)
+
+    def body(bb, v):
+        xd = bb.emit(qdq.dequantize(v, s_x, zp_x))
+        y = bb.emit(relax.op.nn.relu(xd) if act == "relu" else relax.op.clip(xd, *act))
+        return qdq.quantize(y, s_y, zp_y)
+
+    mod = module([(shape, "int8")], body)
+    name = "relu" if act == "relu" else "clip"
+    assert composites(partition_int8(mod)) == [f"npu_ref.requantize_{name}"]
+    act_min, act_max = act_range(*((0.0, None) if act == "relu" else act), s_y, zp_y)
+    expected = ref.requantize_s8(x, **ref.requantize_params(s_x, zp_x, s_y, zp_y), act_min=act_min, act_max=act_max)
+    assert (expected == act_min).any() and len(np.unique(expected)) > 25  # both the clamp and the rescale show
+    np.testing.assert_array_equal(run(mod, x), expected)
+
+
 # ---------------------------------------------------------------------------------------------
 # float boundaries, whole chains
 
@@ -408,8 +429,8 @@ def test_every_row_has_an_emitter_and_a_codegen_prefix():
     assert set(EMITTERS) == {row.name for row in ROWS}
     assert all(row.name.startswith("npu_ref.") for row in ROWS)
     kinds = {row.kernel for row in ROWS}
-    assert kinds == {"conv2d", "dense", "add", "concat", "global_avg_pool2d", "max_pool2d", "avg_pool2d", "pad",
-                     "quantize", "dequantize"}
+    assert kinds == {"conv2d", "dense", "add", "concat", "requantize", "global_avg_pool2d", "max_pool2d", "avg_pool2d",
+                     "pad", "quantize", "dequantize"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from compiler.partition import partition
 from compiler.passes.fold_constants import fold_constants
 from compiler.passes.pipeline import optimise
 from compiler.passes.util import is_call_to
+from compiler.passes.fold_transposes import fold_transposes
 from compiler.passes.to_nhwc import to_nhwc
 from compiler.quant.quantize import QuantConfig, Quantised, quantise
 from compiler.targets import Target
@@ -74,7 +75,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         if quant is not None:
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
                                 "build it without --quantize and its own scales are used")
-        partitioned = fold_constants(to_nhwc(optimised))
+        partitioned = fold_constants(fold_transposes(to_nhwc(optimised)))
         offloaded = partition_int8(partitioned)
         clock.lap("partition")
         lowered = run_codegen(offloaded)
@@ -86,7 +87,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     else:
         from compiler.codegen.int8 import partition_int8, run_codegen
 
-        partitioned = partition(fold_constants(to_nhwc(optimised)), target.int8_families)
+        partitioned = partition(fold_constants(fold_transposes(to_nhwc(optimised))), target.int8_families)
         clock.lap("partition")
         quantised = quantise(partitioned, [value.name for value in graph_inputs(model)], quant)
         clock.lap("quantise")

@@ -5,6 +5,7 @@ import tvm
 from compiler.passes.dead_code import eliminate_dead_code
 from compiler.passes.fold_batchnorm import fold_batchnorm
 from compiler.passes.fold_constants import fold_constants
+from compiler.passes.fold_pad import fold_pad
 from compiler.passes.remove_redundant_qdq import remove_redundant_qdq
 
 PIPELINE = (
@@ -12,6 +13,7 @@ PIPELINE = (
     remove_redundant_qdq, # quantize(dequantize(x)) with equal parameters is x (pre-quantised models)
     eliminate_dead_code,  # batch_norm's unused outputs would block the fold
     fold_batchnorm,       # conv [+ bias] + BN -> conv + bias
+    fold_pad,             # a zero pad of H, W -> the conv's padding (Keras' ZeroPadding2D)
     eliminate_dead_code,  # the replaced conv and BN
 )
 

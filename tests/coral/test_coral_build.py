@@ -102,8 +102,18 @@ def test_firmware_has_no_vector_float_instructions(digits):
     assert toolchain.vector_float_instructions(root / "coral" / "firmware.elf") == []  # ...and integer only
 
 
+def keras_stride2(seed=2, size=13):
+    """ZeroPadding2D before a stride-2 conv, as Keras' MobileNets export: the pad is folded into
+    the conv's padding (passes/fold_pad.py), no layer of its own."""
+    g = onnx_models.GraphBuilder(seed)
+    y = g.node("Pad", ["x", g.const("pads", np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64))], "zero_pad", mode="constant")
+    y = g.node("Relu", [g.node("Conv", [y, g.rand("s2_w", (8, 3, 3, 3))], "s2", kernel_shape=[3, 3], strides=[2, 2])],
+               "s2_relu")
+    return g.model([("x", [1, 3, size, size])], g.conv(y, "head", 8, 4, k=1), [1, 4, 6, 6])
+
+
 def concat_of_convs(seed=0, size=12):
-    """Two conv branches joined by a channel Concat: the concat has no generated kernel."""
+    """Two conv branches joined by a channel Concat (a generated concat kernel)."""
     g = onnx_models.GraphBuilder(seed)
     left = g.node("Relu", [g.conv("x", "left", 3, 4)], "left_relu")
     right = g.node("Relu", [g.conv("x", "right", 3, 4, k=1)], "right_relu")
@@ -138,6 +148,7 @@ MODELS = {
     # max pool, residual add, depthwise-separable block, dense
     "tiny_cnn": lambda: onnx_models.tiny_cnn(seed=3, size=24, softmax=False),
     "kitchen_sink": kitchen_sink,
+    "keras_stride2": keras_stride2,
 }
 
 
@@ -157,6 +168,9 @@ def test_models_on_coral_equal_the_host_build(name, tmp_path):
         on_host, _ = run(tmp_path / "host", x, tmp_path / f"host{index}")
         assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), index
     layers = json.loads((tmp_path / "coral" / "report.json").read_text())["coral"]["layers"]
+    if name == "keras_stride2":
+        assert [row["op"] for row in layers if row["impl"] != "transpose"] == [
+            "quantize", "conv2d_relu", "conv2d_bias", "dequantize"]  # no pad of its own
     for row in layers:
         assert (row["impl"] == "ref") == (row["op"] in ("dequantize", "pad")), row
         assert (row["fallback"] is not None) == (row["impl"] == "ref"), row

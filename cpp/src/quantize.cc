@@ -43,12 +43,13 @@ QuantizeSpec read_spec(const KernelSpec& spec) {
 std::string float_literal(float value) { return fmt("%af", (double)value); }
 
 void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
-  // v = x / scale; rounded half away from zero; 0 for NaN (v == v is false only for NaN)
-  w.line("#pragma clang loop unroll_count(4)");
+  // v = x / scale; rounded half away from zero; 0 for NaN (v == v is false only for NaN).
+  // Unrolled by 8: the loop's add, add, branch then cost 3/8 of an instruction per element.
+  w.line("#pragma clang loop unroll_count(8)");
   w.open("for (int32_t i = 0; i < n; ++i)");
   w.line("const float v = input[i] / scale;");
   if (vector) {
-    w.line(fmt("q[i] = %s_round(v) * (int32_t)(v == v);", name.c_str()));
+    w.line(fmt("q[i] = %s_round(v);", name.c_str()));
   } else {
     w.line("int32_t r = zero_point;");
     w.open("if (v == v)");  // not NaN
@@ -78,10 +79,12 @@ void emit_vector_pass(CWriter& w, const VType& t32) {
 std::string emit_function(const KernelSpec& spec, const QuantizeSpec& q, const Schedule& schedule, bool vector) {
   CWriter w;
   if (vector) {
-    w.line("/* fcvt.w.s in the rmm mode: round to nearest, ties away from zero (saturating). */");
+    w.line("/* fcvt.w.s in the rmm mode: round to nearest, ties away from zero (saturating); 0 for NaN,");
+    w.line(" * by one mul with (v == v) (clang would mask with neg + and: one instruction more). */");
     w.open(fmt("static inline int32_t %s_round(float v)", spec.name.c_str()));
     w.line("int32_t r;");
     w.line("__asm__(\"fcvt.w.s %0, %1, rmm\" : \"=r\"(r) : \"f\"(v));");
+    w.line("__asm__(\"mul %0, %0, %1\" : \"+r\"(r) : \"r\"((int32_t)(v == v)));");
     w.line("return r;");
     w.close();
   }

@@ -1,7 +1,7 @@
 // Kernel "conv2d" (npu_conv2d_params, kernels/ref/conv2d_s8.c). The variant follows from the spec:
-// pointwise 1x1 convolutions (stride 1, no padding, one group) are a GEMM over pixels (gemm.cc)
-// unless they have few output channels; those and depthwise, grouped and general convolutions use
-// the pixel conv engine (pixel_conv.cc). The schedule's knobs are the chosen engine's.
+// pointwise 1x1 convolutions (stride 1, no padding; grouped ones a GEMM per group) are a GEMM over
+// pixels (gemm.cc) unless the pixel conv engine (pixel_conv.cc) is estimated cheaper (few output
+// channels); depthwise, grouped and general convolutions use the pixel engine. The schedule's knobs are the chosen engine's.
 #include "mac_common.h"
 
 namespace coral::mac {
@@ -32,13 +32,15 @@ ConvShape read_conv_shape(const KernelSpec& spec) {
   return s;
 }
 
-// Stride 1, no padding on any side, one group, 1x1: each output pixel is its input pixel times W.
+// Stride 1, no padding on any side, 1x1: each output pixel is its input pixel times W (per group).
 bool is_pointwise(const ConvShape& s) {
   return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 &&
-         s.pad_left == 0 && s.out_h == s.in_h && s.out_w == s.in_w && s.groups == 1;
+         s.pad_left == 0 && s.out_h == s.in_h && s.out_w == s.in_w;
 }
 
-GemmShape as_gemm(const ConvShape& s) { return {s.batches * s.in_h * s.in_w, s.in_c, s.out_c, s.input_zero_point}; }
+GemmShape as_gemm(const ConvShape& s) {
+  return {s.batches * s.in_h * s.in_w, s.in_c_per_group(), s.out_c_per_group(), s.input_zero_point, s.groups};
+}
 
 // Pointwise convolutions use the GEMM unless the pixel engine's default schedule is estimated cheaper
 // (few output channels: the GEMM's channel vectors are then short, while the pixel engine keeps the

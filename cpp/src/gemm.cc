@@ -6,6 +6,8 @@
 // (weight_pack "i16") or widened in the loop ("i8"); the input zero point is folded into the bias.
 // A full-width tile (oc_tile = the int32 lanes at lmul) with int16 weights loads two input
 // channels' weight vectors with one whole-register load when the registers allow.
+// A grouped 1x1 convolution is one such GEMM per group (the group loop outermost), on the group's
+// slice of each pixel's input and output channels.
 // Schedule: oc_tile, px_tile, lmul, unroll (of the ci loop), loop_order, weight_pack.
 #include <algorithm>
 #include <functional>
@@ -26,8 +28,8 @@ constexpr int64_t kDefaultUnroll = 64;
 // raw int8 inputs.
 std::vector<int32_t> fold_zero_point(const GemmShape& shape, const std::vector<int32_t>& weight,
                                      const std::vector<int32_t>& bias) {
-  std::vector<int32_t> folded(shape.out_c);
-  for (int64_t co = 0; co < shape.out_c; ++co) {
+  std::vector<int32_t> folded(shape.out_stride());
+  for (int64_t co = 0; co < shape.out_stride(); ++co) {
     int64_t weight_sum = 0;
     for (int64_t ci = 0; ci < shape.in_c; ++ci) weight_sum += weight[co * shape.in_c + ci];
     folded[co] = wrap_int32(bias[co] - int64_t{shape.input_zero_point} * weight_sum);
@@ -35,14 +37,16 @@ std::vector<int32_t> fold_zero_point(const GemmShape& shape, const std::vector<i
   return folded;
 }
 
-// [channel tile][ci][lane]: a tile's weights for one input channel are one vector load.
+// [group][channel tile][ci][lane]: a tile's weights for one input channel are one vector load.
 std::vector<int32_t> pack_weights(const GemmShape& shape, const std::vector<int32_t>& weight, int oc_tile) {
   std::vector<int32_t> packed;
   packed.reserve(weight.size());
-  for (int64_t co0 = 0; co0 < shape.out_c; co0 += oc_tile) {
-    int64_t lanes = std::min<int64_t>(oc_tile, shape.out_c - co0);
-    for (int64_t ci = 0; ci < shape.in_c; ++ci) {
-      for (int64_t lane = 0; lane < lanes; ++lane) packed.push_back(weight[(co0 + lane) * shape.in_c + ci]);
+  for (int64_t first = 0; first < shape.out_stride(); first += shape.out_c) {  // each group's channels
+    for (int64_t co0 = first; co0 < first + shape.out_c; co0 += oc_tile) {
+      int64_t lanes = std::min<int64_t>(oc_tile, first + shape.out_c - co0);
+      for (int64_t ci = 0; ci < shape.in_c; ++ci) {
+        for (int64_t lane = 0; lane < lanes; ++lane) packed.push_back(weight[(co0 + lane) * shape.in_c + ci]);
+      }
     }
   }
   return packed;
@@ -144,7 +148,7 @@ class GemmEmitter {
     c.close();
   }
 
-  std::string input(int p, int k) const { return fmt("x[%lld]", (long long)(p * shape_.in_c + k)); }
+  std::string input(int p, int k) const { return fmt("x[%lld]", (long long)(p * shape_.in_stride() + k)); }
 
   // Input channels 0..count-1 from x and w: in pairs when the tile pairs its weight loads.
   void emit_steps(CWriter& c, const Tile& tile, int pixels, int count) {
@@ -198,7 +202,7 @@ class GemmEmitter {
     c.close();
   }
 
-  std::string output(int p) const { return p == 0 ? "y" : fmt("y + %lld", (long long)(p * shape_.out_c)); }
+  std::string output(int p) const { return p == 0 ? "y" : fmt("y + %lld", (long long)(p * shape_.out_stride())); }
 
   // Requantise every pixel's accumulator (mac_common.h) and store it, each step over all pixels in turn
   // (one vtype change per step). Per-channel constants are vectors at co0; with big shifts the rescale
@@ -242,10 +246,14 @@ class GemmEmitter {
   }
 
   // The exported function: channel tiles and pixel tiles in the schedule's loop order; the narrower
-  // last tile of each (when the sizes do not divide) after the full ones.
+  // last tile of each (when the sizes do not divide) after the full ones; groups outermost.
   void emit_entry(CWriter& c) {
     c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec_.name.c_str()));
     c.line("(void)scratch;");
+    if (shape_.groups > 1) {  // the group's channels: input, weights, output and constants from there on
+      c.open(fmt("for (int32_t g = 0; g < %lld; ++g, input += %lld)", (long long)shape_.groups, (long long)shape_.in_c));
+      c.line(fmt("const int32_t first = g * %lld;", (long long)shape_.out_c));
+    }
     // f(tile) for each channel tile: a loop over the full ones, then the tail.
     auto for_each_tile = [&](const std::function<void(const Tile&)>& f) {
       if (full_tile().width > 0) {
@@ -270,15 +278,19 @@ class GemmEmitter {
         c.close();
       }
     };
+    // co: the first output channel of the tile, over all groups (weights, constants and output)
+    std::string co = shape_.groups > 1 ? "first + co0" : "co0";
     auto call = [&](const Tile& tile, int pixels) {
-      c.line(fmt("%s(input + p * %lld, %s + co0 * %lld, co0, output + p * %lld + co0);", block_name(tile, pixels).c_str(),
-                 (long long)shape_.in_c, weights_.c_str(), (long long)shape_.in_c, (long long)shape_.out_c));
+      c.line(fmt("%s(input + p * %lld, %s + (%s) * %lld, %s, output + p * %lld + %s);", block_name(tile, pixels).c_str(),
+                 (long long)shape_.in_stride(), weights_.c_str(), co.c_str(), (long long)shape_.in_c, co.c_str(),
+                 (long long)shape_.out_stride(), co.c_str()));
     };
     if (s_.loop_order == "oc_px") {
       for_each_tile([&](const Tile& tile) { for_each_pixel_tile([&](int pixels) { call(tile, pixels); }); });
     } else {
       for_each_pixel_tile([&](int pixels) { for_each_tile([&](const Tile& tile) { call(tile, pixels); }); });
     }
+    if (shape_.groups > 1) c.close();
     c.close();
   }
 
@@ -305,7 +317,7 @@ double estimate_gemm(const GemmShape& shape, const Schedule& s) {
     double per_ci = (paired ? 1.0 : 2.0) + (s.weight_pack == "i8" ? 1.0 : 0.0) + 2.0 * s.px_tile;
     return shape.in_c * per_ci + 4.0 * shape.in_c / s.unroll + 8.0 * s.px_tile + 17.0 + requant_spills;
   };
-  return pixel_tiles * (full_tiles * per_block(paired_weight_loads(s)) + tail_tiles * per_block(false));
+  return shape.groups * pixel_tiles * (full_tiles * per_block(paired_weight_loads(s)) + tail_tiles * per_block(false));
 }
 
 Schedule default_gemm_schedule(const GemmShape& shape) {

@@ -129,14 +129,19 @@ std::string scalar_requantize(const Requant& requant, const RequantNames& names,
 // ---- the engines ----
 
 // Channel GEMM: `pixels` rows of `in_c` int8 inputs (row stride in_c) -> rows of `out_c` outputs.
+// pixels x [groups x in_c] -> pixels x [groups x out_c]: in_c and out_c are per group (a grouped
+// 1x1 convolution is one GEMM per group, on its slice of each pixel's channels).
 struct GemmShape {
   int64_t pixels, in_c, out_c;
   int32_t input_zero_point;
+  int64_t groups = 1;
+  int64_t in_stride() const { return groups * in_c; }    // input elements per pixel
+  int64_t out_stride() const { return groups * out_c; }  // output elements per pixel
 };
 Schedule default_gemm_schedule(const GemmShape& shape);
 double estimate_gemm(const GemmShape& shape, const Schedule& schedule);  // rough instruction count
 std::string validate_gemm(const GemmShape& shape, const Schedule& schedule);
-// weight [out_c][in_c] int8 values, bias [out_c] (not yet folded).
+// weight [groups x out_c][in_c] int8 values, bias [groups x out_c] (not yet folded).
 Emitted emit_gemm(const KernelSpec& spec, const GemmShape& shape, const std::vector<int32_t>& weight,
                   const std::vector<int32_t>& bias, const Requant& requant, const Schedule& schedule, bool vector);
 

@@ -179,6 +179,10 @@ def _schedule_specs(rng):
     x3 = _int8(rng, (2, 10, 9, 7), True)
     yield conv_spec("pixel-2x10x9x7-o7-k3x3-p1111", x3, _weights(rng, (7, 3, 3, 7), True), q(7, 63, True),
                     padding=(1, 1, 1, 1), schedules=PIXEL_SCHEDULES)
+    # grouped pointwise (ShuffleNet): one GEMM per group, 3 groups of 30 -> 45 channels
+    x5 = _int8(rng, (1, 5, 7, 90), True)
+    yield conv_spec("gemm-grouped-g3-5x7x90-o135", x5, _weights(rng, (135, 1, 1, 30), True), q(135, 30, True), groups=3,
+                    schedules=GEMM_SCHEDULES)
     x4 = _int8(rng, (1, 11, 12, 10), False)
     yield conv_spec("pixel-depthwise-m2-s2", x4, _weights(rng, (20, 3, 3, 1), False), q(20, 9), stride=(2, 2),
                     padding=(1, 0, 1, 1), groups=10,
@@ -195,6 +199,7 @@ BENCHMARKS = {
     "depthwise 3x3 s2 56x56x32": ((56, 56, 32, 32, 3, 2, 32), 48_000),
     "conv 3x3 s2 224x224x3->8": ((224, 224, 3, 8, 3, 2, 1), 342_000),
     "dense 256->1000": (None, 27_500),
+    "grouped pointwise 7x7 544->544 g4 (ShuffleNet)": ((7, 7, 544, 544, 1, 1, 4), 392_000),
 }
 
 
@@ -246,3 +251,13 @@ def test_benchmark_instruction_count(runs, label):
 def test_every_schedule_is_valid():
     for _, spec, schedule, _ in CASES:
         assert codegen.validate(spec.kernel, spec.params, schedule) == "", (spec.label, schedule)
+
+
+def test_grouped_pointwise_runs_on_the_channel_gemm():
+    """The GEMM engine has no scratch (the pixel engine's band); grouped 1x1 layers with enough
+    channels per group take it, depthwise-like ones (one input channel per group) do not."""
+    spec = next(s for s in SPECS if s.label == "gemm-grouped-g3-5x7x90-o135")
+    assert codegen.emit(spec.kernel, "k", spec.params, spec.arrays).scratch_bytes == 0
+    depthwise = dict(spec.params, in_c=135, groups=135)
+    arrays = dict(spec.arrays, weight=np.zeros((135, 1, 1, 1), np.int8))
+    assert codegen.emit("conv2d", "k", depthwise, arrays).scratch_bytes > 0

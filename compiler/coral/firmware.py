@@ -122,7 +122,6 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
 # Kernels that are the reference by design rather than by failure: scalar float at the model's
 # boundaries, and data movement whose cost is a copy.
 _REF_ONLY = {
-    "dequantize": "int8 -> float (scalar float; at a float output or before a float layer)",
     "pad": "data movement (copy)",
 }
 

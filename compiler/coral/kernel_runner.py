@@ -48,11 +48,12 @@ class KernelCase:
     schedule: dict | None = None
     vector: bool = True
     reference: bool = False  # run kernels/ref's function instead of a generated kernel
+    output_dtype: str = "int8"  # dequantize writes float32
 
 
 @dataclass
 class KernelRun:
-    output: np.ndarray  # int8, output_shape
+    output: np.ndarray  # output_shape, of the case's output_dtype
     instructions: int
     schedule: dict  # the schedule the codegen used (defaults filled in)
 
@@ -108,21 +109,27 @@ def _emit(index: int, case: KernelCase) -> _Emitted:
         input_offsets.append(offset)
         offset += _aligned(np.asarray(array).nbytes)
     output_offset = offset
-    offset += _aligned(int(np.prod(case.output_shape, dtype=np.int64)))
+    offset += _aligned(_output_bytes(case))
     return _Emitted(index, case, out.source, out.schedule, out.constant_bytes, input_offsets, output_offset, offset,
                     offset + _aligned(out.scratch_bytes))
 
 
 def _reference(index: int, case: KernelCase) -> Emitted:
     name = f"case{index}"
-    signature = f"void {name}({_input_parameters(case)}int8_t* output, int8_t* scratch)"
+    signature = f"void {name}({_parameters(case)})"
     source, constant_bytes = ref_layer_source(case.kernel, case.params, case.arrays, name, signature, len(case.inputs))
     return Emitted(source, 0, constant_bytes, {})
 
 
-def _input_parameters(case: KernelCase) -> str:
-    """"const int8_t* input0, ..." with each input's C type (quantize reads floats)."""
-    return "".join(f"const {ctype(str(np.asarray(array).dtype))}* input{n}, " for n, array in enumerate(case.inputs))
+def _parameters(case: KernelCase) -> str:
+    """"const int8_t* input0, ..., int8_t* output, int8_t* scratch" with each tensor's C type
+    (quantize reads floats, dequantize writes them)."""
+    inputs = "".join(f"const {ctype(str(np.asarray(array).dtype))}* input{n}, " for n, array in enumerate(case.inputs))
+    return f"{inputs}{ctype(case.output_dtype)}* output, int8_t* scratch"
+
+
+def _output_bytes(case: KernelCase) -> int:
+    return int(np.prod(case.output_shape, dtype=np.int64)) * np.dtype(case.output_dtype).itemsize
 
 
 def _aligned(size: int) -> int:
@@ -194,7 +201,7 @@ def _translation_units(batch: list[_Emitted], folder: Path) -> list[Path]:
 
 
 def _read_output(folder: Path, item: _Emitted) -> np.ndarray:
-    return np.fromfile(folder / _output_file(item.index), dtype=np.int8).reshape(item.case.output_shape)
+    return np.fromfile(folder / _output_file(item.index), dtype=item.case.output_dtype).reshape(item.case.output_shape)
 
 
 def _input_file(case: int, number: int) -> str:
@@ -211,7 +218,7 @@ def _main_source(batch: list[_Emitted], memory) -> str:
              " * inputs, runs between two rdinstret readings, and writes its output. */",
              "#include <stdint.h>", '#include "npu_runtime.h"', ""]
     for item in batch:
-        lines.append(f"void case{item.index}({_input_parameters(item.case)}int8_t* output, int8_t* scratch);")
+        lines.append(f"void case{item.index}({_parameters(item.case)});")
     lines += ["",
               "/* The cases run one after another, so they share one arena. */",
               f'static int8_t arena[{arena_bytes}] __attribute__((section("{_arena_section(arena_bytes, memory)}"), '
@@ -251,11 +258,11 @@ def _case_lines(slot: int, item: _Emitted) -> list[str]:
     inputs = [f"in{number}" for number in range(len(item.input_offsets))]
     pointers = [*inputs, "out", "scratch"]
     offsets = [*item.input_offsets, item.output_offset, item.scratch_offset]
-    output_bytes = int(np.prod(item.case.output_shape, dtype=np.int64))
+    output_bytes = _output_bytes(item.case)
     # The empty asm puts the arguments in registers before the count starts: it counts the call alone.
     return lines + ["  " + " ".join(f"{pointer} = arena + {offset};" for pointer, offset in zip(pointers, offsets)),
                     '  __asm__ volatile("" : ' + ", ".join(f'"+r"({pointer})' for pointer in pointers) + ");",
                     "  start = npu_instret();",
-                    f"  case{item.index}({', '.join([*(f'(const void*){p}' for p in inputs), 'out', 'scratch'])});",
+                    f"  case{item.index}({', '.join([*(f'(const void*){p}' for p in inputs), '(void*)out', 'scratch'])});",
                     f"  counts[{slot}] = npu_instret() - start - overhead;",
                     f'  write_output("{_output_file(item.index)}", arena + {item.output_offset}, {output_bytes});']

@@ -2,6 +2,7 @@
 #include "elementwise.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <utility>
 
@@ -67,6 +68,18 @@ KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emi
     return check_knobs(s, {"lmul"});
   };
   return {kernel, std::move(emit), default_schedule, validate};
+}
+
+FloatQuantization read_float_quantization(const KernelSpec& spec) {
+  FloatQuantization q;
+  q.size = field(spec, "size", 0, INT32_MAX);
+  q.zero_point = field(spec, "zero_point", INT8_MIN, INT8_MAX);
+  q.scale = std::bit_cast<float>(static_cast<uint32_t>(field(spec, "scale_f32bits", 0, UINT32_MAX)));
+  if (!(q.scale > 0.0f) || q.scale == std::bit_cast<float>(0x7f800000u)) {
+    throw SpecError(fmt("%s %s: scale %g is not a positive finite float", spec.kernel.c_str(), spec.name.c_str(),
+                        (double)q.scale));
+  }
+  return q;
 }
 
 std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,

@@ -54,6 +54,14 @@ std::string check_lmul_and_loop_order(const Schedule& s);
 KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emit) emit,
                             std::function<void(const KernelSpec&)> check_spec);
 
+// quantize / dequantize (npu_quantize_params): size, zero_point and the scale, a positive finite
+// float whose bit pattern travels as scale_f32bits (KernelSpec fields are integers).
+struct FloatQuantization {
+  int64_t size, zero_point;
+  float scale;
+};
+FloatQuantization read_float_quantization(const KernelSpec& spec);
+
 // npu_requantize (npu_quant.h) of every int8 input, (in - input_zero_point) rescaled, + the output zero
 // point, clamped: indexed by the input byte read as unsigned (0..127, then -128..-1), so that a
 // vluxei8 with the input bytes as offsets does the whole rescale.

@@ -11,7 +11,6 @@
 // The scale travels as its float32 bit pattern (spec field scale_f32bits, see
 // compiler/coral/codegen.py): KernelSpec fields are integers.
 // Schedule: lmul, of the int32 lanes of the vector pass.
-#include <bit>
 #include <cstring>
 
 #include "elementwise.h"
@@ -23,21 +22,8 @@ using ew::VType;
 
 constexpr int64_t kChunk = 256;  // elements per scalar pass: 1 KB of int32 scratch
 
-struct QuantizeSpec {
-  int64_t size, zero_point;
-  float scale;
-};
-
-QuantizeSpec read_spec(const KernelSpec& spec) {
-  QuantizeSpec q;
-  q.size = ew::field(spec, "size", 0, INT32_MAX);
-  q.zero_point = ew::field(spec, "zero_point", INT8_MIN, INT8_MAX);
-  q.scale = std::bit_cast<float>(static_cast<uint32_t>(ew::field(spec, "scale_f32bits", 0, UINT32_MAX)));
-  if (!(q.scale > 0.0f) || q.scale == std::bit_cast<float>(0x7f800000u)) {
-    throw SpecError(fmt("quantize %s: scale %g is not a positive finite float", spec.name.c_str(), (double)q.scale));
-  }
-  return q;
-}
+using QuantizeSpec = ew::FloatQuantization;
+QuantizeSpec read_spec(const KernelSpec& spec) { return ew::read_float_quantization(spec); }
 
 // An exact C literal of a float (hexadecimal: no decimal rounding on the way).
 std::string float_literal(float value) { return fmt("%af", (double)value); }

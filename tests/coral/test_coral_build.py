@@ -172,7 +172,7 @@ def test_models_on_coral_equal_the_host_build(name, tmp_path):
         assert [row["op"] for row in layers if row["impl"] != "transpose"] == [
             "quantize", "conv2d_relu", "conv2d_bias", "dequantize"]  # no pad of its own
     for row in layers:
-        assert (row["impl"] == "ref") == (row["op"] in ("dequantize", "pad")), row
+        assert (row["impl"] == "ref") == (row["op"] == "pad"), row
         assert (row["fallback"] is not None) == (row["impl"] == "ref"), row
 
 

@@ -1,7 +1,9 @@
 """The generated float -> int8 quantize kernel (cpp/src/quantize.cc) in QEMU against kernels/ref's
 npu_quantize_f32_s8 on the same inputs, bit for bit: random values at several scales and zero
 points, exact ties (x / scale = n + 0.5), values that saturate, infinities, NaN, -0 and
-subnormals; odd sizes around the kernel's 256-element chunk; vector and portable variants."""
+subnormals; odd sizes around the kernel's 256-element chunk; vector and portable variants.
+And the int8 -> float dequantize kernel (cpp/src/dequantize.cc) against npu_dequantize_s8_f32:
+every int8 value at every scale and zero point (float32 bit patterns compared), odd sizes."""
 
 import numpy as np
 import pytest
@@ -60,3 +62,34 @@ def test_a_bad_scale_is_refused():
     for scale in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(codegen.SpecError, match="not a positive finite float"):
             codegen.emit("quantize", "q", {"size": 4, "scale": scale, "zero_point": 0})
+
+
+def dequantize_cases():
+    rng = np.random.default_rng(7)
+    rows = []
+    every_byte = np.arange(-128, 128, dtype=np.int8)
+    for number, scale in enumerate(SCALES + [3e38 / 200, 1e-40]):  # products that overflow, subnormal scale
+        for zero_point in ZERO_POINTS:
+            params = {"size": 256, "scale": float(np.float32(scale)), "zero_point": zero_point}
+            rows.append((f"every-byte-s{scale}-z{zero_point}", params, rng.permutation(every_byte), number % 2 == 0))
+    for size in SIZES:
+        params = {"size": size, "scale": float(np.float32(0.0392157)), "zero_point": -3}
+        rows += [(f"{size}-{kind}", params, rng.integers(-128, 128, size).astype(np.int8), kind == "rvv")
+                 for kind in ("rvv", "c")]
+    return rows
+
+
+def test_dequantize_matches_kernels_ref_bit_for_bit(tmp_path):
+    check_simulator_tools()
+    rows = dequantize_cases()
+    make = lambda params, x, **kw: KernelCase("dequantize", params, {}, [x], (params["size"],),  # noqa: E731
+                                              output_dtype="float32", **kw)
+    runs = run_kernel_cases([make(p, x, vector=v) for _, p, x, v in rows] + [make(p, x, reference=True)
+                                                                             for _, p, x, _ in rows], tmp_path)
+    ours, refs = runs[:len(rows)], runs[len(rows):]
+    for (label, params, x, _), run, ref in zip(rows, ours, refs):
+        bad = np.flatnonzero(run.output.view(np.uint32) != ref.output.view(np.uint32))
+        assert bad.size == 0, (label, x[bad[:5]], run.output[bad[:5]], ref.output[bad[:5]])
+    assert np.isinf(refs[len(SCALES) * len(ZERO_POINTS)].output).any()  # the overflowing scale reaches inf
+    big = [run for (label, *_), run in zip(rows, ours) if label == "1000-rvv"][0]
+    assert big.instructions < 0.6 * 1000, big.instructions  # kernels/ref: 7 per element

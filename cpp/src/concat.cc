@@ -125,31 +125,24 @@ class VectorCopy {
   }
 
   void emit_rows(CWriter& w, size_t i, const Block& b) {
-    const std::string s = t_.suffix(), l = t_.lmul();
+    const std::string s = t_.suffix();
     w.line(fmt("const uint8_t* src = (const uint8_t*)input%zu;", i));
     w.line(fmt("int8_t* dst = output + %lld;", (long long)c_.inputs[i].offset));
-    int64_t lanes = kRegisterBytes * t_.lmul8 / 8;
-    std::string load = fmt("__riscv_vle8_v_%s(src, vl)", u8().c_str());
-    std::string put = "__riscv_vse8_v_" + s + "(dst, %s, vl);";
-    if (b.cols <= lanes) {  // one vector per row: vl is a constant, set once
-      w.line(fmt("const size_t vl = %lld;", (long long)b.cols));
-      if (b.rows > 1) {
-        w.open(fmt("for (int32_t r = 0; r < %lld; ++r, src += %lld, dst += %lld)", (long long)b.rows,
-                   (long long)b.src_stride, (long long)b.dst_stride));
-      }
-      w.line(store(i, load, put));
-      if (b.rows > 1) w.close();
-      return;
-    }
+    bool one_vector = b.cols <= kRegisterBytes * t_.lmul8 / 8;  // per row: vl is a constant, set once
+    if (one_vector) w.line(fmt("const size_t vl = %lld;", (long long)b.cols));
     if (b.rows > 1) {
       w.open(fmt("for (int32_t r = 0; r < %lld; ++r, src += %lld, dst += %lld)", (long long)b.rows,
                  (long long)b.src_stride, (long long)b.dst_stride));
     }
-    w.line("const uint8_t* s = src;").line("int8_t* d = dst;");
-    w.open(fmt("for (size_t n = %lld, vl; n > 0; n -= vl, s += vl, d += vl)", (long long)b.cols));
-    w.line(fmt("vl = __riscv_vsetvl_e8%s(n);", l.c_str()));
-    w.line(store(i, fmt("__riscv_vle8_v_%s(s, vl)", u8().c_str()), "__riscv_vse8_v_" + s + "(d, %s, vl);"));
-    w.close();
+    if (one_vector) {
+      w.line(store(i, fmt("__riscv_vle8_v_%s(src, vl)", u8().c_str()), "__riscv_vse8_v_" + s + "(dst, %s, vl);"));
+    } else {
+      w.line("const uint8_t* s = src;").line("int8_t* d = dst;");
+      w.open(fmt("for (size_t n = %lld, vl; n > 0; n -= vl, s += vl, d += vl)", (long long)b.cols));
+      w.line(fmt("vl = __riscv_vsetvl_e8%s(n);", t_.lmul().c_str()));
+      w.line(store(i, fmt("__riscv_vle8_v_%s(s, vl)", u8().c_str()), "__riscv_vse8_v_" + s + "(d, %s, vl);"));
+      w.close();
+    }
     if (b.rows > 1) w.close();
   }
 

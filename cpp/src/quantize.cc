@@ -23,7 +23,6 @@ using ew::VType;
 constexpr int64_t kChunk = 256;  // elements per scalar pass: 1 KB of int32 scratch
 
 using QuantizeSpec = ew::FloatQuantization;
-QuantizeSpec read_spec(const KernelSpec& spec) { return ew::read_float_quantization(spec); }
 
 // An exact C literal of a float (hexadecimal: no decimal rounding on the way).
 std::string float_literal(float value) { return fmt("%af", (double)value); }
@@ -91,7 +90,7 @@ std::string emit_function(const KernelSpec& spec, const QuantizeSpec& q, const S
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  QuantizeSpec q = read_spec(spec);
+  QuantizeSpec q = ew::read_float_quantization(spec);
   Emitted out;
   out.source = c_prologue(spec, vector) + emit_function(spec, q, schedule, vector);
   out.scratch_bytes = vector ? 4 * std::min(q.size, kChunk) : 0;
@@ -100,7 +99,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
 }
 
 const bool registered =
-    register_kernel(ew::lmul_only_entry("quantize", emit, [](const KernelSpec& spec) { read_spec(spec); }));
+    register_kernel(ew::lmul_only_entry("quantize", emit, [](const KernelSpec& spec) { ew::read_float_quantization(spec); }));
 
 }  // namespace
 }  // namespace coral

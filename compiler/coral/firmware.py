@@ -6,11 +6,14 @@
                               a wrapper around TVM's LLVM code (coral/tvm_fallback.py)
                            -> static memory plan (coral/memory_plan.py): activations and scratch in
                               one arena in DTCM, the largest moved to EXTMEM when DTCM is too small
-                           -> main.c: read inputs (semihosting), call every layer with rdinstret
-                              around it, write outputs and the per-layer counters
+                           -> main.c: read the inputs (the runtime's input stream), call every layer
+                              with rdinstret around it, send the outputs and the per-layer counters
+                              (npu_send records; targets/coral_npu/runtime/hostio.c)
 
 Every layer function has the ABI of the generated kernels (codegen.h):
-    void layerN(const T* input, [const T* input2, ...] T* output, int8_t* scratch);
+    void layerN_<name>(const T* input, [const T* input2, ...] T* output, int8_t* scratch);
+Names from the model reach the C only through compiler/names.py: the function name is derived
+(c_identifier), the comment beside each call is escaped (c_comment).
 """
 
 from dataclasses import dataclass, field
@@ -25,17 +28,10 @@ from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.coral.transpose import transpose_source
 from compiler.errors import CompilerError, FitError
+from compiler.names import c_comment, c_identifier
 
-COUNTERS_FILE = "counters.bin"
+COUNTERS_TAG = 1000000  # npu_send tag of the per-layer counters; output i is sent under tag i
 RESERVED_DTCM = 2048  # runtime .data/.bss besides the arena and the counters
-
-
-def input_file(index: int) -> str:
-    return f"input{index}.bin"
-
-
-def output_file(index: int) -> str:
-    return f"output{index}.bin"
 
 
 @dataclass
@@ -94,7 +90,7 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
 
 
 def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
-    function = f"layer{step.index}"
+    function = c_identifier("layer", step.index, step.name)
     if step.kind == "transpose":
         # The reference build keeps the portable loops: what a user without our kernels writes.
         return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen))
@@ -241,21 +237,19 @@ def _main(graph: FirmwareGraph, layers, placement, arena_bytes) -> str:
     lines += ["static uint32_t counters[NUM_LAYERS + 1]; /* per layer, then the total */", "",
               "int main(void) {"]
     for n, index in enumerate(graph.inputs):
-        lines += [f"  if (npu_read_file(\"{input_file(n)}\", {_pointer(graph, placement, index)}, "
-                  f"{graph.tensors[index].nbytes}) != 0) {{",
-                  f"    npu_puts(\"error: cannot read {input_file(n)}\\n\");", "    return 10;", "  }"]
+        lines += [f"  if (npu_read_input({_pointer(graph, placement, index)}, {graph.tensors[index].nbytes}) != 0) {{",
+                  f"    npu_puts(\"error: the input stream has no input {n}\\n\");", "    return 10;", "  }"]
     lines += ["  uint32_t start = npu_instret();", "  uint32_t before = start;", "  uint32_t after;"]
     for layer in layers:
         step = layer.step
         args = [_pointer(graph, placement, i) for i in step.inputs] + [_pointer(graph, placement, step.output)]
         scratch = placement.get(("scratch", step.index))
         args.append(f"(int8_t*)({scratch.arena} + {scratch.offset})" if scratch else "(int8_t*)0")
-        lines += [f"  {layer.function}({', '.join(args)}); /* {step.name}: {step.op} */",
+        lines += [f"  {layer.function}({', '.join(args)}); /* {c_comment(step.name)}: {step.op} */",
                   "  after = npu_instret();", f"  counters[{step.index}] = after - before;", "  before = after;"]
     lines.append("  counters[NUM_LAYERS] = before - start;")
     for n, index in enumerate(graph.outputs):
-        lines += [f"  if (npu_write_file(\"{output_file(n)}\", {_pointer(graph, placement, index)}, "
-                  f"{graph.tensors[index].nbytes}) != 0) return 11;"]
-    lines += [f"  if (npu_write_file(\"{COUNTERS_FILE}\", counters, sizeof counters) != 0) return 12;",
+        lines.append(f"  npu_send({n}, {_pointer(graph, placement, index)}, {graph.tensors[index].nbytes});")
+    lines += [f"  npu_send({COUNTERS_TAG}, counters, sizeof counters);",
               "  return 0;", "}", ""]
     return "\n".join(lines)

@@ -4,8 +4,8 @@
     runs[0].output, runs[0].instructions, runs[0].schedule
 
 Every case is emitted by the codegen (a C file defining case<i>), and one main.c runs them in
-turn: read the case's inputs from semihosting files into a static arena, read rdinstret, call
-the kernel, read rdinstret, write the output. The count is the difference minus the cost of an
+turn: read the case's inputs from the simulator's input stream into a static arena, read
+rdinstret, call the kernel, read rdinstret, send the output (coral/simulator.py: the sandbox). The count is the difference minus the cost of an
 empty pair of readings, so it is the call's alone (argument set-up, call and return included).
 The cases share one arena (they run one after another), so a batch is as big as its largest
 case; batches split on the constant tables they add up, and on the linker finding them too big.
@@ -32,10 +32,10 @@ from compiler.resources import data_dir
 from compiler.targets import get_target
 
 CORAL_TARGET = "coral-npu"
-COUNTS_FILE = "counts.bin"
+COUNTS_TAG = 1000000  # npu_send tag of the counts; case i's output is sent under tag i
 RESERVED_DATA = 4096  # runtime .data/.bss and the count array, besides the arena
 MAX_CASES_PER_FIRMWARE = 256  # keeps a firmware's code well inside ITCM
-_READ_FAILED, _WRITE_FAILED = 10, 11  # exit codes of main.c (the runtime uses 3 and 4)
+_READ_FAILED = 10  # exit code of main.c (the runtime uses 3 to 5)
 
 
 @dataclass
@@ -143,7 +143,8 @@ def _arena_section(arena_bytes: int, memory) -> str:
 
 
 def _batches(emitted: list[_Emitted], memory, per_firmware: int) -> list[list[_Emitted]]:
-    """Consecutive cases whose constant tables, and arena when it spills beside them, fit."""
+    """Consecutive cases whose constant tables, and arena when it spills beside them, fit, and
+    whose inputs fit the simulator's inbox."""
     weights = memory.region_for("weights")
     batches: list[list[_Emitted]] = [[]]
     for item in emitted:
@@ -151,7 +152,8 @@ def _batches(emitted: list[_Emitted], memory, per_firmware: int) -> list[list[_E
         arena = max(e.arena_bytes for e in batch)
         shared = weights.name == memory.region_for("spill").name and _arena_section(arena, memory) == ".extmem_bss"
         needed = sum(e.constant_bytes for e in batch) + (arena if shared else 0)
-        if batches[-1] and (needed > weights.size or len(batch) > per_firmware):
+        inputs = sum(np.asarray(array).nbytes for e in batch for array in e.case.inputs)
+        if batches[-1] and (needed > weights.size or len(batch) > per_firmware or inputs + 4 > memory.inbox.size):
             batches.append([item])
         else:
             batches[-1] = batch
@@ -162,8 +164,6 @@ def _run_batch(batch: list[_Emitted], folder: Path, toolchain, profile: str, mem
     folder.mkdir(parents=True, exist_ok=True)
     for item in batch:
         (folder / f"case{item.index}.c").write_text(item.source)
-        for number, array in enumerate(item.case.inputs):
-            (folder / _input_file(item.index, number)).write_bytes(np.ascontiguousarray(array).tobytes())
     main = folder / "main.c"
     main.write_text(_main_source(batch, memory))
     elf = folder / "firmware.elf"
@@ -180,9 +180,11 @@ def _run_batch(batch: list[_Emitted], folder: Path, toolchain, profile: str, mem
     vector_float = toolchain.vector_float_instructions(elf)
     if vector_float:
         raise CompilerError(f"{elf}: vector float instructions in a Zve32x build, e.g. {vector_float[0]}")
-    run_firmware(elf, folder, timeout)
-    counts = np.fromfile(folder / COUNTS_FILE, dtype=np.uint32)
-    return [(item.index, KernelRun(_read_output(folder, item), int(count), item.schedule))
+    inputs = [np.ascontiguousarray(array).tobytes() for item in batch for array in item.case.inputs]
+    sent = sum(_output_bytes(item.case) for item in batch) + 4 * len(batch)
+    result = run_firmware(elf, folder, inputs=inputs, timeout=timeout, expected_output_bytes=sent)
+    counts = np.frombuffer(_record(result.records, COUNTS_TAG, 4 * len(batch)), dtype=np.uint32)
+    return [(item.index, KernelRun(_output(result.records, item), int(count), item.schedule))
             for item, count in zip(batch, counts)]
 
 
@@ -200,16 +202,16 @@ def _translation_units(batch: list[_Emitted], folder: Path) -> list[Path]:
     return units
 
 
-def _read_output(folder: Path, item: _Emitted) -> np.ndarray:
-    return np.fromfile(folder / _output_file(item.index), dtype=item.case.output_dtype).reshape(item.case.output_shape)
+def _record(records: dict, tag: int, size: int) -> bytes:
+    data = records.get(tag, b"")
+    if len(data) != size:
+        raise CompilerError(f"kernel runner: the firmware sent {len(data)} bytes under tag {tag}, expected {size}")
+    return data
 
 
-def _input_file(case: int, number: int) -> str:
-    return f"in{case}_{number}.bin"
-
-
-def _output_file(case: int) -> str:
-    return f"out{case}.bin"
+def _output(records: dict, item: _Emitted) -> np.ndarray:
+    data = _record(records, item.index, _output_bytes(item.case))
+    return np.frombuffer(data, dtype=item.case.output_dtype).reshape(item.case.output_shape).copy()
 
 
 def _main_source(batch: list[_Emitted], memory) -> str:
@@ -225,17 +227,10 @@ def _main_source(batch: list[_Emitted], memory) -> str:
               f"aligned({ALIGN})));",
               f"static uint32_t counts[{len(batch)}];",
               "",
-              "static void read_input(const char* path, int8_t* dst, uint32_t bytes) {",
-              "  if (npu_read_file(path, dst, bytes) != 0) {",
-              '    npu_puts("kernel runner: cannot read "); npu_puts(path); npu_puts("\\n");',
+              "static void read_input(int8_t* dst, uint32_t bytes) {",
+              "  if (npu_read_input(dst, bytes) != 0) {",
+              '    npu_puts("kernel runner: the input stream ended early\\n");',
               f"    npu_exit({_READ_FAILED});",
-              "  }",
-              "}",
-              "",
-              "static void write_output(const char* path, const void* src, uint32_t bytes) {",
-              "  if (npu_write_file(path, src, bytes) != 0) {",
-              '    npu_puts("kernel runner: cannot write "); npu_puts(path); npu_puts("\\n");',
-              f"    npu_exit({_WRITE_FAILED});",
               "  }",
               "}",
               "",
@@ -247,14 +242,14 @@ def _main_source(batch: list[_Emitted], memory) -> str:
               + (", " if any(item.case.inputs for item in batch) else "") + "*out, *scratch;"]
     for slot, item in enumerate(batch):
         lines += _case_lines(slot, item)
-    lines += [f'  write_output("{COUNTS_FILE}", counts, sizeof counts);', "  return 0;", "}", ""]
+    lines += [f"  npu_send({COUNTS_TAG}, counts, sizeof counts);", "  return 0;", "}", ""]
     return "\n".join(lines)
 
 
 def _case_lines(slot: int, item: _Emitted) -> list[str]:
     lines = []
     for number, (array, offset) in enumerate(zip(item.case.inputs, item.input_offsets)):
-        lines.append(f'  read_input("{_input_file(item.index, number)}", arena + {offset}, {np.asarray(array).nbytes});')
+        lines.append(f"  read_input(arena + {offset}, {np.asarray(array).nbytes});")
     inputs = [f"in{number}" for number in range(len(item.input_offsets))]
     pointers = [*inputs, "out", "scratch"]
     offsets = [*item.input_offsets, item.output_offset, item.scratch_offset]
@@ -265,4 +260,4 @@ def _case_lines(slot: int, item: _Emitted) -> list[str]:
                     "  start = npu_instret();",
                     f"  case{item.index}({', '.join([*(f'(const void*){p}' for p in inputs), '(void*)out', 'scratch'])});",
                     f"  counts[{slot}] = npu_instret() - start - overhead;",
-                    f'  write_output("{_output_file(item.index)}", arena + {item.output_offset}, {output_bytes});']
+                    f"  npu_send({item.index}, arena + {item.output_offset}, {output_bytes});"]

@@ -29,6 +29,7 @@ class MemoryProfile:
     regions: dict[str, Region]
     stack: int  # bytes
     roles: dict[str, str]  # role (ROLES) -> region name
+    inbox: Region | None = None  # simulation-only RAM the runner writes inputs to ([simulator.io])
 
     def region_for(self, role: str) -> Region:
         return self.regions[self.roles[role]]
@@ -38,7 +39,10 @@ def profiles_for(target) -> dict[str, MemoryProfile]:
     """Every memory profile of a target, by name."""
     memory = target.data.get("memory", {})
     sim_base = memory.get("sim_base", 0)
-    return {name: _profile(name, table, sim_base, target.name) for name, table in memory.items() if isinstance(table, dict)}
+    inbox = target.data.get("simulator", {}).get("io", {}).get("inbox")
+    inbox = Region("INBOX", inbox["address"], inbox["address"], inbox["size"]) if inbox else None
+    return {name: _profile(name, table, sim_base, target.name, inbox) for name, table in memory.items()
+            if isinstance(table, dict)}
 
 
 def default_profile_name(target) -> str:
@@ -55,7 +59,7 @@ def profile_for(target, name: str | None = None) -> MemoryProfile:
     return profiles[name]
 
 
-def _profile(name: str, table: dict, sim_base: int, target_name: str) -> MemoryProfile:
+def _profile(name: str, table: dict, sim_base: int, target_name: str, inbox: Region | None) -> MemoryProfile:
     regions = {
         region: Region(region, spec["address"], sim_base + spec["address"], spec["size"])
         for region, spec in table["regions"].items()
@@ -64,7 +68,7 @@ def _profile(name: str, table: dict, sim_base: int, target_name: str) -> MemoryP
     unknown = sorted(set(roles.values()) - set(regions))
     if unknown:  # a typo in target.toml, caught before the linker reports it obscurely
         raise CompilerError(f"targets/{target_name}: memory profile {name} places sections in undefined region {unknown[0]}")
-    return MemoryProfile(name, regions, table["stack"], roles)
+    return MemoryProfile(name, regions, table["stack"], roles, inbox)
 
 
 # One output section per kind of data; generated code picks the section with
@@ -82,6 +86,11 @@ $memory
 
 /* Region bounds, for region_usage() and for firmware that wants them. */
 $bounds
+
+/* The simulator's inbox (runtime/hostio.c): RAM outside the chip's regions that the runner
+   writes the input stream to. Symbols only: a section there would make the ELF loader claim
+   the memory the runner's loader device fills. */
+$inbox
 
 SECTIONS
 {
@@ -125,4 +134,9 @@ def linker_script(profile: MemoryProfile) -> str:
     bounds = "\n".join(f"__npu_region_{r.name}_origin = ORIGIN({r.name});\n__npu_region_{r.name}_length = LENGTH({r.name});"
                        for r in regions)
     placement = {role: profile.roles[role] for role in ROLES}
-    return _SCRIPT.substitute(profile=profile.name, memory=memory, bounds=bounds, stack=profile.stack, **placement)
+    box = profile.inbox
+    if box is None:
+        raise CompilerError("target.toml: [simulator.io] has no inbox region (where the runner writes inputs)")
+    inbox = f"__npu_inbox_start = {box.sim_address:#010x};\n__npu_inbox_end = {box.sim_address + box.size:#010x};"
+    return _SCRIPT.substitute(profile=profile.name, memory=memory, bounds=bounds, inbox=inbox, stack=profile.stack,
+                              **placement)

@@ -11,6 +11,7 @@ import numpy as np
 from compiler.codegen.ffi_abi import array_literal, ctype
 from compiler.codegen.int8 import KERNELS, c_struct, concat_declarations
 from compiler.coral.memory_plan import ALIGN
+from compiler.names import c_comment
 
 # The constant operands of the MAC kernels, in the order kernels/ref takes them.
 _CONSTANTS = ("weight", "bias", "multiplier", "shift")
@@ -33,7 +34,7 @@ def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, sig
     constant bytes). Every file-scope name starts with `function` (several such files may share
     a translation unit in the kernel runner)."""
     _, struct, cfunc, _, _ = KERNELS[kernel]
-    lines = [f"/* {function}: {label or kernel} on kernels/ref. */", '#include "npu_kernels.h"', ""]
+    lines = [f"/* {function}: {c_comment(label or kernel)} on kernels/ref. */", '#include "npu_kernels.h"', ""]
     inputs = [f"input{n}" for n in range(num_inputs)]
     constant_bytes = 0
     if kernel == "concat":

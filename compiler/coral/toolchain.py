@@ -24,7 +24,7 @@ from compiler.coral.memory import MemoryProfile, linker_script, profile_for, pro
 from compiler.errors import CompilerError, FitError
 from compiler.resources import data_dir
 
-RUNTIME_SOURCES = ("crt0.S", "semihost.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
+RUNTIME_SOURCES = ("crt0.S", "hostio.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
 
 # RVV floating-point opcodes (illegal on Zve32x): "vf..." except the integer mask op vfirst,
 # plus the float compares that write masks.
@@ -94,7 +94,7 @@ class Toolchain:
         out_elf = Path(out_elf)
         out_elf.parent.mkdir(parents=True, exist_ok=True)
         kernel_flags = self._cflags(self.isa["march"], include_dirs, defines) + [opt, *cflags]
-        runtime_flags = self._cflags(self.isa["march_scalar"]) + ["-O2", "-fno-builtin"]
+        runtime_flags = self._cflags(self.isa["march_scalar"], defines=self._io_defines()) + ["-O2", "-fno-builtin"]
         jobs = [(self.runtime_dir / name, runtime_flags) for name in RUNTIME_SOURCES]
         jobs += [(Path(source), kernel_flags) for source in sources]
         # The build directory sits beside the ELF (same file system) and vanishes afterwards.
@@ -110,6 +110,11 @@ class Toolchain:
         command = [self.cc, *self._cflags(march or self.isa["march"]), *flags, "-c", source, "-o", out_obj]
         run_tool(command, f"compiling {Path(source).name}")
         return Path(out_obj)
+
+    def _io_defines(self) -> list[str]:
+        """The simulator's device addresses for runtime/hostio.c, from [simulator.io]."""
+        io = self.target.data.get("simulator", {}).get("io", {})
+        return [f"NPU_{name.upper()}_BASE={io[name]:#x}" for name in ("uart", "finisher") if name in io]
 
     @property
     def isa(self) -> dict:

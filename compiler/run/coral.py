@@ -1,20 +1,19 @@
 """Run a coral-npu build (firmware.elf) in qemu-system-riscv32 and read back its counters.
 
-The firmware (coral/firmware.py) reads input<i>.bin and writes output<i>.bin and counters.bin
-through semihosting, relative to the simulator's working directory (a temporary folder here).
+The firmware (coral/firmware.py) reads the inputs from the simulator's inbox and sends output i
+under record tag i and the counters under COUNTERS_TAG (coral/simulator.py: the sandbox).
 Instruction counts are exact (-icount shift=0, rdinstret around every layer); they are recorded
 in OUT/run.json beside the build's report.
 """
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from compiler.coral.build import FIRMWARE
-from compiler.coral.firmware import COUNTERS_FILE, input_file, output_file
+from compiler.coral.firmware import COUNTERS_TAG
 from compiler.coral.simulator import run_firmware
 from compiler.errors import CompilerError
 from compiler.run.host import read_report
@@ -41,24 +40,29 @@ def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
         raise CompilerError(f"{out_dir}: no {FIRMWARE} (is this a coral-npu build?)")
     interface = report["interface"]
     inputs = load_inputs(input_paths, interface["inputs"])
-    with tempfile.TemporaryDirectory(prefix="coral-run-") as work:
-        work = Path(work)
-        for index, (array, tensor) in enumerate(zip(inputs, coral["inputs"])):
-            (work / input_file(index)).write_bytes(np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes())
-        result = run_firmware(elf, work, timeout=timeout)
-        outputs = [_read(work / output_file(index), tensor, spec)
-                   for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
-        counters = np.frombuffer((work / COUNTERS_FILE).read_bytes(), dtype=np.uint32)
+    streams = [np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes() for array, tensor in zip(inputs, coral["inputs"])]
+    sent = sum(tensor["bytes"] for tensor in coral["outputs"]) + 4 * (len(coral["layers"]) + 1)
+    result = run_firmware(elf, inputs=streams, timeout=timeout, expected_output_bytes=sent)
+    outputs = [_read(result.records, index, tensor, spec)
+               for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
+    counters = np.frombuffer(_record(result.records, COUNTERS_TAG, 4 * (len(coral["layers"]) + 1), "counters"),
+                             dtype=np.uint32)
     layers = _with_counts(coral["layers"], counters)
     run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds)
-    _record(out_dir, run)
+    _write_run_json(out_dir, run)
     return run
 
 
-def _read(path: Path, tensor: dict, spec: dict) -> np.ndarray:
-    data = path.read_bytes()
-    if len(data) != tensor["bytes"]:
-        raise CompilerError(f"firmware wrote {len(data)} bytes to {path.name}, expected {tensor['bytes']}")
+def _record(records: dict, tag: int, size: int, what: str) -> bytes:
+    data = records.get(tag)
+    if data is None or len(data) != size:
+        got = "nothing" if data is None else f"{len(data):,} bytes"
+        raise CompilerError(f"the firmware sent {got} for {what}, expected {size:,} bytes")
+    return data
+
+
+def _read(records: dict, index: int, tensor: dict, spec: dict) -> np.ndarray:
+    data = _record(records, index, tensor["bytes"], f"output {index}")
     return np.frombuffer(data, dtype=tensor["dtype"]).reshape(spec["shape"]).copy()
 
 
@@ -74,7 +78,7 @@ def _with_counts(layers: list[dict], counters: np.ndarray) -> list[dict]:
     return rows
 
 
-def _record(out_dir: Path, run: CoralRun) -> None:
+def _write_run_json(out_dir: Path, run: CoralRun) -> None:
     total_macs = sum(row["macs"] for row in run.layers)
     (out_dir / RUN_JSON).write_text(json.dumps({
         "total_instructions": run.total_instructions,

@@ -1,4 +1,4 @@
-"""The Coral NPU bare-metal runtime in QEMU: startup, semihosting I/O, exit codes, the vector
+"""The Coral NPU bare-metal runtime in QEMU: startup, the input stream and output records, exit codes, the vector
 unit, exact instruction counts, traps, hangs and stack overflow. Real tools, no mocks: a missing
 clang-19 or qemu-system-riscv32 fails with the install hint."""
 
@@ -24,26 +24,26 @@ def build_and_run(toolchain, tmp_path: Path, source: str, timeout: float = 20, p
     return run_firmware(elf, tmp_path, timeout=timeout, **run_options)
 
 
-def test_semihosting_file_round_trip(toolchain, tmp_path):
+def test_input_stream_and_output_records_round_trip(toolchain, tmp_path):
     data = np.arange(-50, 50, dtype=np.int8)
-    (tmp_path / "input.bin").write_bytes(data.tobytes())
     result = build_and_run(toolchain, tmp_path, r"""
         #include "npu_runtime.h"
         static int8_t buffer[100];
         int main(void) {
-            if (npu_read_file("input.bin", buffer, sizeof buffer)) return 10;
+            if (npu_read_input(buffer, 60)) return 10;
+            if (npu_read_input(buffer + 60, 40)) return 11;
+            if (npu_read_input(buffer, 1) != -1) return 12;  /* the stream is used up */
             for (int i = 0; i < 100; i++) buffer[i] = (int8_t)(buffer[i] * 2 + 1);
-            if (npu_write_file("output.bin", buffer, sizeof buffer)) return 11;
-            if (npu_read_file("missing.bin", buffer, 1) != -1) return 12;
-            if (npu_read_file("input.bin", buffer, 101) != -1) return 13;  /* short file */
+            npu_send(7, buffer, sizeof buffer);
+            npu_send(8, buffer, 0);
             npu_puts("done ");
             npu_put_u32(4000000000u);
             npu_puts("\n");
             return 0;
-        }""")
+        }""", inputs=[data[:30].tobytes(), data[30:].tobytes()])
     assert result.exit_code == 0 and result.stdout == "done 4000000000\n"
-    output = np.frombuffer((tmp_path / "output.bin").read_bytes(), dtype=np.int8)
-    np.testing.assert_array_equal(output, (data * 2 + 1).astype(np.int8))
+    assert set(result.records) == {7, 8} and result.records[8] == b""
+    np.testing.assert_array_equal(np.frombuffer(result.records[7], dtype=np.int8), (data * 2 + 1).astype(np.int8))
 
 
 def test_highmem_sections_are_usable(toolchain, tmp_path):

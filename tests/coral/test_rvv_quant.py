@@ -81,7 +81,7 @@ def _declarations(inputs: dict) -> str:
 
 
 def _reads(inputs: dict) -> str:
-    return "\n".join(f'  load("{name}.bin", {name}, sizeof {name});' for name in inputs)
+    return "\n".join(f'  load({name}, sizeof {name});' for name in inputs)
 
 
 _PRELUDE = """\
@@ -96,12 +96,16 @@ _PRELUDE = """\
 static int32_t words[N_LANE_ACC > N_PAIR_SHIFT * N_X_ACC ? N_LANE_ACC : N_PAIR_SHIFT * N_X_ACC];
 static int8_t bytes_out[N_PAIR_SHIFT * N_X_ACC];
 
-static void load(const char* path, void* dst, uint32_t size) {{
-  if (npu_read_file(path, dst, size) != 0) npu_exit(10);
+/* The inputs arrive in declaration order on the input stream; each output is announced by name
+   on the console ("output <tag> <name>") and sent under its own tag. */
+static void load(void* dst, uint32_t size) {{
+  if (npu_read_input(dst, size) != 0) npu_exit(10);
 }}
 
-static void save(const char* path, const void* src, uint32_t size) {{
-  if (npu_write_file(path, src, size) != 0) npu_exit(11);
+static void save(const char* name, const void* src, uint32_t size) {{
+  static uint32_t tag;
+  npu_puts("output "); npu_put_u32(tag); npu_puts(" "); npu_puts(name); npu_puts("\\n");
+  npu_send(tag++, src, size);
 }}
 """
 
@@ -195,15 +199,15 @@ def results(tmp_path_factory):
     check_simulator_tools()
     folder = tmp_path_factory.mktemp("rvv_quant")
     inputs = _inputs()
-    for name, array in inputs.items():
-        (folder / f"{name}.bin").write_bytes(array.tobytes())
     source = folder / "test_rvv_quant.c"
     source.write_text(_firmware_source(inputs))
     toolchain = Toolchain.for_target(get_target("coral-npu"))
     elf = toolchain.build_firmware([source], folder / "firmware.elf", "highmem")
     assert toolchain.vector_float_instructions(elf) == []
-    run_firmware(elf, folder, timeout=120)
-    return inputs, {path.stem: path.read_bytes() for path in folder.glob("*.bin") if path.stem not in inputs}
+    result = run_firmware(elf, folder, inputs=[array.tobytes() for array in inputs.values()], timeout=120,
+                          expected_output_bytes=1 << 22)
+    names = dict(line.split()[1:] for line in result.stdout.splitlines() if line.startswith("output "))
+    return inputs, {name.removesuffix(".bin"): result.records[int(tag)] for tag, name in names.items()}
 
 
 def _words(outputs, stem):

@@ -39,18 +39,18 @@ def test_transpose_equals_numpy(toolchain, tmp_path, shape, axes, dtype, vector)
         {signature};
         static {ctype} in[{x.size}], out[{x.size}];
         int main(void) {{
-            if (npu_read_file("x.bin", in, sizeof in)) return 10;
+            if (npu_read_input(in, sizeof in)) return 10;
             uint32_t start = npu_instret();
             layer0(in, out, 0);
             uint32_t count = npu_instret() - start;
-            if (npu_write_file("count.bin", &count, 4)) return 11;
-            return npu_write_file("y.bin", out, sizeof out) ? 12 : 0;
+            npu_send(0, &count, 4);
+            npu_send(1, out, sizeof out);
+            return 0;
         }}""")
-    (tmp_path / "x.bin").write_bytes(x.tobytes())
     elf = toolchain.build_firmware([tmp_path / "main.c", tmp_path / "layer0.c"], tmp_path / "fw.elf", profile="highmem")
-    run_firmware(elf, tmp_path, timeout=60)
-    y = np.frombuffer((tmp_path / "y.bin").read_bytes(), dtype).reshape([shape[a] for a in axes])
+    records = run_firmware(elf, tmp_path, inputs=[x.tobytes()], timeout=60, expected_output_bytes=x.nbytes + 4).records
+    y = np.frombuffer(records[1], dtype).reshape([shape[a] for a in axes])
     np.testing.assert_array_equal(y, np.transpose(x, axes))
-    count = int(np.frombuffer((tmp_path / "count.bin").read_bytes(), np.uint32)[0])
+    count = int(np.frombuffer(records[0], np.uint32)[0])
     if vector and shape == (1, 3, 224, 224):
         assert count < 20_000  # 672 rows of 224 (15,478 measured); the portable loops take ~66,000

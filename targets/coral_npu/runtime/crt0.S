@@ -45,21 +45,3 @@ npu_trap_entry:
     csrr    a2, mtval
     tail    npu_trap
     .size npu_trap_entry, . - npu_trap_entry
-
-/* long npu_semihost(long op, const void *arg): the RISC-V semihosting call. QEMU recognises
- * ebreak as a semihosting request only between exactly these two uncompressed instructions,
- * and reads them from one page: hence norvc and the 16-byte alignment. */
-    .section .text.npu_semihost, "ax"
-    .balign 16
-    .globl npu_semihost
-    .type npu_semihost, @function
-npu_semihost:
-    .option push
-    .option norvc
-    .option norelax
-    slli    x0, x0, 0x1f
-    ebreak
-    srai    x0, x0, 7
-    .option pop
-    ret
-    .size npu_semihost, . - npu_semihost

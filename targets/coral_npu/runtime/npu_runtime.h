@@ -1,7 +1,8 @@
 /* The Coral NPU bare-metal runtime: what generated firmware and tests call.
  *
- * I/O goes through RISC-V semihosting, which the simulator (QEMU) serves from its working
- * directory; on the chip the host moves tensors by writing memory at ELF symbol addresses
+ * I/O: in the simulator, an input stream the host writes into memory before the start and
+ * records on the console UART (hostio.c; no semihosting, so firmware cannot reach host files or
+ * commands); on the chip the host moves tensors by writing memory at ELF symbol addresses
  * instead. Startup (crt0.S) enables the vector and float units, zeroes .bss, calls main and
  * exits with its return value. */
 #ifndef NPU_RUNTIME_H
@@ -16,21 +17,13 @@
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
-/* Semihosting fopen modes (an index into "r", "rb", "r+", "r+b", "w", "wb", ...). */
-#define NPU_MODE_RB 1
-#define NPU_MODE_WB 5
-#define NPU_MODE_AB 9 /* append, binary */
+/* Inputs: the next `bytes` bytes of the input stream the host prepared (in the simulator, the
+ * inbox: compiler/coral/simulator.py). 0 on success, -1 when the stream has fewer bytes left. */
+int npu_read_input(void *dst, uint32_t bytes);
 
-/* Files, relative to the simulator's working directory. Handles are >= 0; -1 on failure.
- * npu_read / npu_write move exactly `bytes` bytes or return -1 (a short file is a failure). */
-int npu_open(const char *path, int mode);
-int npu_close(int handle);
-int npu_read(int handle, void *dst, uint32_t bytes);
-int npu_write(int handle, const void *src, uint32_t bytes);
-
-/* Whole files: 0 on success, -1 when the file is missing, short, or cannot be written. */
-int npu_read_file(const char *path, void *dst, uint32_t bytes);
-int npu_write_file(const char *path, const void *src, uint32_t bytes);
+/* Outputs: `bytes` bytes to the host under a numeric tag (in the simulator, "@tag:hex" lines on
+ * the console UART, which the runner parses). */
+void npu_send(uint32_t tag, const void *data, uint32_t bytes);
 
 /* Text to the simulator's console (compiler/coral/simulator.py: QEMU's stdout). */
 void npu_puts(const char *s);
@@ -53,8 +46,7 @@ static inline uint32_t npu_instret(void) {
     return v;
 }
 
-/* Runtime internals shared by crt0.S, semihost.c and trap.c. */
-long npu_semihost(long op, const void *arg); /* the semihosting call (crt0.S) */
+/* Runtime internals shared by hostio.c and trap.c. */
 char *npu_format_u32(char *out, uint32_t v, uint32_t base); /* writes digits, returns the end */
 
 #endif /* __ASSEMBLER__ */

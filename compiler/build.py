@@ -2,20 +2,22 @@
 
 The directory is assembled in a staging folder beside OUT and moved into place only
 when every file is written, so a failed build never leaves an OUT that looks finished.
-An existing OUT is replaced only if it is an earlier build (it holds report.json).
+Which OUT is acceptable, and when an existing one may be replaced: compiler/output_dir.py.
 """
 
 import json
-import shutil
-import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+import tvm
 
 from compiler.compile import compile_model
 from compiler.errors import CompilerError
 from compiler.frontend import load_onnx, parse_input_shapes
+from compiler.names import shown
+from compiler.output_dir import checked_output, staging_dir
 from compiler.report.graph_onnx import export_graph
 from compiler.report.markdown import render_markdown
 from compiler.report.summary import summarise
@@ -34,13 +36,12 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
-    out = Path(out_dir)
-    check_replaceable(out)
+    out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     model = load_onnx(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
-    compiled = compile_model(model, target, shapes, source=str(model_path), quant=quant, host_tuning_db=host_tuning_db,
+    compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
                              note=warn)
     quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
     report = summarise(compiled, model_path, quantisation)
@@ -100,9 +101,20 @@ def _measure_quantisation(compiled, validation):
     accuracy = None
     if validation is not None:
         images, labels, shape = validation
+        _check_label_range(compiled, labels)
         accuracy = top1_accuracy(compiled.partitioned, offload_int8(compiled.quantised.qdq), images, labels, shape,
                                  progress=progress)
     return summarise_quantisation(compiled, errors, accuracy)
+
+
+def _check_label_range(compiled, labels) -> None:
+    """Every label must name one of the model's classes (the last dimension of its output)."""
+    output = compiled.partitioned["main"].ret_ty
+    if isinstance(output, tvm.relax.TensorType) and isinstance(output.shape, tvm.relax.ShapeExpr):
+        classes = int(output.shape.values[-1])
+        if labels.max() >= classes:
+            raise CompilerError(f"--val: label {int(labels.max())} is out of range: the model's output has {classes} "
+                                "classes (labels count from 0)")
 
 
 def _load_validation(path, model):
@@ -112,50 +124,36 @@ def _load_validation(path, model):
 
     path = Path(path)
     if not path.is_file():
-        raise CompilerError(f"--val {path}: no such file")
+        raise CompilerError(f"--val {shown(path)}: no such file")
     inputs = graph_inputs(model)
     if len(inputs) != 1:
-        raise CompilerError(f"--val {path}: accuracy needs a single-input model (this one has {len(inputs)})")
+        raise CompilerError(f"--val {shown(path)}: accuracy needs a single-input model (this one has {len(inputs)})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError) as err:
-        raise CompilerError(f"--val {path}: not a readable .npz file ({err})")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise CompilerError(f"--val {shown(path)}: not a readable .npz file ({shown(err)})") from None
     label_key = next((k for k in ("label", "labels") if k in arrays), None)
     others = [k for k in arrays if k != label_key]
     image_key = inputs[0].name if inputs[0].name in arrays else (others[0] if len(others) == 1 else None)
     if label_key is None or image_key is None:
-        raise CompilerError(f"--val {path}: expected arrays '{inputs[0].name}' (or one input array) and 'label' "
-                            f"(has: {', '.join(arrays)})")
+        raise CompilerError(f"--val {shown(path)}: expected arrays '{shown(inputs[0].name)}' (or one input array) and "
+                            f"'label' (has: {', '.join(shown(name) for name in list(arrays)[:10])})")
     images, labels = arrays[image_key], arrays[label_key]
     shape = tuple(d.dim_value for d in inputs[0].type.tensor_type.shape.dim)
+    if images.ndim == 0 or labels.ndim == 0 or len(images) == 0:
+        raise CompilerError(f"--val {shown(path)}: no samples")
     if len(images) != len(labels) or images[0].size != int(np.prod(shape)) or images.dtype != np.float32:
-        raise CompilerError(f"--val {path}: '{image_key}' is {images.dtype} {images.shape} with {len(labels)} labels; "
-                            f"expected float32 samples of shape {shape}, one label each")
+        raise CompilerError(f"--val {shown(path)}: '{shown(image_key)}' is {images.dtype} {images.shape} with "
+                            f"{len(labels)} labels; expected float32 samples of shape {shape}, one label each")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise CompilerError(f"--val {shown(path)}: '{label_key}' must hold one class index (an integer >= 0) per sample")
+    if not np.isfinite(images).all():
+        raise CompilerError(f"--val {shown(path)}: the samples hold NaN or infinite values")
     return images, labels, shape
 
 
-def check_replaceable(out: Path):
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / REPORT_JSON).is_file())):
-        raise CompilerError(f"-o {out}: exists and is not an earlier build output (no {REPORT_JSON}); choose another directory")
-
-
-class staging_dir:
-    """Context manager: a temporary folder next to `out` that replaces it on success."""
-
-    def __init__(self, out: Path):
-        self.out = out
-
-    def __enter__(self) -> Path:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
-        return self.path
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return False
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        self.path.rename(self.out)
-        return False
+def build_inputs(model_path, quant=None, val_path=None, tuning_db=()) -> list:
+    """The files a build reads: OUT may not be, or contain, any of their folders."""
+    calib = quant.calib if quant is not None and quant.calib != "random" else None
+    return [model_path, calib, val_path, *tuning_db]

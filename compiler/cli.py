@@ -4,12 +4,60 @@ Errors in the user's input (CompilerError) print one line on stderr and exit 2.
 """
 
 import argparse
+import math
+import os
+import re
+import signal
 import sys
 
 from compiler.errors import CompilerError
+from compiler.names import one_line, shown
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in the compiler, not in the input
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so staging folders and simulators are cleaned up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds above 0")
+    return value
+
+
+def percentile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} must be in (0, 100]")
+    return value
 
 
 def _quant_config(args):
@@ -30,19 +78,23 @@ def _quant_config(args):
                        percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True)
 
 
+def _note(message) -> None:
+    print(f"note: {one_line(message)}", file=sys.stderr)
+
+
 def _build(args) -> int:
     import warnings
 
     from compiler.build import build
     from compiler.report.markdown import render_summary
 
-    warnings.showwarning = lambda message, *rest: print(f"warning: {message}", file=sys.stderr)
+    warnings.showwarning = lambda message, *rest: print(f"warning: {one_line(message)}", file=sys.stderr)
     report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
-                   memory=args.memory, warn=lambda message: print(f"note: {message}", file=sys.stderr),
+                   memory=args.memory, warn=_note,
                    tuning_db=args.tuning_db)
     print(render_summary(report))
     artefacts = "firmware.elf, src/" if "coral" in report else "model.so"
-    print(f"  wrote {args.output}/ ({artefacts}, report.json, report.md, graph.onnx)")
+    print(f"  wrote {shown(args.output)}/ ({artefacts}, report.json, report.md, graph.onnx)")
     return 0
 
 
@@ -53,18 +105,18 @@ def _tune(args) -> int:
     options = tune_options(args.trials, _duration(args.time_budget), args.seed)
     report = tune_model(args.model, args.target, args.output, args.tuning_db, quant=_quant_config(args),
                         memory=args.memory, input_shapes=args.input_shape, options=options,
-                        warn=lambda message: print(f"note: {message}", file=sys.stderr))
+                        warn=_note)
     print(render_summary(report))
     tuning = report["tuning"]
     if "host_tasks" in tuning:
         print(f"  tuned: {tuning['default_total_us']:.2f} -> {tuning['tuned_total_us']:.2f} us over "
               f"{len(tuning['host_tasks'])} PrimFuncs ({tuning['ratio']:.3f}x, MetaSchedule) after {tuning['trials']} "
-              f"trials in {tuning['search_seconds']:.0f} s; records in {tuning['metaschedule']}")
-        print(f"  wrote {args.output}/ (model.so built with the tuned schedules, report.json, report.md)")
+              f"trials in {tuning['search_seconds']:.0f} s; records in {shown(tuning['metaschedule'])}")
+        print(f"  wrote {shown(args.output)}/ (model.so built with the tuned schedules, report.json, report.md)")
         return 0
     print(f"  tuned: {tuning['default_total']:,} -> {tuning['tuned_total']:,} instructions ({tuning['ratio']:.3f}x) "
-          f"after {tuning['trials']} trials in {tuning['search_seconds']:.0f} s; best schedules appended to {args.tuning_db}")
-    print(f"  wrote {args.output}/ (firmware.elf built with the tuned schedules, report.json, report.md)")
+          f"after {tuning['trials']} trials in {tuning['search_seconds']:.0f} s; best schedules appended to {shown(args.tuning_db)}")
+    print(f"  wrote {shown(args.output)}/ (firmware.elf built with the tuned schedules, report.json, report.md)")
     return 0
 
 
@@ -88,15 +140,17 @@ def _duration(text) -> float | None:
         seconds = float(number) * unit
     except ValueError:
         raise CompilerError(f"--time-budget {text}: not a duration (examples: 900, 900s, 15m, 1h)") from None
-    if seconds <= 0:
-        raise CompilerError(f"--time-budget {text}: must be positive")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise CompilerError(f"--time-budget {text}: must be a finite, positive duration")
     return seconds
 
 
 def _run(args) -> int:
     from compiler.run.host import read_report
 
-    if "coral" in read_report(args.out_dir):
+    report = read_report(args.out_dir)
+    _check_output_path(args, len(report["interface"]["outputs"]))
+    if "coral" in report:
         return _run_coral(args)
     from compiler.run.host import run_host
 
@@ -115,26 +169,57 @@ def _run_coral(args) -> int:
     print(layer_table(result))
     _print_outputs(result)
     print(f"simulated in {result.seconds:.1f} s (qemu-system-riscv32 -icount shift=0); "
-          f"per-layer counts recorded in {args.out_dir}/{RUN_JSON}")
+          f"per-layer counts recorded in {shown(args.out_dir)}/{RUN_JSON}")
     _save_outputs(args, result)
     return 0
 
 
 def _print_outputs(result) -> None:
     for name, array in zip(result.output_names, result.outputs):
-        print(f"output {name}: shape {array.shape} {array.dtype}, min {array.min():.6g}, "
+        print(f"output {shown(name)}: shape {array.shape} {array.dtype}, min {array.min():.6g}, "
               f"max {array.max():.6g}, mean {array.mean():.6g}, argmax {int(array.reshape(-1).argmax())}")
+
+
+def _check_output_path(args, output_count: int) -> None:
+    """--output: .npy for a single output, .npz for any number; checked before the run."""
+    if not args.output:
+        return
+    suffix = os.path.splitext(args.output)[1]
+    if suffix not in (".npy", ".npz"):
+        raise CompilerError(f"--output {shown(args.output)}: name it .npy (one output) or .npz")
+    if suffix == ".npy" and output_count != 1:
+        raise CompilerError(f"--output {shown(args.output)}: the model has {output_count} outputs; name it .npz")
+    if os.path.isdir(args.output):
+        raise CompilerError(f"--output {shown(args.output)}: is a folder")
+
+
+def _npz_key(name: str, index: int) -> str:
+    """An .npz member name (a file name inside a zip): the output's name when it is plain,
+    else output<index>; a model's string never becomes a path, not even inside a zip."""
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]{0,99}", name) is not None
+    return name if plain and not re.fullmatch(r"output\d+", name) else f"output{index}"
 
 
 def _save_outputs(args, result) -> None:
     import numpy as np
 
-    if args.output:
-        if len(result.outputs) == 1:
-            np.save(args.output, result.outputs[0])
-        else:
-            np.savez(args.output, **dict(zip(result.output_names, result.outputs)))
-        print(f"wrote {args.output}")
+    if not args.output:
+        return
+    temporary = f"{args.output}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "wb") as file:  # a file object: numpy adds no suffix of its own
+            if args.output.endswith(".npy"):
+                np.save(file, result.outputs[0])
+            else:
+                np.savez(file, **{_npz_key(name, i): array
+                                  for i, (name, array) in enumerate(zip(result.output_names, result.outputs))})
+        os.replace(temporary, args.output)
+    except OSError as err:
+        raise CompilerError(f"--output {shown(args.output)}: cannot write it ({err.strerror})") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    print(f"wrote {shown(args.output)}")
 
 
 def _targets(args) -> int:
@@ -159,10 +244,10 @@ def _model_arguments(command) -> None:
     quant.add_argument("--quantize", choices=["int8"], help="quantise to int8 (TFLite's scheme) with calibration data")
     quant.add_argument("--calib", metavar="PATH", help="calibration samples: .npz (one array per input name), .npy, "
                                                        "a folder of .npy files, or 'random'")
-    quant.add_argument("--calib-samples", type=int, default=100, metavar="N", help="samples used for calibration (default 100)")
+    quant.add_argument("--calib-samples", type=positive_int, default=100, metavar="N", help="samples used for calibration (default 100)")
     quant.add_argument("--calib-method", default="minmax", choices=["minmax", "percentile", "entropy"],
                        help="range estimator (default minmax; entropy is the KL-divergence method)")
-    quant.add_argument("--percentile", type=float, default=99.99, help="percentile for --calib-method percentile (default 99.99)")
+    quant.add_argument("--percentile", type=percentile, default=99.99, help="percentile for --calib-method percentile (default 99.99)")
     quant.add_argument("--keep-float", action="append", default=[], metavar="NODE[,NODE...]",
                        help="leave the layers computing these ONNX nodes in float")
     quant.add_argument("--io", default="float", choices=["float", "int8", "uint8"],
@@ -191,8 +276,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", required=True, metavar="PATH",
                      help=".npy file per model input, in input order (repeat), or one .npz keyed by input name")
     run.add_argument("--output", metavar="PATH", help="save the output (.npy; .npz when the model has several outputs)")
-    run.add_argument("--repeat", type=int, default=1, metavar="N", help="timed runs after one warm-up run (default 1)")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="coral-npu: stop the simulator after this long "
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="timed runs after one warm-up run (default 1)")
+    run.add_argument("--timeout", type=positive_seconds, metavar="SECONDS", help="coral-npu: stop the simulator after this long "
                                                                      "(default: the target's)")
     run.set_defaults(handler=_run)
 
@@ -203,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
                                            "with them and a report of default vs tuned instructions per layer.")
     _model_arguments(tune)
     tune.add_argument("--tuning-db", required=True, metavar="FILE", help="tuning database (JSON lines); appended to")
-    tune.add_argument("--trials", type=int, metavar="N",
+    tune.add_argument("--trials", type=positive_int, metavar="N",
                       help="candidates to measure in all (default 1000; with --time-budget, no limit on coral-npu)")
     tune.add_argument("--time-budget", metavar="DURATION", help="stop searching after this long: 900, 900s, 15m or 1h")
     tune.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
@@ -216,11 +301,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    import threading
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.signal(signum, _terminate) for signum in (signal.SIGTERM, signal.SIGHUP)
+                if in_main_thread}
     try:
         return args.handler(args)
     except CompilerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outputs are staged: nothing half-written is left behind
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        print(f"terminated by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    except Exception as err:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("COMPILER_TRACEBACK"):
+            raise
+        print(f"error: internal compiler error ({type(err).__name__}: {one_line(str(err).strip()[:300])}); "
+              "set COMPILER_TRACEBACK=1 to see where, and please report it", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -145,7 +145,8 @@ def qlinear_conv(x_dtype="uint8", w_dtype="int8", per_channel=True, bias=True, a
         attrs["pads"] = [1, 1, 1, 1]
     else:
         attrs["auto_pad"] = auto_pad
-    out_size = -(-size // stride) if auto_pad.startswith("SAME") else (size + 2 - 3) // stride + 1
+    pad = 0 if auto_pad == "VALID" else 2
+    out_size = -(-size // stride) if auto_pad.startswith("SAME") else (size + pad - 3) // stride + 1
     nodes = [helper.make_node("QLinearConv", conv_inputs, ["y_q"], name="qconv", **attrs)]
     out_shape = [1, cout, out_size, out_size]
     if quantised_io:

@@ -21,6 +21,7 @@ from tvm import relax
 from compiler.analysis import macs, static_shape
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import source_node
+from compiler.names import shown
 from compiler.passes.util import bindings
 from compiler.coral.tvm_fallback import TirCall, lower_call
 from compiler.quant.patterns import Int8Kernel, lower_composite
@@ -78,7 +79,7 @@ def extract_graph(mod: tvm.IRModule) -> FirmwareGraph:
     def new_tensor(var) -> int:
         shape = static_shape(var)
         if shape is None:
-            raise CompilerError(f"{var.name}: coral-npu needs static shapes")
+            raise CompilerError(f"{shown(var.name)}: coral-npu needs static shapes")
         tensors.append(Tensor(len(tensors), var.name, shape, str(var.ty.dtype)))
         by_var[var.__chandle__()] = tensors[-1].index
         return tensors[-1].index
@@ -139,7 +140,7 @@ def _step(mod, binding, index, by_var, new_tensor, tensors) -> Step:
     if isinstance(value, relax.Var):  # gv = lv: the same bytes under another name
         return _alias(index, var, value, by_var, new_tensor, tensors, "rebind")
     if not isinstance(value, relax.Call):
-        raise CompilerError(f"{var.name}: coral-npu cannot run a {type(value).__name__} binding")
+        raise CompilerError(f"{shown(var.name)}: coral-npu cannot run a {type(value).__name__} binding")
     if isinstance(value.op, tvm.ir.GlobalVar):
         return _kernel_step(mod[value.op], value, index, var, by_var, new_tensor)
     op = value.op.name
@@ -169,7 +170,7 @@ def _alias(index, var, source_expr, by_var, new_tensor, tensors, op) -> Step:
     source = _tensor_of(by_var, source_expr)
     out = new_tensor(var)
     if tensors[out].nbytes != tensors[source].nbytes:
-        raise CompilerError(f"{var.name}: {op} changes the byte size")
+        raise CompilerError(f"{shown(var.name)}: {op} changes the byte size")
     tensors[out].alias_of = source
     return Step(index, "alias", op, var.name, [source], out)
 
@@ -182,7 +183,7 @@ def _kernel_step(func, call, index, var, by_var, new_tensor) -> Step:
     for expr in kernel.inputs:
         arg = by_param.get(expr.__chandle__())
         if arg is None:
-            raise CompilerError(f"{name}: kernel input {expr} is not an argument of its composite")
+            raise CompilerError(f"{shown(name)}: kernel input {shown(expr)} is not an argument of its composite")
         inputs.append(_tensor_of(by_var, arg))
     nodes = kernel_nodes(func)
     op = name.split(".", 1)[-1]

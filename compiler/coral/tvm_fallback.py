@@ -29,6 +29,7 @@ from tvm import relax
 
 from compiler.codegen.ffi_abi import DTYPES, array_literal, ctype
 from compiler.errors import CompilerError
+from compiler.names import shown
 from compiler.passes.util import bindings, is_const
 
 # TVM rounds every workspace request up to this, and so does the runtime's allocator.
@@ -67,13 +68,13 @@ def lower_call(call: relax.Call, label: str) -> tuple[TirCall, list]:
     calls = [b.value for b in bindings(legal["main"]) if isinstance(b.value, relax.Call)
              and b.value.op.same_as(tvm.ir.Op.get("relax.call_tir"))]
     if len(calls) != 1:
-        raise CompilerError(f"{label}: {call.op.name} legalises to {len(calls)} TIR functions; "
+        raise CompilerError(f"{shown(label)}: {call.op.name} legalises to {len(calls)} TIR functions; "
                             "the Coral TVM fallback takes operators that lower to exactly one")
     (tir_call,) = calls
     args = []
     for arg in tir_call.args[1].fields:
         if not isinstance(arg, relax.Var) or arg.__chandle__() not in roles:
-            raise CompilerError(f"{label}: {call.op.name} legalises to a call with a computed argument")
+            raise CompilerError(f"{shown(label)}: {call.op.name} legalises to a call with a computed argument")
         args.append(roles[arg.__chandle__()])
     return TirCall(legal[tir_call.args[0]], args), inputs
 

@@ -20,26 +20,35 @@ from tvm.relax.frontend.onnx import onnx_frontend as stock
 
 from compiler.errors import CompilerError
 from compiler.frontend.converters import OVERRIDES
+from compiler.frontend.external_data import load_external_data
 from compiler.frontend.provenance import tag_spans
+from compiler.frontend.validate import check_header, check_relax_shapes, check_shapes, memory_bytes
+from compiler.names import shown
 
 _ONNX_DOMAINS = ("", "ai.onnx")
 
 
 def load_onnx(path) -> onnx.ModelProto:
-    """Read and validate an ONNX file; every failure is a one-line CompilerError."""
+    """Read and validate an ONNX file, with its external data from its own folder only
+    (frontend/external_data.py); every failure is a one-line CompilerError."""
     path = Path(path)
+    name = shown(path)
     if not path.is_file():
-        raise CompilerError(f"{path}: no such file")
+        raise CompilerError(f"{name}: no such file")
+    if path.stat().st_size > memory_bytes():
+        raise CompilerError(f"{name}: larger than this machine's memory")
     try:
         model = onnx.load_model_from_string(path.read_bytes())
     except (DecodeError, RuntimeError, ValueError) as err:
-        raise CompilerError(f"{path}: not a readable ONNX model (truncated or not ONNX: {_first_line(err)})")
+        raise CompilerError(f"{name}: not a readable ONNX model (truncated or not ONNX: {shown(_first_line(err))})")
     if not model.graph.node or not model.opset_import:
-        raise CompilerError(f"{path}: not an ONNX model (no graph nodes or no opset import)")
+        raise CompilerError(f"{name}: not an ONNX model (no graph nodes or no opset import)")
+    check_header(model, name)
+    load_external_data(model, path, memory_bytes())
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as err:
-        raise CompilerError(f"{path}: invalid ONNX model: {_first_line(err)}")
+    except (onnx.checker.ValidationError, ValueError) as err:
+        raise CompilerError(f"{name}: invalid ONNX model: {shown(_first_line(err))}")
     return model
 
 
@@ -73,7 +82,8 @@ def resolve_input_shapes(model, fixed: dict, source="model") -> dict[str, tuple[
     known = {value.name for value in inputs}
     for name in fixed:
         if name not in known:
-            raise CompilerError(f"--input-shape {name}: the model has no input {name!r} (inputs: {', '.join(sorted(known))})")
+            raise CompilerError(f"--input-shape {shown(name)}: the model has no input '{shown(name)}' "
+                                f"(inputs: {', '.join(shown(k) for k in sorted(known))})")
     shapes = {}
     for value in inputs:
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
@@ -81,9 +91,9 @@ def resolve_input_shapes(model, fixed: dict, source="model") -> dict[str, tuple[
         if value.name in fixed:
             shapes[value.name] = _merge_shape(value.name, dims, fixed[value.name])
         elif None in dims or not value.type.tensor_type.HasField("shape"):
-            shown = "x".join("?" if d is None else str(d) for d in dims) or "unknown"
+            dims_text = "x".join("?" if d is None else str(d) for d in dims) or "unknown"
             raise CompilerError(
-                f"{source}: input {value.name!r} has a dynamic shape ({shown}); "
+                f"{source}: input {value.name!r} has a dynamic shape ({dims_text}); "
                 f"fix it with --input-shape {value.name}=" + "x".join(str(d or 1) for d in dims or [1]))
         else:
             shapes[value.name] = tuple(dims)
@@ -92,10 +102,10 @@ def resolve_input_shapes(model, fixed: dict, source="model") -> dict[str, tuple[
 
 def _merge_shape(name, dims, given):
     if dims and len(dims) != len(given):
-        raise CompilerError(f"--input-shape {name}: rank {len(given)} but the model's input has rank {len(dims)}")
+        raise CompilerError(f"--input-shape {shown(name)}: rank {len(given)} but the model's input has rank {len(dims)}")
     for axis, (model_dim, user_dim) in enumerate(zip(dims, given)):
         if model_dim is not None and model_dim != user_dim:
-            raise CompilerError(f"--input-shape {name}: dimension {axis} is fixed to {model_dim} in the model, not {user_dim}")
+            raise CompilerError(f"--input-shape {shown(name)}: dimension {axis} is fixed to {model_dim} in the model, not {user_dim}")
     return tuple(given)
 
 
@@ -108,7 +118,8 @@ def check_supported(model, source="model"):
             op = node.op_type if node.domain in _ONNX_DOMAINS else f"{node.domain}.{node.op_type}"
             unsupported.setdefault(op, []).append(node_name(node, index))
     if unsupported:
-        parts = [f"{op} (node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)})" for op, nodes in sorted(unsupported.items())]
+        parts = [f"{shown(op)} (node{'s' if len(nodes) > 1 else ''} {', '.join(shown(n) for n in nodes[:8])}"
+                 + (f" +{len(nodes) - 8} more" if len(nodes) > 8 else "") + ")" for op, nodes in sorted(unsupported.items())]
         raise CompilerError(f"{source}: unsupported operator{'s' if len(parts) > 1 else ''}: " + "; ".join(parts))
 
 
@@ -116,6 +127,7 @@ def import_onnx(model: onnx.ModelProto, input_shapes=None, source="model") -> tv
     """ONNX model -> Relax IRModule with static input shapes and per-node spans."""
     check_supported(model, source)
     shapes = resolve_input_shapes(model, input_shapes or {}, source)
+    check_shapes(model, shapes, source)
     dtypes = {value.name: onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name
               for value in graph_inputs(model)}
     importer = _Importer(shapes, dtypes, source)
@@ -127,6 +139,7 @@ def import_onnx(model: onnx.ModelProto, input_shapes=None, source="model") -> tv
         importer.bb._end_block()
         raise
     mod["main"] = tag_spans(mod["main"], importer.node_outputs)
+    check_relax_shapes(mod, source)
     return mod
 
 
@@ -161,7 +174,8 @@ class _Importer(stock.ONNXGraphImporter):
             except CompilerError:
                 raise
             except Exception as err:  # any converter failure is about this node's input
-                raise CompilerError(f"{self.source}: cannot import node {name!r} ({node.op_type}): {_first_line(err)}") from None
+                raise CompilerError(f"{self.source}: cannot import node '{shown(name)}' ({shown(node.op_type)}): "
+                                    f"{shown(_first_line(err))}") from None
             self.node_outputs.append((name, [self._bind(out) for out in node.output if out in self._nodes]))
 
     def _bind(self, output_name):

@@ -20,6 +20,7 @@ from tvm import relax
 
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import with_span
+from compiler.names import shown
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, is_call_to, is_const
 from compiler.quant import qdq
@@ -107,7 +108,7 @@ def _quantize_layer_weight(group, weight: np.ndarray, axis: int):
         return quantize_weight(weight, axis)
     except ValueError as err:
         nodes = group_nodes(group)
-        raise CompilerError(f"{nodes[0] if nodes else 'a layer'}: cannot quantise its weights: {err}") from None
+        raise CompilerError(f"{shown(nodes[0]) if nodes else 'a layer'}: cannot quantise its weights: {err}") from None
 
 
 class _Tensor:

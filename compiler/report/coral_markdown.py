@@ -1,5 +1,7 @@
 """The coral-npu part of report.md and of the build's terminal summary (report.json "coral")."""
 
+from compiler.names import md_code, md_text
+
 
 def _cells(row) -> str:
     return "| " + " | ".join(str(cell) for cell in row) + " |"
@@ -21,12 +23,12 @@ def render_coral(coral: dict) -> list[str]:
     lines += ["", "### Layers", "", "| # | layer | op | output | MACs | implementation | schedule |",
               "|---:|---|---|---|---:|---|---|"]
     for row in coral["layers"]:
-        impl = row["impl"] + (f" ({row['fallback']})" if row["fallback"] else "")
+        impl = row["impl"] + (f" ({md_text(row['fallback'])})" if row["fallback"] else "")
         schedule = ", ".join(f"{k}={v}" for k, v in (row["schedule"] or {}).items()) or "-"
         if row.get("tuned"):
             schedule += " (tuned)"
         shape = "x".join(str(d) for d in row["output_shape"])
-        lines.append(_cells((row["index"], f"`{row['name']}`", row["op"], shape, f"{row['macs']:,}", impl, schedule)))
+        lines.append(_cells((row["index"], md_code(row['name']), row["op"], shape, f"{row['macs']:,}", impl, schedule)))
     return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
                         "OUT/run.json).", ""]
 
@@ -38,8 +40,8 @@ def _tuning_db_line(tuning_db) -> list[str]:
     lines = [f"- tuning database: {tuning_db['layers_tuned']} layer(s) use tuned schedules ({tuning_db['records']} "
              f"usable record(s)" + (f", {ignored} ignored" if ignored else "") + ")"]
     for entry in tuning_db.get("dropped", []):
-        lines.append(f"- tuned schedule not used for {', '.join(entry['layers'])} (would save "
-                     f"{entry['saved_instructions']:,} instructions): with it, {entry['why']}")
+        lines.append(f"- tuned schedule not used for {', '.join(md_code(n) for n in entry['layers'])} (would save "
+                     f"{entry['saved_instructions']:,} instructions): with it, {md_text(entry['why'])}")
     return lines
 
 

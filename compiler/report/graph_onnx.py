@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 from tvm import relax
 
 from compiler.frontend.provenance import source_node
+from compiler.names import shown
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, is_const
 
@@ -38,10 +39,13 @@ def export_graph(mod: tvm.IRModule, graph_name: str = "optimised") -> onnx.Model
 
 
 class _UniqueNames:
+    """Unique node or tensor names; model-derived ones are shown() (Netron displays them)."""
+
     def __init__(self):
         self.used = set()
 
     def __call__(self, base: str) -> str:
+        base = shown(base)
         name, suffix = base, 1
         while name in self.used:
             name, suffix = f"{base}_{suffix}", suffix + 1
@@ -131,7 +135,7 @@ class _Exporter:
         inputs, attrs = self._arguments(call, name, include_literals=True)
         attrs.update(_attributes(call.attrs))
         if sources:
-            attrs["onnx_nodes"] = sources
+            attrs["onnx_nodes"] = [shown(source) for source in sources]
         return self._emit(var, _op_type(op_name), RELAX_DOMAIN, name, inputs, attrs)
 
     def _group_node(self, var, call, func):
@@ -145,7 +149,7 @@ class _Exporter:
             inputs += self._arguments(inner_call, name, include_literals=False)[0]
         attrs = {"function": call.op.name_hint, "ops": [_op_name(c.op) for c in inner]}
         if sources:
-            attrs["onnx_nodes"] = sources
+            attrs["onnx_nodes"] = [shown(source) for source in sources]
         if inner:
             attrs.update(_attributes(inner[0].attrs))
         domain = (INT8_DOMAIN if "." in pattern else FUSED_DOMAIN) if pattern else RELAX_DOMAIN

@@ -1,5 +1,9 @@
-"""report.md: the build report for people, rendered from report.json's dict."""
+"""report.md: the build report for people, rendered from report.json's dict.
 
+Every name from the model goes through compiler/names.py (md_code / md_text in the Markdown,
+shown on the terminal): a name cannot break a table, start a heading or hide characters."""
+
+from compiler.names import md_code, md_text, shown
 from compiler.report.coral_markdown import coral_summary_lines, render_coral
 from compiler.report.tuning_markdown import render_tuning
 
@@ -15,28 +19,29 @@ def _shape(shape) -> str:
 
 
 def _nodes(names, limit=4) -> str:
-    shown = ", ".join(f"`{name}`" for name in names[:limit])
-    return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
+    listed = ", ".join(md_code(name) for name in names[:limit])
+    return listed + (f" +{len(names) - limit} more" if len(names) > limit else "")
 
 
 def render_markdown(report: dict) -> str:
     model, totals, bn, conv = report["model"], report["totals"], report["batchnorm"], report["conv"]
-    lines = [f"# Build report: {model['path']}", "",
+    lines = [f"# Build report: {md_text(model['path'])}", "",
              f"- target: **{report['target']}** (compiler {report['compiler_version']})",
-             "- inputs: " + ", ".join(f"`{t['name']}` {_shape(t['shape'])} {t['dtype']}" for t in model["inputs"]),
-             "- outputs: " + ", ".join(f"`{t['name']}` {_shape(t['shape'])} {t['dtype']}" for t in model["outputs"]),
+             "- inputs: " + ", ".join(f"{md_code(t['name'])} {_shape(t['shape'])} {t['dtype']}" for t in model["inputs"]),
+             "- outputs: " + ", ".join(f"{md_code(t['name'])} {_shape(t['shape'])} {t['dtype']}" for t in model["outputs"]),
              f"- {model['nodes']} ONNX nodes (opset {model['opset']}) -> {totals['layers']} layers, "
              f"{totals['fused_layers']} of them fused groups",
              f"- {totals['macs']:,} MACs, {totals['param_bytes']:,} parameter bytes",
              f"- BatchNorms folded into Conv: {len(bn['folded'])} of {bn['total']}",
              f"- Convs in fused groups: {conv['in_fused_groups']} of {conv['total']}",
              f"- compile time: {report['compile_seconds']['total']:.2f} s", ""]
-    lines += ["## Operators imported", ""] + _table(["ONNX op", "count"], report["ops_imported"].items())
+    lines += ["## Operators imported", ""] + _table(["ONNX op", "count"],
+                                                    [(md_text(op), count) for op, count in report["ops_imported"].items()])
     lines += ["## Fused groups", ""] + _table(["pattern", "count"], report["fused_groups"].items())
     if bn["not_folded"]:
-        lines += ["## BatchNorms not folded", ""] + _table(["node", "reason"], [(f"`{r['node']}`", r["reason"]) for r in bn["not_folded"]])
+        lines += ["## BatchNorms not folded", ""] + _table(["node", "reason"], [(md_code(r['node']), md_text(r["reason"])) for r in bn["not_folded"]])
     if conv["not_fused"]:
-        lines += ["## Convs not fused", ""] + [f"- `{name}`" for name in conv["not_fused"]] + [""]
+        lines += ["## Convs not fused", ""] + [f"- {md_code(name)}" for name in conv["not_fused"]] + [""]
     precision = report.get("quantization") is not None
     kinds = {"fused": " (fused)", "int8": " (int8 kernel)"}
     rows = [(index, row["op"] + kinds.get(row["kind"], ""), _nodes(row["onnx_nodes"]),
@@ -58,21 +63,21 @@ def render_quantisation(quant: dict) -> list[str]:
     calib, sizes = quant["calibration"], quant["model_bytes"]
     method = calib["method"] + (f" ({calib['percentile']})" if calib["percentile"] else "")
     lines = ["## INT8 quantisation", "", f"- scheme: {quant['scheme']}",
-             f"- calibration: {calib['samples']} samples from `{calib['source']}`, method {method}; "
+             f"- calibration: {calib['samples']} samples from {md_code(calib['source'])}, method {method}; "
              f"errors measured on {calib['held_out_samples']} held-out samples",
              f"- model size: {sizes['float']:,} bytes float -> {sizes['int8']:,} bytes int8 "
              f"({sizes['int8'] / max(sizes['float'], 1):.1%})",
              f"- layers on int8 kernels: {len(quant['int8_layers'])}; compute layers left in float: "
-             + (", ".join(f"`{name}`" for name in quant["float_layers"]) or "none")
-             + (f" (kept by --keep-float: {', '.join(quant['kept_float'])})" if quant["kept_float"] else ""), ""]
+             + (", ".join(md_code(name) for name in quant["float_layers"]) or "none")
+             + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else ""), ""]
     if quant["accuracy"]:
         acc = quant["accuracy"]
         lines += ["### Accuracy", ""] + _table(["samples", "float top-1 %", "int8 top-1 %", "drop (points)"],
                                                [(acc["samples"], acc["float_top1"], acc["int8_top1"], acc["drop_points"])])
     if quant["layer_errors"]:
-        rows = [(f"`{r['onnx_node']}`", r["sqnr_db"], r["cosine"], f"{r['max_abs_error']:.4g}") for r in quant["layer_errors"]]
+        rows = [(md_code(r['onnx_node']), r["sqnr_db"], r["cosine"], f"{r['max_abs_error']:.4g}") for r in quant["layer_errors"]]
         lines += ["### Float vs int8 error per layer (worst first)", ""] + _table(["layer output", "SQNR dB", "cosine", "max abs error"], rows)
-    rows = [(f"`{t['onnx_node']}`", f"{t['scale']:.6g}", t["zero_point"], f"[{t['range'][0]:.4g}, {t['range'][1]:.4g}]")
+    rows = [(md_code(t['onnx_node']), f"{t['scale']:.6g}", t["zero_point"], f"[{t['range'][0]:.4g}, {t['range'][1]:.4g}]")
             for t in quant["tensors"]]
     lines += ["### Tensor quantisation parameters", ""] + _table(["tensor (producing node)", "scale", "zero point", "calibrated range"], rows)
     return lines
@@ -83,7 +88,7 @@ def render_summary(report: dict) -> str:
     totals, bn, conv = report["totals"], report["batchnorm"], report["conv"]
     groups = ", ".join(f"{name} x{count}" for name, count in report["fused_groups"].items()) or "none"
     return "\n".join([
-        f"built {report['model']['path']} for {report['target']} in {report['compile_seconds']['total']:.2f} s",
+        f"built {shown(report['model']['path'])} for {report['target']} in {report['compile_seconds']['total']:.2f} s",
         f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
@@ -97,7 +102,7 @@ def _quant_summary_lines(quant) -> list[str]:
              f"(float {quant['model_bytes']['float']:,})"]
     if quant["layer_errors"]:
         worst = quant["layer_errors"][0]
-        lines.append(f"  worst layer: {worst['onnx_node']} at {worst['sqnr_db']} dB SQNR")
+        lines.append(f"  worst layer: {shown(worst['onnx_node'])} at {worst['sqnr_db']} dB SQNR")
     if quant["accuracy"]:
         acc = quant["accuracy"]
         lines.append(f"  top-1 on {acc['samples']} samples: float {acc['float_top1']}%, int8 {acc['int8_top1']}% "

@@ -16,6 +16,8 @@ from compiler.coral.build import FIRMWARE
 from compiler.coral.firmware import COUNTERS_TAG
 from compiler.coral.simulator import run_firmware
 from compiler.errors import CompilerError
+from compiler.names import md_code
+from compiler.output_dir import write_text_atomic
 from compiler.run.host import read_report
 from compiler.run.inputs import load_inputs
 
@@ -80,7 +82,7 @@ def _with_counts(layers: list[dict], counters: np.ndarray) -> list[dict]:
 
 def _write_run_json(out_dir: Path, run: CoralRun) -> None:
     total_macs = sum(row["macs"] for row in run.layers)
-    (out_dir / RUN_JSON).write_text(json.dumps({
+    write_text_atomic(out_dir / RUN_JSON, json.dumps({
         "total_instructions": run.total_instructions,
         "total_macs": total_macs,
         "macs_per_instruction": round(total_macs / run.total_instructions, 2) if run.total_instructions else 0.0,
@@ -92,7 +94,7 @@ def layer_table(run: CoralRun) -> str:
     """The per-layer table `run` prints (Markdown)."""
     lines = ["| # | layer | op | impl | MACs | instructions | MACs/instr |", "|---:|---|---|---|---:|---:|---:|"]
     for row in run.layers:
-        lines.append(f"| {row['index']} | {row['name']} | {row['op']} | {row['impl']} | {row['macs']:,} | "
+        lines.append(f"| {row['index']} | {md_code(row['name'])} | {row['op']} | {row['impl']} | {row['macs']:,} | "
                      f"{row['instructions']:,} | {row['macs_per_instruction']:.2f} |")
     total_macs = sum(row["macs"] for row in run.layers)
     ratio = total_macs / run.total_instructions if run.total_instructions else 0.0

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import CompilerError
+from compiler.names import shown
+from compiler.run.report_check import checked_report
 from compiler.run.inputs import load_inputs
 
 
@@ -27,27 +29,39 @@ class RunResult:
 def read_report(out_dir) -> dict:
     report_path = Path(out_dir) / "report.json"
     if not report_path.is_file():
-        raise CompilerError(f"{out_dir}: not a build output directory (no report.json); run `build` first")
-    return json.loads(report_path.read_text())
+        raise CompilerError(f"{shown(out_dir)}: not a build output directory (no report.json); run `build` first")
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CompilerError(f"{shown(report_path)}: not a readable report ({shown(str(err)[:100])})") from None
+    return checked_report(report, report_path)
 
 
 def run_host(out_dir, input_paths, repeat=1) -> RunResult:
     import tvm
     from tvm import relax
 
+    if repeat < 1:
+        raise CompilerError(f"--repeat {repeat}: must be at least 1")
     report = read_report(out_dir)
     interface = report["interface"]
     inputs = load_inputs(input_paths, interface["inputs"])
     library = Path(out_dir) / "model.so"
     if not library.is_file():
-        raise CompilerError(f"{out_dir}: no model.so (is this a host build?)")
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+        raise CompilerError(f"{shown(out_dir)}: no model.so (is this a host build?)")
+    try:
+        vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+    except Exception as err:  # a damaged or foreign library: TVM raises its own error types
+        raise CompilerError(f"{shown(library)}: cannot load the compiled model ({shown(str(err).strip()[:120])})") from None
     arguments = [tvm.runtime.tensor(array) for array in inputs]
     result = vm["main"](*arguments)  # the first run also warms caches; it is not timed
     latencies = []
-    for _ in range(max(repeat, 1)):
+    for _ in range(repeat):
         start = time.perf_counter()
         vm["main"](*arguments)
         latencies.append((time.perf_counter() - start) * 1e3)
     outputs = [t.numpy() for t in result] if not hasattr(result, "numpy") else [result.numpy()]
+    if len(outputs) != len(interface["outputs"]):
+        raise CompilerError(f"{shown(library)}: returned {len(outputs)} outputs, report.json lists "
+                            f"{len(interface['outputs'])}")
     return RunResult(outputs, [t["name"] for t in interface["outputs"]], latencies)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.build import build, check_replaceable
+from compiler.build import build, build_inputs
+from compiler.names import shown
+from compiler.output_dir import checked_output, write_text_atomic
 from compiler.codegen.int8 import int8_groups
 from compiler.coral import codegen
 from compiler.coral.build import qdq_module
@@ -59,9 +61,9 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         raise CompilerError("tuning needs a limit: --trials N or --time-budget DURATION")
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
-    check_replaceable(Path(out_dir))  # before the search, not after it
+    checked_output(out_dir, build_inputs(model_path, quant, tuning_db=[db_path]))  # before the search, not after it
     model = load_onnx(model_path)
-    compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=str(model_path), quant=quant)
+    compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=shown(model_path), quant=quant)
     if target.runner == "relax-vm":
         return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)
     graph = extract_graph(int8_groups(qdq_module(compiled)))
@@ -255,5 +257,5 @@ def _rewrite_report(out_dir: Path, report: dict) -> None:
     from compiler.build import REPORT_JSON
     from compiler.report.markdown import render_markdown
 
-    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "report.md").write_text(render_markdown(report) + "\n")
+    write_text_atomic(out_dir / REPORT_JSON, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out_dir / "report.md", render_markdown(report) + "\n")

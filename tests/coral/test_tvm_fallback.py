@@ -102,7 +102,7 @@ def test_float_layers_run_on_tvm_code_and_match_the_host_build(builds):
         on_host, _ = run(root / "host", x, root / f"host{index}")
         np.testing.assert_allclose(on_coral, on_host, rtol=1e-6, atol=0)
         assert np.argmax(on_coral) == np.argmax(on_host)
-    assert "| softmax | nn.softmax | tvm |" in stdout
+    assert "| `softmax` | nn.softmax | tvm |" in stdout
     run_record = json.loads((root / "coral" / "run.json").read_text())
     softmax = next(row for row in run_record["layers"] if row["name"] == "softmax")
     assert softmax["instructions"] > 0

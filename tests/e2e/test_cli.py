@@ -37,7 +37,10 @@ def tiny_build(tmp_path_factory):
 def test_build_writes_artefact_reports_and_graph(tiny_build):
     root, model, result = tiny_build
     out = root / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["graph.onnx", "model.so", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".compiler-build.json", "graph.onnx", "model.so", "report.json",
+                                                     "report.md"]
+    assert json.loads((out / ".compiler-build.json").read_text())["files"] == ["graph.onnx", "model.so", "report.json",
+                                                                               "report.md"]
     assert not [p for p in root.iterdir() if ".partial-" in p.name]
     report = json.loads((out / "report.json").read_text())
     assert report["batchnorm"]["total"] == 5 and len(report["batchnorm"]["folded"]) == 5
@@ -63,11 +66,15 @@ def test_run_matches_onnxruntime(tiny_build):
     np.testing.assert_allclose(np.load(root / "y.npy"), reference_output(model, x), rtol=1e-4, atol=1e-6)
 
 
-def test_rebuild_replaces_an_earlier_build(tiny_build):
+def test_rebuild_replaces_an_earlier_build_but_never_a_users_file(tiny_build):
     root, _, _ = tiny_build
-    (root / "out" / "stale.txt").write_text("from an earlier build")
+    (root / "out" / "report.md").write_text("from an earlier build")
     assert cli("build", root / "tiny.onnx", "-o", root / "out").returncode == 0
-    assert not (root / "out" / "stale.txt").exists()
+    assert (root / "out" / "report.md").read_text().startswith("# Build report")
+    (root / "out" / "my-notes.txt").write_text("mine")
+    result = cli("build", root / "tiny.onnx", "-o", root / "out")
+    assert result.returncode == 2 and "files the build did not write (my-notes.txt)" in result.stderr
+    assert (root / "out" / "my-notes.txt").read_text() == "mine"
 
 
 def test_light_resnet50_folds_every_batchnorm_and_fuses_every_conv(tmp_path):

@@ -73,7 +73,7 @@ def test_build_drops_the_tuned_schedule_saving_least(block, tmp_path):
     assert dropped["layers"] == ["dw"] and dropped["saved_instructions"] == SAVED["dw"]
     itcm = next(region for region in coral["memory_map"] if region["region"] == "ITCM")
     assert itcm["used_bytes"] <= itcm["size_bytes"]
-    assert "tuned schedule not used for dw" in (out / "report.md").read_text()
+    assert "tuned schedule not used for `dw`" in (out / "report.md").read_text()
 
 
 # ---- the policy alone, on a stand-in for the linker ----

@@ -111,10 +111,13 @@ def _check_label_range(compiled, labels) -> None:
     """Every label must name one of the model's classes (the last dimension of its output)."""
     output = compiled.partitioned["main"].ret_ty
     if isinstance(output, tvm.relax.TensorType) and isinstance(output.shape, tvm.relax.ShapeExpr):
-        classes = int(output.shape.values[-1])
-        if labels.max() >= classes:
-            raise CompilerError(f"--val: label {int(labels.max())} is out of range: the model's output has {classes} "
-                                "classes (labels count from 0)")
+        _check_classes(labels, int(output.shape.values[-1]))
+
+
+def _check_classes(labels, classes: int) -> None:
+    if labels.max() >= classes:
+        raise CompilerError(f"--val: label {int(labels.max())} is out of range: the model's output has {classes} "
+                            "classes (labels count from 0)")
 
 
 def _load_validation(path, model):
@@ -150,6 +153,9 @@ def _load_validation(path, model):
         raise CompilerError(f"--val {shown(path)}: '{label_key}' must hold one class index (an integer >= 0) per sample")
     if not np.isfinite(images).all():
         raise CompilerError(f"--val {shown(path)}: the samples hold NaN or infinite values")
+    declared = [d.dim_value if d.HasField("dim_value") else 0 for d in model.graph.output[0].type.tensor_type.shape.dim]
+    if declared and declared[-1] > 0:
+        _check_classes(labels, declared[-1])
     return images, labels, shape
 
 

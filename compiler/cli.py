@@ -30,34 +30,27 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
-def positive_int(text: str) -> int:
+def _flag_value(text: str, parse, valid, expected: str):
+    """An argparse type: `parse(text)`, accepted only when `valid(value)`; else says `expected`."""
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _flag_value(text, int, lambda v: v >= 1, "a whole number of at least 1")
 
 
 def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds above 0")
-    return value
+    return _flag_value(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number of seconds above 0")
 
 
 def percentile(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 100:
-        raise argparse.ArgumentTypeError(f"{text} must be in (0, 100]")
-    return value
+    return _flag_value(text, float, lambda v: 0 < v <= 100, "a percentile in (0, 100]")
 
 
 def _quant_config(args):
@@ -257,9 +250,17 @@ def _model_arguments(command) -> None:
                                                              "or highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one `error:` line (with where to find help), exit code 2."""
+
+    def error(self, message):
+        print(f"error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m compiler", description="ML compiler for edge NPUs, on Apache TVM Relax.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="python -m compiler", description="ML compiler for edge NPUs, on Apache TVM Relax.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     build = commands.add_parser("build", help="compile a model into an output directory",
                                 description="Compile MODEL.onnx for a target. OUT receives the artefact (model.so on host), "

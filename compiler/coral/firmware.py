@@ -28,7 +28,7 @@ from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.coral.transpose import transpose_source
 from compiler.errors import CompilerError, FitError
-from compiler.names import c_comment, c_identifier
+from compiler.names import c_comment, c_identifier, shown
 
 COUNTERS_TAG = 1000000  # npu_send tag of the per-layer counters; output i is sent under tag i
 RESERVED_DTCM = 2048  # runtime .data/.bss besides the arena and the counters
@@ -75,7 +75,7 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
     for layer in layers:
         if layer.fallback and warn is not None:
             where = "TVM's LLVM code for riscv32" if layer.impl == "tvm" else "kernels/ref"
-            warn(f"{layer.step.name} ({layer.step.op}): runs on {where}: {layer.fallback}")
+            warn(f"{shown(layer.step.name)} ({layer.step.op}): runs on {where}: {layer.fallback}")
     placement, arena_bytes = _place(graph, layers, profile)
     files = {f"{layer.function}.c": layer.source for layer in layers}
     files["layers.h"] = _layers_header(graph, layers)

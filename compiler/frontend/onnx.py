@@ -22,7 +22,8 @@ from compiler.errors import CompilerError
 from compiler.frontend.converters import OVERRIDES
 from compiler.frontend.external_data import load_external_data
 from compiler.frontend.provenance import tag_spans
-from compiler.frontend.validate import check_header, check_relax_shapes, check_shapes, memory_bytes
+from compiler.frontend.validate import (check_header, check_initializers, check_relax_shapes, check_shapes,
+                                       memory_bytes)
 from compiler.names import shown
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -48,7 +49,8 @@ def load_onnx(path) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as err:
-        raise CompilerError(f"{name}: invalid ONNX model: {shown(_first_line(err))}")
+        raise CompilerError(f"{name}: invalid ONNX model: {shown(_checker_message(err))}") from None
+    check_initializers(model, name)
     return model
 
 
@@ -196,6 +198,11 @@ class _Importer(stock.ONNXGraphImporter):
         converter = OVERRIDES[op_name].get_converter(opset)
         result = converter(self.bb, inputs, attrs, [self._nodes, self._params])
         return self.bb.normalize(result) if isinstance(result, relax.Expr) else result
+
+
+def _checker_message(err) -> str:
+    """The checker's message on one line (it may print the offending node over several)."""
+    return " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())[:400]
 
 
 def _first_line(err) -> str:

@@ -3,6 +3,7 @@ one line naming the node or tensor, instead of deep inside TVM or after hours of
 
     check_header(model, source)          IR version and opset this compiler understands; graph
                                          inputs and outputs named once each
+    check_initializers(model, source)    every initializer holds data of its type and dims
     check_shapes(model, shapes, source)  ONNX's shape inference in strict mode with the inputs'
                                          static shapes (negative pads, zero dilations, declared
                                          shapes that contradict the graph, ...), then every tensor
@@ -17,6 +18,7 @@ import re
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import tvm
 from tvm import relax
 
@@ -45,8 +47,35 @@ def check_header(model: onnx.ModelProto, source: str) -> None:
         if opset.domain in _ONNX_DOMAINS and not 1 <= opset.version <= newest:
             raise CompilerError(f"{source}: opset {opset.version} of the ONNX domain is not one this compiler knows "
                                 f"(1 to {newest})")
+    if not model.graph.output:
+        raise CompilerError(f"{source}: the graph has no outputs")
     _unique(source, "graph input", [value.name for value in model.graph.input])
     _unique(source, "graph output", [value.name for value in model.graph.output])
+    for what, values in (("graph input", model.graph.input), ("graph output", model.graph.output)):
+        for value in values:
+            if _numpy_dtype(value.type.tensor_type.elem_type) is None:
+                raise CompilerError(f"{source}: {what} '{shown(value.name)}' has no numeric tensor type "
+                                    f"(elem_type {value.type.tensor_type.elem_type})")
+
+
+def _numpy_dtype(elem_type):
+    if elem_type in (onnx.TensorProto.UNDEFINED, onnx.TensorProto.STRING):
+        return None
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def check_initializers(model: onnx.ModelProto, source: str) -> None:
+    """Every initializer decodes to an array of its declared type and dims (after external data)."""
+    for tensor in model.graph.initializer:
+        try:
+            onnx.numpy_helper.to_array(tensor)
+        except (ValueError, TypeError, KeyError, OverflowError, MemoryError) as err:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CompilerError(f"{source}: initializer '{shown(tensor.name)}' does not hold data of its type and "
+                                f"shape ({shown(text)})") from None
 
 
 def _unique(source: str, what: str, names: list[str]) -> None:
@@ -70,7 +99,7 @@ def check_shapes(model: onnx.ModelProto, shapes: dict, source: str) -> None:
     _check_size(source, "input", shapes.items(), model)
     try:
         inferred = onnx.shape_inference.infer_shapes(fixed, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError) as err:
         raise CompilerError(_inference_message(source, str(err))) from None
     producers = {output: node for node in inferred.graph.node for output in node.output}
     values = list(inferred.graph.value_info) + list(inferred.graph.output)
@@ -114,10 +143,8 @@ def _check_size(source: str, what: str, named_shapes, model) -> None:
 
 
 def _itemsize(elem_type) -> int:
-    try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
-    except (KeyError, TypeError, ValueError):
-        return 4
+    dtype = _numpy_dtype(elem_type)
+    return dtype.itemsize if dtype is not None else 4
 
 
 def check_relax_shapes(mod: tvm.IRModule, source: str) -> None:

@@ -27,6 +27,7 @@ from tvm import relax
 
 from compiler.analysis import static_shape
 from compiler.errors import CompilerError
+from compiler.names import shown
 from compiler.passes.util import bindings
 from compiler.progress import Progress
 from compiler.quant.calib_data import CalibrationSet, CalibrationWarning
@@ -119,7 +120,7 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
 
     broken = {name: obs.nonfinite for name, obs in observers.items() if obs.nonfinite}
     if broken:
-        shown = ", ".join(f"{name} ({count})" for name, count in broken.items())
-        warnings.warn(f"calibration: NaN/inf values inside the float model, left out of the ranges: {shown}",
+        listed = ", ".join(f"{shown(name)} ({count})" for name, count in list(broken.items())[:8])
+        warnings.warn(f"calibration: NaN/inf values inside the float model, left out of the ranges: {listed}",
                       CalibrationWarning, stacklevel=2)
     return {name: obs.range() for name, obs in observers.items()}

@@ -43,16 +43,18 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     validation = _load_validation(val_path, model) if val_path is not None else None
     compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
                              note=warn)
-    quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
-    report = summarise(compiled, model_path, quantisation)
     with staging_dir(out) as staging:
+        coral = None
         if compiled.executable is not None:
             compiled.executable.export_library(str(staging / target.artefact))
-        else:
+        else:  # before measuring accuracy: a model that does not fit the chip fails early
             from compiler.coral.build import build_firmware
 
-            report["coral"] = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning,
-                                             **(firmware_options or {}))
+            coral = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning, **(firmware_options or {}))
+        quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
+        report = summarise(compiled, model_path, quantisation)
+        if coral is not None:
+            report["coral"] = coral
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")
         onnx.save(export_graph(_graph_module(compiled), Path(model_path).stem), str(staging / "graph.onnx"))

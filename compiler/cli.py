@@ -11,6 +11,7 @@ import signal
 import sys
 
 from compiler.errors import CompilerError
+from compiler.coral.memory import default_profile_name, memory_spec, parse_size
 from compiler.names import one_line, shown
 
 EXIT_USAGE = 2
@@ -71,6 +72,20 @@ def _quant_config(args):
                        percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True)
 
 
+def _memory(args) -> str | None:
+    """--memory with the region sizes of --extmem / --dtcm: the spec coral/memory.py reads."""
+    sizes = {region: parse_size(text, f"--{region.lower()}") for region, text in
+             (("EXTMEM", args.extmem), ("DTCM", args.dtcm)) if text is not None}
+    if not sizes:
+        return args.memory
+    from compiler.targets import get_target
+
+    target = get_target(args.target)
+    if "memory" not in target.data:
+        raise CompilerError(f"--{next(iter(sizes)).lower()}: target {target.name} has no memory profiles (coral-npu has)")
+    return memory_spec(args.memory or default_profile_name(target), sizes)
+
+
 def _note(message) -> None:
     print(f"note: {one_line(message)}", file=sys.stderr)
 
@@ -83,7 +98,7 @@ def _build(args) -> int:
 
     warnings.showwarning = lambda message, *rest: print(f"warning: {one_line(message)}", file=sys.stderr)
     report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
-                   memory=args.memory, warn=_note,
+                   memory=_memory(args), warn=_note,
                    tuning_db=args.tuning_db)
     print(render_summary(report))
     artefacts = "firmware.elf, src/" if "coral" in report else "model.so"
@@ -97,7 +112,7 @@ def _tune(args) -> int:
 
     options = tune_options(args.trials, _duration(args.time_budget), args.seed)
     report = tune_model(args.model, args.target, args.output, args.tuning_db, quant=_quant_config(args),
-                        memory=args.memory, input_shapes=args.input_shape, options=options,
+                        memory=_memory(args), input_shapes=args.input_shape, options=options,
                         warn=_note)
     print(render_summary(report))
     tuning = report["tuning"]
@@ -246,8 +261,11 @@ def _model_arguments(command) -> None:
     quant.add_argument("--io", default="float", choices=["float", "int8", "uint8"],
                        help="model inputs/outputs as float (default) or integer tensors at the scale and zero point "
                             "report.json lists under quantization.io")
-    command.add_argument("--memory", metavar="PROFILE", help="coral-npu memory profile: default (ITCM 8 KB, DTCM 32 KB) "
-                                                             "or highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB)")
+    command.add_argument("--memory", metavar="PROFILE", help="coral-npu memory profile: default (ITCM 8 KB, DTCM 32 KB), "
+                                                             "highmem (ITCM 1 MB, DTCM 1 MB, EXTMEM 4 MB) or soc "
+                                                             "(ITCM 1 MB, DTCM 1 MB, EXTMEM 64 MB)")
+    command.add_argument("--extmem", metavar="SIZE", help="coral-npu: resize the profile's external memory (e.g. 128M)")
+    command.add_argument("--dtcm", metavar="SIZE", help="coral-npu: resize the profile's data TCM (e.g. 2M)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,7 @@ The report section (report.json "coral") holds the per-layer plan (implementatio
 schedule, fallback reason) and the memory map read back from the linked ELF.
 """
 
+import shutil
 from pathlib import Path
 
 import tvm
@@ -16,9 +17,10 @@ import tvm_ffi.libinfo
 from compiler.codegen.int8 import int8_groups
 from compiler.coral.firmware import generate_firmware
 from compiler.coral.graph import extract_graph
-from compiler.coral.memory import profile_for
+from compiler.coral.memory import profile_for, profiles_for
 from compiler.coral.toolchain import Toolchain
 from compiler.coral.tvm_fallback import compile_object
+from compiler.coral.weight_fit import all_int8, check_constants_fit, pack_for_fit, stored_weight_bytes, weight_elements
 from compiler.errors import CompilerError, FitError
 from compiler.resources import data_dir
 from compiler.tune.apply import schedules_of, tuned_workloads
@@ -106,11 +108,33 @@ def _dropped_note(entry, error) -> str:
 
 def _link_firmware(graph, profile, toolchain, out_dir: Path, schedules: dict, kernels, opt, march_suffix):
     """OUT/src/*.c and OUT/firmware.elf for `schedules` -> (firmware, elf, the build's warnings:
-    held back while build_firmware may still try other schedules)."""
-    notes = []
-    firmware = generate_firmware(graph, profile, schedules=schedules, warn=notes.append, kernels=kernels)
+    held back while build_firmware may still try other schedules). Layers without a chosen
+    schedule keep int16-packed weights while the firmware fits, int8 where it must (weight_fit.py)."""
+    def generate(chosen):
+        notes = []
+        return generate_firmware(graph, profile, schedules=chosen, warn=notes.append, kernels=kernels), notes
+
+    firmware, notes = generate(schedules)
+    if kernels == "generated":
+        packed = pack_for_fit(firmware, profile, schedules)
+        if packed:
+            firmware, notes = generate({**packed, **schedules})
+        check_constants_fit(firmware, profile, profiles_for(toolchain.target))  # before any C is compiled
+    try:
+        return firmware, _compile_and_link(firmware, profile, toolchain, out_dir, march_suffix, opt), notes
+    except FitError:
+        packed = all_int8(firmware, schedules) if kernels == "generated" else {}
+        if not packed:  # nothing left to shrink: the error names the region
+            raise
+        firmware, notes = generate({**packed, **schedules})
+        return firmware, _compile_and_link(firmware, profile, toolchain, out_dir, march_suffix, opt), notes
+
+
+def _compile_and_link(firmware, profile, toolchain, out_dir: Path, march_suffix: str, opt: str) -> Path:
     source_dir = out_dir / SOURCE_DIR
-    source_dir.mkdir(parents=True, exist_ok=True)
+    if source_dir.exists():
+        shutil.rmtree(source_dir)  # a retry's sources replace the first attempt's
+    source_dir.mkdir(parents=True)
     for name, text in firmware.files.items():
         (source_dir / name).write_text(text)
     sources = [source_dir / name for name in sorted(firmware.files) if name.endswith(".c")]
@@ -120,12 +144,12 @@ def _link_firmware(graph, profile, toolchain, out_dir: Path, schedules: dict, ke
     if firmware.tir_functions:
         objects.append(_tvm_object(toolchain.target, firmware.tir_functions, source_dir))
         include_dirs += [tvm_ffi.libinfo.find_include_path(), tvm_ffi.libinfo.find_dlpack_include_path()]
-    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile.name, include_dirs=include_dirs, opt=opt,
+    elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile, include_dirs=include_dirs, opt=opt,
                                    cflags=march, objects=objects)
     vector_float = toolchain.vector_float_instructions(elf)
     if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
-    return firmware, elf, notes
+    return elf
 
 
 def _tvm_object(target, functions: dict, source_dir: Path) -> Path:
@@ -143,6 +167,10 @@ def _section(graph, firmware, profile, usage) -> dict:
                        for region, (used, size) in usage.items()],
         "arena_bytes": dict(firmware.arena_bytes),
         "constant_bytes": sum(layer.constant_bytes for layer in firmware.layers),
+        "weight_bytes": {"int8": sum(weight_elements(layer) for layer in firmware.layers),
+                         "stored": sum(stored_weight_bytes(layer) for layer in firmware.layers),
+                         "int16_packed_layers": sum(stored_weight_bytes(layer) > weight_elements(layer)
+                                                    for layer in firmware.layers)},
         "layers": [_layer_row(graph, layer) for layer in firmware.layers],
         "inputs": [_tensor(graph, index) for index in graph.inputs],
         "outputs": [_tensor(graph, index) for index in graph.outputs],

@@ -6,7 +6,8 @@ sim_base + its chip address (QEMU's virt machine has RAM only from 0x80000000) w
 size, so ld.lld still refuses a firmware that would not fit the chip.
 """
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from string import Template
 
 from compiler.errors import CompilerError
@@ -49,14 +50,56 @@ def default_profile_name(target) -> str:
     return target.data.get("memory", {}).get("default_profile", "default")
 
 
-def profile_for(target, name: str | None = None) -> MemoryProfile:
-    """The profile called `name` (the target's default when None); CompilerError names the known ones."""
+def profile_for(target, spec: str | None = None) -> MemoryProfile:
+    """The profile a memory spec names: "NAME" or "NAME,REGION=BYTES,..." (region sizes overridden,
+    as `--extmem` and `--dtcm` write it); the target's default when None. CompilerError names the
+    known profiles, or the override that cannot be."""
     profiles = profiles_for(target)
-    name = name or default_profile_name(target)
+    name, *overrides = (spec or default_profile_name(target)).split(",")
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise CompilerError(f"--memory {name}: unknown memory profile for target {target.name} (known: {known})")
-    return profiles[name]
+    profile = profiles[name]
+    if not overrides:
+        return profile
+    regions = dict(profile.regions)
+    for override in overrides:
+        region, _, size = override.partition("=")
+        if region not in regions:
+            raise CompilerError(f"--{region.lower()}: memory profile {name} has no {region} region "
+                                f"(it has {', '.join(regions)})")
+        regions[region] = replace(regions[region], size=int(size))
+    _check_layout(regions.values(), profile.inbox, name)
+    return replace(profile, name=spec, regions=regions)
+
+
+def memory_spec(name: str, sizes: dict) -> str:
+    """The spec profile_for reads: a profile name and the region sizes --extmem / --dtcm give."""
+    return ",".join([name, *(f"{region}={size}" for region, size in sorted(sizes.items()))])
+
+
+_UNITS = {"": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+          "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """"64M", "512K", "1048576" -> bytes (binary units)."""
+    found = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text or "")
+    unit = found.group(2).upper() if found else None
+    if not found or unit not in _UNITS or int(found.group(1)) == 0:
+        raise CompilerError(f"{flag} {text}: expected a size such as 64M, 512K or 1048576 (bytes)")
+    return int(found.group(1)) * _UNITS[unit]
+
+
+def _check_layout(regions, inbox, name: str) -> None:
+    """Resized regions may not overlap each other or the simulator's inbox."""
+    spans = sorted((r.sim_address, r.sim_address + r.size, r.name) for r in regions)
+    if inbox is not None:
+        spans = sorted(spans + [(inbox.sim_address, inbox.sim_address + inbox.size, "the simulator's inbox")])
+    for (start, end, first), (next_start, _, second) in zip(spans, spans[1:]):
+        if end > next_start:
+            raise CompilerError(f"memory profile {name}: {first} would reach {end - start:,} bytes and overlap "
+                                f"{second}; at most {next_start - start:,} bytes fit there")
 
 
 def _profile(name: str, table: dict, sim_base: int, target_name: str, inbox: Region | None) -> MemoryProfile:

@@ -90,7 +90,7 @@ class Toolchain:
                        opt: str = "-O2", cflags=(), objects=()) -> Path:
         """Compiles the runtime and `sources` (.c/.S files) and links them, with ready `objects`
         (.o files), for a memory profile."""
-        memory = profile_for(self.target, profile)
+        memory = profile if isinstance(profile, MemoryProfile) else profile_for(self.target, profile)
         out_elf = Path(out_elf)
         out_elf.parent.mkdir(parents=True, exist_ok=True)
         kernel_flags = self._cflags(self.isa["march"], include_dirs, defines) + [opt, *cflags]

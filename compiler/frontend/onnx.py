@@ -21,6 +21,7 @@ from tvm.relax.frontend.onnx import onnx_frontend as stock
 from compiler.errors import CompilerError
 from compiler.frontend.converters import OVERRIDES
 from compiler.frontend.external_data import load_external_data
+from compiler.frontend.fold_shapes import fold_shape_subgraphs
 from compiler.frontend.provenance import tag_spans
 from compiler.frontend.validate import (check_header, check_initializers, check_relax_shapes, check_shapes,
                                        memory_bytes)
@@ -129,7 +130,7 @@ def import_onnx(model: onnx.ModelProto, input_shapes=None, source="model") -> tv
     """ONNX model -> Relax IRModule with static input shapes and per-node spans."""
     check_supported(model, source)
     shapes = resolve_input_shapes(model, input_shapes or {}, source)
-    check_shapes(model, shapes, source)
+    model = fold_shape_subgraphs(check_shapes(model, shapes, source), source)
     dtypes = {value.name: onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name
               for value in graph_inputs(model)}
     importer = _Importer(shapes, dtypes, source)

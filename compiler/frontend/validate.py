@@ -4,7 +4,7 @@ one line naming the node or tensor, instead of deep inside TVM or after hours of
     check_header(model, source)          IR version and opset this compiler understands; graph
                                          inputs and outputs named once each
     check_initializers(model, source)    every initializer holds data of its type and dims
-    check_shapes(model, shapes, source)  ONNX's shape inference in strict mode with the inputs'
+    check_shapes(model, shapes, source)  -> the shape-annotated model: ONNX's shape inference in strict mode with the inputs'
                                          static shapes (negative pads, zero dilations, declared
                                          shapes that contradict the graph, ...), then every tensor
                                          non-empty and within the size limits
@@ -86,8 +86,9 @@ def _unique(source: str, what: str, names: list[str]) -> None:
         seen.add(name)
 
 
-def check_shapes(model: onnx.ModelProto, shapes: dict, source: str) -> None:
-    """Strict shape inference over `model` with its inputs fixed to `shapes`; then the limits."""
+def check_shapes(model: onnx.ModelProto, shapes: dict, source: str) -> onnx.ModelProto:
+    """Strict shape inference over `model` with its inputs fixed to `shapes`; then the limits.
+    Returns the model with its inputs fixed and every inferred shape annotated."""
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
     for value in fixed.graph.input:
@@ -117,6 +118,7 @@ def check_shapes(model: onnx.ModelProto, shapes: dict, source: str) -> None:
               for value in values if value.type.HasField("tensor_type")
               and all(d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)]
     _check_size(source, "tensor", static, inferred)
+    return inferred
 
 
 def _inference_message(source: str, text: str) -> str:

@@ -16,6 +16,7 @@ def render_coral(coral: dict) -> list[str]:
              + (f", {coral['arena_bytes']['spill_arena']:,} bytes spilled to EXTMEM"
                 if coral["arena_bytes"].get("spill_arena") else ""),
              f"- constant data (packed weights, biases, requantisation tables): {coral['constant_bytes']:,} bytes",
+             *_weight_line(coral.get("weight_bytes")),
              *_tuning_db_line(coral.get("tuning_db")), "",
              "### Memory map", "", "| region | used bytes | size bytes | used |", "|---|---:|---:|---:|"]
     lines += [_cells((r["region"], f"{r['used_bytes']:,}", f"{r['size_bytes']:,}", f"{r['percent']}%"))
@@ -31,6 +32,14 @@ def render_coral(coral: dict) -> list[str]:
         lines.append(_cells((row["index"], md_code(row['name']), row["op"], shape, f"{row['macs']:,}", impl, schedule)))
     return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
                         "OUT/run.json).", ""]
+
+
+def _weight_line(weights) -> list[str]:
+    if not weights:
+        return []
+    return [f"- weights: {weights['int8']:,} bytes as int8, {weights['stored']:,} bytes as stored "
+            f"({weights['int16_packed_layers']} layer(s) keep them pre-widened to int16, the fastest form; "
+            "the others are int8 because the profile's memory needs it, or by their kernel)"]
 
 
 def _tuning_db_line(tuning_db) -> list[str]:

@@ -51,10 +51,13 @@ bool use_gemm(const ConvShape& s) {
   return estimate_gemm(gemm, default_gemm_schedule(gemm)) <= estimate_pixel_conv(s, default_pixel_conv_schedule(s));
 }
 
-Schedule default_schedule(const KernelSpec& spec) {
+Schedule default_for_pack(const KernelSpec& spec, const std::string& weight_pack) {
   ConvShape shape = read_conv_shape(spec);
-  return use_gemm(shape) ? default_gemm_schedule(as_gemm(shape)) : default_pixel_conv_schedule(shape);
+  return use_gemm(shape) ? default_gemm_schedule(as_gemm(shape), weight_pack)
+                         : default_pixel_conv_schedule(shape, weight_pack);
 }
+
+Schedule default_schedule(const KernelSpec& spec) { return default_for_pack(spec, "i16"); }
 
 std::string validate(const KernelSpec& spec, const Schedule& schedule) {
   ConvShape shape = read_conv_shape(spec);
@@ -71,7 +74,7 @@ Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& sched
   return emit_pixel_conv(spec, shape, weight, bias, requant, schedule, vector);
 }
 
-const bool registered = register_kernel({"conv2d", emit, default_schedule, validate});
+const bool registered = register_kernel({"conv2d", emit, default_schedule, validate, default_for_pack});
 
 }  // namespace
 

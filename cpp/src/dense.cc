@@ -15,7 +15,11 @@ GemmShape read_dense_shape(const KernelSpec& spec) {
   return s;
 }
 
-Schedule default_schedule(const KernelSpec& spec) { return default_gemm_schedule(read_dense_shape(spec)); }
+Schedule default_for_pack(const KernelSpec& spec, const std::string& weight_pack) {
+  return default_gemm_schedule(read_dense_shape(spec), weight_pack);
+}
+
+Schedule default_schedule(const KernelSpec& spec) { return default_for_pack(spec, "i16"); }
 
 std::string validate(const KernelSpec& spec, const Schedule& schedule) {
   return validate_gemm(read_dense_shape(spec), schedule);
@@ -28,7 +32,7 @@ Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& sched
   return emit_gemm(spec, shape, weight, bias, read_requant(spec, arrays, shape.out_c), schedule, vector);
 }
 
-const bool registered = register_kernel({"dense", emit, default_schedule, validate});
+const bool registered = register_kernel({"dense", emit, default_schedule, validate, default_for_pack});
 
 }  // namespace
 

@@ -320,12 +320,12 @@ double estimate_gemm(const GemmShape& shape, const Schedule& s) {
   return shape.groups * pixel_tiles * (full_tiles * per_block(paired_weight_loads(s)) + tail_tiles * per_block(false));
 }
 
-Schedule default_gemm_schedule(const GemmShape& shape) {
+Schedule default_gemm_schedule(const GemmShape& shape, const std::string& weight_pack) {
   Schedule s;
   s.oc_tile = static_cast<int>(std::min<int64_t>(shape.out_c, int32_lanes(8)));
   s.lmul = 1;
   while (int32_lanes(s.lmul) < s.oc_tile) s.lmul *= 2;
-  s.weight_pack = "i16";
+  s.weight_pack = weight_pack;
   s.loop_order = "oc_px";
   s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c, kDefaultUnroll));
   // Each weight load feeds px_tile vwmacc: as many pixels as the registers hold, or fewer when that

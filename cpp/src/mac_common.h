@@ -138,7 +138,8 @@ struct GemmShape {
   int64_t in_stride() const { return groups * in_c; }    // input elements per pixel
   int64_t out_stride() const { return groups * out_c; }  // output elements per pixel
 };
-Schedule default_gemm_schedule(const GemmShape& shape);
+// weight_pack: "i16" (the fastest) or "i8" (half the weight bytes: the memory-aware choice).
+Schedule default_gemm_schedule(const GemmShape& shape, const std::string& weight_pack = "i16");
 double estimate_gemm(const GemmShape& shape, const Schedule& schedule);  // rough instruction count
 std::string validate_gemm(const GemmShape& shape, const Schedule& schedule);
 // weight [groups x out_c][in_c] int8 values, bias [groups x out_c] (not yet folded).
@@ -153,7 +154,7 @@ struct ConvShape {
   int64_t in_c_per_group() const { return in_c / groups; }
   int64_t out_c_per_group() const { return out_c / groups; }
 };
-Schedule default_pixel_conv_schedule(const ConvShape& shape);
+Schedule default_pixel_conv_schedule(const ConvShape& shape, const std::string& weight_pack = "i16");
 double estimate_pixel_conv(const ConvShape& shape, const Schedule& schedule);  // rough instruction count
 std::string validate_pixel_conv(const ConvShape& shape, const Schedule& schedule);
 // weight OHWI int8 values, bias [out_c].

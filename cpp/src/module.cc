@@ -32,10 +32,15 @@ Arrays to_arrays(const py::dict& arrays) {
   return out;
 }
 
+// A partial schedule is a constraint: the knobs it names, the default for the rest. When it fixes
+// weight_pack, the rest is the best default for that packing (i8 weights change the register budget).
 Schedule to_schedule(const py::object& obj, const KernelEntry& entry, const KernelSpec& spec) {
-  Schedule s = entry.default_schedule(spec);
-  if (obj.is_none()) return s;
-  for (auto item : py::cast<py::dict>(obj)) {
+  if (obj.is_none()) return entry.default_schedule(spec);
+  py::dict knobs = py::cast<py::dict>(obj);
+  Schedule s = knobs.contains("weight_pack") && entry.default_for_pack
+                   ? entry.default_for_pack(spec, py::cast<std::string>(knobs["weight_pack"]))
+                   : entry.default_schedule(spec);
+  for (auto item : knobs) {
     auto key = py::cast<std::string>(item.first);
     if (key == "oc_tile") s.oc_tile = py::cast<int>(item.second);
     else if (key == "px_tile") s.px_tile = py::cast<int>(item.second);

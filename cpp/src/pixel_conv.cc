@@ -384,13 +384,13 @@ double estimate_pixel_conv(const ConvShape& s, const Schedule& sched) {
   return static_cast<double>(s.batches) * ((chunks * per_chunk + bands * per_band) * s.groups + bands * fill);
 }
 
-Schedule default_pixel_conv_schedule(const ConvShape& shape) {
+Schedule default_pixel_conv_schedule(const ConvShape& shape, const std::string& weight_pack) {
   Schedule s;
   s.lmul = 1;
   while (s.lmul < 8 && int32_lanes(s.lmul) < shape.out_h * shape.out_w) s.lmul *= 2;
   s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c_per_group(), 8));
   s.loop_order = "oc_px";
-  s.weight_pack = "i16";
+  s.weight_pack = weight_pack;
   Schedule best = s;
   double best_cost = std::numeric_limits<double>::infinity();
   for (int64_t rows = 1; rows <= shape.out_h; ++rows) {

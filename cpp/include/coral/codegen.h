@@ -75,6 +75,9 @@ struct KernelEntry {
   std::function<Schedule(const KernelSpec&)> default_schedule;
   // Empty string when (spec, schedule) is valid; otherwise why not (register budget, tile sizes...).
   std::function<std::string(const KernelSpec&, const Schedule&)> validate;
+  // Kernels with weights: the estimate's best schedule when the weight packing is fixed (a partial
+  // schedule naming weight_pack starts from it). Empty for kernels without weights.
+  std::function<Schedule(const KernelSpec&, const std::string& weight_pack)> default_for_pack = {};
 };
 
 bool register_kernel(KernelEntry entry);

@@ -12,6 +12,7 @@ from compiler.frontend.provenance import source_node
 from compiler.patterns import rows_for
 
 GROUP_ATTR = "Composite"
+UNARY = "unary"  # the family (and group pattern name) of passes/group_unary.py
 # Group function attribute listing the group's source ONNX nodes, newline-separated.
 # Besides provenance it keeps groups distinct: FuseOpsByPattern merges structurally equal
 # group functions (models with identical weights have many), which would leave one
@@ -31,8 +32,16 @@ def fusion_patterns(families) -> list[relax.transform.FusionPattern]:
 
 
 def partition(mod: tvm.IRModule, families, annotate_codegen=False) -> tvm.IRModule:
-    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(families), bind_constants=True, annotate_codegen=annotate_codegen)
-    return fuse(mod)
+    """Fuse the rows of `families`; the family "unary" is not a pattern row but a pass
+    (passes/group_unary.py: elementwise functions of one tensor, after the chains took theirs)."""
+    rows = [family for family in families if family != UNARY]
+    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(rows), bind_constants=True, annotate_codegen=annotate_codegen)
+    mod = fuse(mod)
+    if UNARY in families:
+        from compiler.passes.group_unary import group_unary
+
+        mod = group_unary(mod)
+    return mod
 
 
 def group_name(func) -> str | None:

@@ -175,7 +175,9 @@ def pattern_table() -> list[PatternRow]:
 # conv2d_residual rows fuse conv + residual add (+ act) into one kernel; quantisation
 # instead keeps the add as an op of its own (family "add"), as TFLite's int8 scheme does:
 # the conv output is requantised before the add.
-FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense", "pooling", "add")
+# "unary" has no rows: partition.py runs passes/group_unary.py for it.
+FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense", "pooling", "add",
+            "unary")
 
 
 def rows_for(families) -> list[PatternRow]:

@@ -40,6 +40,7 @@ KERNELS = {
     "max_pool2d": ("ref/pool_s8.c", "npu_maxpool_params", "npu_max_pool_s8", "int8", "int8"),
     "avg_pool2d": ("ref/pool_s8.c", "npu_avgpool_params", "npu_avg_pool_s8", "int8", "int8"),
     "pad": ("ref/concat_pad_s8.c", "npu_pad_params", "npu_pad_s8", "int8", "int8"),
+    "lut": ("ref/add_s8.c", "npu_lut_params", "npu_lut_s8", "int8", "int8"),
     "quantize": ("ref/add_s8.c", "npu_quantize_params", "npu_quantize_f32_s8", "float32", "int8"),
     "dequantize": ("ref/add_s8.c", "npu_quantize_params", "npu_dequantize_s8_f32", "int8", "float32"),
 }
@@ -90,6 +91,8 @@ def emit_int8(call: CompositeCall, ctx) -> str:
         return "\n".join(lines)
     lines.append(f"static const {struct} params = {c_struct(kernel.params)};")
     args = [x.expr for x in inputs]
+    if kernel.kernel == "lut":
+        args.append(ctx.constant(kernel.arrays["table"], "table").expr)
     if kernel.kernel in ("conv2d", "dense"):
         arrays = kernel.arrays
         args.append(ctx.constant(arrays["weight"], "weight").expr)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # The constant arrays' element types (the reference kernels' pointer types).
-_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32}
+_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8}
 
 
 @dataclass

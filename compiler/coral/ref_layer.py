@@ -43,7 +43,7 @@ def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, sig
     else:
         lines.append(f"static const {struct} {function}_params = {c_struct(params)};")
         call_args = list(inputs)
-        for key in _CONSTANTS if kernel in ("conv2d", "dense") else ():
+        for key in _CONSTANTS if kernel in ("conv2d", "dense") else ("table",) if kernel == "lut" else ():
             array = arrays.get(key)
             if array is None:
                 call_args.append("NULL")

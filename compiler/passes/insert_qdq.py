@@ -21,15 +21,19 @@ from tvm import relax
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import with_span
 from compiler.names import shown
-from compiler.partition import group_name, group_nodes
+from compiler.frontend.provenance import node_span
+from compiler.partition import UNARY, group_name, group_nodes
 from compiler.passes.util import bindings, is_call_to, is_const
 from compiler.quant import qdq
 from compiler.quant.calibrate import tensor_ids
 from compiler.quant.observers import weight_qparams
 from compiler.quant.plan import SAME_AS_INPUT, callee_kind, is_zero_pad
+from compiler.quant.reference.lut import unary_table
+from compiler.quant.unary_function import evaluate
 
 # Group patterns with an int8 kernel (the quant pattern table in quant/patterns.py).
-QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add")
+QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add",
+                    UNARY)
 
 
 def is_quantisable_group(pattern: str | None) -> bool:
@@ -264,6 +268,8 @@ class _QDQWriter:
 
     def _quantised_group(self, call, out_qparams) -> _Tensor:
         func = self.mod[call.op]
+        if group_name(func) == UNARY:
+            return self._table_lookup(call, func, out_qparams)
         local, local_qparams = {}, {}
         for param, arg in zip(func.params, call.args):
             local[param] = self._float_from_int8(arg)
@@ -289,6 +295,22 @@ class _QDQWriter:
         result = local[func.body.body]
         quantised = self.bb.emit(qdq.quantize(result, out_qparams.scale, out_qparams.zero_point))
         return _Tensor(int8_var=quantised, qparams=out_qparams)
+
+    def _table_lookup(self, call, func, out_qparams) -> _Tensor:
+        """A function of one tensor as its int8 table: take(table, x_q + 128) (quant/qdq.py). A function
+        undefined somewhere on the input's int8 range (NaN) stays float."""
+        (arg,) = call.args
+        in_qparams = self.env[arg].qparams
+        try:
+            table = unary_table(evaluate(func), in_qparams.scale, in_qparams.zero_point, out_qparams.scale,
+                                out_qparams.zero_point)
+        except ValueError:
+            return _Tensor(float_var=self._inlined_float_group(call), qparams=out_qparams)
+        nodes = group_nodes(func)
+        span = node_span(nodes[0]) if nodes else None
+        wide = self.bb.emit(with_span(relax.op.astype(self._int8(arg), "int32"), span))
+        index = self.bb.emit(with_span(relax.op.add(wide, relax.const(qdq.TABLE_OFFSET, "int32")), span))
+        return _Tensor(int8_var=self.bb.emit(with_span(qdq.table_lookup(table, index), span)), qparams=out_qparams)
 
     def _float_from_int8(self, var):
         """A dequantize of the int8 view, made fresh for each group so each group owns its dequantize."""

@@ -7,8 +7,8 @@ tensor produced by a layout-aware op below is NHWC; any other consumer gets the 
 view back through one permute_dims (emitted once per tensor, at first use).
 
 Layout-aware ops: conv2d (NCHW/OIHW -> NHWC/OHWI, constant weight permuted at compile
-time), max/avg pool, relu, clip, add/multiply of same-layout tensors or with a
-per-channel constant, mean over H and W, concat along channels, R.nn.pad (its
+time), max/avg pool, every elementwise op of one tensor (relu, clip, sigmoid, ...), binary
+elementwise ops (add, multiply, divide, ...) of same-layout tensors or with a per-channel constant, mean over H and W, concat along channels, R.nn.pad (its
 pad_width pairs reordered N, H, W, C). Run before QDQ insertion and after BatchNorm
 folding (which is written for NCHW).
 
@@ -26,10 +26,12 @@ from tvm import relax
 
 from compiler.frontend.provenance import with_span
 from compiler.passes.util import bound_values, is_call_to, is_const, map_functions
+from compiler.quant.unary_function import ELEMENTWISE
 
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
-_UNARY = ("relax.nn.relu", "relax.clip")
-_BINARY = ("relax.add", "relax.multiply")
+# Elementwise ops (quant/unary_function.py's table) follow the layout of their tensor operands.
+_UNARY = tuple(op for op, (arity, _) in ELEMENTWISE.items() if arity == 1)
+_BINARY = tuple(op for op, (arity, _) in ELEMENTWISE.items() if arity == 2)
 _POOLS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d")
 
 

@@ -13,6 +13,7 @@ from libc.stdint cimport int8_t, int32_t
 import numpy as np
 
 from compiler.quant.reference import elementwise as _ew
+from compiler.quant.reference import lut as _lut
 from compiler.quant.reference import pool as _pool
 
 
@@ -30,6 +31,9 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t input_zero_point, output_zero_point
         int32_t multiplier, shift
         int32_t act_min, act_max
+
+    ctypedef struct npu_lut_params:
+        int32_t size
 
     ctypedef struct npu_quantize_params:
         int32_t size
@@ -68,6 +72,7 @@ cdef extern from "npu_kernels_elementwise.h":
 
     void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) nogil
     void npu_requantize_s8(const npu_requantize_params* p, const int8_t* input, int8_t* output) nogil
+    void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* table, int8_t* output) nogil
     void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output) nogil
     void npu_dequantize_s8_f32(const npu_quantize_params* p, const int8_t* input, float* output) nogil
     void npu_avg_pool_s8(const npu_pool_params* p, const int8_t* input, int8_t* output) nogil
@@ -132,6 +137,19 @@ def requantize_s8(x, *, input_zero_point, output_zero_point, multiplier, shift, 
     cdef const int8_t[::1] vx = _flat(x)
     cdef int8_t[::1] vo = out.reshape(-1)
     npu_requantize_s8(&p, _in_ptr(vx), _out_ptr(vo))
+    return out
+
+
+def lut_s8(x, table):
+    """C npu_lut_s8; see compiler.quant.reference.lut.lut_s8."""
+    x, table = _lut.check_lut_args(x, table)
+    cdef npu_lut_params p
+    p.size = _size(x)
+    out = np.empty(x.shape, dtype=np.int8)
+    cdef const int8_t[::1] vx = _flat(x)
+    cdef const int8_t[::1] vt = table
+    cdef int8_t[::1] vo = out.reshape(-1)
+    npu_lut_s8(&p, _in_ptr(vx), &vt[0], _out_ptr(vo))
     return out
 
 

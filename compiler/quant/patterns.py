@@ -15,6 +15,8 @@ derives the codegen from it; codegen/int8.py renders the rows):
     max_pool2d, avg_pool2d       npu_max_pool_s8, npu_avg_pool_s8   NHWC, scale and zero point kept
     pad                          npu_pad_s8      R.nn.pad constant 0.0 of a tensor of rank <= 4, scale and
                                                  zero point kept (the kernel pads with the zero point)
+    lut                          npu_lut_s8      take(int8[256] table, astype(x, int32) + 128): any elementwise
+                                                 function of one tensor (quant/reference/lut.py)
     quantize                     npu_quantize_f32_s8     a float tensor -> int8 (model input)
     dequantize                   npu_dequantize_s8_f32   int8 -> float (model output)
 
@@ -148,6 +150,15 @@ def _unary_row(kernel, op) -> Int8Row:
     return Int8Row(f"{CODEGEN}.{kernel}", kernel, a["quant"], a)
 
 
+def _lut_row() -> Int8Row:
+    a = {"x": wildcard(), "offset": is_const()}
+    a["astype"] = is_op("relax.astype")(a["x"])
+    a["index"] = is_op("relax.add")(a["astype"], a["offset"])
+    a["table"] = is_const()
+    a["op"] = is_op("relax.take")(a["table"], a["index"])
+    return Int8Row(f"{CODEGEN}.lut", "lut", a["op"], a)
+
+
 def _boundary_rows() -> list[Int8Row]:
     q = is_op("relax.quantize")(wildcard(), is_const(), is_const())
     d = is_op("relax.dequantize")(wildcard(), is_const(), is_const())
@@ -164,7 +175,7 @@ def pattern_table() -> list[Int8Row]:
     rows += [_activation_row(act) for act in ("relu", "clip")]
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
              _unary_row("avg_pool2d", "relax.nn.avg_pool2d"), _unary_row("pad", "relax.nn.pad")]
-    rows += _boundary_rows()
+    rows += [_lut_row()] + _boundary_rows()
     return sorted(rows, key=lambda row: -len(row.annotations))  # stable
 
 
@@ -386,6 +397,17 @@ def _lower_pad(a) -> Int8Kernel:
                       (x,))
 
 
+def _lower_lut(a) -> Int8Kernel:
+    op, x = a["op"], a["astype"].args[0]  # the argument itself (a var), not the value the wildcard matched
+    table = _const_array(a["table"], "int8", "table")
+    offset = _const_array(a["offset"], "int32", "table offset")
+    if table.shape != (256,) or offset.size != 1 or int(offset.reshape(-1)[0]) != 128:
+        raise Unsupported(f"take of a {table.shape} table at offset {offset}: not an int8 table lookup")
+    if _dtype(x) != "int8" or str(a["astype"].attrs.dtype) != "int32" or int(op.attrs.axis or 0) != 0:
+        raise Unsupported("table lookup of a tensor that is not int8")
+    return Int8Kernel("lut", dict(size=_i32(math.prod(_shape(x, "input")), "size")), (x,), dict(table=table))
+
+
 def _lower_quantize(a) -> Int8Kernel:
     op = a["op"]
     x = op.args[0]
@@ -415,6 +437,7 @@ _LOWER: dict[str, Callable] = {
     "max_pool2d": lambda a: _lower_pool(a, "max_pool2d"),
     "avg_pool2d": lambda a: _lower_pool(a, "avg_pool2d"),
     "pad": _lower_pad,
+    "lut": _lower_lut,
     "quantize": _lower_quantize,
     "dequantize": _lower_dequantize,
 }

@@ -21,7 +21,9 @@ global mean: op(dequantize(x_q)) -> quantize, with max/avg pool keeping the inpu
 share its parameters). Constant zero pad: pad(dequantize(x_q), 0.0) -> quantize with the
 input's parameters (the int8 pad value is the zero point). Each int8 op reads its own
 dequantize of a tensor; one shared by several readers is split before partitioning. Scale-free ops
-(reshape, flatten) run on the int8 tensor directly. At the float boundaries a model input
+(reshape, flatten) run on the int8 tensor directly. Any elementwise function of one tensor
+(sigmoid, hard-swish, SiLU, ...: passes/group_unary.py) is its 256-entry int8 table, computed at
+compile time (quant/reference/lut.py): y_q = R.take(table, R.astype(x_q, "int32") + 128, axis=0). At the float boundaries a model input
 is quantize(x) and an output is dequantize(y_q).
 
 Scales are float32 and zero points int8 (int32 for bias), as relax constants; a
@@ -45,6 +47,14 @@ def dequantize(expr, scale, zero_point, axis=-1, zero_point_dtype="int8"):
 def quantize(expr, scale, zero_point, axis=-1):
     """R.quantize to int8 with a float32 scale and an int8 zero point."""
     return relax.op.quantize(expr, _const(scale, "float32"), _const(zero_point, "int8"), axis=axis, out_dtype="int8")
+
+
+TABLE_OFFSET = 128  # table index of int8 input q: q + 128
+
+
+def table_lookup(table: np.ndarray, index):
+    """take(table int8[256], index): the int8 form of a function of one tensor."""
+    return relax.op.take(relax.const(np.asarray(table, dtype=np.int8)), index, axis=0, mode="clip")
 
 
 def weight(expr_q: np.ndarray, scales: np.ndarray, axis: int):

@@ -70,6 +70,27 @@ KernelEntry lmul_only_entry(const std::string& kernel, decltype(KernelEntry::emi
   return {kernel, std::move(emit), default_schedule, validate};
 }
 
+std::string emit_table_loop(const KernelSpec& spec, int64_t size, const std::string& table, int lmul, bool vector) {
+  CWriter w;
+  w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  w.line("(void)scratch;");
+  if (vector) {
+    const VType t = VType::with_lmul(8, lmul);
+    w.open(fmt("for (size_t n = %lld, vl; n > 0; n -= vl, input += vl, output += vl)", (long long)size));
+    w.line(fmt("vl = __riscv_vsetvl_e8%s(n);", t.lmul().c_str()));
+    w.line(fmt("const %s index = __riscv_vle8_v_%s((const uint8_t*)input, vl);", t.as_unsigned().type().c_str(),
+               t.as_unsigned().suffix().c_str()));
+    w.line(fmt("__riscv_vse8_v_%s(output, __riscv_vluxei8_v_%s(%s, index, vl), vl);", t.suffix().c_str(),
+               t.suffix().c_str(), table.c_str()));
+  } else {
+    w.open(fmt("for (int32_t i = 0; i < %lld; ++i)", (long long)size));
+    w.line(fmt("output[i] = %s[(uint8_t)input[i]];", table.c_str()));
+  }
+  w.close();
+  w.close();
+  return w.str();
+}
+
 FloatQuantization read_float_quantization(const KernelSpec& spec) {
   FloatQuantization q;
   q.size = field(spec, "size", 0, INT32_MAX);

@@ -68,6 +68,11 @@ FloatQuantization read_float_quantization(const KernelSpec& spec);
 std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
                                       int64_t shift, int64_t act_min, int64_t act_max);
 
+// The loop of a table kernel (requantize.cc, lut.cc): void NAME(const int8_t* input, int8_t* output,
+// int8_t* scratch) with output[i] = table[(uint8_t)input[i]], `table` a 256-byte array in the
+// unsigned-byte order of requantize_table; one vluxei8 per vector of 8 * lmul * VLEN/8 bytes.
+std::string emit_table_loop(const KernelSpec& spec, int64_t size, const std::string& table, int lmul, bool vector);
+
 // The clamp of an int8 vector to [act_min, act_max] (t: an int8 type), or `value` itself when
 // the range is the whole int8 range.
 std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, int64_t act_max);

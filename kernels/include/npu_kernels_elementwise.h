@@ -1,6 +1,6 @@
 /* INT8 element-wise, pooling and data-movement kernels: declarations and params structs.
  *
- * Reference implementations in kernels/ref/add_s8.c (add, requantize, quantize, dequantize),
+ * Reference implementations in kernels/ref/add_s8.c (add, requantize, table lookup, quantize, dequantize),
  * kernels/ref/pool_s8.c (average / max / global average pool) and kernels/ref/concat_pad_s8.c;
  * the spec is compiler/quant/reference/{elementwise,pool}.py (TFLite's reference_integer_ops
  * Add, AveragePool, MaxPool, Mean and reference_ops Requantize, AffineQuantize, Dequantize) and
@@ -46,6 +46,16 @@ typedef struct {
 } npu_requantize_params;
 
 void npu_requantize_s8(const npu_requantize_params* p, const int8_t* input, int8_t* output);
+
+/* Any int8 -> int8 function of one element (sigmoid, tanh, hard-swish, SiLU, leaky ReLU, ... at
+ * their quantisation parameters): a 256-entry table built at compile time, as TFLite does for
+ * LOGISTIC and TANH (compiler/quant/reference/lut.py):
+ *   out = table[in + 128] */
+typedef struct {
+    int32_t size;
+} npu_lut_params;
+
+void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* table, int8_t* output);
 
 /* Host-boundary conversions (TFLite AffineQuantize / Dequantize), float32 arithmetic:
  *   quantize:   out = clamp(round_half_away_from_zero(in / scale) + zero_point, -128, 127), NaN -> zero_point

@@ -1,4 +1,4 @@
-/* INT8 element-wise kernels: residual add, requantize, quantize, dequantize.
+/* INT8 element-wise kernels: residual add, requantize, table lookup, quantize, dequantize.
  * Spec: compiler/quant/reference/elementwise.py (bit-exact); declarations in npu_kernels_elementwise.h.
  * C99, <stdint.h> only, no libc: builds freestanding. */
 #include <stdint.h>
@@ -30,6 +30,11 @@ void npu_requantize_s8(const npu_requantize_params* p, const int8_t* input, int8
             npu_multiply_by_quantized_multiplier((int32_t)input[i] - p->input_zero_point, p->multiplier, p->shift);
         output[i] = (int8_t)clamp_i64((int64_t)scaled + p->output_zero_point, p->act_min, p->act_max);
     }
+}
+
+void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* table, int8_t* output) {
+    for (int32_t i = 0; i < p->size; ++i)
+        output[i] = table[(int32_t)input[i] + 128];
 }
 
 /* round half away from zero of v, for |v| < 2^24 (exact: v - trunc(v) is representable). */

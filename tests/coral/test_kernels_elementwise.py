@@ -1,4 +1,5 @@
-"""Generated add, requantize, concat, max / avg / global average pool kernels in QEMU, bit-exact to kernels/ref.
+"""Generated add, requantize, table lookup (lut), concat, max / avg / global average pool kernels in QEMU,
+bit-exact to kernels/ref.
 
 Seeded random specs with extreme zero points, multipliers, shifts, activation ranges, odd channel
 counts, every padding and stride and windows large enough for the int32 sums; each spec runs as
@@ -14,6 +15,7 @@ from kernel_testing import assert_bit_exact, run_cases
 from compiler.coral import _codegen
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
+from compiler.quant.reference.lut import unary_table
 
 INT32_MAX = 2**31 - 1
 LMULS = (1, 2, 4, 8)
@@ -46,9 +48,9 @@ def _act(rng):
 class Spec:
     """One kernel spec with its inputs and the reference output."""
 
-    def __init__(self, label, kernel, params, inputs, want, loop_orders=(None,)):
+    def __init__(self, label, kernel, params, inputs, want, loop_orders=(None,), arrays=None):
         self.label, self.kernel, self.params, self.inputs, self.want = label, kernel, params, inputs, want
-        self.loop_orders = loop_orders
+        self.loop_orders, self.arrays = loop_orders, arrays or {}
 
 
 def _add_specs(rng, count):
@@ -69,6 +71,14 @@ def _requantize_specs(rng, count):
         params = dict(input_zero_point=_zero_point(rng), output_zero_point=_zero_point(rng), multiplier=_multiplier(rng),
                       shift=int(rng.choice([30, -31, 0, 1, rng.integers(-31, 31)])), **_act(rng))
         yield Spec(f"requantize{i}-{x.size}", "requantize", dict(params, size=x.size), [x], ref.requantize_s8(x, **params))
+
+
+def _lut_specs(rng, count):
+    """Random tables (every entry possible) over sizes from empty to several vectors."""
+    for i in range(count):
+        x = _int8(rng, (int(rng.choice([0, 1, 127, 128, 129, rng.integers(1, 3000)])),), i % 3 == 1)
+        table = rng.integers(-128, 128, 256, dtype=np.int8)
+        yield Spec(f"lut{i}-{x.size}", "lut", dict(size=x.size), [x], ref.lut_s8(x, table), arrays=dict(table=table))
 
 
 def _concat_specs(rng, count):
@@ -149,7 +159,7 @@ def _global_specs(rng, count):
 
 def _specs():
     rng = np.random.default_rng(7)
-    return [*_add_specs(rng, 24), *_requantize_specs(rng, 16), *_pool_specs(rng, 30, "max_pool2d"),
+    return [*_add_specs(rng, 24), *_requantize_specs(rng, 16), *_lut_specs(np.random.default_rng(17), 12), *_pool_specs(rng, 30, "max_pool2d"),
             *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24)]
 
 
@@ -165,7 +175,7 @@ def _variants(number, spec):
 
 # Layer shapes of real networks with the default schedule: instruction ceilings (measured + ~5%),
 # so that a change that slows a kernel down shows.
-BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
+BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "lut 56x56x32 (hard-swish)": 6_600, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
                       "global avg pool 7x7x256": 1_720}
 
 
@@ -176,6 +186,9 @@ def _benchmark_specs():
                input2_multiplier=1_500_000_000, input2_shift=-1, output_zero_point=5, output_multiplier=1_800_000_000,
                output_shift=-19, act_min=-128, act_max=127)
     yield Spec("add 56x56x32", "add", dict(add, size=a.size), [a, b], ref.add_s8(a, b, **add))
+    hard_swish = unary_table(lambda v: v * np.clip(v + 3, 0, 6) / 6, 0.05, -10, 0.04, -120)
+    yield Spec("lut 56x56x32 (hard-swish)", "lut", dict(size=a.size), [a], ref.lut_s8(a, hard_swish),
+               arrays=dict(table=hard_swish))
     for label, kind, shape, k, stride, padding in [
             ("max pool 3x3 s2 112x112x16", "max_pool2d", (1, 112, 112, 16), 3, 2, (1, 1, 1, 1)),
             ("avg pool 2x2 s2 28x28x64", "avg_pool2d", (1, 28, 28, 64), 2, 2, (0, 0, 0, 0))]:
@@ -208,7 +221,7 @@ CASES += [(spec.label, spec, None, True) for spec in _benchmark_specs()]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Every case, run in one go: label -> KernelRun."""
-    return run_cases(CASES, tmp_path_factory.mktemp("elementwise"), lambda spec: {}, lambda spec: spec.inputs)
+    return run_cases(CASES, tmp_path_factory.mktemp("elementwise"), lambda spec: spec.arrays, lambda spec: spec.inputs)
 
 
 @pytest.mark.parametrize("label, spec, schedule, vector", CASES, ids=[case[0] for case in CASES])
@@ -234,7 +247,7 @@ def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
     assert _codegen.validate(kernel, _valid_params(kernel) | params, schedule) == reason
 
 
-@pytest.mark.parametrize("kernel", ["add", "requantize", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
+@pytest.mark.parametrize("kernel", ["add", "requantize", "lut", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
 def test_default_schedule_is_valid(kernel):
     params = _valid_params(kernel)
     assert _codegen.validate(kernel, params, _codegen.default_schedule(kernel, params)) == ""
@@ -261,6 +274,8 @@ def _valid_params(kernel):
         return dict(size=10, left_shift=20, input1_zero_point=0, input1_multiplier=1 << 30, input1_shift=0,
                     input2_zero_point=0, input2_multiplier=1 << 30, input2_shift=0, output_zero_point=0,
                     output_multiplier=1 << 30, output_shift=-19, **act)
+    if kernel == "lut":
+        return dict(size=10)
     if kernel == "requantize":
         return dict(size=10, input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=0, **act)
     if kernel == "concat":

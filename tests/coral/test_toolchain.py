@@ -107,7 +107,7 @@ def test_undefined_symbol_is_a_link_error(toolchain, tmp_path):
 
 
 def test_unknown_memory_profile(target, toolchain, tmp_path):
-    with pytest.raises(CompilerError, match=r"^--memory huge: unknown memory profile for target coral-npu \(known: default, highmem\)$"):
+    with pytest.raises(CompilerError, match=r"^--memory huge: unknown memory profile for target coral-npu \(known: default, highmem, soc\)$"):
         build(toolchain, tmp_path, "int main(void) { return 0; }", profile="huge")
 
 
@@ -119,7 +119,7 @@ def test_missing_tool_names_the_install_command(target):
 
 def test_profiles_come_from_target_toml(target):
     profiles = profiles_for(target)
-    assert set(profiles) == {"default", "highmem"} and profile_for(target).name == "default"
+    assert set(profiles) == {"default", "highmem", "soc"} and profile_for(target).name == "default"
     default, highmem = profiles["default"], profiles["highmem"]
     assert (default.regions["ITCM"].size, default.regions["DTCM"].address, default.stack) == (8 * KB, 0x10000, 2 * KB)
     extmem = highmem.regions["EXTMEM"]

@@ -8,6 +8,7 @@ from compiler.quant.reference.conv import conv2d_output_size, conv2d_s8
 from compiler.quant.reference.dense import dense_s8
 from compiler.quant.reference.elementwise import (
     add_params, add_s8, concat_params, concat_s8, dequantize, pad_s8, quantize, requantize_params, requantize_s8)
+from compiler.quant.reference.lut import lut_s8, unary_table
 from compiler.quant.reference.pool import avg_pool2d_s8, global_avg_pool2d_s8, max_pool2d_s8, mean_params
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "dense_s8",  # dense.py
     "add_params", "add_s8", "concat_params", "concat_s8", "dequantize", "pad_s8",  # elementwise.py
     "quantize", "requantize_params", "requantize_s8",  # elementwise.py
+    "lut_s8", "unary_table",  # lut.py
     "avg_pool2d_s8", "global_avg_pool2d_s8", "max_pool2d_s8", "mean_params",  # pool.py
 ]

@@ -18,7 +18,7 @@ UNARY = "unary"  # the family (and group pattern name) of passes/group_unary.py
 # group functions (models with identical weights have many), which would leave one
 # function, and one set of spans, for several call sites.
 NODES_ATTR = "onnx_nodes"
-_CHAIN_ORDER = ("conv", "matmul", "pool", "bias", "residual_add", "activation")
+_CHAIN_ORDER = ("conv", "matmul", "pool", "mul", "bias", "residual_add", "activation")
 
 
 def _provenance_attrs(annotated) -> dict[str, str]:
@@ -32,16 +32,16 @@ def fusion_patterns(families) -> list[relax.transform.FusionPattern]:
 
 
 def partition(mod: tvm.IRModule, families, annotate_codegen=False) -> tvm.IRModule:
-    """Fuse the rows of `families`; the family "unary" is not a pattern row but a pass
-    (passes/group_unary.py: elementwise functions of one tensor, after the chains took theirs)."""
-    rows = [family for family in families if family != UNARY]
-    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(rows), bind_constants=True, annotate_codegen=annotate_codegen)
-    mod = fuse(mod)
+    """Fuse the rows of `families`. The family "unary" is not a pattern row but a pass
+    (passes/group_unary.py), and it runs first: x * sigmoid(x) is one function of x (one int8
+    table), which the "mul" row would otherwise take as a product of two tensors."""
     if UNARY in families:
         from compiler.passes.group_unary import group_unary
 
         mod = group_unary(mod)
-    return mod
+    rows = [family for family in families if family != UNARY]
+    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(rows), bind_constants=True, annotate_codegen=annotate_codegen)
+    return fuse(mod)
 
 
 def group_name(func) -> str | None:

@@ -160,6 +160,28 @@ def _add_row(activation) -> PatternRow:
     return PatternRow("_".join(["add"] + [activation] * bool(activation)), "add", _activation(activation, add, annotations), annotations, check)
 
 
+def _broadcast_channels(a, b) -> bool:
+    """b is a's shape, or a's [N, 1, 1, C] (one value per channel, squeeze-excite's scale)."""
+    sa, sb = static_shape(a), static_shape(b)
+    if sa is None or sb is None or len(sa) != 4:
+        return False
+    return sb == sa or sb == (sa[0], 1, 1, sa[3])
+
+
+def _mul_row() -> PatternRow:
+    """A product of two tensors, one possibly per channel (squeeze-excite): one INT8 op (MUL)."""
+    lhs, rhs = wildcard(), wildcard()
+    mul = is_op("relax.multiply")(lhs, rhs)
+    annotations = {"mul": mul, "lhs": lhs, "rhs": rhs}
+
+    def check(ctx):
+        a, b = ctx.annotated_expr["lhs"], ctx.annotated_expr["rhs"]
+        tensors = not is_constant_expr(a) and not is_constant_expr(b)
+        return tensors and (_broadcast_channels(a, b) or _broadcast_channels(b, a)) and _no_leaking_intermediates(ctx)
+
+    return PatternRow("mul", "mul", mul, annotations, check)
+
+
 def pattern_table() -> list[PatternRow]:
     """Every row we know, longest chains first."""
     rows = []
@@ -169,6 +191,7 @@ def pattern_table() -> list[PatternRow]:
     rows += [_dense_row(bias, activation) for bias in (True, False) for activation in ("relu", "clip", None)]
     rows += _pool_rows()
     rows += [_add_row(activation) for activation in ("relu", "clip", None)]
+    rows.append(_mul_row())
     return sorted(rows, key=lambda row: -row.name.count("_"))  # stable: longer chains first
 
 
@@ -177,7 +200,7 @@ def pattern_table() -> list[PatternRow]:
 # the conv output is requantised before the add.
 # "unary" has no rows: partition.py runs passes/group_unary.py for it.
 FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense", "pooling", "add",
-            "unary")
+            "mul", "unary")
 
 
 def rows_for(families) -> list[PatternRow]:

@@ -41,6 +41,7 @@ KERNELS = {
     "avg_pool2d": ("ref/pool_s8.c", "npu_avgpool_params", "npu_avg_pool_s8", "int8", "int8"),
     "pad": ("ref/concat_pad_s8.c", "npu_pad_params", "npu_pad_s8", "int8", "int8"),
     "lut": ("ref/add_s8.c", "npu_lut_params", "npu_lut_s8", "int8", "int8"),
+    "mul": ("ref/add_s8.c", "npu_mul_params", "npu_mul_s8", "int8", "int8"),
     "quantize": ("ref/add_s8.c", "npu_quantize_params", "npu_quantize_f32_s8", "float32", "int8"),
     "dequantize": ("ref/add_s8.c", "npu_quantize_params", "npu_dequantize_s8_f32", "int8", "float32"),
 }

@@ -33,7 +33,7 @@ from compiler.quant.unary_function import evaluate
 
 # Group patterns with an int8 kernel (the quant pattern table in quant/patterns.py).
 QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add",
-                    UNARY)
+                    "mul", UNARY)
 
 
 def is_quantisable_group(pattern: str | None) -> bool:

@@ -26,6 +26,13 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t output_zero_point, output_multiplier, output_shift
         int32_t act_min, act_max
 
+    ctypedef struct npu_mul_params:
+        int32_t batches, pixels, channels
+        int32_t broadcast
+        int32_t input1_zero_point, input2_zero_point, output_zero_point
+        int32_t output_multiplier, output_shift
+        int32_t act_min, act_max
+
     ctypedef struct npu_requantize_params:
         int32_t size
         int32_t input_zero_point, output_zero_point
@@ -71,6 +78,7 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t pad_value
 
     void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) nogil
+    void npu_mul_s8(const npu_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) nogil
     void npu_requantize_s8(const npu_requantize_params* p, const int8_t* input, int8_t* output) nogil
     void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* table, int8_t* output) nogil
     void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output) nogil
@@ -120,6 +128,27 @@ def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift
     cdef const int8_t[::1] vb = _flat(b)
     cdef int8_t[::1] vo = out.reshape(-1)
     npu_add_s8(&p, _in_ptr(va), _in_ptr(vb), _out_ptr(vo))
+    return out
+
+
+def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
+           act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX):
+    """C npu_mul_s8; see compiler.quant.reference.elementwise.mul_s8."""
+    a, b = _ew._mul_shapes(input1, input2)
+    args = _ew._check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
+                               act_min, act_max)
+    _size(a)
+    broadcast = a.shape != b.shape  # [N,H,W,C] times [N,1,1,C]
+    if a.ndim == 4:
+        batches, pixels, channels = a.shape[0], a.shape[1] * a.shape[2], a.shape[3]
+    else:  # any other shape has no broadcast: one flat row
+        batches, pixels, channels = 1, 1, a.size
+    cdef npu_mul_params p = dict(args, batches=batches, pixels=pixels, channels=channels, broadcast=int(broadcast))
+    out = np.empty(a.shape, dtype=np.int8)
+    cdef const int8_t[::1] va = _flat(a)
+    cdef const int8_t[::1] vb = _flat(b)
+    cdef int8_t[::1] vo = out.reshape(-1)
+    npu_mul_s8(&p, _in_ptr(va), _in_ptr(vb), _out_ptr(vo))
     return out
 
 

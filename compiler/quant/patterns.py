@@ -8,6 +8,8 @@ derives the codegen from it; codegen/int8.py renders the rows):
     conv2d[_bias][_relu|_clip]   npu_conv2d_s8   plain, grouped and depthwise (any multiplier)
     dense[_bias][_relu|_clip]    npu_dense_s8    R.matmul(x, W[K, O])
     add[_relu|_clip]             npu_add_s8      two same-shape dequantized int8 tensors
+    mul                          npu_mul_s8      two dequantized int8 tensors, the second the same shape or
+                                                 [N, 1, 1, C] (squeeze-excite), TFLite's int8 MUL
     concat                       npu_concat_s8   any axis, 2..MAX_CONCAT inputs, each requantised
     requantize_relu|_clip        npu_requantize_s8  a ReLU / Clip on its own between a dequantize and a quantize
                                                  (TFLite's int8 RELU: rescale, then the activation clamp)
@@ -42,7 +44,7 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
-from compiler.quant.reference import add_params, concat_params, mean_params, requantize_params
+from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
 
 CODEGEN = "npu_ref"
 MAX_CONCAT = 8  # concat rows exist for 2..MAX_CONCAT inputs (one dpl pattern per arity)
@@ -129,6 +131,13 @@ def _add_row(act) -> Int8Row:
     return Int8Row(f"{CODEGEN}.add{_suffix(False, act)}", "add", out, a)
 
 
+def _mul_row() -> Int8Row:
+    a = {"x": _dq(), "y": _dq()}
+    a["op"] = is_op("relax.multiply")(a["x"], a["y"])
+    a["quant"] = _quant(a["op"])
+    return Int8Row(f"{CODEGEN}.mul", "mul", a["quant"], a)
+
+
 def _concat_row(arity) -> Int8Row:
     a = {f"x{i}": _dq() for i in range(arity)}
     a["op"] = is_op("relax.concat")(is_tuple([a[f"x{i}"] for i in range(arity)]))
@@ -170,7 +179,7 @@ def pattern_table() -> list[Int8Row]:
     """Every row, longest chain first (FuseOpsByPattern takes the first match)."""
     rows = [_mac_row(kernel, bias, act) for kernel in ("conv2d", "dense") for bias in (True, False)
             for act in ("relu", "clip", None)]
-    rows += [_add_row(act) for act in ("relu", "clip", None)]
+    rows += [_add_row(act) for act in ("relu", "clip", None)] + [_mul_row()]
     rows += [_concat_row(arity) for arity in range(MAX_CONCAT, 1, -1)]
     rows += [_activation_row(act) for act in ("relu", "clip")]
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
@@ -298,6 +307,31 @@ def _lower_add(a) -> Int8Kernel:
                   output_zero_point=zp_y, output_multiplier=p["output_multiplier"],
                   output_shift=p["output_shift"], act_min=act_min, act_max=act_max)
     return Int8Kernel("add", params, (x, y))
+
+
+def _lower_mul(a) -> Int8Kernel:
+    """npu_mul_s8: input1 [batches, pixels, channels], input2 the same or one value per channel
+    (broadcast); the operands swap when the broadcast one comes first (the product commutes)."""
+    x, s1, zp1 = _activation_input(a["x"])
+    y, s2, zp2 = _activation_input(a["y"])
+    s_y, zp_y = _output_qparams(a["quant"])
+    shape, other = _shape(x, "input 1"), _shape(y, "input 2")
+    if other != shape and len(shape) == 4 and shape == (other[0], 1, 1, other[3]):
+        x, y, s1, s2, zp1, zp2, shape, other = y, x, s2, s1, zp2, zp1, other, shape
+    if _shape(a["op"], "output") != shape:
+        raise Unsupported(f"mul of {shape} and {other}")
+    if other == shape:
+        batches, pixels, channels, broadcast = 1, math.prod(shape), 1, 0
+    elif len(shape) == 4 and other == (shape[0], 1, 1, shape[3]):
+        batches, pixels, channels, broadcast = shape[0], shape[1] * shape[2], shape[3], 1
+    else:
+        raise Unsupported(f"mul of {shape} and {other}: only equal shapes or a per-channel [N, 1, 1, C] operand")
+    p = mul_params(s1, s2, s_y)
+    params = dict(batches=_i32(batches, "batches"), pixels=_i32(pixels, "pixels"), channels=_i32(channels, "channels"),
+                  broadcast=broadcast, input1_zero_point=zp1, input2_zero_point=zp2, output_zero_point=zp_y,
+                  output_multiplier=p["output_multiplier"], output_shift=p["output_shift"], act_min=INT8_MIN,
+                  act_max=INT8_MAX)
+    return Int8Kernel("mul", params, (x, y))
 
 
 def _lower_requantize(a) -> Int8Kernel:
@@ -431,6 +465,7 @@ _LOWER: dict[str, Callable] = {
     "conv2d": lambda a: _lower_mac(a, "conv2d"),
     "dense": lambda a: _lower_mac(a, "dense"),
     "add": _lower_add,
+    "mul": _lower_mul,
     "concat": _lower_concat,
     "requantize": _lower_requantize,
     "global_avg_pool2d": _lower_mean,

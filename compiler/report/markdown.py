@@ -67,7 +67,7 @@ def render_quantisation(quant: dict) -> list[str]:
              f"errors measured on {calib['held_out_samples']} held-out samples",
              f"- model size: {sizes['float']:,} bytes float -> {sizes['int8']:,} bytes int8 "
              f"({sizes['int8'] / max(sizes['float'], 1):.1%})",
-             f"- layers on int8 kernels: {len(quant['int8_layers'])}; compute layers left in float: "
+             f"- layers on int8 kernels: {len(quant['int8_layers'])}; layers computing in float: "
              + (", ".join(md_code(name) for name in quant["float_layers"]) or "none")
              + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else ""), ""]
     if quant["accuracy"]:
@@ -98,8 +98,10 @@ def render_summary(report: dict) -> str:
 def _quant_summary_lines(quant) -> list[str]:
     if quant is None:
         return []
+    floats = quant["float_layers"]
     lines = [f"  int8: {len(quant['int8_layers'])} layers on int8 kernels, {quant['model_bytes']['int8']:,} bytes "
-             f"(float {quant['model_bytes']['float']:,})"]
+             f"(float {quant['model_bytes']['float']:,}); {len(floats)} layer(s) computing in float"
+             + (f" ({', '.join(shown(name, 60) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})" if floats else "")]
     if quant["layer_errors"]:
         worst = quant["layer_errors"][0]
         lines.append(f"  worst layer: {shown(worst['onnx_node'])} at {worst['sqnr_db']} dB SQNR")

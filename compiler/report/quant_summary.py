@@ -56,7 +56,6 @@ def summarise_quantisation(cm, errors, accuracy) -> dict:
     for row in errors:
         row["onnx_node"] = nodes.get(row["tensor"], row["tensor"])
     int8 = int8_layers(cm.offloaded)
-    in_int8 = {node for row in int8 for node in row["onnx_nodes"]}
     return {
         "scheme": SCHEME,
         "calibration": {"source": config.calib, "method": config.method,
@@ -66,7 +65,7 @@ def summarise_quantisation(cm, errors, accuracy) -> dict:
         "kept_float": list(config.keep_float),
         "io": _io_params(cm),
         "int8_layers": int8,
-        "float_layers": [row["name"] for row in _float_compute_layers(cm, in_int8)],
+        "float_layers": [row["name"] for row in _float_layers(cm)],
         "model_bytes": {"float": param_bytes(cm.partitioned["main"]) + _group_bytes(cm.partitioned),
                         "int8": param_bytes(cm.quantised.qdq["main"]) + _group_bytes(cm.quantised.qdq)},
         "tensors": tensors,
@@ -80,10 +79,13 @@ def _group_bytes(mod) -> int:
                if isinstance(func, relax.Function) and gv.name_hint != "main")
 
 
-def _float_compute_layers(cm, in_int8):
-    from compiler.report.summary import layers
+def _float_layers(cm):
+    """Layers of which some op runs in float (not only those with MACs: a float sigmoid or
+    transpose between int8 layers costs conversions and float code too)."""
+    from compiler.report.summary import float_nodes, layers
 
-    return [row for row in layers(cm.partitioned) if row["macs"] and not set(row["onnx_nodes"]) & in_int8]
+    in_float = float_nodes(cm.offloaded)
+    return [row for row in layers(cm.partitioned) if set(row["onnx_nodes"]) & in_float]
 
 
 def _io_params(cm) -> dict:

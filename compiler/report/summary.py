@@ -27,9 +27,9 @@ def summarise(cm, model_path, quantisation=None) -> dict:
     prequantised = cm.offloaded is not None and cm.quantised is None
     layer_rows = layers(cm.offloaded if prequantised else cm.partitioned)
     if quantisation is not None:
-        in_int8 = {node for row in quantisation["int8_layers"] for node in row["onnx_nodes"]}
+        in_float = float_nodes(cm.offloaded)
         for row in layer_rows:
-            row["precision"] = "int8" if set(row["onnx_nodes"]) & in_int8 else "float"
+            row["precision"] = "float" if set(row["onnx_nodes"]) & in_float else "int8"
     return {
         "compiler_version": compiler.__version__,
         "model": _model_facts(cm.model, Path(model_path)),
@@ -85,6 +85,26 @@ def layers(mod: tvm.IRModule) -> list[dict]:
             "param_bytes": param_bytes(body),
         })
     return rows
+
+
+# Ops that compute nothing in float when they run in a quantised graph's TVM part: the boundary
+# conversions themselves.
+_CONVERSIONS = ("relax.quantize", "relax.dequantize")
+
+
+def float_nodes(offloaded: tvm.IRModule) -> set[str]:
+    """The ONNX nodes of which some op still computes in float in an int8 build (everything outside
+    the int8 kernels whose result is a float tensor, the boundary conversions aside)."""
+    nodes = set()
+    for binding in bindings(offloaded["main"]):
+        call = binding.value
+        if not isinstance(call, relax.Call) or isinstance(call.op, tvm.ir.GlobalVar):
+            continue
+        if getattr(call.op, "name", "") in _CONVERSIONS or "float" not in str(getattr(binding.var.ty, "dtype", "")):
+            continue
+        if source_node(call):
+            nodes.add(source_node(call))
+    return nodes
 
 
 def kernel_nodes(func) -> list[str]:

@@ -1,9 +1,9 @@
 /* INT8 element-wise, pooling and data-movement kernels: declarations and params structs.
  *
- * Reference implementations in kernels/ref/add_s8.c (add, requantize, table lookup, quantize, dequantize),
+ * Reference implementations in kernels/ref/add_s8.c (add, mul, requantize, table lookup, quantize, dequantize),
  * kernels/ref/pool_s8.c (average / max / global average pool) and kernels/ref/concat_pad_s8.c;
  * the spec is compiler/quant/reference/{elementwise,pool}.py (TFLite's reference_integer_ops
- * Add, AveragePool, MaxPool, Mean and reference_ops Requantize, AffineQuantize, Dequantize) and
+ * Add, Mul, AveragePool, MaxPool, Mean and reference_ops Requantize, AffineQuantize, Dequantize) and
  * tests demand bit equality. ABI as in kernels/README.md: activations NHWC, zero points passed
  * as themselves, multiplier/shift as in npu_quant.h (positive shift = left).
  * C99, <stdint.h> only; builds freestanding.
@@ -34,6 +34,25 @@ typedef struct {
 } npu_add_params;
 
 void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
+
+/* Element-wise multiply (TFLite int8 MUL, reference_integer_ops::MulElementwise), one rounding:
+ *   out = clamp(MBQM((in1 - input1_zero_point) * (in2 - input2_zero_point), output_multiplier, output_shift)
+ *               + output_zero_point, act_min, act_max)
+ * input1 and output are [batches][pixels][channels]; input2 is the same shape when broadcast == 0,
+ * or [batches][channels] when broadcast == 1: one value per channel, the same for every pixel (a
+ * [N,H,W,C] tensor times a [N,1,1,C] one, as squeeze-excite blocks do). The product has at most 17
+ * bits, so output_multiplier may be anything in [0, 2^31) and output_shift anything in [-31, 30];
+ * the zero-point add is done in 64 bits, so a saturating shift cannot overflow.
+ * batches * pixels * channels < 2^31. */
+typedef struct {
+    int32_t batches, pixels, channels;
+    int32_t broadcast; /* 0: input2 like input1; 1: input2 [batches][channels] */
+    int32_t input1_zero_point, input2_zero_point, output_zero_point;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+} npu_mul_params;
+
+void npu_mul_s8(const npu_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
 
 /* int8 -> int8 rescale (TFLite Requantize):
  *   out = clamp(MBQM(in - input_zero_point, multiplier, shift) + output_zero_point, act_min, act_max)

@@ -1,4 +1,4 @@
-/* INT8 element-wise kernels: residual add, requantize, table lookup, quantize, dequantize.
+/* INT8 element-wise kernels: residual add, multiply, requantize, table lookup, quantize, dequantize.
  * Spec: compiler/quant/reference/elementwise.py (bit-exact); declarations in npu_kernels_elementwise.h.
  * C99, <stdint.h> only, no libc: builds freestanding. */
 #include <stdint.h>
@@ -21,6 +21,23 @@ void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* inp
         const int32_t scaled2 = npu_multiply_by_quantized_multiplier(shifted2, p->input2_multiplier, p->input2_shift);
         output[i] = npu_requantize(scaled1 + scaled2, p->output_multiplier, p->output_shift, p->output_zero_point,
                                    p->act_min, p->act_max);
+    }
+}
+
+void npu_mul_s8(const npu_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+    const int32_t channels = p->channels;
+    int32_t i = 0; /* index into input1 and output */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        for (int32_t px = 0; px < p->pixels; ++px) {
+            for (int32_t c = 0; c < channels; ++c, ++i) {
+                const int32_t j = p->broadcast ? b * channels + c : i; /* index into input2 */
+                /* |in - zp| <= 255: the product has at most 17 bits. */
+                const int32_t product =
+                    ((int32_t)input1[i] - p->input1_zero_point) * ((int32_t)input2[j] - p->input2_zero_point);
+                output[i] = npu_requantize(product, p->output_multiplier, p->output_shift, p->output_zero_point,
+                                           p->act_min, p->act_max);
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-"""Generated add, requantize, table lookup (lut), concat, max / avg / global average pool kernels in QEMU,
+"""Generated add, mul, requantize, table lookup (lut), concat, max / avg / global average pool kernels in QEMU,
 bit-exact to kernels/ref.
 
 Seeded random specs with extreme zero points, multipliers, shifts, activation ranges, odd channel
@@ -15,6 +15,7 @@ from kernel_testing import assert_bit_exact, run_cases
 from compiler.coral import _codegen
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
+from compiler.quant.reference.elementwise import mul_params
 from compiler.quant.reference.lut import unary_table
 
 INT32_MAX = 2**31 - 1
@@ -63,6 +64,31 @@ def _add_specs(rng, count):
             params |= {f"input{n}_zero_point": _zero_point(rng), f"input{n}_multiplier": _multiplier(rng),
                        f"input{n}_shift": int(rng.choice([0, -1, -31, rng.integers(-31, 1)]))}
         yield Spec(f"add{i}-{shape[0]}", "add", dict(params, size=a.size), [a, b], ref.add_s8(a, b, **params))
+
+
+def _mul_specs(rng, count):
+    """Both broadcast modes ([N,H,W,C] times [N,1,1,C], and same shapes); channel counts of one
+    vector and odd tails at every LMUL; empty tensors; shifts on both sides of the vector code's
+    short-path limit (13 / 14) and saturating ones, with multipliers small enough not to saturate."""
+    shifts = [30, 14, 13, 0, -1, -2, -8, -31, None]  # None: random
+    for i in range(count):
+        broadcast = i % 4 < 2  # each mode at both LMUL pairs of _variants
+        channels = int(rng.choice([1, 3, 4, 8, 16, 31, 32, 33, 64, 96, 97, rng.integers(1, 200)]))
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 8)), int(rng.integers(1, 8)), channels)
+        if i < 4:  # empty: no pixels, no channels, no batches
+            shape = [(1, 0, 4, 5), (2, 3, 3, 0), (2, 3, 3, 0), (0, 2, 2, 7)][i]
+        a = _int8(rng, shape, i % 4 == 1)
+        b = _int8(rng, (shape[0], 1, 1, shape[3]) if broadcast else shape, i % 4 == 1)
+        shift = int(rng.integers(-31, 31)) if shifts[i % 9] is None else shifts[i % 9]
+        # mostly a multiplier that scales the largest products (2^16) to about 2^9 at most: outputs
+        # not all saturated; else any (0, 2^30, 2^31 - 1, ...)
+        bits = min(31, max(1, 24 - shift))
+        multiplier = _multiplier(rng) if i % 4 == 3 else int(rng.integers(1 << (bits - 1), 1 << bits))
+        params = dict(input1_zero_point=_zero_point(rng), input2_zero_point=_zero_point(rng),
+                      output_zero_point=_zero_point(rng), output_multiplier=multiplier, output_shift=shift, **_act(rng))
+        label = f"mul{i}-{'x'.join(map(str, shape))}-{'broadcast' if broadcast else 'flat'}"
+        yield Spec(label, "mul", dict(params, batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3],
+                                      broadcast=int(broadcast)), [a, b], ref.mul_s8(a, b, **params))
 
 
 def _requantize_specs(rng, count):
@@ -159,7 +185,9 @@ def _global_specs(rng, count):
 
 def _specs():
     rng = np.random.default_rng(7)
-    return [*_add_specs(rng, 24), *_requantize_specs(rng, 16), *_lut_specs(np.random.default_rng(17), 12), *_pool_specs(rng, 30, "max_pool2d"),
+    # mul: its own generator and a multiple of 4 specs, so that the others' data and LMULs stay as they were
+    return [*_add_specs(rng, 24), *_mul_specs(np.random.default_rng(19), 36), *_requantize_specs(rng, 16),
+            *_lut_specs(np.random.default_rng(17), 12), *_pool_specs(rng, 30, "max_pool2d"),
             *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24)]
 
 
@@ -175,7 +203,7 @@ def _variants(number, spec):
 
 # Layer shapes of real networks with the default schedule: instruction ceilings (measured + ~5%),
 # so that a change that slows a kernel down shows.
-BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "lut 56x56x32 (hard-swish)": 6_600, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
+BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "mul 28x28x96 x 1x1x96 (squeeze-excite)": 47_000, "lut 56x56x32 (hard-swish)": 6_600, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
                       "global avg pool 7x7x256": 1_720}
 
 
@@ -186,6 +214,12 @@ def _benchmark_specs():
                input2_multiplier=1_500_000_000, input2_shift=-1, output_zero_point=5, output_multiplier=1_800_000_000,
                output_shift=-19, act_min=-128, act_max=127)
     yield Spec("add 56x56x32", "add", dict(add, size=a.size), [a, b], ref.add_s8(a, b, **add))
+    se_rng = np.random.default_rng(12)  # its own: the other benchmarks' data stays as it was
+    x, gate = _int8(se_rng, (1, 28, 28, 96)), _int8(se_rng, (1, 1, 1, 96))
+    mul = dict(input1_zero_point=-5, input2_zero_point=-128, output_zero_point=3, act_min=-128, act_max=127,
+               **mul_params(0.05, 1 / 256, 0.04))  # times a sigmoid gate (scale 1/256, zero point -128)
+    yield Spec("mul 28x28x96 x 1x1x96 (squeeze-excite)", "mul",
+               dict(mul, batches=1, pixels=28 * 28, channels=96, broadcast=1), [x, gate], ref.mul_s8(x, gate, **mul))
     hard_swish = unary_table(lambda v: v * np.clip(v + 3, 0, 6) / 6, 0.05, -10, 0.04, -120)
     yield Spec("lut 56x56x32 (hard-swish)", "lut", dict(size=a.size), [a], ref.lut_s8(a, hard_swish),
                arrays=dict(table=hard_swish))
@@ -238,6 +272,7 @@ def test_benchmark_instruction_count(runs, label):
     ("add", {}, {"lmul": 3}, "lmul 3 is not 1, 2, 4 or 8"),
     ("add", {}, {"px_tile": 4}, "this kernel has no 'px_tile' knob"),
     ("requantize", {}, {"loop_order": "px_oc"}, "this kernel has no 'loop_order' knob"),
+    ("mul", {}, {"oc_tile": 4}, "this kernel has no 'oc_tile' knob"),
     ("max_pool2d", {}, {"loop_order": "zigzag"}, "loop_order 'zigzag' is not oc_px or px_oc"),
     ("global_avg_pool2d", {}, {"unroll": 2}, "this kernel has no 'unroll' knob"),
     ("concat", {}, {"loop_order": "zigzag"}, "loop_order 'zigzag' is not oc_px or px_oc"),
@@ -247,7 +282,7 @@ def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
     assert _codegen.validate(kernel, _valid_params(kernel) | params, schedule) == reason
 
 
-@pytest.mark.parametrize("kernel", ["add", "requantize", "lut", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
+@pytest.mark.parametrize("kernel", ["add", "mul", "requantize", "lut", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
 def test_default_schedule_is_valid(kernel):
     params = _valid_params(kernel)
     assert _codegen.validate(kernel, params, _codegen.default_schedule(kernel, params)) == ""
@@ -257,6 +292,10 @@ def test_default_schedule_is_valid(kernel):
     ("add", {"input1_shift": 1}, "input1_shift = 1 outside [-31, 0]"),
     ("add", {"act_min": 5, "act_max": 4}, "act_max = 4 outside [5, 127]"),
     ("requantize", {"multiplier": -1}, "multiplier = -1 outside [0, 2147483647]"),
+    ("mul", {"broadcast": 2}, "broadcast = 2 outside [0, 1]"),
+    ("mul", {"output_shift": 31}, "output_shift = 31 outside [-31, 30]"),
+    ("mul", {"input2_zero_point": 128}, "input2_zero_point = 128 outside [-128, 127]"),
+    ("mul", {"pixels": 2**30, "channels": 4}, "channels = 4 outside [0, 1]"),
     ("max_pool2d", {"pad_left": 3}, "a window along W lies entirely in the padding"),
     ("avg_pool2d", {"out_h": 9}, "a window along H lies entirely in the padding"),
     ("global_avg_pool2d", {"in_h": 4096, "in_w": 4096}, "in_w = 4096 outside [1, 2048]"),
@@ -274,6 +313,9 @@ def _valid_params(kernel):
         return dict(size=10, left_shift=20, input1_zero_point=0, input1_multiplier=1 << 30, input1_shift=0,
                     input2_zero_point=0, input2_multiplier=1 << 30, input2_shift=0, output_zero_point=0,
                     output_multiplier=1 << 30, output_shift=-19, **act)
+    if kernel == "mul":
+        return dict(batches=1, pixels=16, channels=8, broadcast=1, input1_zero_point=0, input2_zero_point=-128,
+                    output_zero_point=0, output_multiplier=1 << 30, output_shift=-7, **act)
     if kernel == "lut":
         return dict(size=10)
     if kernel == "requantize":

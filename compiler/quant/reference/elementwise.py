@@ -2,7 +2,7 @@
 
 The spec for kernels/ref/add_s8.c and kernels/ref/concat_pad_s8.c (declared in
 kernels/include/npu_kernels_elementwise.h) and for the generated kernels; tests demand bit
-equality between them (tests/kernels/test_elementwise_pool.py). Activations are int8,
+equality between them (tests/kernels/test_elementwise_pool.py, test_mul.py). Activations are int8,
 asymmetric, per tensor: real = scale * (q - zero_point). Zero points are passed as themselves.
 Integer parameters are produced from float scales by the *_params helpers, which return
 keyword-argument dicts: ``add_s8(a, b, **add_params(s1, zp1, s2, zp2, s_out, zp_out))``.
@@ -16,6 +16,15 @@ Residual add (TFLite reference_integer_ops::Add, params as in kernels/add.cc Pre
     (mo, eo) = QuantizeMultiplierSmallerThanOneExp(twice_max / (2**20 * s_out))
     v_i   = MultiplyByQuantizedMultiplier((q_i - zp_i) * 2**left_shift, m_i, e_i)   left_shift = 20
     out   = clamp(MultiplyByQuantizedMultiplier(v_1 + v_2, mo, eo) + zp_out, act_min, act_max)
+
+Multiply (TFLite reference_integer_ops::MulElementwise and its broadcasting variant, params as
+in kernels/mul.cc Prepare), one rounding:
+
+    (m, e) = QuantizeMultiplier(double(s1) * double(s2) / double(s_out))
+    out    = clamp(MultiplyByQuantizedMultiplier((q1 - zp1) * (q2 - zp2), m, e) + zp_out, act_min, act_max)
+
+with q2 of q1's shape, or [N,1,1,C] against an NHWC q1 [N,H,W,C] (one value per channel for
+every pixel: the squeeze-excite scaling); no other broadcast.
 
 Requantize int8 -> int8 (TFLite reference_ops::Requantize, params as in kernels/quantize.cc):
 
@@ -61,6 +70,8 @@ __all__ = [
     "concat_params",
     "concat_s8",
     "dequantize",
+    "mul_params",
+    "mul_s8",
     "pad_s8",
     "quantize",
     "requantize_multiplier",
@@ -114,6 +125,19 @@ def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
                            ADD_LEFT_SHIFT, act_min, act_max)
 
 
+def mul_params(input1_scale, input2_scale, output_scale) -> dict:
+    """output_multiplier / output_shift of mul_s8, as TFLite's int8 MUL Prepare (kernels/mul.cc).
+
+    QuantizeMultiplier(double(s1) * double(s2) / double(s_out)) of the float32 scales, in double;
+    ValueError when that real multiplier is 2**31 or more (shift > 30).
+    """
+    s1 = _scale(input1_scale, "input1_scale")
+    s2 = _scale(input2_scale, "input2_scale")
+    s_out = _scale(output_scale, "output_scale")
+    multiplier, shift = quantize_multiplier(s1 * s2 / s_out)
+    return dict(output_multiplier=multiplier, output_shift=shift)
+
+
 def concat_params(input_scales, input_zero_points, output_scale, output_zero_point) -> dict:
     """Keyword arguments of concat_s8: one (zero point, multiplier, shift) per input."""
     scales = list(input_scales)
@@ -148,6 +172,23 @@ def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift
                                                p["input2_multiplier"], p["input2_shift"])
     raw_sum = scaled1.astype(np.int64) + scaled2  # |raw_sum| < 2**29: fits int32 as in TFLite
     return requantize(raw_sum, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
+                      p["act_max"])
+
+
+def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
+           act_min=INT8_MIN, act_max=INT8_MAX):
+    """Quantised element-wise multiply (TFLite reference_integer_ops::MulElementwise), rounded once.
+
+    input1: int8 of any shape; input2: int8 of input1's shape, or [N,1,1,C] against a 4-D NHWC
+    input1 [N,H,W,C] (broadcast over the pixels). Multiplier in [0, 2**31), shift in [-31, 30]
+    (|(q1 - zp1) * (q2 - zp2)| <= 255**2, so any shift is safe: large ones saturate). Returns int8
+    of input1's shape.
+    """
+    a, b = _mul_shapes(input1, input2)
+    p = _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
+                        act_min, act_max)
+    product = (a.astype(np.int64) - p["input1_zero_point"]) * (b.astype(np.int64) - p["input2_zero_point"])
+    return requantize(product, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
                       p["act_max"])
 
 
@@ -280,6 +321,17 @@ def _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_z
                 act_min=act_min, act_max=act_max)
 
 
+def _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift, act_min,
+                    act_max):
+    """mul_s8's scalar arguments checked, as a dict of mul_s8's keyword arguments."""
+    multiplier, shift = _multiplier_shift(output_multiplier, output_shift, "output_", -31, 30)
+    act_min, act_max = _act_range(act_min, act_max)
+    return dict(input1_zero_point=_int8_value(input1_zero_point, "input1_zero_point"),
+                input2_zero_point=_int8_value(input2_zero_point, "input2_zero_point"),
+                output_zero_point=_int8_value(output_zero_point, "output_zero_point"),
+                output_multiplier=multiplier, output_shift=shift, act_min=act_min, act_max=act_max)
+
+
 def _check_requantize_args(x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max):
     """requantize_s8's arguments checked: (int8 x, zp_in, zp_out, multiplier, shift, act_min, act_max)."""
     x = _int8_array(x, "input")
@@ -301,6 +353,18 @@ def _same_shape_int8(input1, input2):
     if a.shape != b.shape:
         raise ValueError(f"input shapes differ: {a.shape} vs {b.shape} (broadcasting is not supported)")
     return a, b
+
+
+def _mul_shapes(input1, input2):
+    """(input1, input2) as int8 arrays whose shapes mul_s8 accepts: equal, or [N,H,W,C] and [N,1,1,C]."""
+    a = _int8_array(input1, "input1")
+    b = _int8_array(input2, "input2")
+    if a.shape == b.shape:
+        return a, b
+    if a.ndim == 4 and b.shape == (a.shape[0], 1, 1, a.shape[3]):
+        return a, b
+    raise ValueError(f"input2 of shape {b.shape} is neither input1's shape {a.shape} nor [N,1,1,C] against an "
+                     f"NHWC input1 [N,H,W,C] (the only broadcast supported)")
 
 
 def _concat_inputs(inputs, axis):

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/coral_model_zoo.py [MODEL ...] [--size 224] [--no-reference] [--out build/bench-zoo]
 
-Models (benchmarks/zoo_models.py, plain torch.nn, seeded weights): MobileNetV2 1.0,
+Models (tests/zoo_models.py, plain torch.nn, seeded weights): MobileNetV2 1.0,
 MobileNetV3-small and -large, EfficientNet-Lite0, LCNet-0.5, ResNet-18. Each is exported to ONNX
 (opset 17), quantised with seeded normal calibration samples (int8 I/O, as the TFLite int8
 models published figures are for), and built three times:
@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from zoo_models import ZOO, export  # noqa: E402
 

@@ -89,7 +89,7 @@ def _pool_rows() -> list[PatternRow]:
         call = ctx.matched_expr
         axes = sorted(int(a) for a in call.attrs.axis) if call.attrs.axis is not None else []
         spatial = {"NCHW": [2, 3], "NHWC": [1, 2]}.values()
-        return axes in spatial and len(static_shape(call.args[0]) or ()) == 4 and bool(call.attrs.keepdims)
+        return axes in spatial and len(static_shape(call.args[0]) or ()) == 4
 
     def single(name, op_pattern, check=None):
         return PatternRow(name, "pooling", op_pattern, {"pool": op_pattern}, check)

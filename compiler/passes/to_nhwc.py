@@ -147,6 +147,10 @@ class _ToNHWC(relax.PyExprMutator):
 
     def visit_var_binding_(self, binding):
         value = binding.value
+        if is_call_to(value, "relax.mean") and self._is_nhwc(value.args[0]) and not bool(value.attrs.keepdims):
+            mean = self._spatial_mean_flat(value)
+            if mean is not None:  # [N, C]: the same in either layout
+                return self._rebind(binding, with_span(mean, value.span))
         converted = self._convert(value) if isinstance(value, relax.Call) else None
         if converted is not None:
             return self._emit_nhwc(binding, with_span(converted, value.span))
@@ -185,7 +189,7 @@ class _ToNHWC(relax.PyExprMutator):
         if any(is_call_to(call, op) for op in _BINARY):
             return self._binary(call)
         if is_call_to(call, "relax.mean") and self._is_nhwc(call.args[0]):
-            return self._mean(call)
+            return self._mean(call) if bool(call.attrs.keepdims) else None
         if is_call_to(call, "relax.concat"):
             return self._concat(call)
         if is_call_to(call, "relax.nn.pad") and self._is_nhwc(call.args[0]):
@@ -275,6 +279,13 @@ class _ToNHWC(relax.PyExprMutator):
         if axes != [2, 3] or not bool(call.attrs.keepdims):
             return None
         return relax.op.mean(self._nhwc_arg(call.args[0]), axis=[1, 2], keepdims=True)
+
+    def _spatial_mean_flat(self, call):
+        """mean over H and W without keepdims: [N, C] whatever the input layout."""
+        axes = sorted(int(a) % 4 for a in call.attrs.axis) if call.attrs.axis is not None else []
+        if axes != [2, 3]:
+            return None
+        return relax.op.mean(self._nhwc_arg(call.args[0]), axis=[1, 2], keepdims=False)
 
     def _concat(self, call):
         fields = call.args[0].fields if isinstance(call.args[0], relax.Tuple) else None

@@ -1,6 +1,6 @@
 """Seeded edge-CNN architectures in plain torch.nn, exported to ONNX for benchmarks and tests.
 
-    .venv/bin/python benchmarks/zoo_models.py NAME... -o FOLDER [--size 224] [--seed 0]
+    .venv/bin/python tests/zoo_models.py NAME... -o FOLDER [--size 224] [--seed 0]
 
 writes FOLDER/NAME.onnx for each NAME in ZOO. Weights are random (seeded): the compiler's
 instruction counts and numerics checks do not depend on trained values. Each architecture

@@ -130,13 +130,16 @@ def goals(rows: list[dict]) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", default=list(ZOO), choices=list(ZOO), metavar="MODEL",
+    parser.add_argument("models", nargs="*", default=list(ZOO), metavar="MODEL",
                         help=f"models to run (default: all of {', '.join(ZOO)})")
     parser.add_argument("--size", type=int, default=224, help="input resolution (default 224)")
     parser.add_argument("--calib-samples", type=int, default=8, help="calibration samples (default 8)")
     parser.add_argument("--no-reference", action="store_true", help="skip the kernels/ref build (slow on big models)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-zoo", help="working directory")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.models if name not in ZOO]
+    if unknown:
+        parser.error(f"unknown model {unknown[0]} (known: {', '.join(ZOO)})")
     rows = [measure(name, args.out, args.size, args.calib_samples, not args.no_reference) for name in args.models]
     text = "\n".join([f"# Edge CNNs on coral-npu ({args.size}x{args.size}, int8 I/O, --memory soc), QEMU instruction "
                       "counts", ""] + table(rows) + [""] + goals(rows))

@@ -5,5 +5,8 @@
 #include "npu_quant.h"
 #include "npu_kernels_conv.h"
 #include "npu_kernels_elementwise.h"
+#include "npu_kernels_move.h"
+#include "npu_kernels_prelu.h"
+#include "npu_kernels_resize.h"
 
 #endif /* NPU_KERNELS_H */

@@ -15,7 +15,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
         return 2
-    sys.modules.setdefault("torch", None)  # tvm_ffi would import it (over a second) for nothing here
+    from compiler.no_torch import block_torch
+
+    block_torch()  # tvm_ffi would import it (over a second) for nothing here
     import tvm
 
     module_json, target_json, out_obj = argv

@@ -18,7 +18,7 @@ UNARY = "unary"  # the family (and group pattern name) of passes/group_unary.py
 # group functions (models with identical weights have many), which would leave one
 # function, and one set of spans, for several call sites.
 NODES_ATTR = "onnx_nodes"
-_CHAIN_ORDER = ("conv", "matmul", "pool", "mul", "bias", "residual_add", "activation")
+_CHAIN_ORDER = ("conv", "matmul", "pool", "mul", "prelu", "bias", "residual_add", "activation")
 
 
 def _provenance_attrs(annotated) -> dict[str, str]:

@@ -11,6 +11,7 @@ partition.py records the ONNX nodes of the annotated calls on each group.
 """
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -182,6 +183,22 @@ def _mul_row() -> PatternRow:
     return PatternRow("mul", "mul", mul, annotations, check)
 
 
+def _prelu_row() -> PatternRow:
+    """PReLU with a constant slope, per channel or one for all: one INT8 op (TFLite's PRELU)."""
+    prelu = is_op("relax.nn.prelu")(wildcard(), is_const())
+    annotations = {"prelu": prelu}
+
+    def check(ctx):
+        call = ctx.annotated_expr["prelu"]
+        shape, alpha = static_shape(call.args[0]), static_shape(call.args[1])
+        if shape is None or alpha is None or not shape:
+            return False
+        channel_axis = int(call.attrs.axis) % len(shape)
+        return channel_axis == len(shape) - 1 and math.prod(alpha) in (1, shape[-1]) and _no_leaking_intermediates(ctx)
+
+    return PatternRow("prelu", "prelu", prelu, annotations, check)
+
+
 def pattern_table() -> list[PatternRow]:
     """Every row we know, longest chains first."""
     rows = []
@@ -191,7 +208,7 @@ def pattern_table() -> list[PatternRow]:
     rows += [_dense_row(bias, activation) for bias in (True, False) for activation in ("relu", "clip", None)]
     rows += _pool_rows()
     rows += [_add_row(activation) for activation in ("relu", "clip", None)]
-    rows.append(_mul_row())
+    rows += [_mul_row(), _prelu_row()]
     return sorted(rows, key=lambda row: -row.name.count("_"))  # stable: longer chains first
 
 
@@ -200,7 +217,7 @@ def pattern_table() -> list[PatternRow]:
 # the conv output is requantised before the add.
 # "unary" has no rows: partition.py runs passes/group_unary.py for it.
 FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense", "pooling", "add",
-            "mul", "unary")
+            "mul", "prelu", "unary")
 
 
 def rows_for(families) -> list[PatternRow]:

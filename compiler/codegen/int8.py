@@ -42,9 +42,19 @@ KERNELS = {
     "pad": ("ref/concat_pad_s8.c", "npu_pad_params", "npu_pad_s8", "int8", "int8"),
     "lut": ("ref/add_s8.c", "npu_lut_params", "npu_lut_s8", "int8", "int8"),
     "mul": ("ref/add_s8.c", "npu_mul_params", "npu_mul_s8", "int8", "int8"),
+    "prelu": ("ref/prelu_s8.c", "npu_prelu_params", "npu_prelu_s8", "int8", "int8"),
+    "resize_nearest": ("ref/resize_s8.c", "npu_resize_params", "npu_resize_nearest_s8", "int8", "int8"),
+    "resize_bilinear": ("ref/resize_s8.c", "npu_resize_params", "npu_resize_bilinear_s8", "int8", "int8"),
+    "copy": ("ref/move_s8.c", "npu_copy_params", "npu_copy_s8", "int8", "int8"),
     "quantize": ("ref/add_s8.c", "npu_quantize_params", "npu_quantize_f32_s8", "float32", "int8"),
     "dequantize": ("ref/add_s8.c", "npu_quantize_params", "npu_dequantize_s8_f32", "int8", "float32"),
 }
+
+# kernel -> its constant operands, in the order the C function takes them (after the inputs); an
+# absent one (a conv without bias) is passed as NULL.
+_MAC_CONSTANTS = ("weight", "bias", "multiplier", "shift")
+KERNEL_CONSTANTS = {"conv2d": _MAC_CONSTANTS, "dense": _MAC_CONSTANTS, "lut": ("table",), "prelu": ("alpha",),
+                    "resize_nearest": ("y_index", "x_index"), "resize_bilinear": ("y_lerp", "x_lerp")}
 
 
 def c_literal(value) -> str:
@@ -92,14 +102,9 @@ def emit_int8(call: CompositeCall, ctx) -> str:
         return "\n".join(lines)
     lines.append(f"static const {struct} params = {c_struct(kernel.params)};")
     args = [x.expr for x in inputs]
-    if kernel.kernel == "lut":
-        args.append(ctx.constant(kernel.arrays["table"], "table").expr)
-    if kernel.kernel in ("conv2d", "dense"):
-        arrays = kernel.arrays
-        args.append(ctx.constant(arrays["weight"], "weight").expr)
-        args.append("NULL" if arrays["bias"] is None else ctx.constant(arrays["bias"], "bias").expr)
-        args.append(ctx.constant(arrays["multiplier"], "multiplier").expr)
-        args.append(ctx.constant(arrays["shift"], "shift").expr)
+    for key in KERNEL_CONSTANTS.get(kernel.kernel, ()):
+        array = kernel.arrays.get(key)
+        args.append("NULL" if array is None else ctx.constant(array, key).expr)
     lines.append(f"{function}(&params, {', '.join(args)}, {out.expr});")
     return "\n".join(lines)
 

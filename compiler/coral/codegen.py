@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # The constant arrays' element types (the reference kernels' pointer types).
-_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8}
+_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8,
+                 "alpha": np.int8, "y_index": np.int32, "x_index": np.int32, "y_lerp": np.int32, "x_lerp": np.int32}
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Emitted:
 def emit(kernel: str, name: str, params: dict, arrays: dict | None = None, schedule: dict | None = None,
          vector: bool = True) -> Emitted:
     """C for one kernel; SpecError for a malformed spec, an unknown knob or an invalid schedule."""
-    out = _native().emit(kernel, name, _params(params), _arrays(arrays or {}), schedule, vector)
+    out = _native().emit(kernel, name, spec_params(params), _arrays(arrays or {}), schedule, vector)
     return Emitted(out["source"], out["scratch_bytes"], out["constant_bytes"], out["schedule"])
 
 
@@ -43,12 +44,12 @@ def emit_int8_kernel(k, name: str, schedule: dict | None = None, vector: bool = 
 
 
 def default_schedule(kernel: str, params: dict) -> dict:
-    return _native().default_schedule(kernel, _params(params))
+    return _native().default_schedule(kernel, spec_params(params))
 
 
 def validate(kernel: str, params: dict, schedule: dict | None = None) -> str:
     """"" when `schedule` (knobs over the default) suits the spec, else why not."""
-    return _native().validate(kernel, _params(params), schedule)
+    return _native().validate(kernel, spec_params(params), schedule)
 
 
 def kernels() -> list[str]:
@@ -69,12 +70,15 @@ def _native():
     return _codegen
 
 
-def _params(params: dict) -> dict:
+def spec_params(params: dict) -> dict:
     """Integer fields as they are; a float field (quantize's scale) as its float32 bit pattern
-    under NAME_f32bits, because the native spec holds integers only."""
+    under NAME_f32bits, because the native spec holds integers only; an array member of the params
+    struct (npu_copy_params.shape, npu_pad_params.in_dims) as NAME_0, NAME_1, ..."""
     converted = {}
     for key, value in params.items():
-        if isinstance(value, (float, np.floating)):
+        if isinstance(value, (tuple, list)):
+            converted.update({f"{key}_{i}": int(item) for i, item in enumerate(value)})
+        elif isinstance(value, (float, np.floating)):
             converted[f"{key}_f32bits"] = int(np.array(value, dtype=np.float32).view(np.uint32))
         else:
             converted[key] = int(value)

@@ -110,16 +110,9 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
             return Layer(step, "rvv" if vector else "c", function, emitted.source, emitted.scratch_bytes,
                          emitted.constant_bytes, emitted.schedule)
     else:
-        reason = _REF_ONLY.get(kernel.kernel, f"the Coral codegen has no {kernel.kernel} kernel")
+        reason = f"the Coral codegen has no {kernel.kernel} kernel"
     source, constant_bytes = _ref_source(graph, step, function)
     return Layer(step, "ref", function, source, 0, constant_bytes, None, reason)
-
-
-# Kernels that are the reference by design rather than by failure: scalar float at the model's
-# boundaries, and data movement whose cost is a copy.
-_REF_ONLY = {
-    "pad": "data movement (copy)",
-}
 
 
 def _tvm_layer(graph, step: Step, function: str) -> Layer:

@@ -9,12 +9,9 @@ for the reference outputs the autotuner checks candidates against (coral/kernel_
 import numpy as np
 
 from compiler.codegen.ffi_abi import array_literal, ctype
-from compiler.codegen.int8 import KERNELS, c_struct, concat_declarations
+from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations
 from compiler.coral.memory_plan import ALIGN
 from compiler.names import c_comment
-
-# The constant operands of the MAC kernels, in the order kernels/ref takes them.
-_CONSTANTS = ("weight", "bias", "multiplier", "shift")
 
 
 def ref_file(kernel: str) -> str:
@@ -34,7 +31,8 @@ def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, sig
     constant bytes). Every file-scope name starts with `function` (several such files may share
     a translation unit in the kernel runner)."""
     _, struct, cfunc, _, _ = KERNELS[kernel]
-    lines = [f"/* {function}: {c_comment(label or kernel)} on kernels/ref. */", '#include "npu_kernels.h"', ""]
+    lines = [f"/* {function}: {c_comment(label or kernel)} on kernels/ref. */", "#include <stddef.h> /* NULL */",
+             '#include "npu_kernels.h"', ""]
     inputs = [f"input{n}" for n in range(num_inputs)]
     constant_bytes = 0
     if kernel == "concat":
@@ -43,7 +41,7 @@ def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, sig
     else:
         lines.append(f"static const {struct} {function}_params = {c_struct(params)};")
         call_args = list(inputs)
-        for key in _CONSTANTS if kernel in ("conv2d", "dense") else ("table",) if kernel == "lut" else ():
+        for key in KERNEL_CONSTANTS.get(kernel, ()):
             array = arrays.get(key)
             if array is None:
                 call_args.append("NULL")

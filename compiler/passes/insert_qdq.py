@@ -8,9 +8,9 @@ with dequantize on its inputs, its weights quantised per output channel (symmetr
 tensor is kept in int8 between quantised ops and dequantized only where a float op reads
 it, so no quantize(dequantize(x)) pair is ever written. Scale-preserving ops (reshape,
 flatten, ...) whose plan keeps the input's parameters run on the int8 tensor directly,
-except a zero pad, written dequantize -> pad(0.0) -> quantize with the input's parameters
-(on the int8 tensor R.nn.pad would pad with 0, not the zero point; the int8 pad kernel
-takes the zero point from the QDQ form).
+except a zero pad and a bilinear resize, written dequantize -> op -> quantize with the input's
+parameters (on the int8 tensor R.nn.pad would pad with 0, not the zero point, and a resize would
+interpolate int8 codes; the int8 kernels take their parameters from the QDQ form).
 Groups named in `keep_float` (by ONNX node) and ops without a plan stay float.
 """
 
@@ -27,13 +27,13 @@ from compiler.passes.util import bindings, is_call_to, is_const
 from compiler.quant import qdq
 from compiler.quant.calibrate import tensor_ids
 from compiler.quant.observers import weight_qparams
-from compiler.quant.plan import SAME_AS_INPUT, callee_kind, is_zero_pad
+from compiler.quant.plan import callee_kind, computes_at_input_qparams, moves_int8
 from compiler.quant.reference.lut import unary_table
 from compiler.quant.unary_function import evaluate
 
 # Group patterns with an int8 kernel (the quant pattern table in quant/patterns.py).
 QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add",
-                    "mul", UNARY)
+                    "mul", "prelu", UNARY)
 
 
 def is_quantisable_group(pattern: str | None) -> bool:
@@ -113,6 +113,13 @@ def _quantize_layer_weight(group, weight: np.ndarray, axis: int):
     except ValueError as err:
         nodes = group_nodes(group)
         raise CompilerError(f"{shown(nodes[0]) if nodes else 'a layer'}: cannot quantise its weights: {err}") from None
+
+
+def _quantised_slope(group, alpha: np.ndarray):
+    """dequantize(const int8 slope): PReLU's slope quantised per tensor (symmetric, as a weight),
+    the form TFLite's int8 PRELU takes."""
+    alpha_q, scales = _quantize_layer_weight(group, alpha.reshape(1, -1), axis=0)
+    return qdq.dequantize(relax.const(alpha_q.reshape(alpha.shape)), float(scales[0]), 0)
 
 
 class _Tensor:
@@ -230,13 +237,13 @@ class _QDQWriter:
             if isinstance(value.op, tvm.ir.GlobalVar) and self._quantises(value, kind, tensor_args):
                 return self._quantised_group(value, out_qparams)
             same_qparams = len(tensor_args) == 1 and self.env[tensor_args[0]].qparams == out_qparams
-            if is_zero_pad(value) and same_qparams:
-                padded = self.bb.emit(relax.Call(value.op, [self._float_from_int8(tensor_args[0])], value.attrs,
-                                                 value.ty_args, span=value.span))
-                return _Tensor(int8_var=self.bb.emit(qdq.quantize(padded, out_qparams.scale, out_qparams.zero_point)),
+            if computes_at_input_qparams(value) and same_qparams:
+                args = [self._float_from_int8(a) if isinstance(a, relax.Var) else a for a in value.args]
+                computed = self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span))
+                return _Tensor(int8_var=self.bb.emit(qdq.quantize(computed, out_qparams.scale, out_qparams.zero_point)),
                                qparams=out_qparams)
             # (a group call here is one --keep-float named: it is inlined as float below)
-            if kind in SAME_AS_INPUT and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar):
+            if moves_int8(self.mod, value) and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar):
                 args = [self._int8(a) if isinstance(a, relax.Var) else a for a in value.args]
                 return _Tensor(int8_var=self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span)),
                                qparams=out_qparams)
@@ -286,6 +293,8 @@ class _QDQWriter:
                 weight_q, weight_scales = _quantize_layer_weight(func, value.args[1].value.numpy(), axis=1)
                 input_scale = local_qparams[value.args[0]].scale
                 args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=1))
+            elif is_call_to(value, "relax.nn.prelu") and is_const(value.args[1]):
+                args[1] = self.bb.emit(_quantised_slope(func, value.args[1].value.numpy()))
             elif is_call_to(value, "relax.add") and is_const(value.args[1]) and weight_scales is not None:
                 bias_q, bias_scales = quantize_bias(value.args[1].value.numpy(), input_scale, weight_scales)
                 args[1] = self.bb.emit(qdq.bias(bias_q, bias_scales, axis=-1))

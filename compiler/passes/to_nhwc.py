@@ -9,7 +9,9 @@ view back through one permute_dims (emitted once per tensor, at first use).
 Layout-aware ops: conv2d (NCHW/OIHW -> NHWC/OHWI, constant weight permuted at compile
 time), max/avg pool, every elementwise op of one tensor (relu, clip, sigmoid, ...), binary
 elementwise ops (add, multiply, divide, ...) of same-layout tensors or with a per-channel constant, mean over H and W, concat along channels, R.nn.pad (its
-pad_width pairs reordered N, H, W, C). Run before QDQ insertion and after BatchNorm
+pad_width pairs reordered N, H, W, C), strided_slice (axes renumbered), image.resize2d, PReLU
+along channels, and a 4-D reshape ending a chain of reshapes and transposes of an NHWC tensor
+(DepthToSpace, SpaceToDepth: its result is permuted back to NHWC). Run before QDQ insertion and after BatchNorm
 folding (which is written for NCHW).
 
 Pre-quantised models arrive in the QDQ form (compiler/quant/qdq.py) in NCHW; the layout
@@ -19,6 +21,8 @@ dequantize(const int8 OHWI) with axis 0 kept; a bias dequantize(const int32) of 
 (1,C,1,1) with axis 1, or (C,) reshaped to (1,C,1,1), becomes (1,1,1,C) with axis -1.
 The replaced NCHW weight/bias dequantize bindings are dropped when nothing else uses them.
 """
+
+import math
 
 import numpy as np
 import tvm
@@ -154,10 +158,27 @@ class _ToNHWC(relax.PyExprMutator):
         converted = self._convert(value) if isinstance(value, relax.Call) else None
         if converted is not None:
             return self._emit_nhwc(binding, with_span(converted, value.span))
+        if self._rearranges_nhwc(value):  # DepthToSpace, SpaceToDepth: back to NHWC after the model's moves
+            moved = self.builder_.emit(relax.Call(value.op, [self._arg(a) for a in value.args], value.attrs,
+                                                  value.ty_args, span=value.span))
+            return self._emit_nhwc(binding, relax.op.permute_dims(moved, TO_NHWC))
         if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
             new_call = relax.Call(value.op, [self._arg(a) for a in value.args], value.attrs, value.ty_args, span=value.span)
             return self._rebind(binding, new_call)
         return self._rebind(binding, self._nchw_everywhere(value))
+
+    def _rearranges_nhwc(self, value) -> bool:
+        """A reshape to 4-D at the end of a chain of reshapes and transposes of an NHWC tensor: the
+        model moving elements of an NCHW image into another image (ONNX DepthToSpace and SpaceToDepth
+        are reshape -> transpose -> reshape). Its result is taken back to NHWC so the layout-aware ops
+        after it stay NHWC; fold_transposes then merges the chain, the view and the permute into one
+        transpose between reshapes."""
+        if not is_call_to(value, "relax.reshape") or len(_shape(value)) != 4:
+            return False
+        source = value.args[0]
+        while any(is_call_to(self._bound(source), op) for op in ("relax.reshape", "relax.permute_dims")):
+            source = self._bound(source).args[0]
+        return source is not value.args[0] and self._is_nhwc(source)
 
     def _nchw_everywhere(self, value):
         """Tuples, aliases, calls to functions: give them NCHW views of any NHWC var."""
@@ -194,6 +215,12 @@ class _ToNHWC(relax.PyExprMutator):
             return self._concat(call)
         if is_call_to(call, "relax.nn.pad") and self._is_nhwc(call.args[0]):
             return self._pad(call)
+        if is_call_to(call, "relax.strided_slice") and self._is_nhwc(call.args[0]):
+            return self._strided_slice(call)
+        if is_call_to(call, "relax.image.resize2d") and self._is_nhwc(call.args[0]):
+            return self._resize2d(call)
+        if is_call_to(call, "relax.nn.prelu") and self._is_nhwc(call.args[0]):
+            return self._prelu(call)
         if _per_tensor_qdq(call) and self._is_nhwc(call.args[0]):
             make = relax.op.quantize if call.op.name == "relax.quantize" else relax.op.dequantize
             return make(self._nhwc_arg(call.args[0]), call.args[1], call.args[2], axis=-1,
@@ -292,6 +319,31 @@ class _ToNHWC(relax.PyExprMutator):
         if fields is None or int(call.attrs.axis) not in (1, -3) or not all(self._is_nhwc(f) for f in fields):
             return None
         return relax.op.concat([self._nhwc_arg(f) for f in fields], axis=3)
+
+    def _prelu(self, call):
+        """The slope runs along channels (axis 1 -> 3); one slope for all runs along any axis."""
+        slope = self.visit_expr(call.args[1])
+        if int(call.attrs.axis) not in (1, -3) and math.prod(_shape(slope)) != 1:
+            return None
+        return relax.op.nn.prelu(self._nhwc_arg(call.args[0]), slope, axis=3)
+
+    def _strided_slice(self, call):
+        """The sliced axes renumbered NCHW -> NHWC (begin, end and strides stay with their axis)."""
+        axes, begin, end, *strides = ([int(v.value) for v in arg.fields] for arg in call.args[1:])
+        nhwc_axis = {axis: new for new, axis in enumerate(TO_NHWC)}
+        axes = [nhwc_axis[axis % 4] for axis in axes]
+        return relax.op.strided_slice(self._nhwc_arg(call.args[0]), axes, begin, end, strides[0] if strides else None,
+                                      assume_inbound=bool(call.attrs.assume_inbound))
+
+    def _resize2d(self, call):
+        attrs = call.attrs
+        if attrs.layout != "NCHW" or not isinstance(call.args[1], relax.ShapeExpr):
+            return None
+        return relax.op.image.resize2d(
+            self._nhwc_arg(call.args[0]), call.args[1], roi=[float(v) for v in attrs.roi], layout="NHWC", method=attrs.method,
+            coordinate_transformation_mode=attrs.coordinate_transformation_mode,
+            rounding_method=attrs.rounding_method, cubic_alpha=attrs.cubic_alpha, cubic_exclude=attrs.cubic_exclude,
+            extrapolation_value=attrs.extrapolation_value, out_dtype=attrs.out_dtype)
 
     def _pad(self, call):
         """R.nn.pad's pad_width is ((before, after) per axis) flattened: reorder the NCHW pairs to NHWC."""

@@ -19,6 +19,12 @@ derives the codegen from it; codegen/int8.py renders the rows):
                                                  zero point kept (the kernel pads with the zero point)
     lut                          npu_lut_s8      take(int8[256] table, astype(x, int32) + 128): any elementwise
                                                  function of one tensor (quant/reference/lut.py)
+    prelu                        npu_prelu_s8    PReLU of a dequantized tensor by a dequantized constant slope
+                                                 (per channel or one), TFLite's int8 PRELU
+    resize_bilinear              npu_resize_bilinear_s8  R.image.resize2d linear, NHWC, scale and zero point
+                                                 kept, TFLite's ResizeBilinearInteger (quant/reference/resize.py)
+    resize_nearest               npu_resize_nearest_s8   R.image.resize2d nearest on the int8 tensor itself: a gather
+    copy                         npu_copy_s8     R.strided_slice on the int8 tensor itself (Slice, Split's parts)
     quantize                     npu_quantize_f32_s8     a float tensor -> int8 (model input)
     dequantize                   npu_dequantize_s8_f32   int8 -> float (model output)
 
@@ -45,6 +51,7 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
+from compiler.quant.reference import move, prelu, resize
 
 CODEGEN = "npu_ref"
 MAX_CONCAT = 8  # concat rows exist for 2..MAX_CONCAT inputs (one dpl pattern per arity)
@@ -168,6 +175,27 @@ def _lut_row() -> Int8Row:
     return Int8Row(f"{CODEGEN}.lut", "lut", a["op"], a)
 
 
+def _prelu_row() -> Int8Row:
+    a = {"x": _dq(), "alpha": _dq(is_const())}
+    a["op"] = is_op("relax.nn.prelu")(a["x"], a["alpha"])
+    a["quant"] = _quant(a["op"])
+    return Int8Row(f"{CODEGEN}.prelu", "prelu", a["quant"], a)
+
+
+def _resize_bilinear_row() -> Int8Row:
+    a = {"x": _dq()}
+    a["op"] = is_op("relax.image.resize2d")(a["x"], wildcard())
+    a["quant"] = _quant(a["op"])
+    return Int8Row(f"{CODEGEN}.resize_bilinear", "resize_bilinear", a["quant"], a)
+
+
+def _int8_move_row(kernel, op) -> Int8Row:
+    """An op that only moves int8 values, written on the int8 tensor (quant/plan.py moves_int8)."""
+    a = {"x": wildcard()}
+    a["op"] = is_op(op)(a["x"], varg_default_wildcard=True)
+    return Int8Row(f"{CODEGEN}.{kernel}", kernel, a["op"], a)
+
+
 def _boundary_rows() -> list[Int8Row]:
     q = is_op("relax.quantize")(wildcard(), is_const(), is_const())
     d = is_op("relax.dequantize")(wildcard(), is_const(), is_const())
@@ -184,6 +212,8 @@ def pattern_table() -> list[Int8Row]:
     rows += [_activation_row(act) for act in ("relu", "clip")]
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
              _unary_row("avg_pool2d", "relax.nn.avg_pool2d"), _unary_row("pad", "relax.nn.pad")]
+    rows += [_prelu_row(), _resize_bilinear_row(), _int8_move_row("resize_nearest", "relax.image.resize2d"),
+             _int8_move_row("copy", "relax.strided_slice")]
     rows += [_lut_row()] + _boundary_rows()
     return sorted(rows, key=lambda row: -len(row.annotations))  # stable
 
@@ -442,6 +472,96 @@ def _lower_lut(a) -> Int8Kernel:
     return Int8Kernel("lut", dict(size=_i32(math.prod(_shape(x, "input")), "size")), (x,), dict(table=table))
 
 
+def _lower_prelu(a) -> Int8Kernel:
+    """npu_prelu_s8: [outer, C] NHWC by a slope per channel (a single slope repeated)."""
+    op = a["op"]
+    x, s_x, zp_x = _activation_input(a["x"])
+    alpha_q, s_alpha, zp_alpha = _activation_input(a["alpha"])
+    alpha_q = _const_array(alpha_q, "int8", "slope")
+    s_y, zp_y = _output_qparams(a["quant"])
+    shape = _shape(x, "input")
+    if not shape or int(op.attrs.axis) % len(shape) != len(shape) - 1:
+        raise Unsupported("PReLU's slope must run along the last (channel) axis")
+    channels = shape[-1]
+    if alpha_q.size not in (1, channels):
+        raise Unsupported(f"PReLU slope of {alpha_q.size} values for {channels} channels")
+    p = prelu.prelu_params(s_x, s_alpha, s_y)
+    params = dict(outer=_i32(math.prod(shape[:-1]), "outer"), channels=channels, input_zero_point=zp_x,
+                  alpha_zero_point=zp_alpha, output_zero_point=zp_y, **p, act_min=INT8_MIN, act_max=INT8_MAX)
+    return Int8Kernel("prelu", params, (x,), dict(alpha=np.broadcast_to(alpha_q.reshape(-1), (channels,)).copy()))
+
+
+def _resize_geometry(op, x) -> tuple[dict, str]:
+    """npu_resize_params of an NHWC R.image.resize2d and its coordinate mode."""
+    attrs = op.attrs
+    if str(attrs.layout) != "NHWC":
+        raise Unsupported(f"resize in layout {attrs.layout}")
+    (n, in_h, in_w, c), (_, out_h, out_w, _) = _shape(x, "input"), _shape(op, "output")
+    _i32(n * out_h * out_w * c, "output size")
+    params = dict(batches=n, in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w)
+    return params, str(attrs.coordinate_transformation_mode)
+
+
+def _lower_resize_bilinear(a) -> Int8Kernel:
+    op = a["op"]
+    x, s_x, zp_x = _activation_input(a["x"])
+    if _output_qparams(a["quant"]) != (s_x, zp_x):
+        raise Unsupported("resize must keep the input's scale and zero point")
+    if str(op.attrs.method) != "linear":
+        raise Unsupported(f"resize method {op.attrs.method}")
+    params, mode = _resize_geometry(op, x)
+    try:
+        y_lerp = resize.bilinear_tables_for_onnx(params["in_h"], params["out_h"], mode)
+        x_lerp = resize.bilinear_tables_for_onnx(params["in_w"], params["out_w"], mode)
+    except ValueError as err:
+        raise Unsupported(str(err)) from None
+    return Int8Kernel("resize_bilinear", params, (x,), dict(y_lerp=y_lerp, x_lerp=x_lerp))
+
+
+def _lower_resize_nearest(a) -> Int8Kernel:
+    op, x = a["op"], a["op"].args[0]
+    if _dtype(x) != "int8" or str(op.attrs.method) != "nearest_neighbor":
+        raise Unsupported("nearest resize of a tensor that is not int8")
+    params, mode = _resize_geometry(op, x)
+    rounding = str(op.attrs.rounding_method) or "round_prefer_floor"
+    try:
+        y_index = resize.onnx_nearest_index(params["in_h"], params["out_h"], params["out_h"] / params["in_h"], mode,
+                                            rounding)
+        x_index = resize.onnx_nearest_index(params["in_w"], params["out_w"], params["out_w"] / params["in_w"], mode,
+                                            rounding)
+    except ValueError as err:
+        raise Unsupported(str(err)) from None
+    return Int8Kernel("resize_nearest", params, (x,), dict(y_index=y_index, x_index=x_index))
+
+
+def _lower_copy(a) -> Int8Kernel:
+    """npu_copy_s8 for R.strided_slice of an int8 tensor (positive strides)."""
+    op, x = a["op"], a["op"].args[0]
+    if _dtype(x) != "int8":
+        raise Unsupported("slice of a tensor that is not int8")
+    shape = _shape(x, "input")
+    starts, ends, steps = [0] * len(shape), list(shape), [1] * len(shape)
+    axes, begin, end, *strides = ([int(v.value) for v in arg.fields] for arg in op.args[1:])
+    for i, axis in enumerate(axes):
+        axis %= len(shape)
+        steps[axis] = strides[0][i] if strides else 1
+        if steps[axis] <= 0:
+            raise Unsupported(f"slice step {steps[axis]}")
+        starts[axis], ends[axis] = (_slice_bound(v, shape[axis]) for v in (begin[i], end[i]))
+    try:
+        params = move.slice_plan(shape, starts, ends, steps)
+    except ValueError as err:
+        raise Unsupported(str(err)) from None
+    if tuple(len(range(b, e, st)) for b, e, st in zip(starts, ends, steps)) != _shape(op, "output"):
+        raise Unsupported(f"slice output shape {_shape(op, 'output')}")
+    return Int8Kernel("copy", params, (x,))
+
+
+def _slice_bound(value: int, extent: int) -> int:
+    """A slice begin / end as an index in [0, extent] (negative counts from the end)."""
+    return min(max(value + extent if value < 0 else value, 0), extent)
+
+
 def _lower_quantize(a) -> Int8Kernel:
     op = a["op"]
     x = op.args[0]
@@ -473,6 +593,10 @@ _LOWER: dict[str, Callable] = {
     "avg_pool2d": lambda a: _lower_pool(a, "avg_pool2d"),
     "pad": _lower_pad,
     "lut": _lower_lut,
+    "prelu": _lower_prelu,
+    "resize_bilinear": _lower_resize_bilinear,
+    "resize_nearest": _lower_resize_nearest,
+    "copy": _lower_copy,
     "quantize": _lower_quantize,
     "dequantize": _lower_dequantize,
 }

@@ -20,7 +20,7 @@ from compiler.quant.observers import activation_qparams
 # group patterns and ops whose int8 output keeps the input's (scale, zero point), whatever
 # their attributes; R.nn.pad does only as a zero pad (is_zero_pad, keeps_input_qparams)
 SAME_AS_INPUT = frozenset({"max_pool2d", "avg_pool2d", "relax.reshape", "relax.permute_dims", "relax.squeeze",
-                           "relax.expand_dims", "relax.flatten"})
+                           "relax.expand_dims", "relax.flatten", "relax.strided_slice"})
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,34 @@ def is_zero_pad(call) -> bool:
             and float(call.attrs.pad_value) == 0.0)
 
 
+def resize_method(call) -> str | None:
+    """"nearest_neighbor" or "linear" for an R.image.resize2d whose outputs are input values or
+    convex combinations of them (so the input's range holds them all), else None (cubic overshoots;
+    tf_crop_and_resize extrapolates)."""
+    if not is_call_to(call, "relax.image.resize2d"):
+        return None
+    method = str(call.attrs.method)
+    if method not in ("nearest_neighbor", "linear") or str(call.attrs.coordinate_transformation_mode) == "tf_crop_and_resize":
+        return None
+    return method
+
+
+def moves_int8(mod: tvm.IRModule, call: relax.Call) -> bool:
+    """Does the op only move int8 values (it may run on the int8 tensor itself)?"""
+    return callee_kind(mod, call) in SAME_AS_INPUT or resize_method(call) == "nearest_neighbor"
+
+
+def computes_at_input_qparams(call) -> bool:
+    """Ops whose int8 form keeps the input's (scale, zero point) but computes on real values,
+    written dequantize -> op -> quantize: a zero pad (on the int8 tensor R.nn.pad would pad with
+    0, not the zero point) and a bilinear resize (TFLite's int8 RESIZE_BILINEAR interpolates at
+    the input's parameters)."""
+    return is_zero_pad(call) or resize_method(call) == "linear"
+
+
 def keeps_input_qparams(mod: tvm.IRModule, call: relax.Call) -> bool:
     """Does the call's int8 output keep its (single) tensor input's (scale, zero point)?"""
-    return callee_kind(mod, call) in SAME_AS_INPUT or is_zero_pad(call)
+    return moves_int8(mod, call) or computes_at_input_qparams(call)
 
 
 def plan_activations(mod: tvm.IRModule, ranges: dict, input_names=None) -> dict[str, QParams]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler.coral.codegen import spec_params
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -41,11 +43,13 @@ class Workload:
         return {"kernel": self.kernel, "params": dict(self.params), "arrays": {n: list(s) for n, s in self.arrays}}
 
 
-_VALUE_PARAMS = ("zero_point", "multiplier", "shift", "act_min", "act_max")
+_VALUE_PARAMS = ("zero_point", "multiplier", "shift", "act_min", "act_max", "pad_value", "_f32bits")
 
 
 def workload_of(kernel: str, params: dict, arrays: dict) -> Workload:
-    shape_params = {name: int(value) for name, value in params.items() if not name.endswith(_VALUE_PARAMS)}
+    """The workload of a kernel: its params as the codegen sees them (array fields flattened to
+    NAME_i, floats as bit patterns) without the values (see the module doc)."""
+    shape_params = {name: value for name, value in spec_params(params).items() if not name.endswith(_VALUE_PARAMS)}
     if "act_min" in params:
         shape_params["clamp"] = int(params["act_min"] > -128 or params["act_max"] < 127)
     if kernel == "concat":  # per input a copy or a table rescale (one more instruction per vector)

@@ -7,11 +7,11 @@ from compiler.coral.simulator import check_simulator_tools
 
 
 def run_cases(cases, workdir, arrays, inputs) -> dict:
-    """label -> KernelRun for CASES rows (label, spec, schedule, vector); `arrays(spec)` and
-    `inputs(spec)` give a spec's constant arrays and input tensors."""
+    """label -> KernelRun for CASES rows (label, spec, schedule, vector[, reference]: run kernels/ref
+    instead); `arrays(spec)` and `inputs(spec)` give a spec's constant arrays and input tensors."""
     check_simulator_tools()
-    kernel_cases = [KernelCase(spec.kernel, spec.params, arrays(spec), inputs(spec), spec.want.shape, schedule, vector)
-                    for _, spec, schedule, vector in cases]
+    kernel_cases = [KernelCase(spec.kernel, spec.params, arrays(spec), inputs(spec), spec.want.shape, schedule, vector,
+                               *reference) for _, spec, schedule, vector, *reference in cases]
     results = run_kernel_cases(kernel_cases, workdir)
     return {label: run for (label, *_), run in zip(cases, results)}
 

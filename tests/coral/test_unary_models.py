@@ -2,7 +2,6 @@
 spellings) run as int8 tables: on coral-npu every layer is a generated RVV kernel, the outputs equal
 the host int8 build bit for bit, and the int8 model stays close to the float one."""
 
-import json
 
 import numpy as np
 import onnx
@@ -10,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from test_coral_build import cli, run
+from test_coral_build import coral_equals_host
 
 ACTIVATIONS = {  # name -> nodes from "c" to "a" (after a conv), with initializers
     "HardSwish": [helper.make_node("HardSwish", ["c"], ["a"], name="hswish")],
@@ -49,17 +48,9 @@ def test_activation_runs_as_a_table_on_coral_bit_exact_to_host(tmp_path, activat
     rng = np.random.default_rng(1)
     np.save(tmp_path / "calib.npy", rng.normal(size=(32, 1, 3, 10, 10)).astype(np.float32))
     x = rng.normal(size=(1, 3, 10, 10)).astype(np.float32)
-    outputs = {}
-    for target in ("host", "coral-npu"):
-        flags = ["--memory", "highmem"] if target == "coral-npu" else []
-        result = cli("build", tmp_path / "m.onnx", "-o", tmp_path / target, "--target", target, "--quantize", "int8",
-                     "--calib", tmp_path / "calib.npy", *flags)
-        assert result.returncode == 0, result.stderr
-        outputs[target] = run(tmp_path / target, x, tmp_path / f"run-{target}")[0]
-    np.testing.assert_array_equal(outputs["coral-npu"], outputs["host"])
-    report = json.loads((tmp_path / "coral-npu" / "report.json").read_text())
+    output, report = coral_equals_host(tmp_path / "m.onnx", tmp_path / "calib.npy", x, tmp_path)
     layers = report["coral"]["layers"]
     assert {row["impl"] for row in layers} <= {"rvv", "transpose"} and [r["op"] for r in layers].count("lut") == 1
     expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     scale = np.abs(expected).max()
-    assert np.abs(outputs["host"] - expected).max() <= 0.05 * scale  # int8 tables and convs: a few steps
+    assert np.abs(output - expected).max() <= 0.05 * scale  # int8 tables and convs: a few steps

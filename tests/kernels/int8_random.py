@@ -37,6 +37,13 @@ def act_range(rng):
     return a, b
 
 
+def raw_multiplier(rng):
+    """A fixed-point multiplier: 0, tiny, 2^30, near 2^31 and anything between."""
+    return int(rng.choice([0, 1, int(rng.integers(2, 1 << 16)), 1 << 30, 2**31 - 1, 2**31 - 2,
+                           int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(0, 1 << 31))],
+                          p=[0.04, 0.04, 0.07, 0.1, 0.1, 0.05, 0.4, 0.2]))
+
+
 def exact(a, b, what):
     assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
     np.testing.assert_array_equal(a, b, err_msg=what)

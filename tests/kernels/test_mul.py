@@ -14,7 +14,7 @@ import pytest
 import compiler.quant._ref_elementwise as C
 from compiler.quant.fixed_point import quantize_multiplier
 from compiler.quant.reference import elementwise as E
-from int8_random import act_range, exact, int8_tensor, nhwc, quantize_real, real, scale, zero_point
+from int8_random import act_range, exact, int8_tensor, nhwc, quantize_real, raw_multiplier, real, scale, zero_point
 
 CASES = 1500  # random cases per property test
 INT32_MAX = 2**31 - 1
@@ -36,13 +36,6 @@ def operands(rng):
     else:
         shape = tuple(int(v) for v in rng.integers(0, 6, size=int(rng.integers(0, 6))))
     return int8_tensor(rng, shape), int8_tensor(rng, shape)
-
-
-def raw_multiplier(rng):
-    """0, tiny, 2^30, near 2^31 and anything between."""
-    return int(rng.choice([0, 1, int(rng.integers(2, 1 << 16)), 1 << 30, INT32_MAX, INT32_MAX - 1,
-                           int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(0, 1 << 31))],
-                          p=[0.04, 0.04, 0.07, 0.1, 0.1, 0.05, 0.4, 0.2]))
 
 
 def both(input1, input2, **params):

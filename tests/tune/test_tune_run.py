@@ -194,3 +194,29 @@ def test_an_output_directory_that_is_not_a_build_is_refused_first(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "out" in result.stderr.strip().splitlines()[-1]
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def _moves_and_bare_matmul():
+    """A channel slice (copy), a pad that feeds no convolution and a MatMul without bias: kernels
+    whose params hold arrays (copy's shape and strides, pad's dims) and a dense without a bias."""
+    g = onnx_models.GraphBuilder(6)
+    y = g.node("Relu", [g.conv("x", "c1", 3, 8, k=3, pad=1)], "r1")
+    y = g.node("Slice", [y, g.const("b", np.array([2], np.int64)), g.const("e", np.array([6], np.int64)),
+                         g.const("ax", np.array([1], np.int64))], "slice")
+    y = g.node("Pad", [y, g.const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], "pad", mode="constant")
+    y = g.node("Flatten", [g.node("GlobalAveragePool", [y], "gap")], "flat")
+    return g.model([("x", [1, 3, 8, 8])], g.node("MatMul", [y, g.rand("mm", (4, 5))], "mm"), [1, 5])
+
+
+def test_tune_takes_data_movement_and_a_matmul_without_bias(tmp_path):
+    check_simulator_tools()
+    onnx.save(_moves_and_bare_matmul(), str(tmp_path / "model.onnx"))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(1).normal(0, 1, (4, 3, 8, 8)).astype(np.float32))
+    result = cli("tune", tmp_path / "model.onnx", "--target", "coral-npu", "--memory", "highmem", "--quantize",
+                 "int8", "--calib", tmp_path / "calib.npy", "--tuning-db", tmp_path / "db.jsonl", "-o",
+                 tmp_path / "out", "--trials", 12, "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    layers = json.loads((tmp_path / "out" / "report.json").read_text())["coral"]["layers"]
+    assert {"copy", "pad", "dense"} <= {row["op"] for row in layers}
+    workloads = [json.loads(line)["workload"] for line in (tmp_path / "db.jsonl").read_text().splitlines()]
+    assert any(key.startswith("copy(") and "in_stride_5=" in key for key in workloads), workloads

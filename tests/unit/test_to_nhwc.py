@@ -6,9 +6,11 @@ import pytest
 import tvm
 from tvm import relax
 
+import edge_ops_models
 import onnx_models
 from compiler.frontend import import_onnx
 from compiler.passes.fold_constants import fold_constants
+from compiler.passes.fold_transposes import fold_transposes
 from compiler.passes.pipeline import optimise
 from compiler.passes.to_nhwc import to_nhwc
 from relax_testing import assert_matches_onnxruntime, assert_ir_close, call_ops
@@ -150,3 +152,26 @@ def test_opset10_pad_attributes_import_as_relax_pad():
     mod = fold_constants(to_nhwc(optimised(model)))
     assert "relax.nn.pad" in call_ops(mod) and call_ops(mod).count("relax.permute_dims") == 2
     assert_matches_onnxruntime(model, mod)
+
+
+@pytest.mark.parametrize("op", edge_ops_models.OPS)
+def test_edge_ops_stay_nhwc(op):
+    """PReLU (slope axis 1 -> 3), Resize (layout NHWC), Slice and Split's parts (axes renumbered) carry
+    the layout: the only permute is the input's; DepthToSpace's reshape -> transpose -> reshape comes
+    back to NHWC (one more permute, its NCHW view and the way back folded in by fold_transposes), so
+    the ReLU and the pool after it run in NHWC."""
+    model = edge_ops_models.conv_op_conv_model(op)
+    mod = fold_constants(fold_transposes(to_nhwc(optimised(model))))
+    expected = 2 if op.startswith("DepthToSpace") else 1
+    assert call_ops(mod).count("relax.permute_dims") == expected
+    assert "relax.split" not in call_ops(mod)
+    means = [call for call in _calls(mod) if call.op.name == "relax.mean"]
+    assert [[int(a) for a in call.attrs.axis] for call in means] == [[1, 2]]  # H and W of NHWC
+    assert_matches_onnxruntime(model, mod)
+
+
+def _calls(mod):
+    found = []
+    relax.analysis.post_order_visit(mod["main"], lambda e: found.append(e) if isinstance(e, relax.Call)
+                                    and isinstance(e.op, tvm.ir.Op) else None)
+    return found

@@ -1,0 +1,194 @@
+"""The generated int8 PReLU kernel (cpp/src/prelu.cc) in QEMU, bit-exact to kernels/ref's npu_prelu_s8.
+
+Seeded random specs: channel counts below, at and above a vector (whole pixels per vector, and
+channel tiles with odd tails), odd and even pixel counts, empty tensors, extreme zero points,
+slopes of both signs and zero, shift pairs that take the vector code's one-rounding plan and
+pairs that cannot (each branch rescaled on its own), multipliers from 0 to 2^31 - 1, narrow
+activation ranges. Each spec runs as portable C and as RVV code at two LMULs; the first specs
+also run kernels/ref itself in QEMU. The expected output is compiler.quant._ref_prelu
+(kernels/ref compiled for the host). All cases go through one run of the kernel runner.
+"""
+
+import numpy as np
+import pytest
+from kernel_testing import assert_bit_exact, run_cases
+
+from compiler.coral import _codegen, codegen
+from compiler.quant import _ref_prelu as ref
+from compiler.quant.reference.prelu import prelu_params
+
+INT32_MAX = 2**31 - 1
+LMULS = (1, 2, 4, 8)
+ACT_RANGES = [(-128, 127), (-128, 127), (0, 127), (-128, 0), (-3, 50), (5, 5), (-127, 126)]
+# (positive_shift, negative_shift): typical ones, ones at the limits, and pairs too far apart or too
+# large for one rounding shift (the vector code then rescales each branch on its own); None: random.
+SHIFTS = [(1, -6), (0, -8), (-1, -12), (2, 2), (-31, -31), (30, 30), (30, -31), (-31, 30), (13, 5), (20, -10), None]
+REFERENCE_RUNS = 8  # specs that also run kernels/ref in QEMU
+
+
+class Spec:
+    """One kernel spec with its input, slopes and the reference output."""
+
+    kernel = "prelu"
+
+    def __init__(self, label, params, x, alpha, want):
+        self.label, self.params, self.x, self.alpha, self.want = label, params, x, alpha, want
+
+
+def _int8(rng, shape, extreme=False):
+    if extreme:  # mostly the int8 limits
+        return rng.choice(np.array([-128, 127, -127, 126, 0], dtype=np.int8), shape)
+    return rng.integers(-128, 128, shape, dtype=np.int8)
+
+
+def _zero_point(rng):
+    return int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))
+
+
+def _multiplier(rng, shift, value_bits):
+    """Mostly one that scales values of `value_bits` bits to about 2^7 (outputs not all saturated), else any."""
+    if rng.random() < 0.25:
+        return int(rng.choice([0, 1 << 30, INT32_MAX, rng.integers(1 << 30, 1 << 31), rng.integers(0, 1 << 31)]))
+    bits = min(31, max(1, 38 - value_bits - shift))
+    return int(rng.integers(1 << (bits - 1), 1 << bits))
+
+
+def _slopes(rng, channels, number):
+    kind = number % 3
+    if kind == 0:
+        return rng.integers(-128, 128, channels, dtype=np.int8)
+    if kind == 1:  # one slope repeated: a scalar PReLU
+        return np.full(channels, rng.integers(-128, 128), dtype=np.int8)
+    return rng.choice(np.array([-128, 127, 0, 1, -1], dtype=np.int8), channels)
+
+
+def _specs(rng, count):
+    for i in range(count):
+        channels = int(rng.choice([1, 2, 3, 5, 8, 12, 16, 24, 31, 32, 33, 40, 64, 96, 97, rng.integers(1, 200)]))
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 8)), int(rng.integers(1, 8)), channels)
+        if i < 3:  # empty: no pixels, no channels, no batches
+            shape = [(1, 0, 4, 5), (2, 3, 3, 0), (0, 2, 2, 7)][i]
+        x, alpha = _int8(rng, shape, i % 4 == 1), _slopes(rng, shape[3], i)
+        params = dict(input_zero_point=_zero_point(rng), alpha_zero_point=_zero_point(rng),
+                      output_zero_point=_zero_point(rng),
+                      **dict(zip(("act_min", "act_max"), ACT_RANGES[rng.integers(len(ACT_RANGES))])))
+        if i % 5 == 4:  # from real scales
+            params |= prelu_params(10 ** rng.uniform(-3, 0), 10 ** rng.uniform(-4, 0), 10 ** rng.uniform(-3, 0))
+        else:
+            shifts = SHIFTS[i % len(SHIFTS)] or tuple(int(s) for s in rng.integers(-31, 31, 2))
+            params |= dict(positive_multiplier=_multiplier(rng, shifts[0], 8), positive_shift=shifts[0],
+                           negative_multiplier=_multiplier(rng, shifts[1], 16), negative_shift=shifts[1])
+        label = f"prelu{i}-{'x'.join(map(str, shape))}-s{params['positive_shift']},{params['negative_shift']}"
+        yield Spec(label, dict(params, outer=int(np.prod(shape[:3])), channels=shape[3]), x, alpha,
+                   ref.prelu_s8(x, alpha, **params))
+
+
+def _benchmark_specs():
+    """Layer shapes of real networks (slopes in [0, 0.5), from real scales), default schedule."""
+    rng = np.random.default_rng(12)
+    for shape in [(1, 28, 28, 96), (1, 56, 56, 16)]:
+        x, alpha = _int8(rng, shape), rng.integers(0, 125, shape[3], dtype=np.int8)
+        params = dict(input_zero_point=-5, alpha_zero_point=0, output_zero_point=3, act_min=-128, act_max=127,
+                      **prelu_params(0.05, 0.004, 0.04))
+        yield Spec(f"prelu {'x'.join(map(str, shape[1:]))}", dict(params, outer=shape[1] * shape[2], channels=shape[3]),
+                   x, alpha, ref.prelu_s8(x, alpha, **params))
+
+
+SPECS = list(_specs(np.random.default_rng(41), 44))
+BENCHMARKS = list(_benchmark_specs())
+# Instruction ceilings of the default schedule (measured + ~3%), so that a change that slows the
+# kernel down shows: 0.563 instructions/element at 28x28x96 and 56x56x16.
+BENCHMARK_CEILINGS = {"prelu 28x28x96": 43_700, "prelu 56x56x16": 29_100}
+
+
+def _variants(number, spec):
+    """(label, schedule, vector, reference): portable C, RVV at two LMULs (cycling through all four)."""
+    yield f"{spec.label}-c", None, False, False
+    for lmul in (LMULS[number % 4], LMULS[(number + 2) % 4]):
+        yield f"{spec.label}-m{lmul}", dict(lmul=lmul), True, False
+    if number < REFERENCE_RUNS:
+        yield f"{spec.label}-ref", None, False, True
+
+
+CASES = [(label, spec, schedule, vector, reference) for number, spec in enumerate(SPECS)
+         for label, schedule, vector, reference in _variants(number, spec)]
+BENCHMARK_VARIANTS = [("", True, False), (" (portable C)", False, False), (" (kernels/ref)", False, True)]
+CASES += [(f"{spec.label}{suffix}", spec, None, vector, reference) for spec in BENCHMARKS
+          for suffix, vector, reference in BENCHMARK_VARIANTS]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every case, run in one go: label -> KernelRun."""
+    return run_cases(CASES, tmp_path_factory.mktemp("prelu"), lambda spec: dict(alpha=spec.alpha), lambda spec: [spec.x])
+
+
+@pytest.mark.parametrize("label, spec, schedule, vector, reference", CASES, ids=[case[0] for case in CASES])
+def test_bit_exact_to_reference(runs, label, spec, schedule, vector, reference):
+    assert_bit_exact(runs[label], spec, schedule)
+
+
+@pytest.mark.parametrize("label", BENCHMARK_CEILINGS)
+def test_benchmark_instruction_count(runs, label):
+    run, size = runs[label], runs[label].output.size
+    portable, reference = runs[f"{label} (portable C)"].instructions, runs[f"{label} (kernels/ref)"].instructions
+    print(f"{label}: {run.instructions} instructions, {run.instructions / size:.3f} per element "
+          f"(portable C {portable / size:.1f}, kernels/ref {reference / size:.1f})")
+    assert 0 < run.instructions <= BENCHMARK_CEILINGS[label]
+    assert run.instructions * 20 < portable
+
+
+def test_specs_cover_both_plans_and_loop_shapes():
+    """The random specs reach every code shape of the vector kernel: one rounding for both branches
+    and each branch on its own; whole pixels per vector (with a remainder) and channel tiles; an
+    odd number of vectors after the two-per-iteration loop."""
+    sources = [codegen.emit("prelu", "k", spec.params, dict(alpha=spec.alpha), dict(lmul=8)).source for spec in SPECS]
+    shapes = {"own": "npu_rvv_mbqm_x", "one rounding": "__riscv_vnclip_wx_i16m4(hi",
+              "pixels": "whole pixels per vector", "tiles": "Per vector of channels", "remainder": "The last",
+              "pairs": "for (int32_t i = 0;"}
+    for name, marker in shapes.items():
+        assert sum(marker in source for source in sources) >= 3, name
+    assert sum("for (int32_t i = 0;" not in s and "__riscv_vse8" in s for s in sources) >= 1  # a single vector
+
+
+@pytest.mark.parametrize("schedule, reason", [
+    ({"lmul": 3}, "lmul 3 is not 1, 2, 4 or 8"),
+    ({"oc_tile": 4}, "this kernel has no 'oc_tile' knob"),
+    ({"loop_order": "px_oc"}, "this kernel has no 'loop_order' knob"),
+])
+def test_validate_rejects_with_a_reason(schedule, reason):
+    assert codegen.validate("prelu", _valid_params(), schedule) == reason
+
+
+def test_default_schedule_is_valid():
+    params = _valid_params()
+    schedule = codegen.default_schedule("prelu", params)
+    assert schedule["lmul"] == 8
+    assert codegen.validate("prelu", params, schedule) == ""
+
+
+@pytest.mark.parametrize("change, alpha, message", [
+    ({"positive_shift": 31}, None, "positive_shift = 31 outside [-31, 30]"),
+    ({"negative_multiplier": -1}, None, "negative_multiplier = -1 outside [0, 2147483647]"),
+    ({"alpha_zero_point": 128}, None, "alpha_zero_point = 128 outside [-128, 127]"),
+    ({"act_min": 5, "act_max": 4}, None, "act_max = 4 outside [5, 127]"),
+    ({"outer": 2**30, "channels": 4}, None, "outer = 1073741824 outside [0, 536870911]"),
+    ({}, np.zeros(7, np.int8), "array 'alpha' must be int8[8]"),
+    ({}, np.zeros((1, 8), np.int8), "array 'alpha' must be int8[8]"),
+    ({}, np.zeros(8, np.int32), "array 'alpha' must be int8[8]"),
+])
+def test_spec_errors_name_the_field(change, alpha, message):
+    arrays = dict(alpha=np.zeros(8, np.int8) if alpha is None else alpha)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _codegen.emit("prelu", "k", _valid_params() | change, arrays)
+
+
+def test_missing_alpha_is_named():
+    with pytest.raises(ValueError, match="missing constant array 'alpha'"):
+        _codegen.emit("prelu", "k", _valid_params(), {})
+
+
+def _valid_params():
+    return dict(outer=16, channels=8, input_zero_point=0, alpha_zero_point=0, output_zero_point=0,
+                positive_multiplier=1 << 30, positive_shift=1, negative_multiplier=1 << 30, negative_shift=-6,
+                act_min=-128, act_max=127)

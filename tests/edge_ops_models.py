@@ -1,0 +1,63 @@
+"""Small conv -> op -> ReLU -> mean models around the edge-CNN operators (PReLU, Resize, Slice, Split,
+DepthToSpace), shared by the layout, int8 and coral-npu tests."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+C = 8  # channels after the first conv
+
+
+def _i64(name, values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def _f32(name, values):
+    return numpy_helper.from_array(np.array(values, np.float32), name)
+
+
+def _resize(mode, coordinates, nearest_mode="round_prefer_floor", scale=2.0):
+    attrs = dict(mode=mode, coordinate_transformation_mode=coordinates)
+    if mode == "nearest":
+        attrs["nearest_mode"] = nearest_mode
+    return ([helper.make_node("Resize", ["c", "", "scales"], ["a"], name="resize", **attrs)],
+            [_f32("scales", [1, 1, scale, scale])])
+
+
+# name -> (nodes from "c" [1, C, 10, 10] to "a", initializers, the int8 kernel expected for them)
+OPS = {
+    "PRelu per channel": ([helper.make_node("PRelu", ["c", "slope"], ["a"], name="prelu")],
+                          [_f32("slope", np.linspace(-0.5, 0.6, C).reshape(C, 1, 1))], "prelu"),
+    "PRelu one slope": ([helper.make_node("PRelu", ["c", "slope"], ["a"], name="prelu")], [_f32("slope", [0.25])],
+                        "prelu"),
+    "Resize linear half_pixel": (*_resize("linear", "half_pixel"), "resize_bilinear"),
+    "Resize linear align_corners": (*_resize("linear", "align_corners"), "resize_bilinear"),
+    "Resize linear asymmetric x0.5": (*_resize("linear", "asymmetric", scale=0.5), "resize_bilinear"),
+    "Resize nearest asymmetric floor": (*_resize("nearest", "asymmetric", "floor"), "resize_nearest"),
+    "Resize nearest half_pixel": (*_resize("nearest", "half_pixel"), "resize_nearest"),
+    "Slice channels": ([helper.make_node("Slice", ["c", "b", "e", "ax"], ["a"], name="slice")],
+                       [_i64("b", [2]), _i64("e", [7]), _i64("ax", [1])], "copy"),
+    "Slice spatial with step": ([helper.make_node("Slice", ["c", "b", "e", "ax", "st"], ["a"], name="slice")],
+                                [_i64("b", [1, 0]), _i64("e", [9, -1]), _i64("ax", [2, 3]), _i64("st", [2, 3])],
+                                "copy"),
+    "Split channels": ([helper.make_node("Split", ["c", "sizes"], ["s0", "s1"], name="split", axis=1),
+                        helper.make_node("Add", ["s0", "s1"], ["a"], name="join")], [_i64("sizes", [4, 4])], "copy"),
+    "DepthToSpace DCR": ([helper.make_node("DepthToSpace", ["c"], ["a"], name="d2s", blocksize=2, mode="DCR")], [],
+                         None),
+    "DepthToSpace CRD": ([helper.make_node("DepthToSpace", ["c"], ["a"], name="d2s", blocksize=2, mode="CRD")], [],
+                         None),
+}
+
+
+def conv_op_conv_model(op: str, seed=0) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    nodes, inits, _ = OPS[op]
+    w1 = numpy_helper.from_array(rng.normal(0, 0.4, (C, 3, 3, 3)).astype(np.float32), "w1")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]), *nodes,
+                               helper.make_node("Relu", ["a"], ["r"], name="relu"),
+                               helper.make_node("ReduceMean", ["r"], ["y"], name="pool", axes=[2, 3], keepdims=0)],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "channels"])], [w1, *inits])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -147,18 +147,22 @@ def _no_leaking_intermediates(ctx) -> bool:
     return True
 
 
-def _add_row(activation) -> PatternRow:
-    """A residual add of two same-shape tensors (+ activation): one INT8 op of its own."""
+def _add_row(kind, activation) -> PatternRow:
+    """An add ("add") or difference ("sub") of two tensors of one shape, or of a tensor and one value
+    per channel ([N, 1, 1, C]; for a difference only as the second operand) (+ activation): one
+    INT8 op of its own (TFLite's ADD / SUB)."""
     lhs, rhs = wildcard(), wildcard()
-    add = is_op("relax.add")(lhs, rhs)
+    add = is_op("relax.add" if kind == "add" else "relax.subtract")(lhs, rhs)
     annotations = {"residual_add": add, "lhs": lhs, "rhs": rhs}
 
     def check(ctx):
         a, b = ctx.annotated_expr["lhs"], ctx.annotated_expr["rhs"]
         same_shape = static_shape(a) is not None and static_shape(a) == static_shape(b)
-        return same_shape and not is_constant_expr(a) and not is_constant_expr(b) and _no_leaking_intermediates(ctx)
+        shapes = same_shape or _broadcast_channels(a, b) or (kind == "add" and _broadcast_channels(b, a))
+        return shapes and not is_constant_expr(a) and not is_constant_expr(b) and _no_leaking_intermediates(ctx)
 
-    return PatternRow("_".join(["add"] + [activation] * bool(activation)), "add", _activation(activation, add, annotations), annotations, check)
+    name = "_".join([kind] + [activation] * bool(activation))
+    return PatternRow(name, "add", _activation(activation, add, annotations), annotations, check)
 
 
 def _broadcast_channels(a, b) -> bool:
@@ -207,7 +211,7 @@ def pattern_table() -> list[PatternRow]:
             rows.append(_conv_row(depthwise, bias, residual, activation))
     rows += [_dense_row(bias, activation) for bias in (True, False) for activation in ("relu", "clip", None)]
     rows += _pool_rows()
-    rows += [_add_row(activation) for activation in ("relu", "clip", None)]
+    rows += [_add_row(kind, activation) for kind in ("add", "sub") for activation in ("relu", "clip", None)]
     rows += [_mul_row(), _prelu_row()]
     return sorted(rows, key=lambda row: -row.name.count("_"))  # stable: longer chains first
 

@@ -1,5 +1,5 @@
 """Small conv -> op -> ReLU -> mean models around the edge-CNN operators (PReLU, Resize, Slice, Split,
-DepthToSpace), shared by the layout, int8 and coral-npu tests."""
+ConvTranspose, broadcast Add and Sub, DepthToSpace), shared by the layout, int8 and coral-npu tests."""
 
 import numpy as np
 import onnx
@@ -14,6 +14,10 @@ def _i64(name, values):
 
 def _f32(name, values):
     return numpy_helper.from_array(np.array(values, np.float32), name)
+
+
+def _seeded(seed, shape):
+    return np.random.default_rng(seed).normal(0, 0.3, shape)
 
 
 def _resize(mode, coordinates, nearest_mode="round_prefer_floor", scale=2.0):
@@ -42,6 +46,21 @@ OPS = {
                                 "copy"),
     "Split channels": ([helper.make_node("Split", ["c", "sizes"], ["s0", "s1"], name="split", axis=1),
                         helper.make_node("Add", ["s0", "s1"], ["a"], name="join")], [_i64("sizes", [4, 4])], "copy"),
+    "ConvTranspose stride 2": ([helper.make_node("ConvTranspose", ["c", "wt", "bt"], ["a"], name="up", strides=[2, 2],
+                                                 pads=[1, 1, 1, 1], output_padding=[1, 1])],
+                               [_f32("wt", _seeded(1, (C, 4, 3, 3))), _f32("bt", _seeded(2, (4,)))], "pad"),
+    # padding beyond the kernel's reach: the zero-inserted input is cropped (a slice)
+    "ConvTranspose grouped dilated cropped": (
+        [helper.make_node("ConvTranspose", ["c", "wt"], ["a"], name="up", strides=[2, 2], pads=[3, 2, 3, 2],
+                          dilations=[1, 2], group=2)], [_f32("wt", _seeded(3, (C, 3, 3, 3)))], "copy"),
+    # squeeze-excite with an add instead of a product: [N, C, 1, 1] + [N, C, H, W] (either order)
+    "Add per channel": ([helper.make_node("GlobalAveragePool", ["c"], ["m"], name="se_pool"),
+                         helper.make_node("Add", ["m", "c"], ["a"], name="se_add")], [], "add"),
+    "Sub per channel (x - mean)": ([helper.make_node("GlobalAveragePool", ["c"], ["m"], name="se_pool"),
+                                    helper.make_node("Sub", ["c", "m"], ["a"], name="centre")], [], "add"),
+    "Sub of two tensors": ([helper.make_node("MaxPool", ["c"], ["p"], name="pool3", kernel_shape=[3, 3],
+                                             pads=[1, 1, 1, 1]),
+                            helper.make_node("Sub", ["p", "c"], ["a"], name="diff")], [], "add"),
     "DepthToSpace DCR": ([helper.make_node("DepthToSpace", ["c"], ["a"], name="d2s", blocksize=2, mode="DCR")], [],
                          None),
     "DepthToSpace CRD": ([helper.make_node("DepthToSpace", ["c"], ["a"], name="d2s", blocksize=2, mode="CRD")], [],

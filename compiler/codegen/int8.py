@@ -43,6 +43,7 @@ KERNELS = {
     "lut": ("ref/add_s8.c", "npu_lut_params", "npu_lut_s8", "int8", "int8"),
     "mul": ("ref/add_s8.c", "npu_mul_params", "npu_mul_s8", "int8", "int8"),
     "prelu": ("ref/prelu_s8.c", "npu_prelu_params", "npu_prelu_s8", "int8", "int8"),
+    "softmax": ("ref/softmax_s8.c", "npu_softmax_params", "npu_softmax_s8", "int8", "int8"),
     "resize_nearest": ("ref/resize_s8.c", "npu_resize_params", "npu_resize_nearest_s8", "int8", "int8"),
     "resize_bilinear": ("ref/resize_s8.c", "npu_resize_params", "npu_resize_bilinear_s8", "int8", "int8"),
     "copy": ("ref/move_s8.c", "npu_copy_params", "npu_copy_s8", "int8", "int8"),

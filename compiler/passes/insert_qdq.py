@@ -27,13 +27,13 @@ from compiler.passes.util import bindings, is_call_to, is_const
 from compiler.quant import qdq
 from compiler.quant.calibrate import tensor_ids
 from compiler.quant.observers import weight_qparams
-from compiler.quant.plan import callee_kind, computes_at_input_qparams, moves_int8
+from compiler.quant.plan import callee_kind, computes_at_input_qparams, is_int8_softmax, moves_int8
 from compiler.quant.reference.lut import unary_table
 from compiler.quant.unary_function import evaluate
 
 # Group patterns with an int8 kernel (the quant pattern table in quant/patterns.py).
 QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add",
-                    "mul", "prelu", UNARY)
+                    "sub", "mul", "prelu", UNARY)
 
 
 def is_quantisable_group(pattern: str | None) -> bool:
@@ -129,6 +129,27 @@ class _Tensor:
         self.float, self.int8, self.qparams = float_var, int8_var, qparams
 
 
+def _float_outputs(main: relax.Function) -> set:
+    """The vars main returns, and the vars they alias, gather into the returned tuple or only
+    reshape into an output (a classifier's Softmax -> Reshape)."""
+    body = main.body.body
+    outputs = set(body.fields) if isinstance(body, relax.Tuple) else {body}
+    for binding in reversed(list(bindings(main))):
+        value = binding.value
+        if binding.var not in outputs:
+            continue
+        if isinstance(value, relax.Var):
+            outputs.add(value)
+        elif isinstance(value, relax.Tuple):
+            outputs.update(field for field in value.fields if isinstance(field, relax.Var))
+        elif any(is_call_to(value, op) for op in _RESHAPES) and isinstance(value.args[0], relax.Var):
+            outputs.add(value.args[0])
+    return outputs
+
+
+_RESHAPES = ("relax.reshape", "relax.squeeze", "relax.expand_dims", "relax.flatten")
+
+
 class _QDQWriter:
     def __init__(self, mod, plan, ids, keep_float, io="float"):
         self.mod, self.plan, self.ids, self.keep_float, self.io = mod, plan, ids, keep_float, io
@@ -157,6 +178,7 @@ class _QDQWriter:
                     qparams = self.plan.get(self.ids.get(old))
                     self.env[old] = (_Tensor(int8_var=self._from_io(new), qparams=qparams) if integer
                                      else _Tensor(float_var=new, qparams=qparams))
+                self.float_outputs = _float_outputs(main) if self.io == "float" else set()
                 for binding in bindings(main):
                     self.env[binding.var] = self._binding(binding)
                 result = self._output_expr(main.body.body)
@@ -237,13 +259,15 @@ class _QDQWriter:
             if isinstance(value.op, tvm.ir.GlobalVar) and self._quantises(value, kind, tensor_args):
                 return self._quantised_group(value, out_qparams)
             same_qparams = len(tensor_args) == 1 and self.env[tensor_args[0]].qparams == out_qparams
-            if computes_at_input_qparams(value) and same_qparams:
+            if (computes_at_input_qparams(value) and same_qparams) or self._int8_softmax(binding, tensor_args):
                 args = [self._float_from_int8(a) if isinstance(a, relax.Var) else a for a in value.args]
                 computed = self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span))
                 return _Tensor(int8_var=self.bb.emit(qdq.quantize(computed, out_qparams.scale, out_qparams.zero_point)),
                                qparams=out_qparams)
             # (a group call here is one --keep-float named: it is inlined as float below)
-            if moves_int8(self.mod, value) and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar):
+            # (moving a tensor that exists only in float, a float softmax, would quantise it for nothing)
+            if (moves_int8(self.mod, value) and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar)
+                    and self.env[tensor_args[0]].int8 is not None):
                 args = [self._int8(a) if isinstance(a, relax.Var) else a for a in value.args]
                 return _Tensor(int8_var=self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span)),
                                qparams=out_qparams)
@@ -256,6 +280,13 @@ class _QDQWriter:
             return _Tensor(float_var=self._inlined_float_group(value), qparams=out_qparams)
         float_var = self.bb.emit(self._float_expr(value))
         return _Tensor(float_var=float_var, qparams=out_qparams)
+
+    def _int8_softmax(self, binding, tensor_args) -> bool:
+        """A softmax of an int8 tensor becomes TFLite's int8 SOFTMAX (dequantize -> softmax ->
+        quantize at SOFTMAX_QPARAMS), except when it is a float model output: there the float
+        softmax is both cheap (once per inference) and finer than int8's 1/256 steps."""
+        return (is_int8_softmax(binding.value) and len(tensor_args) == 1 and self._has_qparams(tensor_args[0])
+                and binding.var not in self.float_outputs)
 
     def _inlined_float_group(self, call):
         """A group left in float becomes its plain ops: only int8 kernels' groups stay composite."""

@@ -10,8 +10,9 @@ Layout-aware ops: conv2d (NCHW/OIHW -> NHWC/OHWI, constant weight permuted at co
 time), max/avg pool, every elementwise op of one tensor (relu, clip, sigmoid, ...), binary
 elementwise ops (add, multiply, divide, ...) of same-layout tensors or with a per-channel constant, mean over H and W, concat along channels, R.nn.pad (its
 pad_width pairs reordered N, H, W, C), strided_slice (axes renumbered), image.resize2d, PReLU
-along channels, and a 4-D reshape ending a chain of reshapes and transposes of an NHWC tensor
-(DepthToSpace, SpaceToDepth: its result is permuted back to NHWC). Run before QDQ insertion and after BatchNorm
+along channels, a 4-D reshape ending a chain of reshapes and transposes of an NHWC tensor
+(DepthToSpace, SpaceToDepth: its result is permuted back to NHWC), and conv2d_transpose (as a
+convolution over the zero-inserted input: passes/conv_transpose.py). Run before QDQ insertion and after BatchNorm
 folding (which is written for NCHW).
 
 Pre-quantised models arrive in the QDQ form (compiler/quant/qdq.py) in NCHW; the layout
@@ -29,6 +30,7 @@ import tvm
 from tvm import relax
 
 from compiler.frontend.provenance import with_span
+from compiler.passes import conv_transpose
 from compiler.passes.util import bound_values, is_call_to, is_const, map_functions
 from compiler.quant.unary_function import ELEMENTWISE
 
@@ -51,8 +53,13 @@ def _convert_function(func):
 
 def _has_nchw_conv(func) -> bool:
     found = []
-    relax.analysis.post_order_visit(func, lambda e: found.append(e) if is_call_to(e, "relax.nn.conv2d") and e.attrs.data_layout == "NCHW" else None)
+    relax.analysis.post_order_visit(func, lambda e: found.append(e) if _is_nchw_conv(e) else None)
     return bool(found)
+
+
+def _is_nchw_conv(expr) -> bool:
+    return any(is_call_to(expr, op) for op in ("relax.nn.conv2d", "relax.nn.conv2d_transpose")) and \
+        expr.attrs.data_layout == "NCHW"
 
 
 def _shape(expr):
@@ -221,6 +228,8 @@ class _ToNHWC(relax.PyExprMutator):
             return self._resize2d(call)
         if is_call_to(call, "relax.nn.prelu") and self._is_nhwc(call.args[0]):
             return self._prelu(call)
+        if is_call_to(call, "relax.nn.conv2d_transpose") and conv_transpose.supported(call):
+            return conv_transpose.nhwc_conv_transpose(self.builder_.emit, self._nhwc_arg(call.args[0]), call)
         if _per_tensor_qdq(call) and self._is_nhwc(call.args[0]):
             make = relax.op.quantize if call.op.name == "relax.quantize" else relax.op.dequantize
             return make(self._nhwc_arg(call.args[0]), call.args[1], call.args[2], axis=-1,

@@ -19,7 +19,9 @@ from compiler.quant.reference import pool as _pool
 
 cdef extern from "npu_kernels_elementwise.h":
     ctypedef struct npu_add_params:
-        int32_t size
+        int32_t batches, pixels, channels
+        int32_t broadcast
+        int32_t subtract
         int32_t left_shift
         int32_t input1_zero_point, input1_multiplier, input1_shift
         int32_t input2_zero_point, input2_multiplier, input2_shift
@@ -116,13 +118,14 @@ def _size(array, what="tensor"):
 
 def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
            input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
-           left_shift=_ew.ADD_LEFT_SHIFT, act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX):
+           left_shift=_ew.ADD_LEFT_SHIFT, act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX, subtract=0, batches=None,
+           pixels=None, channels=None, broadcast=None):
     """C npu_add_s8; see compiler.quant.reference.elementwise.add_s8."""
-    a, b = _ew._same_shape_int8(input1, input2)
+    a, b, layout = _ew._add_layout(input1, input2, batches, pixels, channels, broadcast, subtract)
     args = _ew._check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
                                input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
                                left_shift, act_min, act_max)
-    cdef npu_add_params p = dict(args, size=_size(a))  # Cython fills a struct from a dict of its fields
+    cdef npu_add_params p = dict(args, **layout)  # Cython fills a struct from a dict of its fields
     out = np.empty(a.shape, dtype=np.int8)
     cdef const int8_t[::1] va = _flat(a)
     cdef const int8_t[::1] vb = _flat(b)

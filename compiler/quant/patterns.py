@@ -25,6 +25,8 @@ derives the codegen from it; codegen/int8.py renders the rows):
                                                  kept, TFLite's ResizeBilinearInteger (quant/reference/resize.py)
     resize_nearest               npu_resize_nearest_s8   R.image.resize2d nearest on the int8 tensor itself: a gather
     copy                         npu_copy_s8     R.strided_slice on the int8 tensor itself (Slice, Split's parts)
+    softmax                      npu_softmax_s8  R.nn.softmax along the last axis, TFLite's int8 SOFTMAX (output
+                                                 1/256, -128: quant/plan.py SOFTMAX_QPARAMS)
     quantize                     npu_quantize_f32_s8     a float tensor -> int8 (model input)
     dequantize                   npu_dequantize_s8_f32   int8 -> float (model output)
 
@@ -50,8 +52,9 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
+from compiler.quant.plan import SOFTMAX_QPARAMS, is_int8_softmax
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
-from compiler.quant.reference import move, prelu, resize
+from compiler.quant.reference import move, prelu, resize, softmax
 
 CODEGEN = "npu_ref"
 MAX_CONCAT = 8  # concat rows exist for 2..MAX_CONCAT inputs (one dpl pattern per arity)
@@ -132,8 +135,9 @@ def _mac_row(kernel, bias, act) -> Int8Row:
 
 
 def _add_row(act) -> Int8Row:
+    """ADD and SUB: one kernel (npu_add_params.subtract)."""
     a = {"x": _dq(), "y": _dq()}
-    out = a["op"] = is_op("relax.add")(a["x"], a["y"])
+    out = a["op"] = is_op("relax.add")(a["x"], a["y"]) | is_op("relax.subtract")(a["x"], a["y"])
     out = a["quant"] = _quant(_activation(act, out, a))
     return Int8Row(f"{CODEGEN}.add{_suffix(False, act)}", "add", out, a)
 
@@ -213,7 +217,7 @@ def pattern_table() -> list[Int8Row]:
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
              _unary_row("avg_pool2d", "relax.nn.avg_pool2d"), _unary_row("pad", "relax.nn.pad")]
     rows += [_prelu_row(), _resize_bilinear_row(), _int8_move_row("resize_nearest", "relax.image.resize2d"),
-             _int8_move_row("copy", "relax.strided_slice")]
+             _int8_move_row("copy", "relax.strided_slice"), _unary_row("softmax", "relax.nn.softmax")]
     rows += [_lut_row()] + _boundary_rows()
     return sorted(rows, key=lambda row: -len(row.annotations))  # stable
 
@@ -323,42 +327,49 @@ def _bias(b, s_x, s_w, o, kernel) -> np.ndarray:
 
 
 def _lower_add(a) -> Int8Kernel:
-    x, s1, zp1 = _activation_input(a["x"])
-    y, s2, zp2 = _activation_input(a["y"])
+    """npu_add_s8 for ADD and SUB: input1 [batches, pixels, channels], input2 the same or one value
+    per channel (an add's operands swap when the broadcast one comes first)."""
+    subtract = a["op"].op.name == "relax.subtract"
+    (x, s1, zp1), (y, s2, zp2), layout = _broadcast_operands(a, "sub" if subtract else "add", commutes=not subtract)
     s_y, zp_y = _output_qparams(a["quant"])
-    shape = _shape(x, "input 1")
-    if _shape(y, "input 2") != shape or _shape(a["op"], "output") != shape:
-        raise Unsupported("add needs two inputs of the output's shape (no broadcasting)")
     act_min, act_max = _act_range(a.get("act"), s_y, zp_y)
     p = add_params(s1, zp1, s2, zp2, s_y, zp_y, act_min, act_max)
-    params = dict(size=_i32(math.prod(shape), "size"), left_shift=p["left_shift"],
-                  input1_zero_point=zp1, input1_multiplier=p["input1_multiplier"], input1_shift=p["input1_shift"],
-                  input2_zero_point=zp2, input2_multiplier=p["input2_multiplier"], input2_shift=p["input2_shift"],
-                  output_zero_point=zp_y, output_multiplier=p["output_multiplier"],
-                  output_shift=p["output_shift"], act_min=act_min, act_max=act_max)
+    params = dict(**layout, subtract=int(subtract), left_shift=p["left_shift"], input1_zero_point=zp1,
+                  input1_multiplier=p["input1_multiplier"], input1_shift=p["input1_shift"], input2_zero_point=zp2,
+                  input2_multiplier=p["input2_multiplier"], input2_shift=p["input2_shift"], output_zero_point=zp_y,
+                  output_multiplier=p["output_multiplier"], output_shift=p["output_shift"], act_min=act_min,
+                  act_max=act_max)
     return Int8Kernel("add", params, (x, y))
+
+
+def _broadcast_operands(a, what, commutes):
+    """((x, scale, zp), (y, scale, zp), layout) of a binary op of two dequantized int8 tensors, y of
+    x's shape or [N, 1, 1, C] (one value per channel); the layout is npu_add/mul_params' batches,
+    pixels, channels, broadcast. When the per-channel operand comes first the operands swap if the
+    op commutes, else Unsupported."""
+    first, second = _activation_input(a["x"]), _activation_input(a["y"])
+    shape, other = _shape(first[0], "input 1"), _shape(second[0], "input 2")
+    if commutes and other != shape and len(shape) == 4 and shape == (other[0], 1, 1, other[3]):
+        first, second, shape, other = second, first, other, shape
+    if _shape(a["op"], "output") != shape:
+        raise Unsupported(f"{what} of {shape} and {other}")
+    _i32(math.prod(shape), "size")
+    if other == shape:
+        layout = dict(batches=1, pixels=math.prod(shape), channels=1, broadcast=0)
+    elif len(shape) == 4 and other == (shape[0], 1, 1, shape[3]):
+        layout = dict(batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3], broadcast=1)
+    else:
+        raise Unsupported(f"{what} of {shape} and {other}: only equal shapes or a per-channel [N, 1, 1, C] operand")
+    return first, second, layout
 
 
 def _lower_mul(a) -> Int8Kernel:
     """npu_mul_s8: input1 [batches, pixels, channels], input2 the same or one value per channel
     (broadcast); the operands swap when the broadcast one comes first (the product commutes)."""
-    x, s1, zp1 = _activation_input(a["x"])
-    y, s2, zp2 = _activation_input(a["y"])
+    (x, s1, zp1), (y, s2, zp2), layout = _broadcast_operands(a, "mul", commutes=True)
     s_y, zp_y = _output_qparams(a["quant"])
-    shape, other = _shape(x, "input 1"), _shape(y, "input 2")
-    if other != shape and len(shape) == 4 and shape == (other[0], 1, 1, other[3]):
-        x, y, s1, s2, zp1, zp2, shape, other = y, x, s2, s1, zp2, zp1, other, shape
-    if _shape(a["op"], "output") != shape:
-        raise Unsupported(f"mul of {shape} and {other}")
-    if other == shape:
-        batches, pixels, channels, broadcast = 1, math.prod(shape), 1, 0
-    elif len(shape) == 4 and other == (shape[0], 1, 1, shape[3]):
-        batches, pixels, channels, broadcast = shape[0], shape[1] * shape[2], shape[3], 1
-    else:
-        raise Unsupported(f"mul of {shape} and {other}: only equal shapes or a per-channel [N, 1, 1, C] operand")
     p = mul_params(s1, s2, s_y)
-    params = dict(batches=_i32(batches, "batches"), pixels=_i32(pixels, "pixels"), channels=_i32(channels, "channels"),
-                  broadcast=broadcast, input1_zero_point=zp1, input2_zero_point=zp2, output_zero_point=zp_y,
+    params = dict(**layout, input1_zero_point=zp1, input2_zero_point=zp2, output_zero_point=zp_y,
                   output_multiplier=p["output_multiplier"], output_shift=p["output_shift"], act_min=INT8_MIN,
                   act_max=INT8_MAX)
     return Int8Kernel("mul", params, (x, y))
@@ -562,6 +573,23 @@ def _slice_bound(value: int, extent: int) -> int:
     return min(max(value + extent if value < 0 else value, 0), extent)
 
 
+def _lower_softmax(a) -> Int8Kernel:
+    """npu_softmax_s8: TFLite's int8 SOFTMAX along the last axis, beta 1, output at 1/256 and -128."""
+    op = a["op"]
+    x, s_x, _ = _activation_input(a["x"])
+    if not is_int8_softmax(op):
+        raise Unsupported("softmax along an axis that is not the last")
+    if _output_qparams(a["quant"]) != (SOFTMAX_QPARAMS.scale, SOFTMAX_QPARAMS.zero_point):
+        raise Unsupported("int8 softmax output must have scale 1/256 and zero point -128")
+    shape = _shape(x, "input")
+    try:
+        p = softmax.softmax_params(s_x, beta=1.0)
+    except ValueError as err:
+        raise Unsupported(str(err)) from None
+    params = dict(rows=_i32(math.prod(shape[:-1]), "rows"), depth=_i32(shape[-1], "depth"), **p)
+    return Int8Kernel("softmax", params, (x,))
+
+
 def _lower_quantize(a) -> Int8Kernel:
     op = a["op"]
     x = op.args[0]
@@ -597,6 +625,7 @@ _LOWER: dict[str, Callable] = {
     "resize_bilinear": _lower_resize_bilinear,
     "resize_nearest": _lower_resize_nearest,
     "copy": _lower_copy,
+    "softmax": _lower_softmax,
     "quantize": _lower_quantize,
     "dequantize": _lower_dequantize,
 }

@@ -4,7 +4,8 @@ Calibration gives a float range per observed tensor; this turns ranges into int8
 parameters, except where the int8 op requires its output to share its input's parameters
 (max and average pooling, as in TFLite, scale-free reshapes, and constant pads with pad
 value 0.0, whose int8 pad value is then the zero point): there the input's parameters
-propagate instead of being re-chosen, so no requantisation is needed.
+propagate instead of being re-chosen, so no requantisation is needed. A softmax's output has
+TFLite's fixed parameters (SOFTMAX_QPARAMS).
 """
 
 from dataclasses import dataclass
@@ -30,6 +31,19 @@ class QParams:
 
     def as_dict(self) -> dict:
         return {"scale": self.scale, "zero_point": self.zero_point}
+
+
+# TFLite's int8 SOFTMAX writes probabilities at a fixed scale of 1/256 and zero point -128 (its
+# kernel's fixed-point output stage assumes them), whatever the calibration saw.
+SOFTMAX_QPARAMS = QParams(1.0 / 256, -128)
+
+
+def is_int8_softmax(call) -> bool:
+    """R.nn.softmax along the last axis: the form the int8 SOFTMAX kernel computes."""
+    if not is_call_to(call, "relax.nn.softmax"):
+        return False
+    rank = len(call.args[0].ty.shape)
+    return rank > 0 and int(call.attrs.axis) % rank == rank - 1
 
 
 def callee_kind(mod: tvm.IRModule, call: relax.Call) -> str:
@@ -96,6 +110,8 @@ def plan_activations(mod: tvm.IRModule, ranges: dict, input_names=None) -> dict[
         source = _first_tensor_arg(binding.value)
         if keeps_input_qparams(mod, binding.value) and ids.get(source) in plan:
             plan[tensor_id] = plan[ids[source]]
+        elif is_int8_softmax(binding.value):
+            plan[tensor_id] = SOFTMAX_QPARAMS
         else:
             plan[tensor_id] = QParams(*activation_qparams(*ranges[tensor_id]))
     return plan

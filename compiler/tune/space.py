@@ -139,7 +139,7 @@ def workload_features(kernel: str, params: dict) -> list[float]:
     log = lambda value: math.log2(max(int(value), 1))
     channels_in = p.get("in_c", p.get("in_features", p.get("channels", p.get("size", 1))))
     channels_out = p.get("out_c", p.get("out_features", channels_in))
-    pixels = p.get("out_h", 1) * p.get("out_w", 1)
+    pixels = p.get("out_h", 1) * p.get("out_w", 1) * p.get("pixels", 1)  # "pixels": add and mul
     depthwise = float(p.get("groups", 1) > 1 and p.get("groups") == p.get("in_c"))
     return [log(channels_in), log(channels_out), log(pixels), float(p.get("kernel_h", 1)), float(p.get("stride_h", 1)),
             depthwise, float(kernel == "conv2d"), float(kernel == "dense")]

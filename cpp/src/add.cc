@@ -1,11 +1,15 @@
-// "add": the int8 residual add of kernels/ref/add_s8.c (npu_add_s8), vectorised over elements.
+// "add": the int8 residual add / subtract of kernels/ref/add_s8.c (npu_add_s8), NHWC, with the
+// per-channel broadcast of "mul" ([N,H,W,C] and [N,1,1,C]).
 //
 // Each input is rescaled by MBQM((in - zp) << left_shift, m, shift) with shift <= 0, i.e. rounded
 // by s = 31 - shift >= 31 bits. in - zp has 9 bits, so the left shift trades against the rounding
 // shift: ((in - zp) << a) * m rounded by s - left_shift + a bits is the same number for any a that
 // keeps the shifted value in int32. Choosing a so that the rounding shift is >= 33 puts every lane
 // on npu_rvv_mbqm_x's short path (vmulh, rounding shift: no 64-bit carry, no saturation). The
-// output rescale gets the same treatment: |v1 + v2| < 2^29 leaves room for the 2 bits it may need.
+// output rescale gets the same treatment: |v1 +- v2| < 2^29 leaves room for the 2 bits it may need.
+// Subtract: vsub instead of vadd, the same instruction count.
+// Broadcast: per batch, per vector of channels, in2's rescaled vector is computed once and every
+// pixel's in1 vector is combined with it (as mul.cc); otherwise one flat loop over all elements.
 // Schedule: lmul, of the int32 lanes (8: 32 elements per instruction at VLEN 128).
 #include <algorithm>
 #include <tuple>
@@ -36,7 +40,8 @@ struct Input {
 };
 
 struct AddSpec {
-  int64_t size;
+  int64_t batches, pixels, channels;
+  bool broadcast, subtract;
   Input in1, in2;
   int64_t output_zero_point;
   Rescale output;
@@ -52,7 +57,11 @@ Input read_input(const KernelSpec& spec, const std::string& prefix, int64_t left
 
 AddSpec read_spec(const KernelSpec& spec) {
   AddSpec a;
-  a.size = ew::field(spec, "size", 0, INT32_MAX);
+  a.batches = ew::field(spec, "batches", 0, INT32_MAX);
+  a.pixels = ew::field(spec, "pixels", 0, INT32_MAX / std::max<int64_t>(a.batches, 1));
+  a.channels = ew::field(spec, "channels", 0, INT32_MAX / std::max<int64_t>(a.batches * a.pixels, 1));
+  a.broadcast = ew::field(spec, "broadcast", 0, 1) == 1;
+  a.subtract = ew::field(spec, "subtract", 0, 1) == 1;
   int64_t left_shift = ew::field(spec, "left_shift", 0, 20);
   a.in1 = read_input(spec, "input1_", left_shift);
   a.in2 = read_input(spec, "input2_", left_shift);
@@ -75,29 +84,61 @@ std::string vector_input(const VType& t, const Input& in, const std::string& poi
              (long long)in.rescale.shift);
 }
 
+// v1 + v2 (or v1 - v2) rescaled, + the output zero point, saturated to int8 and stored at `out`.
+void vector_output(CWriter& w, const VType& t, const AddSpec& a, const std::string& out) {
+  const std::string s = t.suffix(), l = t.lmul();
+  std::string raw = fmt("__riscv_%s_vv_%s(v1, v2, vl)", a.subtract ? "vsub" : "vadd", s.c_str());
+  if (a.output.pre_shift != 0) raw = fmt("__riscv_vsll_vx_%s(%s, %lld, vl)", s.c_str(), raw.c_str(), (long long)a.output.pre_shift);
+  w.line(fmt("const %s r = npu_rvv_mbqm_x_%s(%s, %lld, %lld, vl);", t.type().c_str(), l.c_str(), raw.c_str(),
+             (long long)a.output.multiplier, (long long)a.output.shift));
+  // |r| <= |v1 +- v2| < 2^29: r + zp cannot overflow, and two saturating halvings (vnclip by
+  // 0 bits) clamp it to int8; only a narrower activation range needs its own clamp.
+  const VType half = t.at(16), byte = t.at(8);
+  w.line(fmt("const %s narrow = __riscv_vnclip_wx_%s(__riscv_vadd_vx_%s(r, %lld, vl), 0, __RISCV_VXRM_RNU, vl);",
+             half.type().c_str(), half.suffix().c_str(), s.c_str(), (long long)a.output_zero_point));
+  std::string saturated = fmt("__riscv_vnclip_wx_%s(narrow, 0, __RISCV_VXRM_RNU, vl)", byte.suffix().c_str());
+  w.line(fmt("__riscv_vse8_v_%s(%s, %s, vl);", byte.suffix().c_str(), out.c_str(),
+             ew::clamp_s8(byte, saturated, a.act_min, a.act_max).c_str()));
+}
+
+void emit_vector_broadcast(CWriter& w, const VType& t, const AddSpec& a) {
+  const long long pixels = a.pixels, channels = a.channels;
+  w.open(fmt("for (int32_t b = 0; b < %lld; ++b, input1 += %lld, input2 += %lld, output += %lld)",
+             (long long)a.batches, pixels * channels, channels, pixels * channels));
+  w.open(fmt("for (size_t c = 0, vl; c < %lld; c += vl)", channels));
+  w.line(fmt("vl = __riscv_vsetvl_e32%s(%lld - c);", t.lmul().c_str(), channels));
+  w.line("/* rescaled in2 is the same for every pixel of the batch. */");
+  w.line(fmt("const %s v2 = %s;", t.type().c_str(), vector_input(t, a.in2, "input2 + c").c_str()));
+  w.line("const int8_t* in1 = input1 + c;");
+  w.line("int8_t* out = output + c;");
+  w.open(fmt("for (int32_t px = 0; px < %lld; ++px, in1 += %lld, out += %lld)", pixels, channels, channels));
+  w.line(fmt("const %s v1 = %s;", t.type().c_str(), vector_input(t, a.in1, "in1").c_str()));
+  vector_output(w, t, a, "out");
+  w.close();
+  w.close();
+  w.close();
+}
+
+void emit_vector_flat(CWriter& w, const VType& t, const AddSpec& a) {
+  w.open(fmt("for (size_t n = %lld, vl; n > 0; n -= vl, input1 += vl, input2 += vl, output += vl)",
+             (long long)(a.batches * a.pixels * a.channels)));
+  w.line(fmt("vl = __riscv_vsetvl_e32%s(n);", t.lmul().c_str()));
+  w.line(fmt("const %s v1 = %s;", t.type().c_str(), vector_input(t, a.in1, "input1").c_str()));
+  w.line(fmt("const %s v2 = %s;", t.type().c_str(), vector_input(t, a.in2, "input2").c_str()));
+  vector_output(w, t, a, "output");
+  w.close();
+}
+
 std::string emit_vector(const KernelSpec& spec, const AddSpec& a, const Schedule& schedule) {
   const VType t = VType::with_lmul(32, schedule.lmul);
-  const std::string s = t.suffix(), l = t.lmul();
   CWriter w;
   w.open(fmt("void %s(const int8_t* input1, const int8_t* input2, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   w.line("(void)scratch;");
-  w.open(fmt("for (size_t n = %lld, vl; n > 0; n -= vl, input1 += vl, input2 += vl, output += vl)", (long long)a.size));
-  w.line(fmt("vl = __riscv_vsetvl_e32%s(n);", l.c_str()));
-  w.line(fmt("const %s v1 = %s;", t.type().c_str(), vector_input(t, a.in1, "input1").c_str()));
-  w.line(fmt("const %s v2 = %s;", t.type().c_str(), vector_input(t, a.in2, "input2").c_str()));
-  std::string sum = fmt("__riscv_vadd_vv_%s(v1, v2, vl)", s.c_str());
-  if (a.output.pre_shift != 0) sum = fmt("__riscv_vsll_vx_%s(%s, %lld, vl)", s.c_str(), sum.c_str(), (long long)a.output.pre_shift);
-  w.line(fmt("const %s out = npu_rvv_mbqm_x_%s(%s, %lld, %lld, vl);", t.type().c_str(), l.c_str(), sum.c_str(),
-             (long long)a.output.multiplier, (long long)a.output.shift));
-  // |out| <= |v1 + v2| < 2^29: out + zp cannot overflow, and two saturating halvings (vnclip by
-  // 0 bits) clamp it to int8; only a narrower activation range needs its own clamp.
-  const VType half = t.at(16), byte = t.at(8);
-  w.line(fmt("const %s narrow = __riscv_vnclip_wx_%s(__riscv_vadd_vx_%s(out, %lld, vl), 0, __RISCV_VXRM_RNU, vl);",
-             half.type().c_str(), half.suffix().c_str(), s.c_str(), (long long)a.output_zero_point));
-  std::string saturated = fmt("__riscv_vnclip_wx_%s(narrow, 0, __RISCV_VXRM_RNU, vl)", byte.suffix().c_str());
-  w.line(fmt("__riscv_vse8_v_%s(output, %s, vl);", byte.suffix().c_str(),
-             ew::clamp_s8(byte, saturated, a.act_min, a.act_max).c_str()));
-  w.close();
+  if (a.broadcast) {
+    emit_vector_broadcast(w, t, a);
+  } else {
+    emit_vector_flat(w, t, a);
+  }
   w.close();
   return w.str();
 }
@@ -109,18 +150,42 @@ std::string scalar_input(const Input& in, const std::string& element) {
              (long long)in.rescale.shift);
 }
 
+// output[i] = the requantised v1 +- v2 (both in scope).
+std::string scalar_output(const AddSpec& a, const std::string& index) {
+  return fmt("output[%s] = npu_requantize((v1 %c v2) * %lld, %lld, %lld, %lld, %lld, %lld);", index.c_str(),
+             a.subtract ? '-' : '+', 1LL << a.output.pre_shift, (long long)a.output.multiplier,
+             (long long)a.output.shift, (long long)a.output_zero_point, (long long)a.act_min, (long long)a.act_max);
+}
+
+// The vector loops with vl = 1. Every loop gets the pragma: with constant trip counts clang may
+// unroll an inner loop fully and then vectorise the one around it.
 std::string emit_scalar(const KernelSpec& spec, const AddSpec& a) {
+  const long long pixels = a.pixels, channels = a.channels;
   CWriter w;
   w.open(fmt("void %s(const int8_t* input1, const int8_t* input2, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   w.line("(void)scratch;");
-  w.line(ew::kNoAutoVectorize);
-  w.open(fmt("for (int32_t i = 0; i < %lld; ++i)", (long long)a.size));
-  w.line(fmt("const int32_t v1 = %s;", scalar_input(a.in1, "input1[i]").c_str()));
-  w.line(fmt("const int32_t v2 = %s;", scalar_input(a.in2, "input2[i]").c_str()));
-  w.line(fmt("output[i] = npu_requantize((v1 + v2) * %lld, %lld, %lld, %lld, %lld, %lld);", 1LL << a.output.pre_shift,
-             (long long)a.output.multiplier, (long long)a.output.shift, (long long)a.output_zero_point,
-             (long long)a.act_min, (long long)a.act_max));
-  w.close();
+  if (a.broadcast) {
+    w.line(ew::kNoAutoVectorize);
+    w.open(fmt("for (int32_t b = 0; b < %lld; ++b, input1 += %lld, input2 += %lld, output += %lld)",
+               (long long)a.batches, pixels * channels, channels, pixels * channels));
+    w.line(ew::kNoAutoVectorize);
+    w.open(fmt("for (int32_t c = 0; c < %lld; ++c)", channels));
+    w.line(fmt("const int32_t v2 = %s;", scalar_input(a.in2, "input2[c]").c_str()));
+    w.line(ew::kNoAutoVectorize);
+    w.open(fmt("for (int32_t i = c; i < %lld; i += %lld)", pixels * channels, channels));
+    w.line(fmt("const int32_t v1 = %s;", scalar_input(a.in1, "input1[i]").c_str()));
+    w.line(scalar_output(a, "i"));
+    w.close();
+    w.close();
+    w.close();
+  } else {
+    w.line(ew::kNoAutoVectorize);
+    w.open(fmt("for (int32_t i = 0; i < %lld; ++i)", (long long)(a.batches * pixels * channels)));
+    w.line(fmt("const int32_t v1 = %s;", scalar_input(a.in1, "input1[i]").c_str()));
+    w.line(fmt("const int32_t v2 = %s;", scalar_input(a.in2, "input2[i]").c_str()));
+    w.line(scalar_output(a, "i"));
+    w.close();
+  }
   w.close();
   return w.str();
 }

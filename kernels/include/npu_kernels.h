@@ -7,6 +7,7 @@
 #include "npu_kernels_elementwise.h"
 #include "npu_kernels_move.h"
 #include "npu_kernels_prelu.h"
+#include "npu_kernels_softmax.h"
 #include "npu_kernels_resize.h"
 
 #endif /* NPU_KERNELS_H */

@@ -19,13 +19,21 @@ extern "C" {
 
 /* ---- element-wise (add_s8.c) ---- */
 
-/* Residual add of two same-shape tensors (TFLite int8 ADD):
+/* Add or subtract of two int8 tensors (TFLite int8 ADD / SUB):
  *   v_i = MBQM((in_i - input_i_zero_point) << left_shift, input_i_multiplier, input_i_shift)
  *   out = clamp(MBQM(v_1 + v_2, output_multiplier, output_shift) + output_zero_point, act_min, act_max)
+ * (subtract == 1: v_1 - v_2; TFLite's SUB negates input2's multiplier instead, which is the same
+ * under its double rounding, but single rounding needs multipliers >= 0, so SUB is written here
+ * as the difference of the two rescaled inputs).
+ * input1 and output are [batches][pixels][channels]; input2 is the same shape when broadcast == 0,
+ * or [batches][channels] when broadcast == 1: one value per channel for every pixel (a [N,H,W,C]
+ * tensor and a [N,1,1,C] one). batches * pixels * channels < 2^31.
  * left_shift in [0, 20] (TFLite: 20); all three shifts <= 0 (TFLite's "smaller than one"
  * multipliers), which keeps every intermediate in int32. */
 typedef struct {
-    int32_t size; /* number of elements */
+    int32_t batches, pixels, channels;
+    int32_t broadcast; /* 0: input2 like input1; 1: input2 [batches][channels] */
+    int32_t subtract;  /* 0: input1 + input2; 1: input1 - input2 */
     int32_t left_shift;
     int32_t input1_zero_point, input1_multiplier, input1_shift;
     int32_t input2_zero_point, input2_multiplier, input2_shift;

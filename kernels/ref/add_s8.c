@@ -1,4 +1,4 @@
-/* INT8 element-wise kernels: residual add, multiply, requantize, table lookup, quantize, dequantize.
+/* INT8 element-wise kernels: residual add / subtract, multiply, requantize, table lookup, quantize, dequantize.
  * Spec: compiler/quant/reference/elementwise.py (bit-exact); declarations in npu_kernels_elementwise.h.
  * C99, <stdint.h> only, no libc: builds freestanding. */
 #include <stdint.h>
@@ -10,17 +10,31 @@ static inline int32_t clamp_i64(int64_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : (int32_t)v);
 }
 
+/* in_i rescaled: MBQM((in - zp) << left_shift, multiplier, shift). |in - zp| <= 255 and
+ * left_shift <= 20: the shifted value fits int32, as does the scaled one (shift <= 0 never grows it). */
+static inline int32_t add_input(int8_t in, int32_t zero_point, int32_t one_shifted, int32_t multiplier,
+                                int32_t shift) {
+    return npu_multiply_by_quantized_multiplier(((int32_t)in - zero_point) * one_shifted, multiplier, shift);
+}
+
 void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) {
     const int32_t one_shifted = (int32_t)1 << p->left_shift;
-    for (int32_t i = 0; i < p->size; ++i) {
-        /* |in - zp| <= 255 and left_shift <= 20: the shifted values fit int32, as do the scaled
-         * ones and their sum (shifts <= 0 never grow a value). */
-        const int32_t shifted1 = ((int32_t)input1[i] - p->input1_zero_point) * one_shifted;
-        const int32_t shifted2 = ((int32_t)input2[i] - p->input2_zero_point) * one_shifted;
-        const int32_t scaled1 = npu_multiply_by_quantized_multiplier(shifted1, p->input1_multiplier, p->input1_shift);
-        const int32_t scaled2 = npu_multiply_by_quantized_multiplier(shifted2, p->input2_multiplier, p->input2_shift);
-        output[i] = npu_requantize(scaled1 + scaled2, p->output_multiplier, p->output_shift, p->output_zero_point,
-                                   p->act_min, p->act_max);
+    const int32_t channels = p->channels;
+    int32_t i = 0; /* index into input1 and output */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        for (int32_t px = 0; px < p->pixels; ++px) {
+            for (int32_t c = 0; c < channels; ++c, ++i) {
+                const int32_t j = p->broadcast ? b * channels + c : i; /* index into input2 */
+                const int32_t scaled1 =
+                    add_input(input1[i], p->input1_zero_point, one_shifted, p->input1_multiplier, p->input1_shift);
+                const int32_t scaled2 =
+                    add_input(input2[j], p->input2_zero_point, one_shifted, p->input2_multiplier, p->input2_shift);
+                /* |scaled_i| < 2^28: the sum or difference fits int32. */
+                const int32_t raw = p->subtract ? scaled1 - scaled2 : scaled1 + scaled2;
+                output[i] = npu_requantize(raw, p->output_multiplier, p->output_shift, p->output_zero_point,
+                                           p->act_min, p->act_max);
+            }
+        }
     }
 }
 

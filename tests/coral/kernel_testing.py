@@ -16,6 +16,26 @@ def run_cases(cases, workdir, arrays, inputs) -> dict:
     return {label: run for (label, *_), run in zip(cases, results)}
 
 
+LMULS = (1, 2, 4, 8)
+BENCHMARK_VARIANTS = (("", True, False), (" (portable C)", False, False), (" (kernels/ref)", False, True))
+
+
+def lmul_cases(specs, benchmarks, reference_runs) -> list:
+    """CASES rows (label, spec, schedule, vector, reference) for a kernel whose only knob is LMUL:
+    each spec as portable C and as RVV at two LMULs (cycling through all four), the first
+    `reference_runs` also on kernels/ref built for the NPU; each benchmark spec with the default
+    schedule, as portable C and on kernels/ref (labels suffixed as BENCHMARK_VARIANTS says)."""
+    cases = []
+    for number, spec in enumerate(specs):
+        cases.append((f"{spec.label}-c", spec, None, False, False))
+        cases += [(f"{spec.label}-m{lmul}", spec, dict(lmul=lmul), True, False)
+                  for lmul in (LMULS[number % 4], LMULS[(number + 2) % 4])]
+        if number < reference_runs:
+            cases.append((f"{spec.label}-ref", spec, None, False, True))
+    return cases + [(f"{spec.label}{suffix}", spec, None, vector, reference) for spec in benchmarks
+                    for suffix, vector, reference in BENCHMARK_VARIANTS]
+
+
 def assert_bit_exact(run, spec, schedule) -> None:
     bad = np.argwhere(run.output != spec.want)
     assert bad.size == 0, (f"{len(bad)} of {spec.want.size} outputs differ, first at {tuple(bad[0])}: "

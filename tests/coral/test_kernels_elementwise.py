@@ -1,4 +1,4 @@
-"""Generated add, mul, requantize, table lookup (lut), concat, max / avg / global average pool kernels in QEMU,
+"""Generated add (and subtract, per-channel broadcast), mul, requantize, table lookup (lut), concat, max / avg / global average pool kernels in QEMU,
 bit-exact to kernels/ref.
 
 Seeded random specs with extreme zero points, multipliers, shifts, activation ranges, odd channel
@@ -15,7 +15,7 @@ from kernel_testing import assert_bit_exact, run_cases
 from compiler.coral import _codegen
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
-from compiler.quant.reference.elementwise import mul_params
+from compiler.quant.reference.elementwise import add_params, mul_params
 from compiler.quant.reference.lut import unary_table
 
 INT32_MAX = 2**31 - 1
@@ -54,16 +54,52 @@ class Spec:
         self.loop_orders, self.arrays = loop_orders, arrays or {}
 
 
+def _add_raw_params(rng):
+    """npu_add_params' arithmetic fields over their whole domain (saturating multipliers included)."""
+    params = dict(left_shift=int(rng.choice([20, 0, rng.integers(0, 21)])), output_zero_point=_zero_point(rng),
+                  output_multiplier=_multiplier(rng), output_shift=int(rng.integers(-31, 1)), **_act(rng))
+    for n in (1, 2):
+        params |= {f"input{n}_zero_point": _zero_point(rng), f"input{n}_multiplier": _multiplier(rng),
+                   f"input{n}_shift": int(rng.choice([0, -1, -31, rng.integers(-31, 1)]))}
+    return params
+
+
 def _add_specs(rng, count):
+    """Flat sizes from empty to many vectors; every third one a difference (no random draw for it,
+    so that the data of the specs after these stays as it was)."""
     for i in range(count):
         shape = (int(rng.integers(0, 3000)),) if i else (0,)
         a, b = _int8(rng, shape, i % 4 == 1), _int8(rng, shape, i % 4 == 1)
-        params = dict(left_shift=int(rng.choice([20, 0, rng.integers(0, 21)])), output_zero_point=_zero_point(rng),
-                      output_multiplier=_multiplier(rng), output_shift=int(rng.integers(-31, 1)), **_act(rng))
-        for n in (1, 2):
-            params |= {f"input{n}_zero_point": _zero_point(rng), f"input{n}_multiplier": _multiplier(rng),
-                       f"input{n}_shift": int(rng.choice([0, -1, -31, rng.integers(-31, 1)]))}
-        yield Spec(f"add{i}-{shape[0]}", "add", dict(params, size=a.size), [a, b], ref.add_s8(a, b, **params))
+        params = dict(_add_raw_params(rng), batches=1, pixels=a.size, channels=1, broadcast=0, subtract=int(i % 3 == 2))
+        yield Spec(f"add{i}-{shape[0]}-{'sub' if params['subtract'] else 'add'}", "add", params, [a, b],
+                   ref.add_s8(a, b, **params))
+
+
+def _add_nhwc_specs(rng, count):
+    """NHWC, input2 [N,1,1,C] (broadcast) or the same shape, add or subtract: each combination at
+    both LMUL pairs of _variants; channel counts of one vector and odd tails at every LMUL, empty
+    tensors; multipliers from real scales (TFLite's Prepare) and the whole int8 output range, so
+    that outputs vary, but every fifth spec a narrow activation range and every fifth the raw
+    parameter domain (mostly saturated outputs)."""
+    for i in range(count):
+        broadcast, subtract = i % 4 < 2, (i // 4) % 2 == 1
+        channels = int(rng.choice([1, 3, 4, 8, 16, 31, 32, 33, 64, 96, 97, rng.integers(1, 200)]))
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 8)), int(rng.integers(1, 8)), channels)
+        if i < 4:  # empty: no pixels, no channels, no batches
+            shape = [(1, 0, 4, 5), (2, 3, 3, 0), (2, 3, 3, 0), (0, 2, 2, 7)][i]
+        a = _int8(rng, shape, i % 3 == 1)
+        b = _int8(rng, (shape[0], 1, 1, shape[3]) if broadcast else shape, i % 3 == 1)
+        if i % 5 == 4:
+            params = _add_raw_params(rng)
+        else:
+            scales = 10.0 ** rng.uniform(-3, 0, 2)
+            act = _act(rng) if i % 5 == 2 else dict(act_min=-128, act_max=127)
+            params = add_params(scales[0], _zero_point(rng), scales[1], _zero_point(rng),
+                                max(scales) * 10.0 ** rng.uniform(-1, 1), _zero_point(rng), **act)
+        params |= dict(batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3], broadcast=int(broadcast),
+                       subtract=int(subtract))
+        label = f"add-nhwc{i}-{'x'.join(map(str, shape))}-{'broadcast' if broadcast else 'flat'}-{'sub' if subtract else 'add'}"
+        yield Spec(label, "add", params, [a, b], ref.add_s8(a, b, **params))
 
 
 def _mul_specs(rng, count):
@@ -188,7 +224,8 @@ def _specs():
     # mul: its own generator and a multiple of 4 specs, so that the others' data and LMULs stay as they were
     return [*_add_specs(rng, 24), *_mul_specs(np.random.default_rng(19), 36), *_requantize_specs(rng, 16),
             *_lut_specs(np.random.default_rng(17), 12), *_pool_specs(rng, 30, "max_pool2d"),
-            *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24)]
+            *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24),
+            *_add_nhwc_specs(np.random.default_rng(23), 32)]  # last, its own generator: the others stay as they were
 
 
 def _variants(number, spec):
@@ -203,7 +240,7 @@ def _variants(number, spec):
 
 # Layer shapes of real networks with the default schedule: instruction ceilings (measured + ~5%),
 # so that a change that slows a kernel down shows.
-BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "mul 28x28x96 x 1x1x96 (squeeze-excite)": 47_000, "lut 56x56x32 (hard-swish)": 6_600, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
+BENCHMARK_CEILINGS = {"add 56x56x32": 89_000, "add 28x28x96 + 1x1x96 (broadcast)": 49_500, "sub 28x28x96": 66_700, "mul 28x28x96 x 1x1x96 (squeeze-excite)": 47_000, "lut 56x56x32 (hard-swish)": 6_600, "concat 55x55 64+64 (SqueezeNet fire)": 44_500, "max pool 3x3 s2 112x112x16": 19_000, "avg pool 2x2 s2 28x28x64": 10_300,
                       "global avg pool 7x7x256": 1_720}
 
 
@@ -213,7 +250,8 @@ def _benchmark_specs():
     add = dict(left_shift=20, input1_zero_point=3, input1_multiplier=1 << 30, input1_shift=0, input2_zero_point=-7,
                input2_multiplier=1_500_000_000, input2_shift=-1, output_zero_point=5, output_multiplier=1_800_000_000,
                output_shift=-19, act_min=-128, act_max=127)
-    yield Spec("add 56x56x32", "add", dict(add, size=a.size), [a, b], ref.add_s8(a, b, **add))
+    add |= dict(batches=1, pixels=a.size, channels=1, broadcast=0, subtract=0)
+    yield Spec("add 56x56x32", "add", add, [a, b], ref.add_s8(a, b, **add))
     se_rng = np.random.default_rng(12)  # its own: the other benchmarks' data stays as it was
     x, gate = _int8(se_rng, (1, 28, 28, 96)), _int8(se_rng, (1, 1, 1, 96))
     mul = dict(input1_zero_point=-5, input2_zero_point=-128, output_zero_point=3, act_min=-128, act_max=127,
@@ -245,11 +283,29 @@ def _benchmark_specs():
     mean = dict(input_zero_point=-3, output_zero_point=2, multiplier=1_402_438_301, shift=-5, act_min=-128, act_max=127)
     yield Spec("global avg pool 7x7x256", "global_avg_pool2d", dict(mean, batches=1, in_h=7, in_w=7, channels=256), [x],
                ref.global_avg_pool2d_s8(x, **mean))
+    yield from _add_benchmark_specs(np.random.default_rng(24))  # its own: the other benchmarks' data stays as it was
 
 
-CASES = [(label, spec, schedule, vector) for number, spec in enumerate(_specs())
+def _add_benchmark_specs(rng):
+    """A per-channel bias-like add ([N,1,1,C] operand, as a BatchNorm shift or a channel-wise
+    constant) and a same-shape difference, at a MobileNet-sized 28x28x96 layer."""
+    x, y, bias = _int8(rng, (1, 28, 28, 96)), _int8(rng, (1, 28, 28, 96)), _int8(rng, (1, 1, 1, 96))
+    layout = dict(batches=1, pixels=28 * 28, channels=96)
+    add = dict(add_params(0.05, -5, 0.02, 3, 0.06, 2), **layout, broadcast=1, subtract=0)
+    yield Spec("add 28x28x96 + 1x1x96 (broadcast)", "add", add, [x, bias], ref.add_s8(x, bias, **add))
+    sub = dict(add_params(0.05, -5, 0.03, 7, 0.07, -1), **layout, broadcast=0, subtract=1)
+    yield Spec("sub 28x28x96", "add", sub, [x, y], ref.add_s8(x, y, **sub))
+
+
+BENCHMARKS = list(_benchmark_specs())
+# The add rows also run as portable C and as kernels/ref (the C compiler's code for the spec), for
+# the per-element figures of kernels/README.md.
+ADD_BENCHMARK_VARIANTS = [(" (portable C)", False, False), (" (kernels/ref)", False, True)]
+CASES = [(label, spec, schedule, vector, False) for number, spec in enumerate(_specs())
          for label, schedule, vector in _variants(number, spec)]
-CASES += [(spec.label, spec, None, True) for spec in _benchmark_specs()]
+CASES += [(spec.label, spec, None, True, False) for spec in BENCHMARKS]
+CASES += [(f"{spec.label}{suffix}", spec, None, vector, reference) for spec in BENCHMARKS if spec.kernel == "add"
+          for suffix, vector, reference in ADD_BENCHMARK_VARIANTS]
 
 
 @pytest.fixture(scope="module")
@@ -258,14 +314,24 @@ def runs(tmp_path_factory):
     return run_cases(CASES, tmp_path_factory.mktemp("elementwise"), lambda spec: spec.arrays, lambda spec: spec.inputs)
 
 
-@pytest.mark.parametrize("label, spec, schedule, vector", CASES, ids=[case[0] for case in CASES])
-def test_bit_exact_to_reference(runs, label, spec, schedule, vector):
+@pytest.mark.parametrize("label, spec, schedule, vector, reference", CASES, ids=[case[0] for case in CASES])
+def test_bit_exact_to_reference(runs, label, spec, schedule, vector, reference):
     assert_bit_exact(runs[label], spec, schedule)
 
 
 @pytest.mark.parametrize("label", BENCHMARK_CEILINGS)
 def test_benchmark_instruction_count(runs, label):
-    assert runs[label].instructions <= BENCHMARK_CEILINGS[label]
+    run = runs[label]
+    if f"{label} (kernels/ref)" in runs:
+        size = run.output.size
+        portable, reference = (runs[f"{label}{suffix}"].instructions for suffix, *_ in ADD_BENCHMARK_VARIANTS)
+        print(f"{label}: {run.instructions} instructions, {run.instructions / size:.3f} per element "
+              f"(portable C {portable / size:.1f}, kernels/ref {reference / size:.1f})")
+    assert 0 < run.instructions <= BENCHMARK_CEILINGS[label]
+
+
+def test_every_benchmark_has_a_ceiling():
+    assert sorted(spec.label for spec in BENCHMARKS) == sorted(BENCHMARK_CEILINGS)
 
 
 @pytest.mark.parametrize("kernel, params, schedule, reason", [
@@ -291,6 +357,9 @@ def test_default_schedule_is_valid(kernel):
 @pytest.mark.parametrize("kernel, change, message", [
     ("add", {"input1_shift": 1}, "input1_shift = 1 outside [-31, 0]"),
     ("add", {"act_min": 5, "act_max": 4}, "act_max = 4 outside [5, 127]"),
+    ("add", {"subtract": 2}, "subtract = 2 outside [0, 1]"),
+    ("add", {"broadcast": -1}, "broadcast = -1 outside [0, 1]"),
+    ("add", {"pixels": 2**30, "channels": 4}, "channels = 4 outside [0, 1]"),
     ("requantize", {"multiplier": -1}, "multiplier = -1 outside [0, 2147483647]"),
     ("mul", {"broadcast": 2}, "broadcast = 2 outside [0, 1]"),
     ("mul", {"output_shift": 31}, "output_shift = 31 outside [-31, 30]"),
@@ -310,7 +379,7 @@ def test_spec_errors_name_the_field(kernel, change, message):
 def _valid_params(kernel):
     act = dict(act_min=-128, act_max=127)
     if kernel == "add":
-        return dict(size=10, left_shift=20, input1_zero_point=0, input1_multiplier=1 << 30, input1_shift=0,
+        return dict(batches=1, pixels=10, channels=1, broadcast=0, subtract=0, left_shift=20, input1_zero_point=0, input1_multiplier=1 << 30, input1_shift=0,
                     input2_zero_point=0, input2_multiplier=1 << 30, input2_shift=0, output_zero_point=0,
                     output_multiplier=1 << 30, output_shift=-19, **act)
     if kernel == "mul":

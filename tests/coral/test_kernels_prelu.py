@@ -11,14 +11,13 @@ also run kernels/ref itself in QEMU. The expected output is compiler.quant._ref_
 
 import numpy as np
 import pytest
-from kernel_testing import assert_bit_exact, run_cases
+from kernel_testing import assert_bit_exact, lmul_cases, run_cases
 
 from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_prelu as ref
 from compiler.quant.reference.prelu import prelu_params
 
 INT32_MAX = 2**31 - 1
-LMULS = (1, 2, 4, 8)
 ACT_RANGES = [(-128, 127), (-128, 127), (0, 127), (-128, 0), (-3, 50), (5, 5), (-127, 126)]
 # (positive_shift, negative_shift): typical ones, ones at the limits, and pairs too far apart or too
 # large for one rounding shift (the vector code then rescales each branch on its own); None: random.
@@ -101,20 +100,7 @@ BENCHMARKS = list(_benchmark_specs())
 BENCHMARK_CEILINGS = {"prelu 28x28x96": 43_700, "prelu 56x56x16": 29_100}
 
 
-def _variants(number, spec):
-    """(label, schedule, vector, reference): portable C, RVV at two LMULs (cycling through all four)."""
-    yield f"{spec.label}-c", None, False, False
-    for lmul in (LMULS[number % 4], LMULS[(number + 2) % 4]):
-        yield f"{spec.label}-m{lmul}", dict(lmul=lmul), True, False
-    if number < REFERENCE_RUNS:
-        yield f"{spec.label}-ref", None, False, True
-
-
-CASES = [(label, spec, schedule, vector, reference) for number, spec in enumerate(SPECS)
-         for label, schedule, vector, reference in _variants(number, spec)]
-BENCHMARK_VARIANTS = [("", True, False), (" (portable C)", False, False), (" (kernels/ref)", False, True)]
-CASES += [(f"{spec.label}{suffix}", spec, None, vector, reference) for spec in BENCHMARKS
-          for suffix, vector, reference in BENCHMARK_VARIANTS]
+CASES = lmul_cases(SPECS, BENCHMARKS, REFERENCE_RUNS)
 
 
 @pytest.fixture(scope="module")

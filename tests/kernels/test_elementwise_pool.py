@@ -116,6 +116,84 @@ def test_add_against_float():
                        f"case {case}")
 
 
+def add_operands(rng):
+    """(input1, input2, layout keywords): NHWC with input2 [N,1,1,C] or input1's shape (layout from
+    the shapes, or given explicitly on flat copies of the data), channel counts beyond a vector."""
+    shape = nhwc(rng, max_c=int(rng.choice([9, 40])))
+    broadcast = rng.random() < 0.5
+    a = int8_tensor(rng, shape)
+    b = int8_tensor(rng, (shape[0], 1, 1, shape[3]) if broadcast else shape)
+    if rng.random() < 0.3:  # the C layout itself, on 1-D data
+        layout = dict(batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3], broadcast=int(broadcast))
+        return a.reshape(-1), b.reshape(-1), layout
+    return a, b, {}
+
+
+def test_add_sub_broadcast_match_c_from_scales():
+    rng = np.random.default_rng(31)
+    for case in range(CASES):
+        a, b, layout = add_operands(rng)
+        s1, s2, s_out = random_add_scales(rng)
+        params = E.add_params(s1, zero_point(rng), s2, zero_point(rng), s_out, zero_point(rng), *act_range(rng))
+        params |= dict(layout, subtract=int(rng.integers(2)))
+        exact(E.add_s8(a, b, **params), C.add_s8(a, b, **params), f"case {case}: {a.shape} {b.shape} {params}")
+
+
+def test_add_sub_broadcast_match_c_raw_integer_params():
+    """Saturating multipliers, every shift, any left shift, with broadcast and subtract."""
+    rng = np.random.default_rng(32)
+    for case in range(CASES):
+        a, b, layout = add_operands(rng)
+        act_min, act_max = act_range(rng)
+        params = dict(input1_zero_point=zero_point(rng), input1_multiplier=raw_multiplier(rng),
+                      input1_shift=int(rng.integers(-31, 1)), input2_zero_point=zero_point(rng),
+                      input2_multiplier=raw_multiplier(rng), input2_shift=int(rng.integers(-31, 1)),
+                      output_zero_point=zero_point(rng), output_multiplier=raw_multiplier(rng),
+                      output_shift=int(rng.choice([0, -1, int(rng.integers(-31, 1))])),
+                      left_shift=int(rng.choice([20, 0, int(rng.integers(0, 21))])), act_min=act_min, act_max=act_max,
+                      subtract=int(rng.integers(2)), **layout)
+        exact(E.add_s8(a, b, **params), C.add_s8(a, b, **params), f"case {case}: {a.shape} {b.shape} {params}")
+
+
+def test_sub_equal_scales_is_the_integer_difference():
+    """Equal scales: out = clamp(q1 - zp1 - (q2 - zp2) + zp_out), exactly, over every pair of int8 values."""
+    q1, q2 = np.meshgrid(np.arange(-128, 128, dtype=np.int8), np.arange(-128, 128, dtype=np.int8))
+    q1, q2 = q1.reshape(1, 256, 256, 1), q2.reshape(1, 256, 256, 1)
+    for zp1, zp2, zp_out in [(0, 0, 0), (-128, 127, 5), (127, -128, -128), (127, 127, 127), (3, -7, 11)]:
+        params = dict(E.add_params(0.02, zp1, 0.02, zp2, 0.02, zp_out), subtract=1)
+        expected = np.clip(q1.astype(np.int64) - zp1 - (q2.astype(np.int64) - zp2) + zp_out, -128, 127)
+        exact(E.add_s8(q1, q2, **params), expected.astype(np.int8), "numpy")
+        exact(C.add_s8(q1, q2, **params), expected.astype(np.int8), "c")
+
+
+def test_sub_against_float():
+    """Dequantised, the difference is within one output step of (real1 - real2) requantised."""
+    rng = np.random.default_rng(33)
+    for case in range(CASES):
+        shape = nhwc(rng)
+        s1, s2, s_out = random_add_scales(rng)
+        zp1, zp2, zp_out = zero_point(rng), zero_point(rng), zero_point(rng)
+        act_min, act_max = act_range(rng)
+        a, b = int8_tensor(rng, shape), int8_tensor(rng, shape)
+        q = E.add_s8(a, b, subtract=1, **E.add_params(s1, zp1, s2, zp2, s_out, zp_out, act_min, act_max))
+        within_one_lsb(q, quantize_real(real(a, s1, zp1) - real(b, s2, zp2), s_out, zp_out, act_min, act_max),
+                       f"case {case}")
+
+
+@pytest.mark.parametrize("impl", [E, C], ids=["numpy", "c"])
+def test_add_broadcast_is_numpy_broadcasting(impl):
+    """A [N,1,1,C] input2 gives what its copy broadcast to input1's shape gives, for add and subtract."""
+    rng = np.random.default_rng(34)
+    for case in range(CASES // 5):
+        shape = nhwc(rng, max_c=40)
+        a, b = int8_tensor(rng, shape), int8_tensor(rng, (shape[0], 1, 1, shape[3]))
+        s1, s2, s_out = random_add_scales(rng)
+        params = E.add_params(s1, zero_point(rng), s2, zero_point(rng), s_out, zero_point(rng), *act_range(rng))
+        params["subtract"] = case % 2
+        want = E.add_s8(a, np.broadcast_to(b, shape).copy(), **params)
+        exact(impl.add_s8(a, b, **params), want, f"case {case}: {shape} {params}")
+
+
 # ----------------------------------------------------------------------------------------
 # Requantize, quantize, dequantize
 
@@ -467,6 +545,18 @@ def test_rejects_bad_arguments(impl):
     with pytest.raises(ValueError):
         impl.add_s8(a, a, **{**params, "output_zero_point": 128})
     with pytest.raises(ValueError):
+        impl.add_s8(a, a, **{**params, "subtract": 2})
+    with pytest.raises(ValueError):  # the [N,1,1,C] operand must be input2
+        impl.add_s8(a[:, :1, :1], a, **params)
+    with pytest.raises(ValueError):
+        impl.add_s8(a, a[:, :, :1], **params)  # only [N,1,1,C] broadcasts
+    with pytest.raises(ValueError):  # a layout is all four values or none
+        impl.add_s8(a, a, **params, batches=1, pixels=6, channels=4)
+    with pytest.raises(ValueError):  # input2 must hold batches * channels values when broadcast
+        impl.add_s8(a, a, **params, batches=1, pixels=6, channels=4, broadcast=1)
+    with pytest.raises(ValueError):  # input1 must hold batches * pixels * channels values
+        impl.add_s8(a, a, **params, batches=1, pixels=5, channels=4, broadcast=0)
+    with pytest.raises(ValueError):
         impl.requantize_s8(a, input_zero_point=0, output_zero_point=0, multiplier=-1, shift=0)
     with pytest.raises(ValueError):
         impl.requantize_s8(a, input_zero_point=0, output_zero_point=0, multiplier=1 << 30, shift=31)
@@ -493,6 +583,8 @@ def test_non_contiguous_inputs():
     view = x[:, ::2, ::-1, 1:6]
     params = E.add_params(0.1, 3, 0.2, -4, 0.25, 1)
     exact(E.add_s8(view, view, **params), C.add_s8(view, view, **params), "add")
+    exact(E.add_s8(view, view[:, :1, 2:3], **params, subtract=1), C.add_s8(view, view[:, :1, 2:3], **params, subtract=1),
+          "sub, broadcast")
     exact(P.avg_pool2d_s8(view, kernel=(2, 2)), C.avg_pool2d_s8(view, kernel=(2, 2)), "avg")
     exact(E.pad_s8(view, padding=((0, 1),) * 4, pad_value=5), C.pad_s8(view, padding=((0, 1),) * 4, pad_value=5),
           "pad")

@@ -17,7 +17,8 @@ def conv_params(size=14, in_c=32, out_c=32, k=1, stride=1, groups=1, zero_point=
                 groups=groups, input_zero_point=zero_point, output_zero_point=5, act_min=act_min, act_max=127)
 
 
-ADD = dict(size=500, left_shift=20, input1_zero_point=1, input1_multiplier=1 << 30, input1_shift=-1,
+ADD = dict(batches=1, pixels=500, channels=1, broadcast=0, subtract=0, left_shift=20, input1_zero_point=1,
+           input1_multiplier=1 << 30, input1_shift=-1,
            input2_zero_point=2, input2_multiplier=1 << 30, input2_shift=-1, output_zero_point=0,
            output_multiplier=1 << 30, output_shift=-1, act_min=-128, act_max=127)
 

@@ -88,7 +88,8 @@ def test_build_with_the_database_reproduces_the_tuned_counts(tuned, tmp_path):
 def test_a_wrong_kernel_is_rejected(tmp_path):
     check_simulator_tools()
     rng = np.random.default_rng(0)
-    params = dict(size=64, left_shift=20, input1_zero_point=1, input1_multiplier=1 << 30, input1_shift=-1,
+    params = dict(batches=1, pixels=64, channels=1, broadcast=0, subtract=0, left_shift=20, input1_zero_point=1,
+                  input1_multiplier=1 << 30, input1_shift=-1,
                   input2_zero_point=2, input2_multiplier=1 << 30, input2_shift=-1, output_zero_point=0,
                   output_multiplier=1 << 30, output_shift=-1, act_min=-128, act_max=127)
     inputs = [rng.integers(-128, 128, 64, dtype=np.int8) for _ in range(2)]

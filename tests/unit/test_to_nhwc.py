@@ -166,7 +166,7 @@ def test_edge_ops_stay_nhwc(op):
     assert call_ops(mod).count("relax.permute_dims") == expected
     assert "relax.split" not in call_ops(mod)
     means = [call for call in _calls(mod) if call.op.name == "relax.mean"]
-    assert [[int(a) for a in call.attrs.axis] for call in means] == [[1, 2]]  # H and W of NHWC
+    assert means and all([int(a) for a in call.attrs.axis] == [1, 2] for call in means)  # H and W of NHWC
     assert_matches_onnxruntime(model, mod)
 
 

@@ -11,6 +11,7 @@ from compiler.quant.reference.elementwise import (
     requantize_s8)
 from compiler.quant.reference.lut import lut_s8, unary_table
 from compiler.quant.reference.pool import avg_pool2d_s8, global_avg_pool2d_s8, max_pool2d_s8, mean_params
+from compiler.quant.reference.softmax import softmax_params, softmax_s8
 
 __all__ = [
     "conv2d_output_size",  # conv.py
@@ -21,4 +22,5 @@ __all__ = [
     "quantize", "requantize_params", "requantize_s8",  # elementwise.py
     "lut_s8", "unary_table",  # lut.py
     "avg_pool2d_s8", "global_avg_pool2d_s8", "max_pool2d_s8", "mean_params",  # pool.py
+    "softmax_params", "softmax_s8",  # softmax.py
 ]

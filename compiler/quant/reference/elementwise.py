@@ -8,7 +8,8 @@ Integer parameters are produced from float scales by the *_params helpers, which
 keyword-argument dicts: ``add_s8(a, b, **add_params(s1, zp1, s2, zp2, s_out, zp_out))``.
 Scales are float32 in TFLite, so every helper first rounds the given scales to float32.
 
-Residual add (TFLite reference_integer_ops::Add, params as in kernels/add.cc Prepare):
+Residual add and subtract (TFLite reference_integer_ops::Add, and SUB; params as in
+kernels/add.cc and kernels/sub.cc Prepare, which derive the same multipliers):
 
     twice_max = 2 * max(s1, s2)                          (float32 scales, computed in double)
     (m1, e1) = QuantizeMultiplierSmallerThanOneExp(s1 / twice_max)
@@ -16,6 +17,10 @@ Residual add (TFLite reference_integer_ops::Add, params as in kernels/add.cc Pre
     (mo, eo) = QuantizeMultiplierSmallerThanOneExp(twice_max / (2**20 * s_out))
     v_i   = MultiplyByQuantizedMultiplier((q_i - zp_i) * 2**left_shift, m_i, e_i)   left_shift = 20
     out   = clamp(MultiplyByQuantizedMultiplier(v_1 + v_2, mo, eo) + zp_out, act_min, act_max)
+            (subtract: v_1 - v_2; TFLite's SUB negates m2 instead, the same number under its
+            double rounding, but this single rounding is not symmetric, so the difference is taken)
+
+with q2 of q1's shape, or one value per channel: [N,1,1,C] against an NHWC q1 [N,H,W,C] (as MUL).
 
 Multiply (TFLite reference_integer_ops::MulElementwise and its broadcasting variant, params as
 in kernels/mul.cc Prepare), one rounding:
@@ -107,6 +112,8 @@ def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
                output_zero_point, act_min=INT8_MIN, act_max=INT8_MAX) -> dict:
     """Keyword arguments of add_s8, derived exactly as TFLite's int8 ADD Prepare (kernels/add.cc).
 
+    SUB's Prepare (kernels/sub.cc) derives the same multipliers: pass subtract=1 to add_s8.
+
     twice_max = 2 * max(s1, s2) (a float32 product, exact) widened to double; input
     multipliers s_i / twice_max and output multiplier twice_max / (2**20 * s_out) (the
     denominator a float32 product) in double, each through QuantizeMultiplierSmallerThanOneExp
@@ -156,23 +163,39 @@ def concat_params(input_scales, input_zero_points, output_scale, output_zero_poi
 
 def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
            input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
-           left_shift=ADD_LEFT_SHIFT, act_min=INT8_MIN, act_max=INT8_MAX):
-    """Quantised element-wise add of two same-shape int8 tensors (TFLite reference_integer_ops::Add).
+           left_shift=ADD_LEFT_SHIFT, act_min=INT8_MIN, act_max=INT8_MAX, subtract=0, batches=None, pixels=None,
+           channels=None, broadcast=None):
+    """Quantised element-wise add (subtract=0) or difference input1 - input2 (subtract=1) of int8
+    tensors (TFLite reference_integer_ops::Add, and SUB), as npu_add_s8.
 
+    The layout is npu_add_params': input1 [batches][pixels][channels], input2 the same, or
+    [batches][channels] when broadcast=1 (one value per channel for every pixel). With batches,
+    pixels, channels and broadcast all None (the default) it comes from the shapes, as in mul_s8:
+    equal shapes, or [N,H,W,C] and [N,1,1,C]. Given, all four are needed, and the operands (read
+    in C order) must hold batches * pixels * channels and, for input2, batches * channels
+    (broadcast) elements; batches * pixels * channels < 2**31.
     Multipliers in [0, 2**31); shifts in [-31, 0] (TFLite's "smaller than one" multipliers, which
-    keep every intermediate in int32); left_shift in [0, 20]. Returns int8 of the input shape.
+    keep every intermediate in int32); left_shift in [0, 20]. Returns int8 of input1's shape.
     """
-    a, b = _same_shape_int8(input1, input2)
+    a, b, layout = _add_layout(input1, input2, batches, pixels, channels, broadcast, subtract)
     p = _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_zero_point, input2_multiplier,
                         input2_shift, output_zero_point, output_multiplier, output_shift, left_shift, act_min,
                         act_max)
-    scaled1 = multiply_by_quantized_multiplier((a.astype(np.int64) - p["input1_zero_point"]) << p["left_shift"],
-                                               p["input1_multiplier"], p["input1_shift"])
-    scaled2 = multiply_by_quantized_multiplier((b.astype(np.int64) - p["input2_zero_point"]) << p["left_shift"],
-                                               p["input2_multiplier"], p["input2_shift"])
-    raw_sum = scaled1.astype(np.int64) + scaled2  # |raw_sum| < 2**29: fits int32 as in TFLite
-    return requantize(raw_sum, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
-                      p["act_max"])
+    rows = layout["batches"], layout["pixels"], layout["channels"]
+    b_rows = (rows[0], 1, rows[2]) if layout["broadcast"] else rows  # broadcast: one value per channel
+    scaled1 = _rescale_add_input(a.reshape(rows), p, "input1_")
+    scaled2 = _rescale_add_input(b.reshape(b_rows), p, "input2_")
+    # |v_1 +- v_2| < 2**29: fits int32 as in TFLite
+    raw = scaled1 - scaled2 if layout["subtract"] else scaled1 + scaled2
+    out = requantize(raw, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
+                     p["act_max"])
+    return out.reshape(a.shape)
+
+
+def _rescale_add_input(q, p, prefix):
+    """v_i = MultiplyByQuantizedMultiplier((q_i - zp_i) * 2**left_shift, m_i, e_i), as int64."""
+    shifted = (q.astype(np.int64) - p[prefix + "zero_point"]) << p["left_shift"]
+    return multiply_by_quantized_multiplier(shifted, p[prefix + "multiplier"], p[prefix + "shift"]).astype(np.int64)
 
 
 def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
@@ -347,12 +370,44 @@ def _check_quantize_args(scale, zero_point):
     return _scale(scale, "scale"), _int8_value(zero_point, "zero_point")
 
 
-def _same_shape_int8(input1, input2):
-    a = _int8_array(input1, "input1")
-    b = _int8_array(input2, "input2")
-    if a.shape != b.shape:
-        raise ValueError(f"input shapes differ: {a.shape} vs {b.shape} (broadcasting is not supported)")
-    return a, b
+def _add_layout(input1, input2, batches, pixels, channels, broadcast, subtract):
+    """(input1, input2, layout) for add_s8: int8 arrays and a dict of npu_add_params' batches,
+    pixels, channels, broadcast and subtract, from the shapes (all four layout values None) or as
+    given (all four) and checked against the operands' sizes."""
+    subtract = _int_value(subtract, "subtract", 0, 1)
+    given = [v is not None for v in (batches, pixels, channels, broadcast)]
+    if not any(given):
+        a, b = _mul_shapes(input1, input2)
+        return a, b, dict(_layout_of_shapes(a, b), subtract=subtract)
+    if not all(given):
+        raise ValueError("give all of batches, pixels, channels and broadcast, or none (the layout of the shapes)")
+    a, b = _int8_array(input1, "input1"), _int8_array(input2, "input2")
+    layout = dict(batches=_int_value(batches, "batches", 0, INT32_MAX),
+                  pixels=_int_value(pixels, "pixels", 0, INT32_MAX),
+                  channels=_int_value(channels, "channels", 0, INT32_MAX),
+                  broadcast=_int_value(broadcast, "broadcast", 0, 1))
+    size = layout["batches"] * layout["pixels"] * layout["channels"]
+    size2 = layout["batches"] * layout["channels"] if layout["broadcast"] else size
+    if a.size != size or b.size != size2:
+        raise ValueError(f"operands of {a.size} and {b.size} elements do not fit the layout {layout}: "
+                         f"{size} and {size2} expected")
+    return a, b, dict(_checked_size(layout), subtract=subtract)
+
+
+def _layout_of_shapes(a, b):
+    """npu_add_params' / npu_mul_params' batches, pixels, channels, broadcast for the shapes _mul_shapes accepts."""
+    if a.ndim == 4:
+        layout = dict(batches=a.shape[0], pixels=a.shape[1] * a.shape[2], channels=a.shape[3],
+                      broadcast=int(a.shape != b.shape))
+    else:  # no broadcast: one flat row
+        layout = dict(batches=1, pixels=1, channels=a.size, broadcast=0)
+    return _checked_size(layout)
+
+
+def _checked_size(layout):
+    if layout["batches"] * layout["pixels"] * layout["channels"] > INT32_MAX:
+        raise ValueError(f"{layout}: batches * pixels * channels must be below 2**31")
+    return layout
 
 
 def _mul_shapes(input1, input2):

@@ -265,9 +265,10 @@ class _QDQWriter:
                 return _Tensor(int8_var=self.bb.emit(qdq.quantize(computed, out_qparams.scale, out_qparams.zero_point)),
                                qparams=out_qparams)
             # (a group call here is one --keep-float named: it is inlined as float below)
-            # (moving a tensor that exists only in float, a float softmax, would quantise it for nothing)
+            # (a float-only tensor, a float softmax, reshaped into a float model output stays float)
+            float_output = binding.var in self.float_outputs and same_qparams and self.env[tensor_args[0]].int8 is None
             if (moves_int8(self.mod, value) and same_qparams and not isinstance(value.op, tvm.ir.GlobalVar)
-                    and self.env[tensor_args[0]].int8 is not None):
+                    and not float_output):
                 args = [self._int8(a) if isinstance(a, relax.Var) else a for a in value.args]
                 return _Tensor(int8_var=self.bb.emit(relax.Call(value.op, args, value.attrs, value.ty_args, span=value.span)),
                                qparams=out_qparams)

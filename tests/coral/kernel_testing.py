@@ -43,3 +43,14 @@ def assert_bit_exact(run, spec, schedule) -> None:
     assert run.instructions > 0
     if schedule:
         assert {key: run.schedule[key] for key in schedule} == schedule
+
+
+def assert_benchmark(runs, label, ceiling, faster_than_portable) -> None:
+    """A benchmark row (lmul_cases): print its figures per element; the default schedule within its
+    instruction ceiling and `faster_than_portable` times fewer instructions than portable C."""
+    run, size = runs[label], runs[label].output.size
+    portable, reference = runs[f"{label} (portable C)"].instructions, runs[f"{label} (kernels/ref)"].instructions
+    print(f"{label}: {run.instructions} instructions, {run.instructions / size:.3f} per element "
+          f"(portable C {portable / size:.1f}, kernels/ref {reference / size:.1f})")
+    assert 0 < run.instructions <= ceiling
+    assert run.instructions * faster_than_portable < portable

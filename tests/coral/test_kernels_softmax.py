@@ -14,7 +14,7 @@ The RVV kernel computes gemmlowp's SRDHM with vsmul (vxrm RNU) and RoundingDivid
 
 import numpy as np
 import pytest
-from kernel_testing import assert_bit_exact, lmul_cases, run_cases
+from kernel_testing import assert_benchmark, assert_bit_exact, lmul_cases, run_cases
 
 from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_softmax as ref
@@ -115,12 +115,7 @@ def test_bit_exact_to_reference(runs, label, spec, schedule, vector, reference):
 
 @pytest.mark.parametrize("label", BENCHMARK_CEILINGS)
 def test_benchmark_instruction_count(runs, label):
-    run, size = runs[label], runs[label].output.size
-    portable, reference = runs[f"{label} (portable C)"].instructions, runs[f"{label} (kernels/ref)"].instructions
-    print(f"{label}: {run.instructions} instructions, {run.instructions / size:.3f} per element "
-          f"(portable C {portable / size:.1f}, kernels/ref {reference / size:.1f})")
-    assert 0 < run.instructions <= BENCHMARK_CEILINGS[label]
-    assert run.instructions * 10 < portable
+    assert_benchmark(runs, label, BENCHMARK_CEILINGS[label], faster_than_portable=10)
 
 
 def test_specs_reach_every_code_shape():

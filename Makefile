@@ -11,15 +11,18 @@ APT_PKGS    := clang-19 lld-19 llvm-19 qemu-user qemu-system-misc
 APT_TOOLS   := clang-19 ld.lld-19 llvm-objdump-19 qemu-riscv32 qemu-system-riscv32
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT    := build/demo
+# Real trained .tflite models for the TFLite tests: the 14 inside the mediapipe 0.10.14 wheel
+# (fetched from PyPI, never installed: only its models/ folder is unpacked).
+MEDIAPIPE   := build/mediapipe/.unpacked
 
-.PHONY: demo test deps system-deps python-deps clean
+.PHONY: demo test deps system-deps python-deps mediapipe-models clean
 
 demo: deps
 	$(PY) -m compiler build examples/digits/digits_cnn.onnx --target coral-npu --memory highmem -o $(DEMO_OUT) \
 	    --quantize int8 --calib examples/digits/calib.npz --val examples/digits/val.npz
 	$(PY) -m compiler run $(DEMO_OUT) --input examples/digits/sample.npy
 
-test: deps
+test: deps mediapipe-models
 	$(PY) -m pytest -q tests
 
 deps: system-deps python-deps
@@ -42,6 +45,13 @@ $(VENV_STAMP): requirements.txt pyproject.toml CMakeLists.txt $(NATIVE_SRC)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-build-isolation -e .
+	touch $@
+
+mediapipe-models: $(MEDIAPIPE)
+
+$(MEDIAPIPE): | python-deps
+	$(PY) -m pip download -q --no-deps mediapipe==0.10.14 -d build/cache
+	$(PY) tests/mediapipe_models.py build/cache build/mediapipe
 	touch $@
 
 clean:

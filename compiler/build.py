@@ -15,7 +15,7 @@ import tvm
 
 from compiler.compile import compile_model
 from compiler.errors import CompilerError
-from compiler.frontend import load_onnx, parse_input_shapes
+from compiler.frontend import load_model, parse_input_shapes
 from compiler.names import shown
 from compiler.output_dir import checked_output, staging_dir
 from compiler.report.graph_onnx import export_graph
@@ -39,7 +39,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
-    model = load_onnx(model_path)
+    model = load_model(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
     compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
                              note=warn)

@@ -25,7 +25,7 @@ from compiler.names import shown
 from compiler.passes.util import bindings
 from compiler.coral.tvm_fallback import TirCall, lower_call
 from compiler.quant.patterns import Int8Kernel, lower_composite
-from compiler.report.summary import kernel_nodes
+from compiler.report.summary import computing_nodes, kernel_nodes
 
 
 @dataclass
@@ -187,6 +187,6 @@ def _kernel_step(func, call, index, var, by_var, new_tensor) -> Step:
         inputs.append(_tensor_of(by_var, arg))
     nodes = kernel_nodes(func)
     op = name.split(".", 1)[-1]
-    label = nodes[0] if nodes else var.name  # conversions are named by _name_conversions
+    label = (computing_nodes(func) or nodes or [var.name])[0]  # conversions are named by _name_conversions
     return Step(index, "kernel", op, label, inputs, new_tensor(var), onnx_nodes=nodes, kernel=kernel, macs=macs(func))
 

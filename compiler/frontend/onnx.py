@@ -24,7 +24,7 @@ from compiler.frontend.external_data import load_external_data
 from compiler.frontend.fold_shapes import fold_shape_subgraphs
 from compiler.frontend.provenance import tag_spans
 from compiler.frontend.validate import (check_header, check_initializers, check_relax_shapes, check_shapes,
-                                       memory_bytes)
+                                       memory_bytes, read_model_file)
 from compiler.names import shown
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -35,12 +35,9 @@ def load_onnx(path) -> onnx.ModelProto:
     (frontend/external_data.py); every failure is a one-line CompilerError."""
     path = Path(path)
     name = shown(path)
-    if not path.is_file():
-        raise CompilerError(f"{name}: no such file")
-    if path.stat().st_size > memory_bytes():
-        raise CompilerError(f"{name}: larger than this machine's memory")
+    data = read_model_file(path)
     try:
-        model = onnx.load_model_from_string(path.read_bytes())
+        model = onnx.load_model_from_string(data)
     except (DecodeError, RuntimeError, ValueError) as err:
         raise CompilerError(f"{name}: not a readable ONNX model (truncated or not ONNX: {shown(_first_line(err))})")
     if not model.graph.node or not model.opset_import:

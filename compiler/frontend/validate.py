@@ -15,6 +15,7 @@ A tensor may hold at most MAX_ELEMENTS elements, and no more bytes than the mach
 """
 
 import re
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -36,6 +37,18 @@ def memory_bytes() -> int:
     import psutil
 
     return int(psutil.virtual_memory().total)
+
+
+def read_model_file(path) -> bytes:
+    """A model file's bytes; a missing file or one larger than memory is a one-line CompilerError."""
+    from compiler.names import shown
+
+    name = shown(path)
+    if not Path(path).is_file():
+        raise CompilerError(f"{name}: no such file")
+    if Path(path).stat().st_size > memory_bytes():
+        raise CompilerError(f"{name}: larger than this machine's memory")
+    return Path(path).read_bytes()
 
 
 def check_header(model: onnx.ModelProto, source: str) -> None:

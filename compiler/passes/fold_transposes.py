@@ -90,7 +90,10 @@ class _ChainFolder(relax.PyExprMutator):
         if out_shape is not None:
             x = relax.op.reshape(x, out_shape)
         if not isinstance(x, relax.Call):  # the whole chain was the identity
-            x = relax.op.reshape(x, static_shape(binding.var))
+            if isinstance(binding.var, relax.DataflowVar) or not isinstance(x, relax.DataflowVar):
+                self.set_var_remap(binding.var, x)  # readers take the source itself
+                return
+            x = relax.op.reshape(x, static_shape(binding.var))  # a dataflow block's output must be bound
         value = self.builder_.normalize(with_span(x, binding.value.span))
         self.builder_.emit_normalized(relax.VarBinding(binding.var, value))
 

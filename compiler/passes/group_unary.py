@@ -27,7 +27,7 @@ _LEFT_TO_REQUANTIZE = {"relax.nn.relu", "relax.clip"}
 
 def group_unary(mod: tvm.IRModule) -> tvm.IRModule:
     main = mod["main"]
-    regions = _regions(main)
+    regions = unary_regions(main)
     if not regions:
         return mod
     grouper = _Grouper(mod, regions)
@@ -62,7 +62,7 @@ def _shape(expr):
         return None
 
 
-def _regions(main) -> list[list]:
+def unary_regions(main) -> list[list]:
     """Regions as lists of bindings in program order; each has one source tensor and one output."""
     order = {binding.var: index for index, binding in enumerate(bindings(main))}
     source, parent, members = {}, {}, {}  # candidate var -> source tensor / union-find parent / region
@@ -99,7 +99,7 @@ def _escaping(main, group) -> set:
             for var in ([value] if isinstance(value, relax.Var) else relax.analysis.free_vars(value)) if var in inside}
 
 
-def _group_function(region, name: str) -> tuple[relax.Function, relax.Var]:
+def group_function(region, name: str) -> tuple[relax.Function, relax.Var]:
     """The region as a function of its one source tensor, and that source."""
     inside = {b.var for b in region}
     (x,) = {arg for b in region for arg in _tensor_args(b.value) if arg not in inside}
@@ -128,7 +128,7 @@ class _Grouper(relax.PyExprMutator):
         super().__init__(mod)
         self.calls = {}
         for number, region in enumerate(regions):
-            func, x = _group_function(region, f"fused_unary{number}")
+            func, x = group_function(region, f"fused_unary{number}")
             self.calls[region[-1].var] = (self.builder_.add_func(func, f"fused_unary{number}"), x)
 
     def visit_var_binding_(self, binding):

@@ -147,6 +147,21 @@ class _ToNHWC(relax.PyExprMutator):
     def _is_nhwc(self, expr) -> bool:
         return self.visit_expr(expr) in self.nhwc
 
+    def _nhwc_available(self, expr) -> bool:
+        """Is there an NHWC form of `expr` without a new permute (it is NHWC, or the model's own
+        NHWC -> NCHW transpose of a tensor, as TFLite models convert around NCHW operators)?"""
+        new = self.visit_expr(expr)
+        return new in self.nhwc or new in self.nhwc_copy
+
+    def _note_model_transpose(self, binding, value) -> None:
+        """permute_dims(x, NHWC -> NCHW) of a 4-D x that is not ours: x is its NHWC form."""
+        if not (is_call_to(value, "relax.permute_dims") and value.attrs.axes is not None
+                and tuple(int(a) for a in value.attrs.axes) == TO_NCHW):
+            return
+        source = self.visit_expr(value.args[0])
+        if source not in self.nhwc and len(_shape(source) or ()) == 4:
+            self.nhwc_copy.setdefault(self.visit_expr(binding.var), source)
+
     def _emit_nhwc(self, binding, call):
         var = self.builder_.emit(call)
         self.nhwc.add(var)
@@ -171,7 +186,8 @@ class _ToNHWC(relax.PyExprMutator):
             return self._emit_nhwc(binding, relax.op.permute_dims(moved, TO_NHWC))
         if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
             new_call = relax.Call(value.op, [self._arg(a) for a in value.args], value.attrs, value.ty_args, span=value.span)
-            return self._rebind(binding, new_call)
+            self._rebind(binding, new_call)
+            return self._note_model_transpose(binding, value)
         return self._rebind(binding, self._nchw_everywhere(value))
 
     def _rearranges_nhwc(self, value) -> bool:
@@ -224,7 +240,7 @@ class _ToNHWC(relax.PyExprMutator):
             return self._pad(call)
         if is_call_to(call, "relax.strided_slice") and self._is_nhwc(call.args[0]):
             return self._strided_slice(call)
-        if is_call_to(call, "relax.image.resize2d") and self._is_nhwc(call.args[0]):
+        if is_call_to(call, "relax.image.resize2d") and self._nhwc_available(call.args[0]):
             return self._resize2d(call)
         if is_call_to(call, "relax.nn.prelu") and self._is_nhwc(call.args[0]):
             return self._prelu(call)
@@ -284,7 +300,7 @@ class _ToNHWC(relax.PyExprMutator):
 
     def _pool(self, call):
         attrs = call.attrs
-        if attrs.layout != "NCHW" or not self._is_nhwc(call.args[0]):
+        if attrs.layout != "NCHW" or not self._nhwc_available(call.args[0]):
             return None
         make = relax.op.nn.max_pool2d if call.op.name == "relax.nn.max_pool2d" else relax.op.nn.avg_pool2d
         extra = {} if call.op.name == "relax.nn.max_pool2d" else {"count_include_pad": attrs.count_include_pad}

@@ -30,11 +30,13 @@ cdef extern from "npu_kernels_conv.h" nogil:
         int32_t groups
         int32_t input_zero_point, output_zero_point
         int32_t act_min, act_max
+        int32_t rounding
 
     ctypedef struct npu_dense_params:
         int32_t batches, in_features, out_features
         int32_t input_zero_point, output_zero_point
         int32_t act_min, act_max
+        int32_t rounding
 
     void npu_conv2d_s8(const npu_conv2d_params* p, const int8_t* input, const int8_t* filter, const int32_t* bias,
                        const int32_t* multiplier, const int32_t* shift, int8_t* output)
@@ -43,11 +45,11 @@ cdef extern from "npu_kernels_conv.h" nogil:
 
 
 def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0, 0, 0), groups=1,
-              input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN, act_max=INT8_MAX):
+              input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN, act_max=INT8_MAX, rounding=0):
     """npu_conv2d_s8: int8 NHWC x, int8 OHWI w, int32 bias [O] or None -> int8 NHWC (see reference.conv2d_s8)."""
     a = validate_conv_args(x, w, bias, stride=stride, dilation=dilation, padding=padding, groups=groups,
                            input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                           multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+                           multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
     x, w = _int8_buffer(a.x, "input"), _int8_buffer(a.w, "filter")
     q = a.quant
     cdef npu_conv2d_params p
@@ -60,6 +62,7 @@ def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0,
     p.groups = a.groups
     p.input_zero_point, p.output_zero_point, p.act_min, p.act_max = (
         q.input_zero_point, q.output_zero_point, q.act_min, q.act_max)
+    p.rounding = q.rounding
     out = np.empty((p.batches, p.out_h, p.out_w, p.out_c), dtype=np.int8)
     if p.batches == 0:
         return out
@@ -70,10 +73,10 @@ def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0,
 
 
 def dense_s8(x, w, bias=None, *, input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN,
-             act_max=INT8_MAX):
+             act_max=INT8_MAX, rounding=0):
     """npu_dense_s8: int8 [N, K] x, int8 [O, K] w, int32 bias [O] or None -> int8 [N, O] (see reference.dense_s8)."""
     a = validate_dense_args(x, w, bias, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                            multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+                            multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
     x, w = _int8_buffer(a.x, "input"), _int8_buffer(a.w, "weight")
     q = a.quant
     cdef npu_dense_params p
@@ -81,6 +84,7 @@ def dense_s8(x, w, bias=None, *, input_zero_point, output_zero_point, multiplier
     p.out_features = w.shape[0]
     p.input_zero_point, p.output_zero_point, p.act_min, p.act_max = (
         q.input_zero_point, q.output_zero_point, q.act_min, q.act_max)
+    p.rounding = q.rounding
     out = np.empty((p.batches, p.out_features), dtype=np.int8)
     if p.batches == 0:
         return out

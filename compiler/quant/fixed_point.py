@@ -3,9 +3,11 @@
 A real multiplier M (e.g. s_in * s_w / s_out) is stored as a Q0.31 significand and a
 power-of-two exponent: M ~= multiplier * 2**(shift - 31), multiplier in [2**30, 2**31).
 An int32 accumulator is rescaled by one 64-bit multiply and one rounding shift (TFLite's
-single-rounding variant, see multiply_by_quantized_multiplier). These functions are the
-spec; kernels/include/npu_quant.h is the same arithmetic in C and the tests demand bit
-equality between the two.
+single-rounding variant, see multiply_by_quantized_multiplier): the spec for ONNX models. Models
+imported from TFLite follow TFLite's default build instead, which rounds twice (gemmlowp:
+multiply_by_quantized_multiplier_double). These functions are the spec;
+kernels/include/npu_quant.h is the same arithmetic in C and the tests demand bit equality
+between the two.
 
 All functions take and return NumPy arrays (or scalars) and compute in int64 so that
 nothing overflows silently; results are int32.
@@ -62,7 +64,62 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return np.clip(rounded, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
-def requantize(acc, multiplier, shift, output_zero_point, act_min=-128, act_max=127):
-    """int32 accumulator -> int8: rescale, add the output zero point, clamp to the activation range."""
-    scaled = multiply_by_quantized_multiplier(acc, multiplier, shift).astype(np.int64) + output_zero_point
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp's SaturatingRoundingDoublingHighMul: (2 a b) / 2^32 rounded to nearest, ties up
+    (its nudge 1 - 2^30 for negative products, then division truncating toward zero, is that), and
+    INT32_MIN * INT32_MIN saturated to INT32_MAX."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    product = a * b
+    nudge = np.where(product >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    total = product + nudge
+    high = np.where(total >= 0, total >> 31, -((-total) >> 31))  # C division by 2^31: toward zero
+    return np.where(overflow, INT32_MAX, high).astype(np.int64)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp's RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero."""
+    x, exponent = np.asarray(x, dtype=np.int64), np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def multiply_by_quantized_multiplier_double(x, multiplier, shift):
+    """x * multiplier * 2**(shift - 31) as TFLite's default build computes it (LiteRT's built-in and
+    reference kernels, TFLite Micro): x shifted left by max(shift, 0) in int32 (wrapping, as the C
+    code's multiplication does in practice), gemmlowp's rounding doubling high multiply, then a
+    rounding shift right by max(-shift, 0): two roundings. The spec for models imported from TFLite."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 wrap-around
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right).astype(np.int32)
+
+
+def multiply_by_quantized_multiplier_double_up(x, multiplier, shift):
+    """As multiply_by_quantized_multiplier_double, but the final shift rounds ties up (toward +inf):
+    ruy's rounding, which LiteRT's optimized built-in kernels use for CONV_2D (checked in
+    tests/unit/test_tflite_rounding.py); its reference kernels round ties away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)
+    high = saturating_rounding_doubling_high_mul(shifted, multiplier)
+    return ((high + ((np.int64(1) << right) >> 1)) >> right).astype(np.int32)
+
+
+# The integer spec's rounding, chosen by the model's origin: ONNX models round once (ONNX Runtime
+# agreement); TFLite models round twice as TFLite's reference kernels (TFLite Micro, CMSIS-NN) do,
+# or with ruy's ties-up final shift as LiteRT's optimized CONV_2D does.
+SINGLE_ROUNDING, DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP = "single", "double", "double-up"
+ROUNDINGS = (SINGLE_ROUNDING, DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP)  # index = the C code (NPU_ROUND_*)
+MULTIPLY = {SINGLE_ROUNDING: multiply_by_quantized_multiplier, DOUBLE_ROUNDING: multiply_by_quantized_multiplier_double,
+            DOUBLE_ROUNDING_TIES_UP: multiply_by_quantized_multiplier_double_up}
+
+
+def requantize(acc, multiplier, shift, output_zero_point, act_min=-128, act_max=127, rounding=SINGLE_ROUNDING):
+    """int32 accumulator -> int8: rescale, add the output zero point, clamp to the activation range.
+    `rounding`: SINGLE_ROUNDING (ONNX models) or DOUBLE_ROUNDING (TFLite models)."""
+    scaled = MULTIPLY[rounding](acc, multiplier, shift).astype(np.int64) + output_zero_point
     return np.clip(scaled, act_min, act_max).astype(np.int8)

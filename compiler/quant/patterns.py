@@ -41,6 +41,7 @@ rejected match stays in TVM (slower, never wrong). The codegen re-matches the ro
 on the composite function and calls the same `lower`, so check and codegen cannot disagree.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -51,7 +52,7 @@ from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
-from compiler.quant.fixed_point import INT32_MAX, quantize_multiplier
+from compiler.quant.fixed_point import INT32_MAX, ROUNDINGS, SINGLE_ROUNDING, quantize_multiplier
 from compiler.quant.plan import SOFTMAX_QPARAMS, is_int8_softmax
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
 from compiler.quant.reference import move, prelu, resize, softmax
@@ -74,11 +75,13 @@ class Int8Row:
     pattern: object
     annotations: dict = field(default_factory=dict)
 
-    def fusion_pattern(self, keep_float=frozenset()) -> relax.transform.FusionPattern:
+    def fusion_pattern(self, keep_float=frozenset(), attrs=None) -> relax.transform.FusionPattern:
+        """attrs: extra attributes of every composite function it makes (ROUNDING_ATTR)."""
         check = self.check
         if keep_float:
             check = lambda ctx: self.check(ctx) and not _computes_kept_node(ctx, keep_float)  # noqa: E731
-        return relax.transform.FusionPattern(self.name, self.pattern, self.annotations, check)
+        getter = (lambda annotated: dict(attrs)) if attrs else None
+        return relax.transform.FusionPattern(self.name, self.pattern, self.annotations, check, getter)
 
     def check(self, ctx) -> bool:
         try:
@@ -225,9 +228,17 @@ def pattern_table() -> list[Int8Row]:
 ROWS = pattern_table()
 
 
-def fusion_patterns(keep_float=frozenset()) -> list:
+# The integer spec's requantisation rounding (quant/fixed_point.py ROUNDINGS), when it is not the
+# default single rounding: an attribute of every composite function (partition_int8 sets it from the
+# model's origin), so each kernel lowered from the IR carries it.
+ROUNDING_ATTR = "rounding"
+_ROUNDED_KERNELS = ("conv2d", "dense")  # TFLite's MAC kernels; the other kernels still round once
+
+
+def fusion_patterns(keep_float=frozenset(), rounding: str = SINGLE_ROUNDING) -> list:
     """The table's patterns; none matches an op computed for a node in `keep_float` (--keep-float)."""
-    return [row.fusion_pattern(keep_float) for row in ROWS]
+    attrs = {ROUNDING_ATTR: rounding} if rounding != SINGLE_ROUNDING else None
+    return [row.fusion_pattern(keep_float, attrs) for row in ROWS]
 
 
 def lower_composite(func: relax.Function) -> Int8Kernel:
@@ -239,8 +250,15 @@ def lower_composite(func: relax.Function) -> Int8Kernel:
             continue
         matched = row.pattern.extract_matched_expr(func.body.body, var2val)
         if matched is not None:
-            return lower(row, {key: matched[p] for key, p in row.annotations.items() if p in matched})
+            kernel = lower(row, {key: matched[p] for key, p in row.annotations.items() if p in matched})
+            return _with_rounding(kernel, str(func.attrs.get(ROUNDING_ATTR, SINGLE_ROUNDING)))
     raise Unsupported(f"composite {name} matches no row of the int8 pattern table")
+
+
+def _with_rounding(kernel: Int8Kernel, rounding: str) -> Int8Kernel:
+    if rounding == SINGLE_ROUNDING or kernel.kernel not in _ROUNDED_KERNELS:
+        return kernel
+    return dataclasses.replace(kernel, params=dict(kernel.params, rounding=ROUNDINGS.index(rounding)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -112,10 +112,16 @@ def kernel_nodes(func) -> list[str]:
     return _unique(source_node(inner) for inner in op_calls(func))
 
 
+def computing_nodes(func) -> list[str]:
+    """kernel_nodes without the boundary conversions: what a layer is named after (a QDQ model lists
+    the dequantize of its input first, which belongs to the layer before)."""
+    return _unique(source_node(inner) for inner in op_calls(func) if inner.op.name not in _CONVERSIONS)
+
+
 def _kernel_row(name, func) -> dict:
     nodes = kernel_nodes(func)
     shape = static_shape(func.body.body)
-    return {"name": nodes[0] if nodes else name, "kind": "int8", "op": name.split(".", 1)[-1], "onnx_nodes": nodes,
+    return {"name": (computing_nodes(func) or nodes or [name])[0], "kind": "int8", "op": name.split(".", 1)[-1], "onnx_nodes": nodes,
             "output_shape": list(shape) if shape else None, "macs": macs(func), "param_bytes": param_bytes(func),
             "precision": "int8"}
 

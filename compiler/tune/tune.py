@@ -30,7 +30,7 @@ from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for
 from compiler.compile import compile_model
 from compiler.errors import CompilerError
-from compiler.frontend import load_onnx, parse_input_shapes
+from compiler.frontend import load_model, parse_input_shapes
 from compiler.targets import get_target
 from compiler.tune import database
 from compiler.tune.apply import kernel_steps, step_workload
@@ -62,11 +62,11 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
     if memory is not None and target.runner == "relax-vm":
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     checked_output(out_dir, build_inputs(model_path, quant, tuning_db=[db_path]))  # before the search, not after it
-    model = load_onnx(model_path)
+    model = load_model(model_path)
     compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=shown(model_path), quant=quant)
     if target.runner == "relax-vm":
         return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)
-    graph = extract_graph(int8_groups(qdq_module(compiled)))
+    graph = extract_graph(int8_groups(qdq_module(compiled), compiled.rounding))
     rng = np.random.default_rng(options.seed)
     tasks = make_tasks(graph, rng)
     data_bytes = _data_bytes(target, memory)

@@ -217,7 +217,7 @@ class GemmEmitter {
       for (int p = 0; p < pixels; ++p) rescaled(p, rescale_to_int16(requant_, v_, fmt("acc%d", p), mul, shift, false));
     } else if (requant_.big_shift) {
       c.open("").line(fmt("const %s m = __riscv_vle32_v_i32%s(%s + co0, vl);", acc_type().c_str(), l.c_str(), names_.mul.c_str()));
-      for (int p = 0; p < pixels; ++p) c.line(fmt("acc%d = %s;", p, high_product(v_, fmt("acc%d", p), "m", true).c_str()));
+      for (int p = 0; p < pixels; ++p) c.line(fmt("acc%d = %s;", p, high_product(requant_, v_, fmt("acc%d", p), "m", true).c_str()));
       c.close();
       c.line(fmt("const vuint16%s_t right = __riscv_vle16_v_u16%s(%s + co0, vl);", v_.s16.c_str(), v_.s16.c_str(),
                  names_.right.c_str()));

@@ -102,7 +102,7 @@ int32_t wrap_int32(int64_t value) { return static_cast<int32_t>(static_cast<uint
 
 std::vector<int32_t> Requant::right_shift() const {
   std::vector<int32_t> right;
-  for (int32_t s : shift) right.push_back(-1 - s);  // rounding shift 31 - s, of which the high word takes 32
+  for (int32_t s : shift) right.push_back(rounding == 0 ? -1 - s : -s);  // rounding shift 31 - s: the high word took 32 / 31
   return right;
 }
 
@@ -121,6 +121,8 @@ Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t chann
   r.uniform = std::all_of(r.multiplier.begin(), r.multiplier.end(), [&](int32_t m) { return m == r.multiplier[0]; }) &&
               std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
   r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });
+  r.rounding = static_cast<int32_t>(spec.get("rounding", 0));
+  if (r.rounding < 0 || r.rounding > 2) throw SpecError(fmt("%s rounding %d is not 0, 1 or 2", spec.kernel.c_str(), r.rounding));
   return r;
 }
 
@@ -143,8 +145,13 @@ RequantNames add_requant_constants(Constants& constants, const Requant& requant,
   return names;
 }
 
-std::string high_product(const VectorShape& v, const std::string& acc, const std::string& mul, bool vector_operands) {
-  return fmt("__riscv_vmulh_v%s_i32%s(%s, %s, vl)", vector_operands ? "v" : "x", v.s32.c_str(), acc.c_str(), mul.c_str());
+std::string high_product(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
+                         bool vector_operands) {
+  const char* form = vector_operands ? "v" : "x";
+  if (requant.rounding == 0) return fmt("__riscv_vmulh_v%s_i32%s(%s, %s, vl)", form, v.s32.c_str(), acc.c_str(), mul.c_str());
+  std::string high = fmt("__riscv_vsmul_v%s_i32%s(%s, %s, __RISCV_VXRM_RNU, vl)", form, v.s32.c_str(), acc.c_str(), mul.c_str());
+  if (requant.rounding == 2) return high;  // ties up: the RNU narrowing shift alone
+  return fmt("npu_rvv_minus_sign_%s(%s, vl)", v.s32.c_str(), high.c_str());
 }
 
 std::string rounding_narrow(const VectorShape& v, const std::string& high, const std::string& right, bool vector_operands) {
@@ -154,9 +161,13 @@ std::string rounding_narrow(const VectorShape& v, const std::string& high, const
 
 std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
                              const std::string& shift, bool vector_operands) {
-  if (requant.big_shift) return rounding_narrow(v, high_product(v, acc, mul, vector_operands), shift, vector_operands);
-  std::string rescaled = fmt("npu_rvv_mbqm%s_%s(%s, %s, %s, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(),
-                             mul.c_str(), shift.c_str());
+  if (requant.big_shift) return rounding_narrow(v, high_product(requant, v, acc, mul, vector_operands), shift, vector_operands);
+  std::string rescaled =
+      requant.rounding == 0
+          ? fmt("npu_rvv_mbqm%s_%s(%s, %s, %s, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(), mul.c_str(),
+                shift.c_str())
+          : fmt("npu_rvv_mbqm_double%s_%s(%s, %s, %s, %d, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(),
+                mul.c_str(), shift.c_str(), requant.rounding == 2 ? 1 : 0);
   return rounding_narrow(v, rescaled, "0", false);
 }
 
@@ -198,6 +209,10 @@ std::string scalar_requantize(const Requant& requant, const RequantNames& names,
                               const std::string& channel) {
   std::string multiplier = names.mul.empty() ? std::to_string(requant.multiplier[0]) : names.mul + "[" + channel + "]";
   std::string shift = names.shift.empty() ? std::to_string(requant.shift[0]) : names.shift + "[" + channel + "]";
+  if (requant.rounding != 0) {
+    return fmt("npu_requantize_rounding(%s, %s, %s, %d, %d, %d, %d)", acc.c_str(), multiplier.c_str(), shift.c_str(),
+               requant.output_zero_point, requant.act_min, requant.act_max, requant.rounding);
+  }
   return fmt("npu_requantize(%s, %s, %s, %d, %d, %d)", acc.c_str(), multiplier.c_str(), shift.c_str(),
              requant.output_zero_point, requant.act_min, requant.act_max);
 }

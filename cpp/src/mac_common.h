@@ -65,8 +65,11 @@ struct Requant {
   int32_t output_zero_point, act_min, act_max;
   bool uniform;    // one multiplier and shift for every channel: literals in the code
   bool big_shift;  // every shift <= -2 (real multiplier < 0.25, the usual case): see rescale_to_int16
+  int32_t rounding = 0;  // npu_quant.h NPU_ROUND_*: single (ONNX), double / double ties-up (TFLite models)
 
-  std::vector<int32_t> right_shift() const;  // big_shift: the rounding shift of the product's high word, -1 - shift
+  // big_shift: the rounding shift of the product's high word: -1 - shift after vmulh (single rounding),
+  // -shift after vsmul (double rounding, whose high word is already shifted by 31).
+  std::vector<int32_t> right_shift() const;
 };
 // Reads multiplier/shift (one per channel, or one for all) and the output fields of the spec.
 Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t channels);
@@ -102,7 +105,10 @@ RequantNames add_requant_constants(Constants& constants, const Requant& requant,
 // 64 bits: a saturation only ever replaces a value beyond int8 by another beyond int8 on the same side,
 // which the int8 clamp maps to the same bound. `mul`/`shift` are scalar expressions (literals when
 // uniform) or, with vector_operands, int32 vectors (mul, shift) / a uint16 vector (right shift).
-std::string high_product(const VectorShape& v, const std::string& acc, const std::string& mul, bool vector_operands);
+// Double rounding instead: the high word is vsmul's rounded doubling product (gemmlowp's high multiply),
+// and for ties away from zero a negative lane is lowered by one before the RNU narrowing shift.
+std::string high_product(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
+                         bool vector_operands);
 std::string rounding_narrow(const VectorShape& v, const std::string& high, const std::string& right, bool vector_operands);
 std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
                              const std::string& shift, bool vector_operands);

@@ -33,6 +33,7 @@ typedef struct {
     int32_t groups;
     int32_t input_zero_point, output_zero_point;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
 } npu_conv2d_params;
 
 /* input [batches][in_h][in_w][in_c], filter [out_c][kernel_h][kernel_w][in_c / groups],
@@ -45,6 +46,7 @@ typedef struct {
     int32_t batches, in_features, out_features;
     int32_t input_zero_point, output_zero_point;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_* */
 } npu_dense_params;
 
 /* input [batches][in_features], weight [out_features][in_features], bias [out_features] or NULL,

@@ -30,4 +30,50 @@ static inline int8_t npu_requantize(int32_t acc, int32_t multiplier, int32_t shi
     return (int8_t)value;
 }
 
+/* The spec's rounding, chosen by the model's origin (compiler/quant/fixed_point.py): ONNX models
+ * round once; TFLite models round twice, the final shift ties away from zero as TFLite's reference
+ * kernels (gemmlowp, TFLite Micro, CMSIS-NN) or ties up as LiteRT's optimized CONV_2D (ruy). */
+enum { NPU_ROUND_SINGLE = 0, NPU_ROUND_DOUBLE = 1, NPU_ROUND_DOUBLE_UP = 2 };
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: (2ab) / 2^32 rounded to nearest, ties up;
+ * INT32_MIN * INT32_MIN saturates to INT32_MAX. */
+static inline int32_t npu_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    int64_t product = (int64_t)a * (int64_t)b;
+    int64_t nudge = product >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((product + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp's RoundingDivideByPOT: x / 2^exponent, ties away from zero; exponent in [0, 31]. */
+static inline int32_t npu_rounding_divide_by_pot(int32_t x, int exponent) {
+    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + ((x & mask) > threshold ? 1 : 0);
+}
+
+/* TFLite's default MultiplyByQuantizedMultiplier: x << max(shift, 0) (in int32, wrapping), the
+ * rounding doubling high multiply, then a rounding shift right by max(-shift, 0): ties away from
+ * zero, or (ties_up) toward +infinity as ruy does. */
+static inline int32_t npu_multiply_by_quantized_multiplier_double(int32_t x, int32_t multiplier, int32_t shift,
+                                                                  int ties_up) {
+    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int32_t high = npu_srdhm((int32_t)((uint32_t)x << left), multiplier);
+    if (!ties_up) return npu_rounding_divide_by_pot(high, right);
+    return right == 0 ? high : (int32_t)(((int64_t)high + ((int64_t)1 << (right - 1))) >> right);
+}
+
+static inline int32_t npu_multiply_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t rounding) {
+    if (rounding == NPU_ROUND_SINGLE) return npu_multiply_by_quantized_multiplier(x, multiplier, shift);
+    return npu_multiply_by_quantized_multiplier_double(x, multiplier, shift, rounding == NPU_ROUND_DOUBLE_UP);
+}
+
+/* npu_requantize with the spec's rounding. */
+static inline int8_t npu_requantize_rounding(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                                             int32_t act_min, int32_t act_max, int32_t rounding) {
+    int64_t value = (int64_t)npu_multiply_rounding(acc, multiplier, shift, rounding) + output_zero_point;
+    value = value < act_min ? act_min : value;
+    value = value > act_max ? act_max : value;
+    return (int8_t)value;
+}
+
 #endif /* NPU_QUANT_H */

@@ -19,6 +19,9 @@
  *   npu_rvv_clamp_zp_<lmul>(r, zero_point, act_min, act_max, vl) clamp(r + zp) without int32 overflow
  *   npu_rvv_store_s8_<lmul>(dst, v, vl)                           narrow lanes already in int8 range
  *   npu_rvv_load_s8_<lmul>(src, vl)                               int8 -> int32 lanes
+ * and the double rounding of TFLite models (npu_quant.h npu_multiply_by_quantized_multiplier_double):
+ *   npu_rvv_mbqm_double_x_<lmul>(acc, multiplier, shift, ties_up, vl)  one multiplier/shift for all lanes
+ *   npu_rvv_mbqm_double_<lmul>(acc, multiplier, shift, ties_up, vl)    per lane
  */
 #ifndef NPU_RVV_QUANT_H
 #define NPU_RVV_QUANT_H
@@ -102,6 +105,38 @@
                                                                                                            \
   static inline vint32##L##_t npu_rvv_load_s8_##L(const int8_t* src, size_t vl) {                          \
     return __riscv_vsext_vf4_i32##L(__riscv_vle8_v_i8##L8(src, vl), vl);                                   \
+  }                                                                                                        \
+                                                                                                           \
+  /* h - 1 in the negative lanes: before an RNU shift (by at least 1), ties go away from zero. h is a  \
+   * vsmul result, never INT32_MIN. */                                                                    \
+  static inline vint32##L##_t npu_rvv_minus_sign_##L(vint32##L##_t h, size_t vl) {                        \
+    return __riscv_vadd_vv_i32##L(h, __riscv_vsra_vx_i32##L(h, 31, vl), vl);                              \
+  }                                                                                                        \
+                                                                                                           \
+  /* Double rounding (npu_multiply_by_quantized_multiplier_double), one multiplier and shift: vsmul with  \
+   * round-to-nearest-up is gemmlowp's doubling high multiply; a negative lane minus one, shifted with     \
+   * RNU, is the shift with ties away from zero (ties_up: the RNU shift alone, ruy's). */                 \
+  static inline vint32##L##_t npu_rvv_mbqm_double_x_##L(vint32##L##_t acc, int32_t multiplier, int32_t shift, \
+                                                       int ties_up, size_t vl) {                             \
+    if (shift > 0) acc = __riscv_vsll_vx_i32##L(acc, (size_t)shift, vl);                                  \
+    vint32##L##_t high = __riscv_vsmul_vx_i32##L(acc, multiplier, __RISCV_VXRM_RNU, vl);                   \
+    if (shift >= 0) return high;                                                                           \
+    if (!ties_up) high = npu_rvv_minus_sign_##L(high, vl);                                                  \
+    return __riscv_vssra_vx_i32##L(high, (size_t)-shift, __RISCV_VXRM_RNU, vl);                            \
+  }                                                                                                        \
+                                                                                                           \
+  /* The same with a multiplier and a shift per lane. */                                                  \
+  static inline vint32##L##_t npu_rvv_mbqm_double_##L(vint32##L##_t acc, vint32##L##_t multiplier,         \
+                                                     vint32##L##_t shift, int ties_up, size_t vl) {          \
+    vint32##L##_t left = __riscv_vmax_vx_i32##L(shift, 0, vl);                                             \
+    vint32##L##_t right = __riscv_vmax_vx_i32##L(__riscv_vneg_v_i32##L(shift, vl), 0, vl);                 \
+    acc = __riscv_vsll_vv_i32##L(acc, __riscv_vreinterpret_v_i32##L##_u32##L(left), vl);                   \
+    vint32##L##_t high = __riscv_vsmul_vv_i32##L(acc, multiplier, __RISCV_VXRM_RNU, vl);                   \
+    if (!ties_up) {                                                                                        \
+      vbool##B##_t shifted = __riscv_vmsgt_vx_i32##L##_b##B(right, 0, vl);                                 \
+      high = __riscv_vadd_vv_i32##L##_mu(shifted, high, high, __riscv_vsra_vx_i32##L(high, 31, vl), vl);   \
+    }                                                                                                      \
+    return __riscv_vssra_vv_i32##L(high, __riscv_vreinterpret_v_i32##L##_u32##L(right), __RISCV_VXRM_RNU, vl); \
   }
 
 NPU_RVV_QUANT_DEFINE(m1, 32, mf2, mf4)

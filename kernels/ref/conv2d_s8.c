@@ -37,7 +37,8 @@ void npu_conv2d_s8(const npu_conv2d_params* p, const int8_t* input, const int8_t
                     }
                     if (bias != NULL) acc += bias[oc];
                     output[offset4(b, oy, ox, oc, p->out_h, p->out_w, p->out_c)] =
-                        npu_requantize(acc, multiplier[oc], shift[oc], p->output_zero_point, p->act_min, p->act_max);
+                        npu_requantize_rounding(acc, multiplier[oc], shift[oc], p->output_zero_point, p->act_min, p->act_max,
+                                        p->rounding);
                 }
             }
         }

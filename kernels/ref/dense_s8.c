@@ -18,7 +18,8 @@ void npu_dense_s8(const npu_dense_params* p, const int8_t* input, const int8_t* 
             }
             if (bias != NULL) acc += bias[o];
             output[(size_t)b * (size_t)p->out_features + (size_t)o] =
-                npu_requantize(acc, multiplier[o], shift[o], p->output_zero_point, p->act_min, p->act_max);
+                npu_requantize_rounding(acc, multiplier[o], shift[o], p->output_zero_point, p->act_min, p->act_max,
+                                        p->rounding);
         }
     }
 }

@@ -78,28 +78,35 @@ def _quantisation(rng, channels, taps, extreme):
         bias = rng.integers(-bound, bound + 1, size=channels).astype(np.int32)
     return dict(input_zero_point=izp, output_zero_point=ozp, act_min=act_min, act_max=act_max,
                 multiplier=np.array([m for m, _ in pairs], np.int32), shift=np.array([s for _, s in pairs], np.int32),
-                bias=bias)
+                bias=bias, rounding=0)
+
+
+def _rounding(q, rounding):
+    """q with the spec's rounding (fixed_point.ROUNDINGS: 0 once, ONNX; 1 and 2 twice, TFLite)."""
+    return dict(q, rounding=rounding)
+
+
+_PARAMS = ("input_zero_point", "output_zero_point", "act_min", "act_max", "rounding")
+_QUANT = _PARAMS + ("multiplier", "shift")
 
 
 def conv_spec(label, x, w, q, stride=(1, 1), dilation=(1, 1), padding=(0, 0, 0, 0), groups=1, schedules=()):
     """A conv2d spec (params = npu_conv2d_params fields) with its kernels/ref output."""
     n, h, wd, c = x.shape
     o, kh, kw, _ = w.shape
-    quant = {k: q[k] for k in ("input_zero_point", "output_zero_point", "act_min", "act_max", "multiplier", "shift")}
+    quant = {k: q[k] for k in _QUANT}
     want = ref.conv2d_s8(x, w, q["bias"], stride=stride, dilation=dilation, padding=padding, groups=groups, **quant)
     params = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=want.shape[1], out_w=want.shape[2], out_c=o, kernel_h=kh,
                   kernel_w=kw, stride_h=stride[0], stride_w=stride[1], dilation_h=dilation[0], dilation_w=dilation[1],
-                  pad_top=padding[0], pad_left=padding[1], groups=groups,
-                  **{k: q[k] for k in ("input_zero_point", "output_zero_point", "act_min", "act_max")})
+                  pad_top=padding[0], pad_left=padding[1], groups=groups, **{k: q[k] for k in _PARAMS})
     arrays = dict(weight=w, bias=q["bias"], multiplier=q["multiplier"], shift=q["shift"])
     return Spec(label, "conv2d", params, arrays, x, want, schedules)
 
 
 def dense_spec(label, x, w, q, schedules=()):
-    quant = {k: q[k] for k in ("input_zero_point", "output_zero_point", "act_min", "act_max", "multiplier", "shift")}
+    quant = {k: q[k] for k in _QUANT}
     want = ref.dense_s8(x, w, q["bias"], **quant)
-    params = dict(batches=x.shape[0], in_features=x.shape[1], out_features=w.shape[0],
-                  **{k: q[k] for k in ("input_zero_point", "output_zero_point", "act_min", "act_max")})
+    params = dict(batches=x.shape[0], in_features=x.shape[1], out_features=w.shape[0], **{k: q[k] for k in _PARAMS})
     arrays = dict(weight=w, bias=q["bias"], multiplier=q["multiplier"], shift=q["shift"])
     return Spec(label, "dense", params, arrays, x, want, schedules)
 
@@ -146,8 +153,8 @@ def _random_conv_specs(rng, count):
         n, h, w, c, o, kh, kw, stride, dilation, padding, groups = _conv_geometry(rng, kind)
         x = _int8(rng, (n, h, w, c), extreme)
         wt = _weights(rng, (o, kh, kw, c // groups), extreme)
-        q = _quantisation(rng, o, kh * kw * c // groups, extreme)
-        label = (f"conv{i}-{kind}-{n}x{h}x{w}x{c}-o{o}-k{kh}x{kw}-s{stride[0]}{stride[1]}-d{dilation[0]}{dilation[1]}"
+        q = _rounding(_quantisation(rng, o, kh * kw * c // groups, extreme), i % 3)
+        label = (f"conv{i}-r{i % 3}-{kind}-{n}x{h}x{w}x{c}-o{o}-k{kh}x{kw}-s{stride[0]}{stride[1]}-d{dilation[0]}{dilation[1]}"
                  f"-p{''.join(map(str, padding))}-g{groups}")
         yield conv_spec(label, x, wt, q, stride, dilation, padding, groups)
 
@@ -157,7 +164,7 @@ def _random_dense_specs(rng, count):
         extreme = bool(i % 2)
         n, k, o = _pick(rng, [1, 2, 3, 7]), _pick(rng, [1, 3, 7, 13, 64, 257]), _pick(rng, [1, 2, 5, 13, 32, 33, 70])
         x, w = _int8(rng, (n, k), extreme), _weights(rng, (o, k), extreme)
-        yield dense_spec(f"dense{i}-{n}x{k}-o{o}", x, w, _quantisation(rng, o, k, extreme))
+        yield dense_spec(f"dense{i}-r{i % 3}-{n}x{k}-o{o}", x, w, _rounding(_quantisation(rng, o, k, extreme), i % 3))
 
 
 # Non-default schedules: every knob of both engines (validate() accepts each for its spec).
@@ -176,9 +183,16 @@ def _schedule_specs(rng):
     yield conv_spec("gemm-5x7x30-o45", x, _weights(rng, (45, 1, 1, 30), True), q(45, 30, True), schedules=GEMM_SCHEDULES)
     x2 = _int8(rng, (7, 37), False)
     yield dense_spec("gemm-dense-7x37-o45", x2, _weights(rng, (45, 37), False), q(45, 37), schedules=GEMM_SCHEDULES)
+    yield dense_spec("gemm-dense-double-7x37-o45", x2, _weights(rng, (45, 37), True), _rounding(q(45, 37, True), 1),
+                     schedules=GEMM_SCHEDULES)
+    yield dense_spec("gemm-dense-double-up-7x37-o45", x2, _weights(rng, (45, 37), False), _rounding(q(45, 37), 2),
+                     schedules=GEMM_SCHEDULES)
     x3 = _int8(rng, (2, 10, 9, 7), True)
     yield conv_spec("pixel-2x10x9x7-o7-k3x3-p1111", x3, _weights(rng, (7, 3, 3, 7), True), q(7, 63, True),
                     padding=(1, 1, 1, 1), schedules=PIXEL_SCHEDULES)
+    for rounding in (1, 2):
+        yield conv_spec(f"pixel-rounding{rounding}-2x10x9x7-o7-k3x3", x3, _weights(rng, (7, 3, 3, 7), False),
+                        _rounding(q(7, 63), rounding), padding=(1, 1, 1, 1), schedules=PIXEL_SCHEDULES)
     # grouped pointwise (ShuffleNet): one GEMM per group, 3 groups of 30 -> 45 channels
     x5 = _int8(rng, (1, 5, 7, 90), True)
     yield conv_spec("gemm-grouped-g3-5x7x90-o135", x5, _weights(rng, (135, 1, 1, 30), True), q(135, 30, True), groups=3,

@@ -10,6 +10,8 @@ One firmware runs everything (tests/coral/test_rvv_quant.py builds it once per s
   chain    x -> clamp_zp -> store_s8, against npu_requantize run in the firmware too
   clamp    clamp_zp for every zero point in [-128, 127] and several activation ranges
   load     load_s8 of all 256 bytes, and store_s8 back
+  double   the double roundings of TFLite models (ties away and ties up), per lane and one multiplier
+           for all lanes, and the scalar C of npu_quant.h on the same lanes
 Lane counts are odd, so every loop ends in a partial vector. Real tools, no mocks: a missing
 clang-19 or qemu-system-riscv32 fails with the install hint.
 """
@@ -19,7 +21,8 @@ import pytest
 
 from compiler.coral.simulator import check_simulator_tools, run_firmware
 from compiler.coral.toolchain import Toolchain
-from compiler.quant.fixed_point import multiply_by_quantized_multiplier, requantize
+from compiler.quant.fixed_point import (multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_double,
+                                        multiply_by_quantized_multiplier_double_up, requantize)
 from compiler.targets import get_target
 
 LMULS = ("m1", "m2", "m4", "m8")
@@ -163,6 +166,26 @@ static void test_{L}(void) {{
   }}
   save("load_{L}.bin", words, N_BYTES * 4);
   save("store_{L}.bin", bytes_out, N_BYTES);
+
+  for (int up = 0; up < 2; ++up) {{
+    for (size_t i = 0; i < N_LANE_ACC; i += vl) {{
+      vl = __riscv_vsetvl_e32{L}(N_LANE_ACC - i);
+      vint32{L}_t r = npu_rvv_mbqm_double_{L}(__riscv_vle32_v_i32{L}(lane_acc + i, vl),
+                                             __riscv_vle32_v_i32{L}(lane_multiplier + i, vl),
+                                             __riscv_vle32_v_i32{L}(lane_shift + i, vl), up, vl);
+      __riscv_vse32_v_i32{L}(words + i, r, vl);
+    }}
+    save(up ? "double_up_{L}.bin" : "double_{L}.bin", words, N_LANE_ACC * 4);
+    for (size_t p = 0; p < N_PAIR_SHIFT; ++p) {{
+      for (size_t i = 0; i < N_X_ACC; i += vl) {{
+        vl = __riscv_vsetvl_e32{L}(N_X_ACC - i);
+        vint32{L}_t r = npu_rvv_mbqm_double_x_{L}(__riscv_vle32_v_i32{L}(x_acc + i, vl), pair_multiplier[p],
+                                                 pair_shift[p], up, vl);
+        __riscv_vse32_v_i32{L}(words + p * N_X_ACC + i, r, vl);
+      }}
+    }}
+    save(up ? "double_up_x_{L}.bin" : "double_x_{L}.bin", words, N_PAIR_SHIFT * N_X_ACC * 4);
+  }}
 }}
 """
 
@@ -178,9 +201,20 @@ static void scalar_chain(void) {{
   save("chain_scalar.bin", bytes_out, N_PAIR_SHIFT * N_X_ACC);
 }}
 
+/* The double roundings in scalar C, lane by lane. */
+static void scalar_double(void) {{
+  for (int up = 0; up < 2; ++up) {{
+    for (size_t i = 0; i < N_LANE_ACC; ++i) {{
+      words[i] = npu_multiply_by_quantized_multiplier_double(lane_acc[i], lane_multiplier[i], lane_shift[i], up);
+    }}
+    save(up ? "double_up_scalar.bin" : "double_scalar.bin", words, N_LANE_ACC * 4);
+  }}
+}}
+
 int main(void) {{
 {reads}
   scalar_chain();
+  scalar_double();
 {tests}
   return 0;
 }}
@@ -295,3 +329,27 @@ def test_load_store_s8(results, lmul):
     every_byte = inputs["bytes"]
     _assert_equal(_words(outputs, f"load_{lmul}"), every_byte.astype(np.int32), f"npu_rvv_load_s8_{lmul}")
     _assert_equal(_bytes(outputs, f"store_{lmul}"), every_byte, f"npu_rvv_store_s8_{lmul}")
+
+
+_DOUBLE = {"double": multiply_by_quantized_multiplier_double, "double_up": multiply_by_quantized_multiplier_double_up}
+
+
+@pytest.mark.parametrize("variant", sorted(_DOUBLE))
+def test_double_rounding_scalar_c(results, variant):
+    inputs, outputs = results
+    acc, multiplier, shift = inputs["lane_acc"], inputs["lane_multiplier"], inputs["lane_shift"]
+    _assert_equal(_words(outputs, f"{variant}_scalar"), _DOUBLE[variant](acc, multiplier, shift),
+                  f"npu_multiply_by_quantized_multiplier_double ({variant})", ("acc", acc),
+                  ("multiplier", multiplier), ("shift", shift))
+
+
+@pytest.mark.parametrize("variant", sorted(_DOUBLE))
+@pytest.mark.parametrize("lmul", LMULS)
+def test_double_rounding_vector(results, lmul, variant):
+    inputs, outputs = results
+    acc, multiplier, shift = inputs["lane_acc"], inputs["lane_multiplier"], inputs["lane_shift"]
+    _assert_equal(_words(outputs, f"{variant}_{lmul}"), _DOUBLE[variant](acc, multiplier, shift),
+                  f"npu_rvv_mbqm_double_{lmul} ({variant})", ("acc", acc), ("multiplier", multiplier), ("shift", shift))
+    acc, multiplier, shift, *_ = _x_grid(inputs)
+    _assert_equal(_words(outputs, f"{variant}_x_{lmul}"), _DOUBLE[variant](acc, multiplier, shift),
+                  f"npu_rvv_mbqm_double_x_{lmul} ({variant})", ("acc", acc), ("multiplier", multiplier), ("shift", shift))

@@ -7,6 +7,8 @@
   and TFLite's own depthwise channel indexing) it is within 1 LSB everywhere and exact almost
   everywhere (the fixed-point arithmetic rounds twice, float rounds once).
 - Both implementations reject the same malformed arguments with ValueError.
+- Every rounding of the spec (fixed_point.ROUNDINGS: once for ONNX models, twice for TFLite ones)
+  is exercised on the random cases.
 """
 
 import itertools
@@ -232,8 +234,9 @@ PROFILES = {"typical": False, "extreme": True}  # profile -> extreme flag of the
 def assert_c_matches_numpy(op, random_case, seed, profile, cases=20):
     """`cases` random cases of op ("conv2d_s8" / "dense_s8"): the C result is the NumPy one, bit for bit."""
     rng = np.random.default_rng([seed, int(PROFILES[profile])])
-    for _ in range(cases):
+    for case in range(cases):
         x, w, bias, kwargs = random_case(rng, PROFILES[profile])
+        kwargs["rounding"] = case % 3  # single (ONNX), double and double ties-up (TFLite models)
         expected = getattr(np_ref, op)(x, w, bias, **kwargs)
         actual = getattr(c_ref, op)(x, w, bias, **kwargs)
         assert actual.dtype == np.int8 and actual.shape == expected.shape, describe(x, w, kwargs)

@@ -9,6 +9,7 @@ reference_integer_ops::ConvPerChannel and DepthwiseConvPerChannel:
                       * filter[o, ky, kx, i]                      with g = o // (O / groups)
     output = clamp(multiply_by_quantized_multiplier(acc, multiplier[o], shift[o])
                    + output_zero_point, act_min, act_max)
+    (rounded once; or twice, as TFLite's default build, for models imported from TFLite: `rounding`)
 
 Taps that fall in the padding contribute nothing (the padded input equals the zero point).
 Layouts: input NHWC [N, H, W, C], filter OHWI [O, kh, kw, C / groups]. Depthwise is
@@ -24,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, requantize
+from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, ROUNDINGS, requantize
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -36,7 +37,7 @@ def conv2d_output_size(in_size: int, kernel: int, stride: int = 1, dilation: int
 
 
 def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0, 0, 0), groups=1,
-              input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN, act_max=INT8_MAX):
+              input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN, act_max=INT8_MAX, rounding=0):
     """Quantised 2-D convolution: int8 NHWC input, int8 OHWI filter -> int8 NHWC output.
 
     x: int8 [N, H, W, C]; w: int8 [O, kh, kw, C // groups]; bias: int32 [O] or None.
@@ -46,11 +47,13 @@ def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0,
     multiplier, shift: per output channel, [O] (or [1], applied to every channel), as
     produced by fixed_point.quantize_multiplier (multiplier in [0, 2**31), shift in [-31, 30]).
     act_min <= act_max in [-128, 127]: the fused activation as an output clamp.
+    rounding: the requantisation's rounding as its C code (fixed_point.ROUNDINGS: 0 single, the
+    ONNX spec; 1 double, TFLite's reference kernels; 2 double with ties up, ruy's).
     Raises ValueError on inconsistent shapes or out-of-range arguments.
     """
     a = validate_conv_args(x, w, bias, stride=stride, dilation=dilation, padding=padding, groups=groups,
                            input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                           multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+                           multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
     n, o, kh, kw, cg = a.x.shape[0], *a.w.shape
     (sh, sw), (dh, dw), (pt, pl, pb, pr), groups = a.stride, a.dilation, a.padding, a.groups
     q = a.quant
@@ -88,6 +91,7 @@ class QuantArgs(NamedTuple):
     output_zero_point: int
     act_min: int
     act_max: int
+    rounding: int = 0  # fixed_point.ROUNDINGS index
 
 
 class ConvArgs(NamedTuple):
@@ -105,7 +109,7 @@ class ConvArgs(NamedTuple):
 
 
 def validate_conv_args(x, w, bias, *, stride, dilation, padding, groups, input_zero_point, output_zero_point,
-                       multiplier, shift, act_min, act_max) -> ConvArgs:
+                       multiplier, shift, act_min, act_max, rounding=0) -> ConvArgs:
     """conv2d_s8's arguments checked (ValueError on inconsistent shapes or out-of-range values) and normalised."""
     x = _int8_array(x, "input", 4)
     w = _int8_array(w, "filter", 4)
@@ -127,12 +131,12 @@ def validate_conv_args(x, w, bias, *, stride, dilation, padding, groups, input_z
         raise ValueError(f"empty output {out_h}x{out_w}: input {h}x{wd}, dilated kernel "
                          f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}, padding {padding}")
     quant = validate_quant_args(bias, o, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                                multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+                                multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
     return ConvArgs(x, w, (sh, sw), (dh, dw), (pt, pl, pb, pr), groups, out_h, out_w, quant)
 
 
 def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, multiplier, shift, act_min,
-                        act_max) -> QuantArgs:
+                        act_max, rounding=0) -> QuantArgs:
     """bias: int32 [channels] or None; multiplier, shift: [channels] or [1] (per tensor), broadcast to [channels]."""
     bias = None if bias is None else _int32_vector(bias, "bias", channels)
     multiplier = _int32_vector(multiplier, "multiplier", channels, allow_scalar=True)
@@ -147,7 +151,9 @@ def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, 
             raise ValueError(f"{name}={value} is outside [-128, 127]")
     if values[2] > values[3]:
         raise ValueError(f"act_min={values[2]} > act_max={values[3]}")
-    return QuantArgs(bias, multiplier, shift, *values)
+    if int(rounding) not in range(len(ROUNDINGS)):
+        raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
+    return QuantArgs(bias, multiplier, shift, *values, int(rounding))
 
 
 def requantize_accumulator(acc, quant: QuantArgs, what):
@@ -155,7 +161,8 @@ def requantize_accumulator(acc, quant: QuantArgs, what):
     if quant.bias is not None:
         acc = acc + quant.bias
     _check_int32(acc, what)
-    return requantize(acc, quant.multiplier, quant.shift, quant.output_zero_point, quant.act_min, quant.act_max)
+    return requantize(acc, quant.multiplier, quant.shift, quant.output_zero_point, quant.act_min, quant.act_max,
+                      rounding=ROUNDINGS[quant.rounding])
 
 
 def _int8_array(value, name, ndim):

@@ -21,15 +21,15 @@ from compiler.quant.reference.conv import (INT8_MAX, INT8_MIN, QuantArgs, _int8_
 
 
 def dense_s8(x, w, bias=None, *, input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN,
-             act_max=INT8_MAX):
+             act_max=INT8_MAX, rounding=0):
     """Quantised fully connected layer: int8 [N, K] x int8 [O, K] -> int8 [N, O].
 
     bias: int32 [O] or None. multiplier, shift: [O] (per output feature) or [1] (per tensor),
     as produced by fixed_point.quantize_multiplier. Zero points and act_min <= act_max in
-    [-128, 127]. Raises ValueError on inconsistent shapes or out-of-range arguments.
+    [-128, 127]. rounding: as conv2d_s8's. Raises ValueError on inconsistent shapes or out-of-range arguments.
     """
     a = validate_dense_args(x, w, bias, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                            multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max)
+                            multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
     acc = (a.x.astype(np.int64) - a.quant.input_zero_point) @ a.w.astype(np.int64).T
     return requantize_accumulator(acc, a.quant, "dense accumulator")
 
@@ -43,7 +43,7 @@ class DenseArgs(NamedTuple):
 
 
 def validate_dense_args(x, w, bias, *, input_zero_point, output_zero_point, multiplier, shift, act_min,
-                        act_max) -> DenseArgs:
+                        act_max, rounding=0) -> DenseArgs:
     """dense_s8's arguments checked (ValueError on inconsistent shapes or out-of-range values) and normalised."""
     x = _int8_array(x, "input", 2)
     w = _int8_array(w, "weight", 2)
@@ -53,5 +53,5 @@ def validate_dense_args(x, w, bias, *, input_zero_point, output_zero_point, mult
         raise ValueError(f"empty weight shape {w.shape}")
     quant = validate_quant_args(bias, w.shape[0], input_zero_point=input_zero_point,
                                 output_zero_point=output_zero_point, multiplier=multiplier, shift=shift,
-                                act_min=act_min, act_max=act_max)
+                                act_min=act_min, act_max=act_max, rounding=rounding)
     return DenseArgs(x, w, quant)

@@ -1,0 +1,100 @@
+"""The int8 tables of TFLite's own elementwise kernels, for models imported from TFLite.
+
+Our tables (lut.py) are the correctly rounded quantisation of the exact function. LiteRT's built-in
+kernels compute some functions differently, and a TFLite model must match LiteRT bit for bit, so
+for those models the table is built by running LiteRT's arithmetic over the 256 int8 inputs:
+
+  HARD_SWISH  TFLite's fixed-point algorithm (reference_ops::HardSwish, the same in the optimized
+              kernel): the input on a 2^7 finer scale, a "relu-ish" factor in [0, 1] as Q0.15 from
+              gemmlowp's rounding doubling high multiply, a non-rounding doubling high multiply of
+              the two, a rounding shift to the output scale. Multipliers are int32 QuantizeMultiplier
+              results scaled down to int16 (DownScaleInt32ToInt16Multiplier), from float32 scales.
+  LOGISTIC,   LiteRT's LUTPopulate: float32 throughout (dequantise, f, multiply by 1 / s_out,
+  TANH        round half away from zero, add the zero point, clamp).
+
+Checked against LiteRT on random scales over every int8 input (tests/unit/test_tflite_tables.py).
+"""
+
+import numpy as np
+
+from compiler.quant.fixed_point import quantize_multiplier
+from compiler.quant.reference.lut import INPUTS, INT8_MAX, INT8_MIN
+
+_I16_MIN, _I16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def _srdhm16(a, b):
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int16."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    product = a * b
+    total = product + np.where(product >= 0, 1 << 14, 1 - (1 << 14))
+    high = np.where(total >= 0, total >> 15, -((-total) >> 15))  # C division by 2^15: toward zero
+    return np.where((a == _I16_MIN) & (b == _I16_MIN), _I16_MAX, high)
+
+
+def _doubling_high16(a, b):
+    """TFLite's SaturatingDoublingHighMul on int16: (a b) / 2^15 truncated toward zero."""
+    product = np.asarray(a, np.int64) * np.asarray(b, np.int64)
+    high = np.where(product >= 0, product >> 15, -((-product) >> 15))
+    return np.where((np.asarray(a) == _I16_MIN) & (np.asarray(b) == _I16_MIN), _I16_MAX, high)
+
+
+def _rounding_divide_by_pot(x, exponent: int):
+    x = np.asarray(x, np.int64)
+    mask = (1 << exponent) - 1
+    return (x >> exponent) + ((x & mask) > ((mask >> 1) + (x < 0)))
+
+
+def _saturating_left_shift16(x, amount: int):
+    return np.clip(np.asarray(x, np.int64) << amount, _I16_MIN, _I16_MAX)
+
+
+def _int16_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier, then DownScaleInt32ToInt16Multiplier: (Q0.15 multiplier, exponent)."""
+    multiplier, exponent = quantize_multiplier(real)
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return _I16_MAX, exponent
+    return (multiplier + (1 << 15)) >> 16, exponent
+
+
+def hard_swish_table(input_scale, input_zero_point, output_scale, output_zero_point) -> np.ndarray:
+    """int8[256]: TFLite's int8 HARD_SWISH of every input (index q + 128)."""
+    hires = np.float32(np.float32(1.0 / 128.0) * np.float32(input_scale))
+    out_multiplier, out_exponent = _int16_multiplier(float(np.float32(hires / np.float32(output_scale))))
+    relu_multiplier, relu_exponent = _int16_multiplier(float(np.float32(hires / np.float32(3.0 / 32768.0))))
+    if out_exponent > 0:
+        raise ValueError(f"HARD_SWISH: output scale {output_scale} is too small for input scale {input_scale} "
+                         "(TFLite requires a non-positive output exponent)")
+    hires_input = (INPUTS - int(input_zero_point)) * (1 << 7)
+    preshift_output = _srdhm16(hires_input, out_multiplier)
+    reluish = hires_input
+    if relu_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, relu_exponent - 1)
+    reluish = _srdhm16(reluish, relu_multiplier)
+    if relu_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, 1)
+    if relu_exponent < 0:
+        reluish = _rounding_divide_by_pot(reluish, -relu_exponent)
+    reluish = (reluish + (1 << 15)) >> 1
+    output = _rounding_divide_by_pot(_doubling_high16(reluish, preshift_output), -out_exponent)
+    output = (output + int(output_zero_point) + (1 << 15)) % (1 << 16) - (1 << 15)  # the C code's int16 sum
+    return np.clip(output, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def _lut_populate(function, input_scale, input_zero_point, output_scale, output_zero_point) -> np.ndarray:
+    real = (np.float32(input_scale) * (INPUTS - int(input_zero_point)).astype(np.float32)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        transformed = function(real).astype(np.float32)
+    scaled = (transformed * (np.float32(1.0) / np.float32(output_scale))).astype(np.float32)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))
+    return np.clip(rounded.astype(np.int64) + int(output_zero_point), INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def logistic_table(input_scale, input_zero_point, output_scale, output_zero_point) -> np.ndarray:
+    one = np.float32(1.0)
+    return _lut_populate(lambda v: one / (one + np.exp(-v)), input_scale, input_zero_point, output_scale,
+                         output_zero_point)
+
+
+def tanh_table(input_scale, input_zero_point, output_scale, output_zero_point) -> np.ndarray:
+    return _lut_populate(np.tanh, input_scale, input_zero_point, output_scale, output_zero_point)

@@ -1,0 +1,145 @@
+"""`build model.tflite`: real trained MediaPipe models (float32 I/O, float16 weights behind
+DEQUANTIZE, sparse weights behind DENSIFY) on the host, and full-int8 models written as TF's
+converter writes them (tests/tflite_int8_models.py) built with their own scales.
+
+Float: equal to LiteRT's built-in kernels within 1e-4 of the output's largest magnitude (float32
+sums in another order, through up to 80 layers), and NHWC kept native (no transpose layer).
+Int8: every layer on an int8 kernel; the convolutions, dense layers and ADD bit-exact to LiteRT's
+built-in kernels, whole models within the stated steps (see the bound's comment).
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mediapipe_models import mediapipe_model
+from tflite_builder import litert_run
+from tflite_int8_models import mobile_block_model, squeeze_excite_model
+
+from compiler.build import build
+from compiler.run.host import run_host
+
+FLOAT_TOLERANCE = 1e-4
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def _run(out, inputs, tmp):
+    paths = []
+    for index, value in enumerate(inputs):
+        paths.append(str(tmp / f"input{index}.npy"))
+        np.save(paths[-1], value)
+    return run_host(out, paths).outputs
+
+
+@pytest.mark.parametrize("name", ["face_detection_short_range", "hand_landmark_lite", "pose_detection",
+                                  "face_detection_full_range_sparse"])
+def test_mediapipe_model_on_host_matches_litert(tmp_path, name):
+    path = mediapipe_model(name)
+    report = build(path, "host", tmp_path / "out")
+    # no layout transpose: the only ones left are DEPTH_TO_SPACE's own move (one between reshapes each)
+    transposes = [row for row in report["layers"] if row["op"] == "permute_dims"]
+    assert len(transposes) == report["ops_imported"].get("DepthToSpace", 0), transposes
+    rng = np.random.default_rng(0)
+    inputs = [rng.uniform(-1, 1, tensor["shape"]).astype(np.float32) for tensor in report["interface"]["inputs"]]
+    expected = litert_run(path, inputs, reference=False)
+    got = _run(tmp_path / "out", inputs, tmp_path)
+    assert len(got) == len(expected)
+    for want, have in zip(expected, got):
+        np.testing.assert_allclose(have, want, rtol=0, atol=FLOAT_TOLERANCE * max(1.0, float(np.abs(want).max())))
+
+
+def test_selfie_segmentation_with_mediapipe_custom_op_builds(tmp_path):
+    """Convolution2DTransposeBias (a MediaPipe custom op LiteRT cannot run: its equivalence to
+    TRANSPOSE_CONV is checked in tests/unit/test_tflite_frontend.py) and HARD_SWISH."""
+    result = _cli("build", mediapipe_model("selfie_segmentation"), "--target", "host", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["interface"]["outputs"][0]["shape"] == [1, 256, 256, 1]
+    assert any("CUSTOM:Convolution2DTransposeBias" in node for row in report["layers"] for node in row["onnx_nodes"])
+    x = np.random.default_rng(0).uniform(0, 1, (1, 256, 256, 3)).astype(np.float32)
+    mask = _run(tmp_path / "out", [x], tmp_path)[0]
+    assert mask.shape == (1, 256, 256, 1) and np.all((mask >= 0) & (mask <= 1))  # the model ends in LOGISTIC
+
+
+# Steps between our host int8 build and LiteRT's built-in kernels, measured on 20 random inputs.
+# CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED follow LiteRT's requantisation exactly (double
+# rounding, ties up: test_mac_layers_are_bit_exact_to_litert); MEAN does not yet (LiteRT's optimized
+# MEAN has several integer paths; ours is one rounding of s_in / (s_out * n)), and its one-step
+# differences grow through the layers after it (softmax's 1/256 scale, the squeeze-excite gate).
+# Bit-exactness of every operator is issue 13's next step: then these bounds become 0.
+INT8_STEPS = {"mobile_block": (mobile_block_model, 3), "squeeze_excite": (squeeze_excite_model, 4)}
+
+
+def _worst_steps(path, out, tmp, samples=20) -> tuple[int, float]:
+    """(largest difference in steps, fraction of identical outputs) against LiteRT."""
+    rng = np.random.default_rng(1)
+    shape = json.loads((out / "report.json").read_text())["interface"]["inputs"][0]["shape"]
+    worst, same, total = 0, 0, 0
+    for _ in range(samples):
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        want = litert_run(path, [x], reference=False)[0]
+        have = _run(out, [x], tmp)[0]
+        assert have.dtype == np.int8 and have.shape == want.shape
+        steps = np.abs(have.astype(np.int32) - want)
+        worst, same, total = max(worst, int(steps.max())), same + int(np.sum(steps == 0)), total + steps.size
+    return worst, same / total
+
+
+@pytest.mark.parametrize("name", sorted(INT8_STEPS))
+def test_full_int8_model_builds_with_its_own_scales(tmp_path, name):
+    make, steps = INT8_STEPS[name]
+    path = make(seed=0).save(tmp_path / f"{name}.tflite")
+    report = build(path, "host", tmp_path / "out")
+    assert report["interface"]["inputs"][0]["dtype"] == "int8"
+    computing = [row for row in report["layers"] if row["op"] not in ("reshape",)]
+    assert computing and all(row["kind"] == "int8" for row in computing), report["layers"]
+    worst, _ = _worst_steps(path, tmp_path / "out", tmp_path)
+    assert worst <= steps
+
+
+@pytest.mark.parametrize("last", ["stem", "dw", "pw", "residual"])
+def test_mac_layers_are_bit_exact_to_litert(tmp_path, last):
+    """conv 3x3 s2 -> depthwise -> pointwise -> ADD, cut after each: LiteRT's output bit for bit."""
+    builder = mobile_block_model(seed=0)
+    names = [t.name for t in builder.graph.tensors]
+    builder.graph.outputs = [names.index(last)]
+    builder.graph.operators = builder.graph.operators[:["stem", "dw", "pw", "residual"].index(last) + 1]
+    path = builder.save(tmp_path / f"{last}.tflite")
+    build(path, "host", tmp_path / "out")
+    worst, identical = _worst_steps(path, tmp_path / "out", tmp_path, samples=5)
+    assert (worst, identical) == (0, 1.0)
+
+
+def test_float_tflite_quantised_with_calibration(tmp_path):
+    path = mediapipe_model("face_detection_short_range")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calib.npy", rng.uniform(-1, 1, (8, 1, 128, 128, 3)).astype(np.float32))
+    result = _cli("build", path, "--target", "host", "-o", tmp_path / "out", "--quantize", "int8",
+                  "--calib", tmp_path / "calib.npy")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["quantization"]["float_layers"] == []
+    x = rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    # 8 noise images calibrate it: both heads (box regressors, scores) stay within cosine 0.98 of float
+    for have, want in zip(_run(tmp_path / "out", [x], tmp_path), litert_run(path, [x], reference=False)):
+        cosine = float(have.ravel() @ want.ravel() / (np.linalg.norm(have) * np.linalg.norm(want)))
+        assert cosine > 0.98, cosine
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"TFL", "not a TFLite model"),
+    (b"\x10\x00\x00\x00TFL3" + b"\x00" * 8, "model.tflite"),
+])
+def test_bad_tflite_on_the_command_line(tmp_path, content, needle):
+    (tmp_path / "model.tflite").write_bytes(content)
+    result = _cli("build", tmp_path / "model.tflite", "--target", "host", "-o", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and needle in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

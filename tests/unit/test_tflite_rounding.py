@@ -1,0 +1,78 @@
+"""The double-rounding spec (compiler/quant/fixed_point.py) against LiteRT itself.
+
+An int8 CONV_2D written as TF's converter writes it runs in LiteRT's built-in kernels and in its
+reference kernels; NumPy computes the int32 accumulators and requantises them with the multipliers
+TFLite derives (double(s_in) * double(s_w[c]) / double(s_out), QuantizeMultiplier). LiteRT's
+reference kernels (BUILTIN_REF, what TFLite Micro follows) equal DOUBLE_ROUNDING (gemmlowp: the
+final shift rounds ties away from zero) bit for bit; its optimized built-in kernels
+(BUILTIN_WITHOUT_DEFAULT_DELEGATES: ruy) equal DOUBLE_ROUNDING_TIES_UP. SINGLE_ROUNDING (the ONNX
+spec) equals neither, which is why TFLite models need their own spec.
+"""
+
+import numpy as np
+import pytest
+from tflite_builder import TFLiteBuilder, litert_run
+
+from compiler.quant.fixed_point import (DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP, SINGLE_ROUNDING,
+                                        multiply_by_quantized_multiplier_double,
+                                        multiply_by_quantized_multiplier_double_up, quantize_multiplier, requantize)
+
+RNG = np.random.default_rng(11)
+
+
+def _conv_model(tmp_path):
+    in_scale, in_zp, out_scale, out_zp = np.float32(0.047), -7, np.float32(0.21), 5
+    w = RNG.integers(-127, 128, (16, 1, 1, 24)).astype(np.int8)
+    w_scale = RNG.uniform(0.002, 0.02, 16).astype(np.float32)
+    bias = RNG.integers(-5000, 5000, 16).astype(np.int32)
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 16, 16, 24], "INT8", scale=[in_scale], zero_point=[in_zp])
+    wt = b.constant("w", w, scale=w_scale, zero_point=np.zeros(16, np.int64), axis=0)
+    bt = b.constant("b", bias, scale=(in_scale * w_scale).astype(np.float32), zero_point=np.zeros(16, np.int64))
+    y = b.tensor("y", [1, 16, 16, 16], "INT8", scale=[out_scale], zero_point=[out_zp])
+    b.op("CONV_2D", [x, wt, bt], [y], padding="VALID", strideH=1, strideW=1)
+    b.output(y)
+    multipliers = [quantize_multiplier(float(np.float64(in_scale) * np.float64(s) / np.float64(out_scale)))
+                   for s in w_scale]
+    return b.save(tmp_path / "conv.tflite"), (in_zp, out_zp, w, bias, multipliers)
+
+
+def _numpy_conv(x, params, rounding):
+    in_zp, out_zp, w, bias, multipliers = params
+    acc = (x.astype(np.int64) - in_zp).reshape(-1, 24) @ w.reshape(16, 24).T.astype(np.int64) + bias
+    multiplier = np.array([m for m, _ in multipliers])
+    shift = np.array([s for _, s in multipliers])
+    return requantize(acc, multiplier, shift, out_zp, rounding=rounding).reshape(1, 16, 16, 16)
+
+
+@pytest.mark.parametrize("reference, rounding", [(True, DOUBLE_ROUNDING), (False, DOUBLE_ROUNDING_TIES_UP)],
+                         ids=["builtin_ref", "builtin"])
+def test_double_rounding_is_what_litert_computes(tmp_path, reference, rounding):
+    path, params = _conv_model(tmp_path)
+    for _ in range(3):
+        x = RNG.integers(-128, 128, (1, 16, 16, 24)).astype(np.int8)
+        expected = litert_run(path, [x], reference=reference)[0]
+        np.testing.assert_array_equal(_numpy_conv(x, params, rounding), expected)
+        others = {SINGLE_ROUNDING, DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP} - {rounding}
+        assert all(np.count_nonzero(_numpy_conv(x, params, other) != expected) for other in others)
+
+
+@pytest.mark.parametrize("x, real, expected", [
+    (101, 0.5, 51), (-101, 0.5, -50),   # one rounding here: the doubling high multiply, ties up
+    (6, 0.25, 2), (-6, 0.25, -2),        # 0.25 = (2^30, -1): high multiply exact, then ties away from 0
+    (-2, 0.25, -1), (-101, 0.25, -25),   # -0.5 -> -1 (single rounding: 0); -25.25 -> -25
+    (1000, 3.0, 3000), (-7, 2.0, -14),   # left shifts
+])
+def test_double_rounding_cases(x, real, expected):
+    multiplier, shift = quantize_multiplier(real)
+    assert multiply_by_quantized_multiplier_double(x, multiplier, shift) == expected
+
+
+def test_double_rounding_saturates_the_one_overflowing_product():
+    assert multiply_by_quantized_multiplier_double(-(2**31), -(2**31), 0) == 2**31 - 1
+
+
+@pytest.mark.parametrize("x, expected", [(-6, -1), (6, 2), (-2, 0), (-10, -2)])
+def test_ties_up_variant_rounds_the_final_shift_up(x, expected):
+    multiplier, shift = quantize_multiplier(0.25)  # -1.5 -> -1, 1.5 -> 2, -0.5 -> 0, -2.5 -> -2
+    assert multiply_by_quantized_multiplier_double_up(x, multiplier, shift) == expected

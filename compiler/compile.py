@@ -87,8 +87,8 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         if quant is not None:
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
                                 "build it without --quantize and its own scales are used")
-        partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))))
         rounding = integer_rounding(model)
+        partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))), rounding)
         offloaded = partition_int8(partitioned, rounding=rounding)
         clock.lap("partition")
         lowered = run_codegen(offloaded)

@@ -110,3 +110,115 @@ def squeeze_excite_model(seed: int = 0):
 
 def _zero_point(m, index) -> int:
     return int(m.b.graph.tensors[index].quantization.zeroPoint[0])
+
+
+# ---- one-operator models (benchmarks/tflite_op_exactness.py, tests/e2e/test_tflite_build.py) ----
+
+SHAPE = [1, 9, 10, 16]  # the input of every one-operator model
+
+
+def _same_params(m, index):
+    q = m.b.graph.tensors[index].quantization
+    return dict(scale=q.scale, zero_point=q.zeroPoint)
+
+
+def _unary(op, out=None, **options):
+    def make(m, x):
+        y = m.activation("y", SHAPE, *(out or (None, None)))
+        m.b.op(op, [x], [y], **options)
+        return y
+    return make
+
+
+def _binary(op, broadcast=False):
+    def make(m, x):
+        other = m.activation("other", [1, 1, 1, 16] if broadcast else SHAPE, model_input=True)
+        y = m.activation("y", SHAPE)
+        m.b.op(op, [x, other], [y])
+        return y
+    return make
+
+
+def _same_scale(op, out_shape, operands=(), **options):
+    """Operators TFLite requires to keep the input's scale and zero point (pools, pad, resize, ...)."""
+    def make(m, x):
+        y = m.b.tensor("y", out_shape, "INT8", **_same_params(m, x))
+        m.b.op(op, [x] + [m.b.constant(f"c{i}", c) for i, c in enumerate(operands)], [y], **options)
+        return y
+    return make
+
+
+def _mean(channels):
+    def make(m, x):
+        y = m.activation("y", [1, 1, 1, channels])
+        m.b.op("MEAN", [x, m.b.constant("axes", np.array([1, 2], np.int32))], [y], keepDims=True)
+        return y
+    return make
+
+
+def _conv(kind):
+    def make(m, x):
+        if kind == "transpose":
+            w, w_scale = m.weights("w", (16, 3, 3, 16), 0)
+            y = m.activation("y", [1, 18, 20, 16])
+            shape = m.b.constant("shape", np.array([1, 18, 20, 16], np.int32))
+            m.b.op("TRANSPOSE_CONV", [shape, w, x, m.bias("b", x, w_scale)], [y], padding="SAME", strideH=2, strideW=2)
+            return y
+        return m.conv(x, "y", [1, 9, 10, 16], 3, depthwise=kind == "depthwise")
+    return make
+
+
+def _fully_connected(m, x):
+    flat = m.b.tensor("flat", [1, 1440], "INT8", **_same_params(m, x))
+    m.b.op("RESHAPE", [x, m.b.constant("shape", np.array([1, 1440], np.int32))], [flat])
+    m.scales[flat] = m.scales[x]
+    w, w_scale = m.weights("w", (10, 1440), 0)
+    y = m.activation("y", [1, 10])
+    m.b.op("FULLY_CONNECTED", [flat, w, m.bias("b", flat, w_scale)], [y])
+    return y
+
+
+def _softmax(m, x):
+    flat = m.b.tensor("flat", [90, 16], "INT8", **_same_params(m, x))
+    m.b.op("RESHAPE", [x, m.b.constant("shape", np.array([90, 16], np.int32))], [flat])
+    y = m.activation("y", [90, 16], 1 / 256, -128)
+    m.b.op("SOFTMAX", [flat], [y], beta=1.0)
+    return y
+
+
+def _prelu(m, x):
+    alpha = m.b.constant("alpha", m.rng.integers(-127, 128, (1, 1, 16)).astype(np.int8), scale=[0.01], zero_point=[0])
+    y = m.activation("y", SHAPE)
+    m.b.op("PRELU", [x, alpha], [y])
+    return y
+
+
+OPERATORS = {
+    "CONV_2D": _conv("conv"), "DEPTHWISE_CONV_2D": _conv("depthwise"), "TRANSPOSE_CONV": _conv("transpose"),
+    "FULLY_CONNECTED": _fully_connected,
+    "ADD": _binary("ADD"), "ADD (broadcast)": _binary("ADD", True), "SUB": _binary("SUB"),
+    "MUL": _binary("MUL"), "MUL (broadcast)": _binary("MUL", True),
+    "AVERAGE_POOL_2D": _same_scale("AVERAGE_POOL_2D", [1, 4, 5, 16], padding="VALID", strideH=2, strideW=2,
+                                   filterHeight=2, filterWidth=2),
+    "MAX_POOL_2D": _same_scale("MAX_POOL_2D", [1, 5, 5, 16], padding="SAME", strideH=2, strideW=2, filterHeight=3,
+                               filterWidth=3),
+    "MEAN (16 channels)": _mean(16),
+    "PAD": _same_scale("PAD", [1, 11, 11, 16], [np.array([[0, 0], [1, 1], [0, 1], [0, 0]], np.int32)]),
+    "RESIZE_BILINEAR": _same_scale("RESIZE_BILINEAR", [1, 18, 20, 16], [np.array([18, 20], np.int32)]),
+    "RESIZE_BILINEAR (half pixel)": _same_scale("RESIZE_BILINEAR", [1, 18, 20, 16], [np.array([18, 20], np.int32)],
+                                                halfPixelCenters=True),
+    "RESIZE_NEAREST_NEIGHBOR": _same_scale("RESIZE_NEAREST_NEIGHBOR", [1, 18, 20, 16], [np.array([18, 20], np.int32)]),
+    "DEPTH_TO_SPACE": _same_scale("DEPTH_TO_SPACE", [1, 18, 20, 4], blockSize=2),
+    "LOGISTIC": _unary("LOGISTIC", (1 / 256, -128)), "TANH": _unary("TANH", (1 / 128, 0)),
+    "HARD_SWISH": _unary("HARD_SWISH"), "LEAKY_RELU": _unary("LEAKY_RELU", alpha=0.1), "PRELU": _prelu,
+    "RELU6": _unary("RELU6"), "QUANTIZE (requantise)": _unary("QUANTIZE"), "SOFTMAX": _softmax,
+}
+
+
+
+def single_op_model(name: str) -> TFLiteBuilder:
+    """The one-operator full-int8 model OPERATORS[name], seeded by its name."""
+    m = Int8Model(seed=sum(map(ord, name)))
+    x = m.activation("x", SHAPE, model_input=True)
+    m.b.output(OPERATORS[name](m, x))
+    return m.b

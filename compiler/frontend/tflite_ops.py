@@ -258,7 +258,7 @@ def _identity(graph, op) -> None:
     and a sparse constant (densified when read) a dense one."""
     x = _operand(graph, op, 0, "input")
     if graph.is_constant(x) and not graph.quantised_model:
-        graph.tensors[op.outputs[0]].data = graph.constant(x).astype(np.float32) if graph.tensor(x).scale is None \
+        graph.tensor(op.outputs[0]).data = graph.constant(x).astype(np.float32) if graph.tensor(x).scale is None \
             else _dequantised_constant(graph, x)
         return
     graph.define(op.outputs[0], graph.value(x))

@@ -42,7 +42,7 @@ _POOLS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d")
 
 
 def to_nhwc(mod: tvm.IRModule) -> tvm.IRModule:
-    return map_functions(mod, lambda func: _convert_function(func) if _has_nchw_conv(func) else func)
+    return map_functions(mod, lambda func: _convert_function(func) if _has_layout_work(func) else func)
 
 
 def _convert_function(func):
@@ -51,10 +51,22 @@ def _convert_function(func):
     return relax.analysis.remove_all_unused(new_func) if mutator.replaced_dequantize else new_func
 
 
-def _has_nchw_conv(func) -> bool:
+def _has_layout_work(func) -> bool:
+    """An NCHW convolution, or an NCHW pool / resize that reads the model's own NHWC -> NCHW transpose
+    (a TFLite model's bracket around it: converted, the bracket cancels)."""
+    bound = bound_values(func)
     found = []
-    relax.analysis.post_order_visit(func, lambda e: found.append(e) if _is_nchw_conv(e) else None)
+    relax.analysis.post_order_visit(func, lambda e: found.append(e) if _is_nchw_conv(e) or _reads_nhwc_bracket(e, bound)
+                                    else None)
     return bool(found)
+
+
+def _reads_nhwc_bracket(expr, bound) -> bool:
+    if not any(is_call_to(expr, op) for op in _POOLS + ("relax.image.resize2d",)) or expr.attrs.layout != "NCHW":
+        return False
+    source = bound.get(expr.args[0])
+    return is_call_to(source, "relax.permute_dims") and source.attrs.axes is not None \
+        and tuple(int(a) for a in source.attrs.axes) == TO_NCHW
 
 
 def _is_nchw_conv(expr) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from mediapipe_models import mediapipe_model
 from tflite_builder import litert_run
-from tflite_int8_models import mobile_block_model, squeeze_excite_model
+from tflite_int8_models import OPERATORS, mobile_block_model, single_op_model, squeeze_excite_model
 
 from compiler.build import build
 from compiler.run.host import run_host
@@ -79,12 +79,12 @@ INT8_STEPS = {"mobile_block": (mobile_block_model, 3), "squeeze_excite": (squeez
 def _worst_steps(path, out, tmp, samples=20) -> tuple[int, float]:
     """(largest difference in steps, fraction of identical outputs) against LiteRT."""
     rng = np.random.default_rng(1)
-    shape = json.loads((out / "report.json").read_text())["interface"]["inputs"][0]["shape"]
+    shapes = [tensor["shape"] for tensor in json.loads((out / "report.json").read_text())["interface"]["inputs"]]
     worst, same, total = 0, 0, 0
     for _ in range(samples):
-        x = rng.integers(-128, 128, shape).astype(np.int8)
-        want = litert_run(path, [x], reference=False)[0]
-        have = _run(out, [x], tmp)[0]
+        inputs = [rng.integers(-128, 128, shape).astype(np.int8) for shape in shapes]
+        want = litert_run(path, inputs, reference=False)[0]
+        have = _run(out, inputs, tmp)[0]
         assert have.dtype == np.int8 and have.shape == want.shape
         steps = np.abs(have.astype(np.int32) - want)
         worst, same, total = max(worst, int(steps.max())), same + int(np.sum(steps == 0)), total + steps.size
@@ -143,3 +143,19 @@ def test_bad_tflite_on_the_command_line(tmp_path, content, needle):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and needle in last and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# One-operator models our host int8 build computes exactly as LiteRT's built-in kernels do
+# (benchmarks/tflite_op_exactness.py prints the whole table). Not yet: MUL (rounds once), MEAN
+# (LiteRT's optimized paths), PRELU and TRANSPOSE_CONV (partly float on import).
+NOT_YET_EXACT = {"MUL", "MUL (broadcast)", "MEAN (16 channels)", "PRELU", "TRANSPOSE_CONV"}
+
+
+@pytest.mark.parametrize("name", sorted(set(OPERATORS) - NOT_YET_EXACT))
+def test_operator_is_bit_exact_to_litert(tmp_path, name):
+    path = single_op_model(name).save(tmp_path / "model.tflite")
+    report = build(path, "host", tmp_path / "out")
+    moves = ("reshape", "permute_dims")
+    assert all(row["kind"] == "int8" or row["op"] in moves for row in report["layers"]), report["layers"]
+    worst, identical = _worst_steps(path, tmp_path / "out", tmp_path, samples=2)
+    assert (worst, identical) == (0, 1.0)

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from tflite_builder import TFLiteBuilder, litert_run
 
+from compiler.quant.fixed_point import DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP
 from compiler.quant.reference.lut import INPUTS, unary_table
-from compiler.quant.reference.tflite_tables import hard_swish_table, logistic_table, tanh_table
+from compiler.quant.reference.tflite_tables import (hard_swish_table, leaky_relu_table, logistic_table,
+                                                    requantize_table, tanh_table)
 
 _EXACT = {
     "HARD_SWISH": (hard_swish_table, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, None),
@@ -51,3 +53,28 @@ def test_table_is_what_litert_computes(tmp_path, op):
         differs += int(np.count_nonzero(unary_table(function, *qparams) != expected))
     if op == "HARD_SWISH":
         assert differs > 0  # the fixed-point algorithm is not the correctly rounded function
+
+
+@pytest.mark.parametrize("op", ["QUANTIZE", "LEAKY_RELU"])
+def test_requantising_tables_are_what_litert_computes(tmp_path, op):
+    """LiteRT's int8 QUANTIZE rounds its shift's ties up (ruy), LEAKY_RELU away from zero (gemmlowp):
+    each table equals LiteRT with its own rounding and differs from it with the other."""
+    rng = np.random.default_rng(sum(map(ord, op)))
+    own, other = (DOUBLE_ROUNDING_TIES_UP, DOUBLE_ROUNDING) if op == "QUANTIZE" else (DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP)
+    differs = 0
+    for _ in range(25):
+        qparams = (float(np.float32(10 ** rng.uniform(-2.5, -0.5))), int(rng.integers(-128, 128)),
+                   float(np.float32(10 ** rng.uniform(-2.5, -0.5))), int(rng.integers(-128, 128)))
+        alpha = float(np.float32(rng.uniform(0.01, 0.5)))
+        b = TFLiteBuilder()
+        x = b.input("x", [1, 256], "INT8", scale=[qparams[0]], zero_point=[qparams[1]])
+        y = b.tensor("y", [1, 256], "INT8", scale=[qparams[2]], zero_point=[qparams[3]])
+        b.op(op, [x], [y], **({"alpha": alpha} if op == "LEAKY_RELU" else {}))
+        b.output(y)
+        expected = litert_run(b.save(tmp_path / "m.tflite"), [INPUTS.astype(np.int8).reshape(1, 256)],
+                              reference=False)[0].reshape(-1)
+        table = (lambda r: requantize_table(*qparams, r)) if op == "QUANTIZE" else (
+            lambda r: leaky_relu_table(alpha, *qparams, r))
+        np.testing.assert_array_equal(table(own), expected, err_msg=f"{op} at {qparams}")
+        differs += int(np.count_nonzero(table(other) != expected))
+    assert differs > 0

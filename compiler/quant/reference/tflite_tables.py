@@ -11,13 +11,15 @@ for those models the table is built by running LiteRT's arithmetic over the 256 
               results scaled down to int16 (DownScaleInt32ToInt16Multiplier), from float32 scales.
   LOGISTIC,   LiteRT's LUTPopulate: float32 throughout (dequantise, f, multiply by 1 / s_out,
   TANH        round half away from zero, add the zero point, clamp).
+  LEAKY_RELU  two fixed-point multipliers (identity, alpha), gemmlowp's double rounding (ties away).
+  QUANTIZE    int8 -> int8 requantisation: one multiplier, double rounding with ties up (ruy's).
 
 Checked against LiteRT on random scales over every int8 input (tests/unit/test_tflite_tables.py).
 """
 
 import numpy as np
 
-from compiler.quant.fixed_point import quantize_multiplier
+from compiler.quant.fixed_point import DOUBLE_ROUNDING, MULTIPLY, quantize_multiplier
 from compiler.quant.reference.lut import INPUTS, INT8_MAX, INT8_MIN
 
 _I16_MIN, _I16_MAX = -(1 << 15), (1 << 15) - 1
@@ -98,3 +100,47 @@ def logistic_table(input_scale, input_zero_point, output_scale, output_zero_poin
 
 def tanh_table(input_scale, input_zero_point, output_scale, output_zero_point) -> np.ndarray:
     return _lut_populate(np.tanh, input_scale, input_zero_point, output_scale, output_zero_point)
+
+
+_PROBE = np.linspace(-12.0, 12.0, 4801)
+_FUNCTIONS = (  # (the function in float64, LiteRT's table for it)
+    (lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, hard_swish_table),
+    (lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)), logistic_table),
+    (np.tanh, tanh_table),
+)
+
+
+def litert_table(function, input_scale, input_zero_point, output_scale, output_zero_point):
+    """LiteRT's table when `function` (float64 -> float64, however a model spells it) is hard-swish,
+    sigmoid, tanh or a leaky ReLU (equal to within float64 rounding on [-12, 12]), else None."""
+    with np.errstate(all="ignore"):
+        values = np.asarray(function(_PROBE), dtype=np.float64)
+    if values.shape != _PROBE.shape:
+        return None
+    for exact, table in _FUNCTIONS:
+        if np.allclose(values, exact(_PROBE), rtol=1e-9, atol=1e-12):
+            return table(input_scale, input_zero_point, output_scale, output_zero_point)
+    alpha = -float(np.asarray(function(np.array([-1.0])), dtype=np.float64)[0])
+    if 0.0 <= alpha < 1.0 and np.allclose(values, np.where(_PROBE >= 0, _PROBE, alpha * _PROBE), rtol=1e-9, atol=1e-12):
+        # LiteRT's QuantizeLeakyRelu rounds with gemmlowp's ties-away shift (tests/unit/test_tflite_tables.py)
+        return leaky_relu_table(alpha, input_scale, input_zero_point, output_scale, output_zero_point, DOUBLE_ROUNDING)
+    return None
+
+
+def requantize_table(input_scale, input_zero_point, output_scale, output_zero_point, rounding) -> np.ndarray:
+    """int8[256]: TFLite's int8 -> int8 QUANTIZE (Requantize): (q - zp_in) times QuantizeMultiplier(
+    double(s_in) / double(s_out)) with the given rounding (fixed_point.ROUNDINGS), + zp_out."""
+    multiplier, shift = quantize_multiplier(float(np.float64(np.float32(input_scale)) / np.float64(np.float32(output_scale))))
+    scaled = MULTIPLY[rounding](INPUTS - int(input_zero_point), multiplier, shift).astype(np.int64)
+    return np.clip(scaled + int(output_zero_point), INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def leaky_relu_table(alpha, input_scale, input_zero_point, output_scale, output_zero_point, rounding) -> np.ndarray:
+    """int8[256]: TFLite's int8 LEAKY_RELU: (q - zp_in) times the identity multiplier s_in / s_out when
+    q >= zp_in, else times alpha * s_in / s_out (each QuantizeMultiplier of a double), + zp_out."""
+    ratio = np.float64(np.float32(input_scale)) / np.float64(np.float32(output_scale))
+    identity = quantize_multiplier(float(ratio))
+    negative = quantize_multiplier(float(ratio * np.float64(np.float32(alpha))))
+    centred = INPUTS - int(input_zero_point)
+    scaled = np.where(centred >= 0, MULTIPLY[rounding](centred, *identity), MULTIPLY[rounding](centred, *negative))
+    return np.clip(scaled.astype(np.int64) + int(output_zero_point), INT8_MIN, INT8_MAX).astype(np.int8)

@@ -243,7 +243,7 @@ def _targets(args) -> int:
 
 def _model_arguments(command) -> None:
     """The model, target, output and quantisation flags `build` and `tune` share."""
-    command.add_argument("model", help="the ONNX model file")
+    command.add_argument("model", help="the model file: .onnx, or .tflite (float, float16, dynamic-range or full int8)")
     command.add_argument("--target", default="host", help="target name (see `python -m compiler targets`); default: host")
     command.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (replaced only if it holds an earlier build)")
     command.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx...",
@@ -281,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     build = commands.add_parser("build", help="compile a model into an output directory",
-                                description="Compile MODEL.onnx for a target. OUT receives the artefact (model.so on host), "
+                                description="Compile MODEL (.onnx or .tflite) for a target. OUT receives the artefact (model.so on host), "
                                             "report.json, report.md and graph.onnx (the optimised graph, for Netron).")
     _model_arguments(build)
     build.add_argument("--val", metavar="DATA.npz", help="labelled samples (input array + 'label'): report top-1 float vs int8")

@@ -26,7 +26,7 @@ from compiler.passes.util import is_call_to
 from compiler.passes.fold_transposes import fold_transposes
 from compiler.passes.prequantised_tables import prequantised_tables
 from compiler.passes.to_nhwc import to_nhwc
-from compiler.quant.fixed_point import DOUBLE_ROUNDING_TIES_UP, SINGLE_ROUNDING
+from compiler.quant.integer_spec import ONNX, TFLITE
 from compiler.quant.quantize import QuantConfig, Quantised, quantise
 from compiler.targets import Target
 
@@ -44,14 +44,13 @@ class CompiledModel:
     quantised: Quantised | None = None
     offloaded: tvm.IRModule | None = None  # INT8: the QDQ module with its int8 groups marked for the kernel codegen
     lowered: tvm.IRModule | None = None    # what the target's TVM compile takes (host tuning tunes its PrimFuncs)
-    rounding: str = SINGLE_ROUNDING        # the int8 spec's requantisation rounding (integer_rounding)
+    integer_spec: str = ONNX               # the int8 spec's origin (quant/integer_spec.py)
 
 
-def integer_rounding(model: onnx.ModelProto) -> str:
-    """The requantisation rounding of a pre-quantised model's integer spec: a TFLite model's is what
-    LiteRT's built-in kernels compute (double rounding, ties up: ruy, for CONV_2D, DEPTHWISE_CONV_2D and
-    FULLY_CONNECTED, tests/unit/test_tflite_rounding.py), an ONNX model's rounds once (ONNX Runtime)."""
-    return DOUBLE_ROUNDING_TIES_UP if model_origin(model) == "tflite" else SINGLE_ROUNDING
+def integer_spec(model: onnx.ModelProto) -> str:
+    """A pre-quantised model's integer spec (quant/integer_spec.py): its origin's. A TFLite model's
+    is LiteRT's built-in kernels', an ONNX model's rounds once (ONNX Runtime)."""
+    return TFLITE if model_origin(model) == "tflite" else ONNX
 
 
 def is_prequantised(mod: tvm.IRModule) -> bool:
@@ -80,16 +79,16 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     optimised = optimise(imported)
     clock.lap("passes")
     quantised = offloaded = None
-    rounding = SINGLE_ROUNDING
+    spec = ONNX
     if is_prequantised(optimised):
         from compiler.codegen.int8 import partition_int8, run_codegen
 
         if quant is not None:
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
                                 "build it without --quantize and its own scales are used")
-        rounding = integer_rounding(model)
-        partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))), rounding)
-        offloaded = partition_int8(partitioned, rounding=rounding)
+        spec = integer_spec(model)
+        partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))), spec)
+        offloaded = partition_int8(partitioned, spec)
         clock.lap("partition")
         lowered = run_codegen(offloaded)
         clock.lap("int8 codegen")
@@ -121,4 +120,4 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
     return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded,
-                         lowered, rounding)
+                         lowered, spec)

@@ -24,7 +24,7 @@ from tvm import relax
 from compiler.codegen.c_module import offload, register_codegen, run_codegen
 from compiler.codegen.c_render import CodegenError, CompositeCall, Operand
 from compiler.passes.insert_qdq import kept_float_nodes
-from compiler.quant.fixed_point import SINGLE_ROUNDING
+from compiler.quant.integer_spec import ONNX
 from compiler.quant.patterns import CODEGEN, ROWS, Int8Kernel, fusion_patterns, lower_composite
 
 __all__ = ["EMITTERS", "NPU_REF", "offload_int8", "offloaded_composites", "partition_int8", "run_codegen",
@@ -124,11 +124,10 @@ EMITTERS = {row.name: emit_int8 for row in ROWS}
 NPU_REF = register_codegen(CODEGEN, composites=EMITTERS)
 
 
-def partition_int8(mod: tvm.IRModule, rounding: str = SINGLE_ROUNDING) -> tvm.IRModule:
+def partition_int8(mod: tvm.IRModule, spec: str = ONNX) -> tvm.IRModule:
     """Group the int8 ops of a QDQ-form module into functions marked {"Codegen": "npu_ref"}.
-    `rounding`: the integer spec's requantisation rounding (fixed_point.ROUNDINGS), recorded on
-    every composite (quant/patterns.py ROUNDING_ATTR)."""
-    return offload(split_shared_dequantize(mod), fusion_patterns(kept_float_nodes(mod), rounding))
+    `spec`: the integer spec (quant/integer_spec.py), recorded on every composite."""
+    return offload(split_shared_dequantize(mod), fusion_patterns(kept_float_nodes(mod), spec))
 
 
 def composites_in(func: relax.Function) -> list[tuple[str, relax.Function]]:
@@ -149,11 +148,11 @@ def offloaded_composites(mod: tvm.IRModule) -> list[tuple[str, relax.Function]]:
             for found in composites_in(func)]
 
 
-def int8_groups(mod: tvm.IRModule, rounding: str = SINGLE_ROUNDING) -> tvm.IRModule:
+def int8_groups(mod: tvm.IRModule, spec: str = ONNX) -> tvm.IRModule:
     """The int8 ops of a QDQ-form module as one composite function each, unmerged and not yet
     handed to the codegen: the shape graph.onnx shows (one node per int8 kernel), and the coral
-    firmware's layers (`rounding` as partition_int8's)."""
-    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(kept_float_nodes(mod), rounding), bind_constants=True,
+    firmware's layers (`spec` as partition_int8's)."""
+    fuse = relax.transform.FuseOpsByPattern(fusion_patterns(kept_float_nodes(mod), spec), bind_constants=True,
                                             annotate_codegen=False)
     return fuse(split_shared_dequantize(mod))
 

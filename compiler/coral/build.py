@@ -55,7 +55,7 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
     target = compiled.target
     profile = profile_for(target, memory)
     toolchain = Toolchain.for_target(target)  # fail on a missing compiler before the long part
-    graph = extract_graph(int8_groups(qdq_module(compiled), compiled.rounding))
+    graph = extract_graph(int8_groups(qdq_module(compiled), compiled.integer_spec))
 
     def link(tuned: list):
         chosen = {**schedules_of(tuned), **(schedules or {})}

@@ -28,7 +28,8 @@ from compiler.frontend.provenance import with_span
 from compiler.passes.group_unary import group_function, unary_regions
 from compiler.passes.util import bound_values, is_call_to, is_const, var_use_counts
 from compiler.quant import qdq
-from compiler.quant.fixed_point import DOUBLE_ROUNDING_TIES_UP, SINGLE_ROUNDING
+from compiler.quant.fixed_point import DOUBLE_ROUNDING_TIES_UP
+from compiler.quant.integer_spec import ONNX, TFLITE
 from compiler.quant.reference.lut import unary_table
 from compiler.quant.reference.tflite_tables import litert_table, requantize_table
 from compiler.quant.unary_function import evaluate
@@ -36,11 +37,11 @@ from compiler.quant.unary_function import evaluate
 _MOVES = ("relax.reshape", "relax.permute_dims", "relax.squeeze", "relax.expand_dims", "relax.strided_slice")
 
 
-def prequantised_tables(mod: tvm.IRModule, rounding: str = SINGLE_ROUNDING) -> tvm.IRModule:
-    """rounding: the integer spec's (compile.integer_rounding); a TFLite model's (not single rounding)
-    takes LiteRT's own tables for hard-swish, sigmoid and tanh (quant/reference/tflite_tables.py)."""
+def prequantised_tables(mod: tvm.IRModule, spec: str = ONNX) -> tvm.IRModule:
+    """spec: the integer spec (quant/integer_spec.py); a TFLite model's takes LiteRT's own tables
+    (quant/reference/tflite_tables.py)."""
     main = mod["main"]
-    rewriter = _Rewriter(main, tflite=rounding != SINGLE_ROUNDING)
+    rewriter = _Rewriter(main, tflite=spec == TFLITE)
     if not rewriter.replacements:
         return mod
     new_main = relax.analysis.remove_all_unused(rewriter.visit_expr(main))

@@ -34,6 +34,7 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t input1_zero_point, input2_zero_point, output_zero_point
         int32_t output_multiplier, output_shift
         int32_t act_min, act_max
+        int32_t rounding
 
     ctypedef struct npu_requantize_params:
         int32_t size
@@ -135,11 +136,11 @@ def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift
 
 
 def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
-           act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX):
+           act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX, rounding=0):
     """C npu_mul_s8; see compiler.quant.reference.elementwise.mul_s8."""
     a, b = _ew._mul_shapes(input1, input2)
     args = _ew._check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
-                               act_min, act_max)
+                               act_min, act_max, rounding)
     _size(a)
     broadcast = a.shape != b.shape  # [N,H,W,C] times [N,1,1,C]
     if a.ndim == 4:

@@ -53,6 +53,7 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import INT32_MAX, ROUNDINGS, SINGLE_ROUNDING, quantize_multiplier
+from compiler.quant.integer_spec import ONNX, kernel_rounding
 from compiler.quant.plan import SOFTMAX_QPARAMS, is_int8_softmax
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
 from compiler.quant.reference import move, prelu, resize, softmax
@@ -228,16 +229,15 @@ def pattern_table() -> list[Int8Row]:
 ROWS = pattern_table()
 
 
-# The integer spec's requantisation rounding (quant/fixed_point.py ROUNDINGS), when it is not the
-# default single rounding: an attribute of every composite function (partition_int8 sets it from the
-# model's origin), so each kernel lowered from the IR carries it.
-ROUNDING_ATTR = "rounding"
-_ROUNDED_KERNELS = ("conv2d", "dense")  # TFLite's MAC kernels; the other kernels still round once
+# The integer spec (quant/integer_spec.py: the model's origin, which fixes each kernel's
+# requantisation rounding), when it is not ONNX's: an attribute of every composite function
+# (partition_int8 sets it), so each kernel lowered from the IR carries it.
+SPEC_ATTR = "integer_spec"
 
 
-def fusion_patterns(keep_float=frozenset(), rounding: str = SINGLE_ROUNDING) -> list:
+def fusion_patterns(keep_float=frozenset(), spec: str = ONNX) -> list:
     """The table's patterns; none matches an op computed for a node in `keep_float` (--keep-float)."""
-    attrs = {ROUNDING_ATTR: rounding} if rounding != SINGLE_ROUNDING else None
+    attrs = {SPEC_ATTR: spec} if spec != ONNX else None
     return [row.fusion_pattern(keep_float, attrs) for row in ROWS]
 
 
@@ -251,12 +251,12 @@ def lower_composite(func: relax.Function) -> Int8Kernel:
         matched = row.pattern.extract_matched_expr(func.body.body, var2val)
         if matched is not None:
             kernel = lower(row, {key: matched[p] for key, p in row.annotations.items() if p in matched})
-            return _with_rounding(kernel, str(func.attrs.get(ROUNDING_ATTR, SINGLE_ROUNDING)))
+            return _with_rounding(kernel, kernel_rounding(str(func.attrs.get(SPEC_ATTR, ONNX)), kernel.kernel))
     raise Unsupported(f"composite {name} matches no row of the int8 pattern table")
 
 
 def _with_rounding(kernel: Int8Kernel, rounding: str) -> Int8Kernel:
-    if rounding == SINGLE_ROUNDING or kernel.kernel not in _ROUNDED_KERNELS:
+    if rounding == SINGLE_ROUNDING:
         return kernel
     return dataclasses.replace(kernel, params=dict(kernel.params, rounding=ROUNDINGS.index(rounding)))
 

@@ -66,7 +66,7 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
     compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=shown(model_path), quant=quant)
     if target.runner == "relax-vm":
         return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)
-    graph = extract_graph(int8_groups(qdq_module(compiled), compiled.rounding))
+    graph = extract_graph(int8_groups(qdq_module(compiled), compiled.integer_spec))
     rng = np.random.default_rng(options.seed)
     tasks = make_tasks(graph, rng)
     data_bytes = _data_bytes(target, memory)

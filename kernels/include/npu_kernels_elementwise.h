@@ -58,6 +58,7 @@ typedef struct {
     int32_t input1_zero_point, input2_zero_point, output_zero_point;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
 } npu_mul_params;
 
 void npu_mul_s8(const npu_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);

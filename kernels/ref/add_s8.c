@@ -48,8 +48,8 @@ void npu_mul_s8(const npu_mul_params* p, const int8_t* input1, const int8_t* inp
                 /* |in - zp| <= 255: the product has at most 17 bits. */
                 const int32_t product =
                     ((int32_t)input1[i] - p->input1_zero_point) * ((int32_t)input2[j] - p->input2_zero_point);
-                output[i] = npu_requantize(product, p->output_multiplier, p->output_shift, p->output_zero_point,
-                                           p->act_min, p->act_max);
+                output[i] = npu_requantize_rounding(product, p->output_multiplier, p->output_shift,
+                                                    p->output_zero_point, p->act_min, p->act_max, p->rounding);
             }
         }
     }

@@ -121,8 +121,9 @@ def _mul_specs(rng, count):
         bits = min(31, max(1, 24 - shift))
         multiplier = _multiplier(rng) if i % 4 == 3 else int(rng.integers(1 << (bits - 1), 1 << bits))
         params = dict(input1_zero_point=_zero_point(rng), input2_zero_point=_zero_point(rng),
-                      output_zero_point=_zero_point(rng), output_multiplier=multiplier, output_shift=shift, **_act(rng))
-        label = f"mul{i}-{'x'.join(map(str, shape))}-{'broadcast' if broadcast else 'flat'}"
+                      output_zero_point=_zero_point(rng), output_multiplier=multiplier, output_shift=shift, **_act(rng),
+                      rounding=(i // 4) % 3)  # single (ONNX), double (TFLite's MUL), double ties-up
+        label = f"mul{i}-r{params['rounding']}-{'x'.join(map(str, shape))}-{'broadcast' if broadcast else 'flat'}"
         yield Spec(label, "mul", dict(params, batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3],
                                       broadcast=int(broadcast)), [a, b], ref.mul_s8(a, b, **params))
 

@@ -55,7 +55,7 @@ def test_reshape_that_requantises_is_left_alone():
 def test_a_tflite_model_takes_litert_tables():
     """With TFLite's rounding the hard-swish region's table is LiteRT's fixed-point one, not the
     correctly rounded one: at these parameters the two differ, and the module computes LiteRT's."""
-    from compiler.quant.fixed_point import DOUBLE_ROUNDING_TIES_UP
+    from compiler.quant.integer_spec import TFLITE
     from compiler.quant.reference.lut import unary_table
     from compiler.quant.reference.tflite_tables import hard_swish_table
 
@@ -64,7 +64,7 @@ def test_a_tflite_model_takes_litert_tables():
         lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, *in_params, *out_params)
     assert np.any(litert != exact)
     before = _module(_hard_swish, in_params, out_params)
-    after = prequantised_tables(before, DOUBLE_ROUNDING_TIES_UP)
+    after = prequantised_tables(before, TFLITE)
     np.testing.assert_array_equal(run_relax(after, X).reshape(-1), litert[X.reshape(-1).astype(np.int64) + 128])
     np.testing.assert_array_equal(run_relax(prequantised_tables(before), X).reshape(-1),
                                   exact[X.reshape(-1).astype(np.int64) + 128])

@@ -60,6 +60,7 @@ import numpy as np
 
 from compiler.quant.fixed_point import (
     INT32_MAX,
+    ROUNDINGS,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     requantize,
@@ -199,20 +200,21 @@ def _rescale_add_input(q, p, prefix):
 
 
 def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
-           act_min=INT8_MIN, act_max=INT8_MAX):
+           act_min=INT8_MIN, act_max=INT8_MAX, rounding=0):
     """Quantised element-wise multiply (TFLite reference_integer_ops::MulElementwise), rounded once.
 
     input1: int8 of any shape; input2: int8 of input1's shape, or [N,1,1,C] against a 4-D NHWC
     input1 [N,H,W,C] (broadcast over the pixels). Multiplier in [0, 2**31), shift in [-31, 30]
     (|(q1 - zp1) * (q2 - zp2)| <= 255**2, so any shift is safe: large ones saturate). Returns int8
-    of input1's shape.
+    of input1's shape. rounding: the requantisation's (fixed_point.ROUNDINGS index; 1 for TFLite
+    models: LiteRT's MUL rounds twice, ties away from zero).
     """
     a, b = _mul_shapes(input1, input2)
     p = _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
-                        act_min, act_max)
+                        act_min, act_max, rounding)
     product = (a.astype(np.int64) - p["input1_zero_point"]) * (b.astype(np.int64) - p["input2_zero_point"])
     return requantize(product, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
-                      p["act_max"])
+                      p["act_max"], rounding=ROUNDINGS[p["rounding"]])
 
 
 def requantize_s8(x, *, input_zero_point, output_zero_point, multiplier, shift, act_min=INT8_MIN, act_max=INT8_MAX):
@@ -345,14 +347,21 @@ def _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_z
 
 
 def _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift, act_min,
-                    act_max):
+                    act_max, rounding=0):
     """mul_s8's scalar arguments checked, as a dict of mul_s8's keyword arguments."""
     multiplier, shift = _multiplier_shift(output_multiplier, output_shift, "output_", -31, 30)
     act_min, act_max = _act_range(act_min, act_max)
     return dict(input1_zero_point=_int8_value(input1_zero_point, "input1_zero_point"),
                 input2_zero_point=_int8_value(input2_zero_point, "input2_zero_point"),
                 output_zero_point=_int8_value(output_zero_point, "output_zero_point"),
-                output_multiplier=multiplier, output_shift=shift, act_min=act_min, act_max=act_max)
+                output_multiplier=multiplier, output_shift=shift, act_min=act_min, act_max=act_max,
+                rounding=_rounding_code(rounding))
+
+
+def _rounding_code(rounding) -> int:
+    if int(rounding) not in range(len(ROUNDINGS)):
+        raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
+    return int(rounding)
 
 
 def _check_requantize_args(x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max):

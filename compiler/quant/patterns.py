@@ -184,8 +184,9 @@ def _lut_row() -> Int8Row:
 
 
 def _prelu_row() -> Int8Row:
-    a = {"x": _dq(), "alpha": _dq(is_const())}
-    a["op"] = is_op("relax.nn.prelu")(a["x"], a["alpha"])
+    # the slope: a dequantized constant, or its reshape (TVM's PRelu import makes a [1, 1, C] slope [C])
+    a = {"x": _dq(), "alpha_dq": _dq(is_const())}
+    a["op"] = is_op("relax.nn.prelu")(a["x"], a["alpha_dq"] | is_op("relax.reshape")(a["alpha_dq"], wildcard()))
     a["quant"] = _quant(a["op"])
     return Int8Row(f"{CODEGEN}.prelu", "prelu", a["quant"], a)
 
@@ -505,7 +506,7 @@ def _lower_prelu(a) -> Int8Kernel:
     """npu_prelu_s8: [outer, C] NHWC by a slope per channel (a single slope repeated)."""
     op = a["op"]
     x, s_x, zp_x = _activation_input(a["x"])
-    alpha_q, s_alpha, zp_alpha = _activation_input(a["alpha"])
+    alpha_q, s_alpha, zp_alpha = _activation_input(a["alpha_dq"])
     alpha_q = _const_array(alpha_q, "int8", "slope")
     s_y, zp_y = _output_qparams(a["quant"])
     shape = _shape(x, "input")

@@ -151,11 +151,24 @@ def test_bad_tflite_on_the_command_line(tmp_path, content, needle):
 NOT_YET_EXACT = {"MEAN (16 channels)", "PRELU", "TRANSPOSE_CONV"}
 
 
-@pytest.mark.parametrize("name", sorted(set(OPERATORS) - NOT_YET_EXACT))
-def test_operator_is_bit_exact_to_litert(tmp_path, name):
+def _int8_build(name, tmp_path):
+    """The one-operator model `name` built for the host: every layer an int8 kernel (or a move on int8)."""
     path = single_op_model(name).save(tmp_path / "model.tflite")
     report = build(path, "host", tmp_path / "out")
     moves = ("reshape", "permute_dims")
     assert all(row["kind"] == "int8" or row["op"] in moves for row in report["layers"]), report["layers"]
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(set(OPERATORS) - NOT_YET_EXACT))
+def test_operator_is_bit_exact_to_litert(tmp_path, name):
+    path = _int8_build(name, tmp_path)
     worst, identical = _worst_steps(path, tmp_path / "out", tmp_path, samples=2)
     assert (worst, identical) == (0, 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_YET_EXACT - {"TRANSPOSE_CONV"}))
+def test_not_yet_exact_operators_still_run_on_int8_within_one_step(tmp_path, name):
+    path = _int8_build(name, tmp_path)
+    worst, _ = _worst_steps(path, tmp_path / "out", tmp_path, samples=2)
+    assert worst <= 1

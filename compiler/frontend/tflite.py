@@ -17,6 +17,7 @@ Provenance: every ONNX node made for TFLite operator #i is named `#i OP_NAME:out
 The model's origin is recorded in metadata (ORIGIN_KEY) for the integer spec (rounding).
 """
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,12 @@ def _schema():
         raise CompilerError("reading .tflite needs ai-edge-litert: run `make python-deps` "
                             "(or .venv/bin/pip install ai-edge-litert==2.3.0)") from None
     return schema_py_generated
+
+
+@functools.cache
+def enum_names(enum_class) -> dict:
+    """value -> name of one of the schema's enums (TensorType, BuiltinOperator): built once."""
+    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_")}
 
 
 def is_tflite(path) -> bool:

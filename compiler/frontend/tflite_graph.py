@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from compiler.errors import CompilerError
-from compiler.frontend.tflite import NUMPY_TYPES, initializer, make_model
+from compiler.frontend.tflite import NUMPY_TYPES, enum_names, initializer, make_model
 from compiler.names import shown
 
 MAX_ELEMENTS = 1 << 31  # larger tensors are not a model this compiler can run
@@ -213,9 +213,8 @@ def _onnx_type(graph: Graph, tensor: Tensor) -> int:
 
 
 def _tensor(t, model, data: bytes, schema, source: str) -> Tensor:
-    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     name = (t.name or b"").decode("utf-8", "replace") or "tensor"
-    type_name = type_names.get(t.type, str(t.type))
+    type_name = enum_names(schema.TensorType).get(t.type, str(t.type))
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
     where = f"{source}: tensor {shown(name)}"
     if any(d <= 0 for d in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:

@@ -11,6 +11,7 @@ which the fusion passes fold back into it.
 import numpy as np
 
 from compiler.errors import CompilerError
+from compiler.frontend.tflite import enum_names
 from compiler.names import shown
 
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -26,8 +27,7 @@ def operator_name(model, op, schema, source: str, position: int) -> str:
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
     if builtin == schema.BuiltinOperator.CUSTOM:
         return "CUSTOM:" + (code.customCode or b"").decode("utf-8", "replace")
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(builtin, f"BUILTIN_{builtin}")
+    return enum_names(schema.BuiltinOperator).get(builtin, f"BUILTIN_{builtin}")
 
 
 def convert_operator(graph, op_name: str, op) -> None:

@@ -90,23 +90,25 @@ def multiply_by_quantized_multiplier_double(x, multiplier, shift):
     reference kernels, TFLite Micro): x shifted left by max(shift, 0) in int32 (wrapping, as the C
     code's multiplication does in practice), gemmlowp's rounding doubling high multiply, then a
     rounding shift right by max(-shift, 0): two roundings. The spec for models imported from TFLite."""
-    x = np.asarray(x, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 wrap-around
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right).astype(np.int32)
+    return _double_rounding(x, multiplier, shift, ties_up=False)
 
 
 def multiply_by_quantized_multiplier_double_up(x, multiplier, shift):
     """As multiply_by_quantized_multiplier_double, but the final shift rounds ties up (toward +inf):
     ruy's rounding, which LiteRT's optimized built-in kernels use for CONV_2D (checked in
     tests/unit/test_tflite_rounding.py); its reference kernels round ties away from zero."""
+    return _double_rounding(x, multiplier, shift, ties_up=True)
+
+
+def _double_rounding(x, multiplier, shift, ties_up: bool):
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)
+    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 wrap-around
     high = saturating_rounding_doubling_high_mul(shifted, multiplier)
-    return ((high + ((np.int64(1) << right) >> 1)) >> right).astype(np.int32)
+    if ties_up:
+        return ((high + ((np.int64(1) << right) >> 1)) >> right).astype(np.int32)
+    return rounding_divide_by_pot(high, right).astype(np.int32)
 
 
 # The integer spec's rounding, chosen by the model's origin: ONNX models round once (ONNX Runtime
@@ -118,8 +120,15 @@ MULTIPLY = {SINGLE_ROUNDING: multiply_by_quantized_multiplier, DOUBLE_ROUNDING: 
             DOUBLE_ROUNDING_TIES_UP: multiply_by_quantized_multiplier_double_up}
 
 
+def rounding_code(rounding) -> int:
+    """A kernel's `rounding` argument checked: its index in ROUNDINGS (the C code, NPU_ROUND_*)."""
+    if int(rounding) not in range(len(ROUNDINGS)):
+        raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
+    return int(rounding)
+
+
 def requantize(acc, multiplier, shift, output_zero_point, act_min=-128, act_max=127, rounding=SINGLE_ROUNDING):
     """int32 accumulator -> int8: rescale, add the output zero point, clamp to the activation range.
-    `rounding`: SINGLE_ROUNDING (ONNX models) or DOUBLE_ROUNDING (TFLite models)."""
+    `rounding`: one of ROUNDINGS (quant/integer_spec.py says which a kernel of a model uses)."""
     scaled = MULTIPLY[rounding](acc, multiplier, shift).astype(np.int64) + output_zero_point
     return np.clip(scaled, act_min, act_max).astype(np.int8)

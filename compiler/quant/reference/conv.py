@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, ROUNDINGS, requantize
+from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, ROUNDINGS, requantize, rounding_code
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -151,9 +151,7 @@ def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, 
             raise ValueError(f"{name}={value} is outside [-128, 127]")
     if values[2] > values[3]:
         raise ValueError(f"act_min={values[2]} > act_max={values[3]}")
-    if int(rounding) not in range(len(ROUNDINGS)):
-        raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
-    return QuantArgs(bias, multiplier, shift, *values, int(rounding))
+    return QuantArgs(bias, multiplier, shift, *values, rounding_code(rounding))
 
 
 def requantize_accumulator(acc, quant: QuantArgs, what):

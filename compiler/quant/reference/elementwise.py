@@ -64,6 +64,7 @@ from compiler.quant.fixed_point import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     requantize,
+    rounding_code,
 )
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -355,13 +356,7 @@ def _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, out
                 input2_zero_point=_int8_value(input2_zero_point, "input2_zero_point"),
                 output_zero_point=_int8_value(output_zero_point, "output_zero_point"),
                 output_multiplier=multiplier, output_shift=shift, act_min=act_min, act_max=act_max,
-                rounding=_rounding_code(rounding))
-
-
-def _rounding_code(rounding) -> int:
-    if int(rounding) not in range(len(ROUNDINGS)):
-        raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
-    return int(rounding)
+                rounding=rounding_code(rounding))
 
 
 def _check_requantize_args(x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max):

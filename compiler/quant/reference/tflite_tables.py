@@ -19,7 +19,7 @@ Checked against LiteRT on random scales over every int8 input (tests/unit/test_t
 
 import numpy as np
 
-from compiler.quant.fixed_point import DOUBLE_ROUNDING, MULTIPLY, quantize_multiplier
+from compiler.quant.fixed_point import DOUBLE_ROUNDING, MULTIPLY, quantize_multiplier, rounding_divide_by_pot
 from compiler.quant.reference.lut import INPUTS, INT8_MAX, INT8_MIN
 
 _I16_MIN, _I16_MAX = -(1 << 15), (1 << 15) - 1
@@ -39,12 +39,6 @@ def _doubling_high16(a, b):
     product = np.asarray(a, np.int64) * np.asarray(b, np.int64)
     high = np.where(product >= 0, product >> 15, -((-product) >> 15))
     return np.where((np.asarray(a) == _I16_MIN) & (np.asarray(b) == _I16_MIN), _I16_MAX, high)
-
-
-def _rounding_divide_by_pot(x, exponent: int):
-    x = np.asarray(x, np.int64)
-    mask = (1 << exponent) - 1
-    return (x >> exponent) + ((x & mask) > ((mask >> 1) + (x < 0)))
 
 
 def _saturating_left_shift16(x, amount: int):
@@ -76,9 +70,9 @@ def hard_swish_table(input_scale, input_zero_point, output_scale, output_zero_po
     if relu_exponent > 0:
         reluish = _saturating_left_shift16(reluish, 1)
     if relu_exponent < 0:
-        reluish = _rounding_divide_by_pot(reluish, -relu_exponent)
+        reluish = rounding_divide_by_pot(reluish, -relu_exponent)
     reluish = (reluish + (1 << 15)) >> 1
-    output = _rounding_divide_by_pot(_doubling_high16(reluish, preshift_output), -out_exponent)
+    output = rounding_divide_by_pot(_doubling_high16(reluish, preshift_output), -out_exponent)
     output = (output + int(output_zero_point) + (1 << 15)) % (1 << 16) - (1 << 15)  # the C code's int16 sum
     return np.clip(output, INT8_MIN, INT8_MAX).astype(np.int8)
 

@@ -142,7 +142,7 @@ class Graph:
         return name
 
     def fail(self, message: str):
-        raise CompilerError(f"{self.source}: {self.where or 'model'}: {message}")
+        raise CompilerError(f"{self.source}: {shown(self.where) if self.where else 'model'}: {message}")
 
 
 def dequantised(data, scale, zero_point, axis) -> np.ndarray:

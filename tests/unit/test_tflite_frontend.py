@@ -306,3 +306,16 @@ def test_mediapipe_transpose_conv_bias_equals_builtin_transpose_conv(tmp_path, p
     model = load_tflite(custom.save(tmp_path / "custom.tflite"))
     got = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE * max(1.0, float(np.abs(expected).max())))
+
+
+def test_hostile_names_reach_the_error_escaped(tmp_path):
+    """A tensor or custom-operator name from the file is shown through compiler.names, never raw."""
+    builder = TFLiteBuilder()
+    x, y = builder.input("x", [1, 4]), builder.tensor("y\x1b[2J\nforged: line", [1, 4])
+    builder.op("CUSTOM", [x], [y], custom="Evil\u202eop")
+    builder.output(y)
+    with pytest.raises(CompilerError) as error:
+        load_tflite(builder.save(tmp_path / "hostile.tflite"))
+    message = str(error.value)
+    assert "\n" not in message and "\x1b" not in message and "\u202e" not in message
+    assert "is not supported" in message

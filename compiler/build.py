@@ -13,13 +13,15 @@ import numpy as np
 import onnx
 import tvm
 
-from compiler.compile import compile_model
+from compiler.compile import compile_model, spec_form
+from compiler.export.verify import write_tflite
 from compiler.errors import CompilerError
 from compiler.frontend import load_model, parse_input_shapes
 from compiler.names import shown
 from compiler.output_dir import checked_output, staging_dir
 from compiler.report.graph_onnx import export_graph
 from compiler.report.markdown import render_markdown
+from compiler.quant.integer_spec import TFLITE
 from compiler.report.summary import summarise
 from compiler.targets import get_target
 
@@ -27,9 +29,10 @@ REPORT_JSON = "report.json"
 
 
 def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None, memory=None,
-          warn=None, firmware_options=None, tuning_db=()) -> dict:
+          warn=None, firmware_options=None, tuning_db=(), emit=()) -> dict:
     """`firmware_options`: extra build_firmware arguments for coral-npu (coral/build.py);
-    `tuning_db`: tuning database files (`python -m compiler tune`) whose best schedules to use."""
+    `tuning_db`: tuning database files (`python -m compiler tune`) whose best schedules to use;
+    `emit`: extra artefacts ("tflite": OUT/model.tflite, export/tflite.py)."""
     target = get_target(target_name)
     tuning = _load_tuning(tuning_db, target, warn) if tuning_db else None
     host_tuning_db = tuning if target.runner == "relax-vm" else None
@@ -41,8 +44,10 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     model = load_model(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
+    spec = TFLITE if "tflite" in emit else None  # the exported file and the build compute the same integers
     compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
-                             note=warn)
+                             note=warn, spec=spec)
+    tflite = _export_tflite(compiled) if "tflite" in emit else None
     with staging_dir(out) as staging:
         coral = None
         if compiled.executable is not None:
@@ -55,10 +60,22 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         report = summarise(compiled, model_path, quantisation)
         if coral is not None:
             report["coral"] = coral
+        if tflite is not None:
+            report["tflite"] = write_tflite(tflite, compiled, staging, warn)
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")
         onnx.save(export_graph(_graph_module(compiled), Path(model_path).stem), str(staging / "graph.onnx"))
     return report
+
+
+def _export_tflite(compiled) -> bytes:
+    """The int8 build as .tflite bytes (before anything is written: an export error leaves no OUT)."""
+    from compiler.export.tflite import export_tflite
+
+    if compiled.qdq is None:
+        raise CompilerError("--emit tflite: the export writes an int8 model; build with --quantize int8 (or from a "
+                            "quantised model)")
+    return export_tflite(compiled.qdq)
 
 
 def _load_tuning(paths, target, warn):
@@ -89,8 +106,7 @@ def _graph_module(compiled):
         return compiled.partitioned
     from compiler.codegen.int8 import int8_groups
 
-    source = compiled.quantised.qdq if compiled.quantised is not None else compiled.partitioned
-    return int8_groups(source)
+    return int8_groups(compiled.qdq, compiled.integer_spec)
 
 
 def _measure_quantisation(compiled, validation):
@@ -99,12 +115,14 @@ def _measure_quantisation(compiled, validation):
     from compiler.report.quant_summary import summarise_quantisation
 
     progress = compiled.quantised.config.progress
-    errors = layer_errors(compiled.partitioned, compiled.quantised, offload_int8, progress=progress)
+    spec = compiled.integer_spec
+    offload = lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec)  # noqa: E731
+    errors = layer_errors(compiled.partitioned, compiled.quantised, offload, progress=progress)
     accuracy = None
     if validation is not None:
         images, labels, shape = validation
         _check_label_range(compiled, labels)
-        accuracy = top1_accuracy(compiled.partitioned, offload_int8(compiled.quantised.qdq), images, labels, shape,
+        accuracy = top1_accuracy(compiled.partitioned, offload(compiled.quantised.qdq), images, labels, shape,
                                  progress=progress)
     return summarise_quantisation(compiled, errors, accuracy)
 

@@ -98,10 +98,9 @@ def _build(args) -> int:
 
     warnings.showwarning = lambda message, *rest: print(f"warning: {one_line(message)}", file=sys.stderr)
     report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
-                   memory=_memory(args), warn=_note,
-                   tuning_db=args.tuning_db)
+                   memory=_memory(args), warn=_note, tuning_db=args.tuning_db, emit=args.emit)
     print(render_summary(report))
-    artefacts = "firmware.elf, src/" if "coral" in report else "model.so"
+    artefacts = ("firmware.elf, src/" if "coral" in report else "model.so") + (", model.tflite" if "tflite" in report else "")
     print(f"  wrote {shown(args.output)}/ ({artefacts}, report.json, report.md, graph.onnx)")
     return 0
 
@@ -287,6 +286,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--val", metavar="DATA.npz", help="labelled samples (input array + 'label'): report top-1 float vs int8")
     build.add_argument("--tuning-db", action="append", default=[], metavar="FILE",
                        help="use the best schedules recorded in FILE by `tune` (repeat to merge several)")
+    build.add_argument("--emit", action="append", default=[], choices=["tflite"],
+                       help="also write the int8 model as OUT/model.tflite (builtin int8 operators, for LiteRT, TFLite "
+                            "Micro, Vela, the Edge TPU compiler); the build then rounds as LiteRT does, and LiteRT's "
+                            "outputs of the file are checked against it")
     build.set_defaults(handler=_build)
 
     run = commands.add_parser("run", help="run a build output on its inputs",

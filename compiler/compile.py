@@ -8,6 +8,7 @@ Every stage's module is kept on the result, because the report and graph.onnx ar
 from the IR rather than from side channels.
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from compiler.passes.fold_constants import fold_constants
 from compiler.passes.pipeline import optimise
 from compiler.passes.util import is_call_to
 from compiler.passes.fold_transposes import fold_transposes
+from compiler.passes.mean_keepdims import mean_keepdims
 from compiler.passes.prequantised_tables import prequantised_tables
 from compiler.passes.to_nhwc import to_nhwc
 from compiler.quant.integer_spec import ONNX, TFLITE
@@ -46,11 +48,24 @@ class CompiledModel:
     lowered: tvm.IRModule | None = None    # what the target's TVM compile takes (host tuning tunes its PrimFuncs)
     integer_spec: str = ONNX               # the int8 spec's origin (quant/integer_spec.py)
 
+    @property
+    def qdq(self) -> tvm.IRModule | None:
+        """The int8 (QDQ-form, NHWC) module of a quantised or pre-quantised build; None for a float one."""
+        if self.quantised is not None:
+            return self.quantised.qdq
+        return self.partitioned if self.offloaded is not None else None
+
 
 def integer_spec(model: onnx.ModelProto) -> str:
     """A pre-quantised model's integer spec (quant/integer_spec.py): its origin's. A TFLite model's
     is LiteRT's built-in kernels', an ONNX model's rounds once (ONNX Runtime)."""
     return TFLITE if model_origin(model) == "tflite" else ONNX
+
+
+def spec_form(mod: tvm.IRModule, spec: str) -> tvm.IRModule:
+    """A QDQ module of ours (our calibration, or an ONNX model's own scales) in the form integer
+    spec `spec` computes it in: for TFLite's, global means keep their axes (passes/mean_keepdims.py)."""
+    return mean_keepdims(mod) if spec == TFLITE else mod
 
 
 def is_prequantised(mod: tvm.IRModule) -> bool:
@@ -69,8 +84,11 @@ class _Clock:
 
 
 def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, source="model",
-                  quant: QuantConfig | None = None, host_tuning_db=None, note=None) -> CompiledModel:
-    """host_tuning_db: a tuning database FILE whose MetaSchedule records (FILE.metaschedule/,
+                  quant: QuantConfig | None = None, host_tuning_db=None, note=None, spec: str | None = None
+                  ) -> CompiledModel:
+    """spec: the int8 build's integer spec (quant/integer_spec.py); None: the model's own (a
+    pre-quantised model's origin's, ONNX's for our calibration); build --emit tflite asks for
+    TFLite's, so that LiteRT runs the exported file bit-exact to the build. host_tuning_db: a tuning database FILE whose MetaSchedule records (FILE.metaschedule/,
     compiler/tune/host.py) schedule the LLVM-compiled PrimFuncs; note(message) hears why they
     are ignored when they are."""
     clock = _Clock()
@@ -79,15 +97,16 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     optimised = optimise(imported)
     clock.lap("passes")
     quantised = offloaded = None
-    spec = ONNX
     if is_prequantised(optimised):
         from compiler.codegen.int8 import partition_int8, run_codegen
 
         if quant is not None:
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
                                 "build it without --quantize and its own scales are used")
-        spec = integer_spec(model)
+        spec = spec or integer_spec(model)
         partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))), spec)
+        if model_origin(model) != "tflite":  # a TFLite model's MEAN stays as its converter wrote it
+            partitioned = spec_form(partitioned, spec)
         offloaded = partition_int8(partitioned, spec)
         clock.lap("partition")
         lowered = run_codegen(offloaded)
@@ -105,7 +124,9 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("partition")
         quantised = quantise(partitioned, [value.name for value in graph_inputs(model)], quant)
         clock.lap("quantise")
-        offloaded = partition_int8(quantised.qdq)
+        spec = spec or ONNX
+        quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec))
+        offloaded = partition_int8(quantised.qdq, spec)
         lowered = run_codegen(offloaded)
         clock.lap("int8 codegen")
     executable = None
@@ -120,4 +141,4 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
     return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded,
-                         lowered, spec)
+                         lowered, spec or ONNX)

@@ -1,5 +1,7 @@
 """Small conv -> op -> ReLU -> mean models around the edge-CNN operators (PReLU, Resize, Slice, Split,
-ConvTranspose, broadcast Add and Sub, DepthToSpace), shared by the layout, int8 and coral-npu tests."""
+ConvTranspose, broadcast Add and Sub, DepthToSpace), and conv -> function -> conv models around the
+elementwise functions in the exporters' spellings (ACTIVATIONS), shared by the layout, int8,
+coral-npu and export tests."""
 
 import numpy as np
 import onnx
@@ -79,4 +81,34 @@ def conv_op_conv_model(op: str, seed=0) -> onnx.ModelProto:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "channels"])], [w1, *inits])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    return model
+
+
+ACTIVATIONS = {  # name -> nodes from "c" to "a" (after a conv), with initializers
+    "HardSwish": [helper.make_node("HardSwish", ["c"], ["a"], name="hswish")],
+    "hard-swish spelled out": [helper.make_node("Add", ["c", "three"], ["p"], name="hs_add"),
+                               helper.make_node("Clip", ["p", "zero", "six"], ["q"], name="hs_clip"),
+                               helper.make_node("Mul", ["c", "q"], ["r"], name="hs_mul"),
+                               helper.make_node("Div", ["r", "six"], ["a"], name="hs_div")],
+    "HardSigmoid": [helper.make_node("HardSigmoid", ["c"], ["a"], name="hsig")],
+    "Sigmoid": [helper.make_node("Sigmoid", ["c"], ["a"], name="sigmoid")],
+    "SiLU": [helper.make_node("Sigmoid", ["c"], ["s"], name="silu_sigmoid"),
+             helper.make_node("Mul", ["c", "s"], ["a"], name="silu_mul")],
+    "LeakyRelu": [helper.make_node("LeakyRelu", ["c"], ["a"], name="leaky", alpha=0.1)],
+    "Tanh": [helper.make_node("Tanh", ["c"], ["a"], name="tanh")],
+    "Gelu": [helper.make_node("Gelu", ["c"], ["a"], name="gelu")],
+}
+
+
+def conv_activation_model(activation: str, seed=0) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (8, 8, 1, 1)).astype(np.float32), "w2")]
+    inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]), *ACTIVATIONS[activation],
+             helper.make_node("Conv", ["a", "w2"], ["y"], name="conv2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 10
     return model

@@ -148,10 +148,16 @@ def _same_scale(op, out_shape, operands=(), **options):
     return make
 
 
-def _mean(channels):
+def _mean(shape, keep_dims=True):
+    """MEAN over H, W (Keras' GlobalAveragePooling2D; TensorFlow's converter writes it without
+    keep_dims) of the input reshaped to `shape`."""
     def make(m, x):
-        y = m.activation("y", [1, 1, 1, channels])
-        m.b.op("MEAN", [x, m.b.constant("axes", np.array([1, 2], np.int32))], [y], keepDims=True)
+        if shape != SHAPE:
+            reshaped = m.b.tensor("reshaped", shape, "INT8", **_same_params(m, x))
+            m.b.op("RESHAPE", [x, m.b.constant("shape", np.array(shape, np.int32))], [reshaped])
+            x = reshaped
+        y = m.activation("y", [shape[0], 1, 1, shape[3]] if keep_dims else [shape[0], shape[3]])
+        m.b.op("MEAN", [x, m.b.constant("axes", np.array([1, 2], np.int32))], [y], keepDims=keep_dims)
         return y
     return make
 
@@ -202,7 +208,11 @@ OPERATORS = {
                                    filterHeight=2, filterWidth=2),
     "MAX_POOL_2D": _same_scale("MAX_POOL_2D", [1, 5, 5, 16], padding="SAME", strideH=2, strideW=2, filterHeight=3,
                                filterWidth=3),
-    "MEAN (16 channels)": _mean(16),
+    "MEAN (16 channels)": _mean(SHAPE), "MEAN (20 channels)": _mean([1, 8, 9, 20]),
+    "MEAN (8 channels)": _mean([1, 9, 20, 8]), "MEAN (4 channels)": _mean([1, 18, 20, 4]),
+    "MEAN (3 channels)": _mean([1, 16, 30, 3]), "MEAN (1x1 spatial)": _mean([72, 1, 1, 20]),
+    "MEAN (no keep_dims)": _mean(SHAPE, False), "MEAN (no keep_dims, 20 channels)": _mean([1, 8, 9, 20], False),
+    "MEAN (no keep_dims, 1x1 spatial)": _mean([72, 1, 1, 20], False),
     "PAD": _same_scale("PAD", [1, 11, 11, 16], [np.array([[0, 0], [1, 1], [0, 1], [0, 0]], np.int32)]),
     "RESIZE_BILINEAR": _same_scale("RESIZE_BILINEAR", [1, 18, 20, 16], [np.array([18, 20], np.int32)]),
     "RESIZE_BILINEAR (half pixel)": _same_scale("RESIZE_BILINEAR", [1, 18, 20, 16], [np.array([18, 20], np.int32)],

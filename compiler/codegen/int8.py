@@ -157,10 +157,11 @@ def int8_groups(mod: tvm.IRModule, spec: str = ONNX) -> tvm.IRModule:
     return fuse(split_shared_dequantize(mod))
 
 
-def offload_int8(mod: tvm.IRModule, options: dict | None = None) -> tvm.IRModule:
+def offload_int8(mod: tvm.IRModule, options: dict | None = None, spec: str = ONNX) -> tvm.IRModule:
     """partition_int8 + RunCodegen: the int8 groups become calls of generated C (c_module.py).
-    `options` are codegen options for npu_ref ({"mode": "source"}, {"dump_dir": ...})."""
-    return run_codegen(partition_int8(mod), {CODEGEN: options} if options else None)
+    `options` are codegen options for npu_ref ({"mode": "source"}, {"dump_dir": ...}); `spec` as
+    partition_int8's."""
+    return run_codegen(partition_int8(mod, spec), {CODEGEN: options} if options else None)
 
 
 # ---------------------------------------------------------------------------------------------

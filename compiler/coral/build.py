@@ -33,10 +33,8 @@ TVM_TIR = "tvm_fallback_tir.py"  # in src/: their TIR, as TVMScript
 
 def qdq_module(compiled):
     """The int8 (QDQ-form) module of a quantised or pre-quantised build."""
-    if compiled.quantised is not None:
-        return compiled.quantised.qdq
-    if compiled.offloaded is not None:
-        return compiled.partitioned
+    if compiled.qdq is not None:
+        return compiled.qdq
     raise CompilerError(f"--target {compiled.target.name} runs int8 models: build with --quantize int8 --calib DATA "
                         "(or give a model quantised with QDQ / QLinear operators)")
 

@@ -23,7 +23,9 @@ q_s8 = q_u8 - 128, zp_s8 = zp_u8 - 128, applied where a uint8 tensor is consumed
 quantize is re-emitted as an int8 quantize (max-pool / reshape / transpose in between are
 re-emitted on the int8 tensor, they commute with the shift); anything else gets an explicit
 cast-and-subtract. The uint8 producers stay, so ONNX's types hold everywhere (a uint8 graph
-output stays uint8); if only shifted consumers use them, dead-code elimination drops them.
+output stays uint8); if only shifted consumers use them, dead-code elimination drops them. A uint8
+quantize of an int8 dequantize at the same scale (TFLite's QUANTIZE to a uint8 model output) is
+the integer re-zeroing clip(x - z + zp_u8, 0, 255): no float code.
 uint8 constant weights are shifted in NumPy. A weight zero point that is not 0 (asymmetric
 weights) is kept as is: exact, but outside the symmetric-weight form, so not offloaded.
 
@@ -126,6 +128,24 @@ def _quantize_array(array, scale, zero_point, axis):
     return np.clip(q, info.min, info.max).astype(zero_point.dtype)
 
 
+def _rezeroed_to_uint8(bb, expr, scale, zero_point):
+    """quantize(dequantize(x int8, s, z), s, zp uint8) -> clip(x - z + zp, 0, 255) in integers, or None
+    when `expr` is not such a dequantize. The same values as the float form (equal scales: no
+    rounding), without float code: TFLite's QUANTIZE int8 -> uint8 at a uint8 model output, which
+    the coral-npu firmware would otherwise run as float code calling nearbyintf (no libm there)."""
+    value = bb.lookup_binding(expr) if isinstance(expr, relax.Var) else None
+    if getattr(getattr(value, "op", None), "name", None) != "relax.dequantize" or _dtype(value.args[0]) != "int8":
+        return None
+    s_in, z_in = value.args[1], value.args[2]
+    if not (isinstance(s_in, GenericConst) and isinstance(z_in, GenericConst)) or s_in.value.numpy().size != 1:
+        return None
+    if np.float32(s_in.value.numpy().reshape(())) != np.float32(scale):
+        return None
+    offset = int(zero_point) - int(z_in.value.numpy().reshape(()))
+    wide = relax.op.add(relax.op.astype(value.args[0], "int16"), relax.const(offset, "int16"))
+    return relax.op.astype(relax.op.clip(wide, 0, 255), "uint8")
+
+
 def _as_int8(bb, expr):
     """An int8 expression for a uint8 activation `expr` (the same reals with zero point - 128)."""
     if _dtype(expr) == "int8":
@@ -216,6 +236,10 @@ class QuantizeLinear(OnnxOpConverter):
             axis = attr.get("axis", 1) % max(array.ndim, 1)
             return relax.const(_quantize_array(array, scale, zero_point, axis))
         scale, zero_point = _per_tensor(scale, zero_point, "input", attr.get("axis", 1))
+        if out_dtype == "uint8":
+            shifted = _rezeroed_to_uint8(bb, x, scale, zero_point)
+            if shifted is not None:
+                return shifted
         return _quantize_to(x, scale, zero_point, out_dtype)
 
 

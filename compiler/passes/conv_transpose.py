@@ -19,29 +19,41 @@ spends s_h * s_w times the MACs of a direct transposed convolution on the insert
 import numpy as np
 from tvm import relax
 
-from compiler.passes.util import is_const
+from compiler.passes.util import is_call_to, is_const
 
 
-def nhwc_conv_transpose(emit, x, call):
-    """The NHWC conv2d computing R.nn.conv2d_transpose `call` of the NHWC tensor x; `emit(expr) ->
-    var` binds the intermediate steps. Check `supported(call)` first."""
+def nhwc_conv_transpose(emit, x, call, weight, x_dequantize=None):
+    """The NHWC conv2d computing R.nn.conv2d_transpose `call` of the NHWC tensor x, whose weight is
+    `weight` (call's weight or the dequantize bound to it: supported() says which it takes);
+    `emit(expr) -> var` binds the intermediate steps. x_dequantize: x's value when it is a
+    dequantize (a quantised model): then every zero-insertion step is followed by a quantize /
+    dequantize pair of its parameters (exact: the steps move values and insert 0.0, the zero
+    point), so the steps run on int8 (passes/prequantised_tables.py, the int8 pad)."""
     attrs = call.attrs
     strides, dilation = [int(v) for v in attrs.strides], [int(v) for v in attrs.dilation]
     before, after = _paddings(call)
-    x = _cropped(emit, _zero_inserted(emit, x, strides), before, after)
+    step = emit
+    if x_dequantize is not None:
+        _, scale, zero_point = x_dequantize.args
+        axis, dtype = int(x_dequantize.attrs.axis), str(x_dequantize.args[0].ty.dtype)
+        step = lambda expr: emit(relax.op.dequantize(  # noqa: E731
+            emit(relax.op.quantize(emit(expr), scale, zero_point, axis=axis, out_dtype=dtype)), scale, zero_point,
+            axis=axis, out_dtype="float32"))
+    x = _cropped(step, _zero_inserted(step, x, strides), before, after)
     padding = [max(before[0], 0), max(before[1], 0), max(after[0], 0), max(after[1], 0)]
-    weight = _conv_weight_ohwi(call.args[1].value.numpy(), int(attrs.groups))
-    return relax.op.nn.conv2d(x, relax.const(weight), strides=[1, 1], padding=padding, dilation=dilation,
-                              groups=int(attrs.groups), data_layout="NHWC", kernel_layout="OHWI", out_layout="NHWC",
-                              out_dtype=attrs.out_dtype)
+    return relax.op.nn.conv2d(x, _conv_weight(weight, int(attrs.groups)), strides=[1, 1], padding=padding,
+                              dilation=dilation, groups=int(attrs.groups), data_layout="NHWC", kernel_layout="OHWI",
+                              out_layout="NHWC", out_dtype=attrs.out_dtype)
 
 
-def supported(call) -> bool:
-    """NCHW data, IOHW constant weight, and a zero-inserted input the crop leaves non-empty."""
+def supported(call, weight) -> bool:
+    """NCHW data, an IOHW weight that is a constant or its dequantize (per tensor, or per output
+    channel: axis 1), and a zero-inserted input the crop leaves non-empty. `weight`: call's weight
+    or the value bound to it."""
     attrs = call.attrs
     if (attrs.data_layout, attrs.kernel_layout, attrs.out_layout) != ("NCHW", "IOHW", "NCHW"):
         return False
-    if not is_const(call.args[1]) or len(call.args[0].ty.shape) != 4:
+    if not (is_const(weight) or _quantised_weight(weight)) or len(call.args[0].ty.shape) != 4:
         return False
     _, _, h, w = (int(d) for d in call.args[0].ty.shape)
     before, after = _paddings(call)
@@ -60,6 +72,28 @@ def _paddings(call):
     after = [r - p + int(op) - (int(s) - 1)
              for r, p, op, s in zip(reach, (bottom, right), attrs.output_padding, attrs.strides)]
     return before, after
+
+
+def _quantised_weight(weight) -> bool:
+    """dequantize(const IOHW, scale, zero point) per tensor or per output channel (axis 1)."""
+    if not (is_call_to(weight, "relax.dequantize") and all(is_const(arg) for arg in weight.args)):
+        return False
+    return weight.args[1].value.numpy().size == 1 or int(weight.attrs.axis) in (1, -3)
+
+
+def _conv_weight(weight, groups):
+    """The equivalent convolution's OHWI weight: a constant, or the dequantize of the int8 one with
+    its per-channel scales along O (axis 0; ONNX gives one scale per output channel of a group,
+    repeated for every group)."""
+    if is_const(weight):
+        return relax.const(_conv_weight_ohwi(weight.value.numpy(), groups))
+    data, scale, zero_point = (arg.value.numpy() for arg in weight.args)
+    per_tensor = scale.size == 1
+    if not per_tensor:
+        scale, zero_point = np.tile(scale.reshape(-1), groups), np.tile(zero_point.reshape(-1), groups)
+    return relax.op.dequantize(relax.const(_conv_weight_ohwi(data, groups)), relax.const(scale),
+                               relax.const(zero_point), axis=-1 if per_tensor else 0,
+                               out_dtype=weight.attrs.out_dtype)
 
 
 def _conv_weight_ohwi(weight, groups):

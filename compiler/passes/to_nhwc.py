@@ -256,8 +256,14 @@ class _ToNHWC(relax.PyExprMutator):
             return self._resize2d(call)
         if is_call_to(call, "relax.nn.prelu") and self._is_nhwc(call.args[0]):
             return self._prelu(call)
-        if is_call_to(call, "relax.nn.conv2d_transpose") and conv_transpose.supported(call):
-            return conv_transpose.nhwc_conv_transpose(self.builder_.emit, self._nhwc_arg(call.args[0]), call)
+        if is_call_to(call, "relax.nn.conv2d_transpose") and conv_transpose.supported(call, self._bound(call.args[1])):
+            if not is_const(call.args[1]):
+                self.replaced_dequantize = True
+            x = self._nhwc_arg(call.args[0])
+            source = self.builder_.lookup_binding(x) if isinstance(x, relax.Var) else None
+            dequantized = source if _per_tensor_qdq(source) and is_call_to(source, "relax.dequantize") else None
+            return conv_transpose.nhwc_conv_transpose(self.builder_.emit, x, call, self._bound(call.args[1]),
+                                                      dequantized)
         if _per_tensor_qdq(call) and self._is_nhwc(call.args[0]):
             make = relax.op.quantize if call.op.name == "relax.quantize" else relax.op.dequantize
             return make(self._nhwc_arg(call.args[0]), call.args[1], call.args[2], axis=-1,

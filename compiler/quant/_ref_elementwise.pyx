@@ -49,6 +49,7 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t size
         float scale
         int32_t zero_point
+        int32_t block
 
     ctypedef struct npu_pool_params:
         int32_t batches, in_h, in_w, channels
@@ -63,6 +64,8 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t input_zero_point, output_zero_point
         int32_t multiplier, shift
         int32_t act_min, act_max
+        int32_t bias
+        int32_t rounding, block_rounding
 
     ctypedef struct npu_concat_input:
         int32_t size
@@ -190,6 +193,7 @@ def quantize(x, scale, zero_point):
     """C npu_quantize_f32_s8; see compiler.quant.reference.elementwise.quantize."""
     cdef npu_quantize_params p
     p.scale, p.zero_point = _ew._check_quantize_args(scale, zero_point)
+    p.block = 0
     values = np.ascontiguousarray(x, dtype=np.float32)
     p.size = _size(values)
     out = np.empty(values.shape, dtype=np.int8)
@@ -200,11 +204,12 @@ def quantize(x, scale, zero_point):
     return out
 
 
-def dequantize(q, scale, zero_point):
+def dequantize(q, scale, zero_point, block=0):
     """C npu_dequantize_s8_f32; see compiler.quant.reference.elementwise.dequantize."""
     q = _ew._int8_array(q, "input")
     cdef npu_quantize_params p
     p.scale, p.zero_point = _ew._check_quantize_args(scale, zero_point)
+    p.block = _ew._check_dequantize_block(block)
     p.size = _size(q)
     out = np.empty(q.shape, dtype=np.float32)
     cdef const int8_t[::1] vq = _flat(q)
@@ -308,16 +313,17 @@ def max_pool2d_s8(x, *, kernel, stride=(1, 1), padding=(0, 0, 0, 0), act_min=_ew
 
 
 def global_avg_pool2d_s8(x, *, input_zero_point, output_zero_point, multiplier, shift, act_min=_ew.INT8_MIN,
-                         act_max=_ew.INT8_MAX):
+                         act_max=_ew.INT8_MAX, bias=0, rounding=0, block_rounding=0):
     """C npu_global_avg_pool_s8; see compiler.quant.reference.pool.global_avg_pool2d_s8."""
-    x, zp_in, zp_out, multiplier, shift, act_min, act_max = _pool._check_mean_args(
-        x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max)
+    x, zp_in, zp_out, multiplier, shift, act_min, act_max, bias, rounding, block_rounding = _pool._check_mean_args(
+        x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max, bias, rounding, block_rounding)
     _size(x)
     cdef npu_mean_params p
     p.batches, p.in_h, p.in_w, p.channels = x.shape
     p.input_zero_point, p.output_zero_point = zp_in, zp_out
     p.multiplier, p.shift = multiplier, shift
     p.act_min, p.act_max = act_min, act_max
+    p.bias, p.rounding, p.block_rounding = bias, rounding, block_rounding
     out = np.empty((x.shape[0], 1, 1, x.shape[3]), dtype=np.int8)
     cdef const int8_t[::1] vx = _flat(x)
     cdef int8_t[::1] vo = out.reshape(-1)

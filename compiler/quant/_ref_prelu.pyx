@@ -20,6 +20,7 @@ cdef extern from "npu_kernels_prelu.h":
         int32_t positive_multiplier, positive_shift
         int32_t negative_multiplier, negative_shift
         int32_t act_min, act_max
+        int32_t rounding
 
     void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* alpha, int8_t* output) nogil
 
@@ -33,11 +34,12 @@ cdef inline int8_t* _out_ptr(int8_t[::1] view):
 
 
 def prelu_s8(x, alpha, *, input_zero_point, alpha_zero_point, output_zero_point, positive_multiplier, positive_shift,
-             negative_multiplier, negative_shift, act_min=_prelu.INT8_MIN, act_max=_prelu.INT8_MAX):
+             negative_multiplier, negative_shift, act_min=_prelu.INT8_MIN, act_max=_prelu.INT8_MAX, rounding=0):
     """C npu_prelu_s8; see compiler.quant.reference.prelu.prelu_s8."""
     x, alpha = _prelu._prelu_operands(x, alpha)
     args = _prelu._check_prelu_args(input_zero_point, alpha_zero_point, output_zero_point, positive_multiplier,
-                                    positive_shift, negative_multiplier, negative_shift, act_min, act_max)
+                                    positive_shift, negative_multiplier, negative_shift, act_min, act_max,
+                                    rounding)
     channels = x.shape[x.ndim - 1]  # wraparound=False: no negative indices
     outer = x.size // channels if channels else 0
     cdef npu_prelu_params p = dict(args, outer=outer, channels=channels)  # Cython fills a struct from a dict

@@ -14,8 +14,27 @@ from compiler.quant.fixed_point import DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP,
 ONNX, TFLITE = "onnx", "tflite"
 KERNEL_ROUNDING = {
     ONNX: {},
-    TFLITE: {"conv2d": DOUBLE_ROUNDING_TIES_UP, "dense": DOUBLE_ROUNDING_TIES_UP, "mul": DOUBLE_ROUNDING},
+    TFLITE: {"conv2d": DOUBLE_ROUNDING_TIES_UP, "dense": DOUBLE_ROUNDING_TIES_UP, "mul": DOUBLE_ROUNDING,
+             "prelu": DOUBLE_ROUNDING},
 }
+
+# MEAN over H, W with keep_dims (global_avg_pool2d): (rounding of whole blocks of 16 channels, of
+# the other channels). ONNX models: quant/reference/pool.py mean_params, rounded once. TFLite
+# models: LiteRT's optimized int8 MEAN (litert_mean_params: float32 multiplier, the input zero
+# point moved past the rounding), whose SIMD loop takes whole blocks of 16 channels and rounds
+# as ruy, its scalar loop the rest as gemmlowp (measured: quant/reference/pool.py).
+MEAN_ROUNDING = {ONNX: (SINGLE_ROUNDING, SINGLE_ROUNDING), TFLITE: (DOUBLE_ROUNDING_TIES_UP, DOUBLE_ROUNDING)}
+# The same without keep_dims (TensorFlow's converter writes it for Keras' GlobalAveragePooling2D).
+# TFLite models: LiteRT's reference int8 MEAN (litert_reference_mean_params: 1/n folded into the
+# multiplier in integers), gemmlowp's rounding in every channel. ONNX models: as with keep_dims.
+MEAN_ROUNDING_WITHOUT_KEEP_DIMS = {ONNX: MEAN_ROUNDING[ONNX], TFLITE: (DOUBLE_ROUNDING, DOUBLE_ROUNDING)}
+
+# DEQUANTIZE (int8 -> float32): the block of npu_quantize_params. ONNX models: 0, every element
+# float32(scale * (q - zp)), rounded once. TFLite models: LiteRT's optimized DEQUANTIZE, whose
+# vector loop takes whole blocks of 8 elements as float32(q * scale) + float32(-zp * scale) (two
+# rounded products, then the sum) and its scalar loop the rest rounded once (measured:
+# quant/reference/elementwise.py dequantize).
+DEQUANTIZE_BLOCK = {ONNX: 0, TFLITE: 8}
 
 
 def kernel_rounding(spec: str, kernel: str) -> str:

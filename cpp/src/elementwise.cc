@@ -31,6 +31,19 @@ int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_
   return value;
 }
 
+int64_t rounding(const KernelSpec& spec) {
+  return spec.params.count("rounding") ? field(spec, "rounding", 0, 2) : 0;
+}
+
+std::string mbqm_x(const VType& t, const std::string& value, int64_t multiplier, int64_t shift, int64_t rounding) {
+  if (rounding == 0) {
+    return fmt("npu_rvv_mbqm_x_%s(%s, %lld, %lld, vl)", t.lmul().c_str(), value.c_str(), (long long)multiplier,
+               (long long)shift);
+  }
+  return fmt("npu_rvv_mbqm_double_x_%s(%s, %lld, %lld, %d, vl)", t.lmul().c_str(), value.c_str(),
+             (long long)multiplier, (long long)shift, rounding == 2 ? 1 : 0);
+}
+
 std::pair<int64_t, int64_t> act_range(const KernelSpec& spec) {
   int64_t act_min = field(spec, "act_min", INT8_MIN, INT8_MAX);
   int64_t act_max = field(spec, "act_max", act_min, INT8_MAX);

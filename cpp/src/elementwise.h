@@ -39,6 +39,14 @@ constexpr const char* kNoAutoVectorize = "#pragma clang loop vectorize(disable)"
 // The spec field `key`, which must lie in [lo, hi]; SpecError names the field otherwise.
 int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi);
 
+// The optional field "rounding" (npu_quant.h NPU_ROUND_*: 0 single, 1 double, 2 double ties up;
+// 0 when absent); SpecError names it when outside [0, 2].
+int64_t rounding(const KernelSpec& spec);
+
+// `value` (an int32 vector expression of type t, vl in scope) times multiplier * 2^(shift - 31)
+// with that rounding (npu_rvv_quant.h): npu_rvv_mbqm_x for 0, npu_rvv_mbqm_double_x otherwise.
+std::string mbqm_x(const VType& t, const std::string& value, int64_t multiplier, int64_t shift, int64_t rounding);
+
 // act_min / act_max: int8 values with act_min <= act_max, as the kernels/ref bindings demand.
 std::pair<int64_t, int64_t> act_range(const KernelSpec& spec);
 

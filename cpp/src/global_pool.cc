@@ -3,9 +3,11 @@
 // Vectors over channels; each channel vector sums the n = H * W pixels. sum(in - zp) is
 // sum(in) - n * zp, and sum(in) is built from int16 partial sums of up to 256 pixels (vwadd, no
 // widening per pixel), each widened once into the int32 sum. Then one MBQM (1/n is folded into
-// the multiplier), the zero point and the clamp.
+// the multiplier), the zero point (and bias) and the clamp. TFLite models round the channels of
+// whole blocks of 16 (block_rounding) unlike the rest (rounding): two channel loops then.
 // Schedule: lmul, of the int32 sums (8: 32 channels per vector at VLEN 128).
 #include <tuple>
+#include <vector>
 
 #include "elementwise.h"
 
@@ -15,10 +17,17 @@ namespace {
 using ew::VType;
 
 constexpr int64_t kPartialPixels = 256;  // 256 * -128 is still an int16
+constexpr int64_t kBlock = 16;           // npu_kernels_elementwise.h NPU_MEAN_BLOCK
 
 struct MeanSpec {
   int64_t batches, pixels, channels;
   int64_t input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
+  int64_t bias, rounding, block_rounding;  // optional: 0 when absent (ONNX models)
+};
+
+// Channels [begin, end), requantised with one rounding (npu_quant.h NPU_ROUND_*).
+struct ChannelRange {
+  int64_t begin, end, rounding;
 };
 
 MeanSpec read_spec(const KernelSpec& spec) {
@@ -33,15 +42,27 @@ MeanSpec read_spec(const KernelSpec& spec) {
   m.multiplier = ew::field(spec, "multiplier", 0, INT32_MAX);
   m.shift = ew::field(spec, "shift", -31, 30);
   std::tie(m.act_min, m.act_max) = ew::act_range(spec);
+  m.bias = spec.params.count("bias") ? ew::field(spec, "bias", -(1 << 30), 1 << 30) : 0;
+  m.rounding = ew::rounding(spec);
+  m.block_rounding = spec.params.count("block_rounding") ? ew::field(spec, "block_rounding", 0, 2) : 0;
   return m;
 }
 
-// One batch: channel vector by channel vector.
-void vector_loops(CWriter& w, const MeanSpec& m, const Schedule& schedule) {
+// The channel ranges of one rounding each: whole blocks of kBlock channels, then the rest.
+std::vector<ChannelRange> channel_ranges(const MeanSpec& m) {
+  const int64_t block = m.rounding == m.block_rounding ? 0 : m.channels - m.channels % kBlock;
+  std::vector<ChannelRange> ranges;
+  if (block > 0) ranges.push_back({0, block, m.block_rounding});
+  if (block < m.channels) ranges.push_back({block, m.channels, m.rounding});
+  return ranges;
+}
+
+// One batch's channels r: channel vector by channel vector.
+void vector_loops(CWriter& w, const MeanSpec& m, const ChannelRange& r, const Schedule& schedule) {
   const VType sum = VType::with_lmul(32, schedule.lmul), part = sum.at(16), in = sum.at(8);
   const std::string l = sum.lmul();
-  w.open(fmt("for (size_t vl, c = 0; c < %lld; c += vl)", (long long)m.channels));
-  w.line(fmt("vl = __riscv_vsetvl_e32%s(%lld - c);", l.c_str(), (long long)m.channels));
+  w.open(fmt("for (size_t vl, c = %lld; c < %lld; c += vl)", (long long)r.begin, (long long)r.end));
+  w.line(fmt("vl = __riscv_vsetvl_e32%s(%lld - c);", l.c_str(), (long long)r.end));
   w.line(fmt("%s sum = __riscv_vmv_v_x_%s(%lld, vl);", sum.type().c_str(), sum.suffix().c_str(),
              (long long)(-m.pixels * m.input_zero_point)));
   w.line("const int8_t* p = input + c;");
@@ -53,21 +74,21 @@ void vector_loops(CWriter& w, const MeanSpec& m, const Schedule& schedule) {
   w.close();
   w.line(fmt("sum = __riscv_vwadd_wv_%s(sum, part, vl);", sum.suffix().c_str()));
   w.close();
-  w.line(fmt("const %s mean = npu_rvv_mbqm_x_%s(sum, %lld, %lld, vl);", sum.type().c_str(), l.c_str(),
-             (long long)m.multiplier, (long long)m.shift));
+  w.line(fmt("const %s mean = %s;", sum.type().c_str(), ew::mbqm_x(sum, "sum", m.multiplier, m.shift, r.rounding).c_str()));
   w.line(fmt("npu_rvv_store_s8_%s(output + c, npu_rvv_clamp_zp_%s(mean, %lld, %lld, %lld, vl), vl);", l.c_str(), l.c_str(),
-             (long long)m.output_zero_point, (long long)m.act_min, (long long)m.act_max));
+             (long long)(m.output_zero_point + m.bias), (long long)m.act_min, (long long)m.act_max));
   w.close();
 }
 
-// One batch: channel by channel.
-void scalar_loops(CWriter& w, const MeanSpec& m) {
+// One batch's channels r: channel by channel.
+void scalar_loops(CWriter& w, const MeanSpec& m, const ChannelRange& r) {
   w.line(ew::kNoAutoVectorize);
-  w.open(fmt("for (int32_t c = 0; c < %lld; ++c)", (long long)m.channels));
+  w.open(fmt("for (int32_t c = %lld; c < %lld; ++c)", (long long)r.begin, (long long)r.end));
   w.line(fmt("int32_t sum = %lld;", (long long)(-m.pixels * m.input_zero_point)));
   w.line(fmt("for (int32_t i = 0; i < %lld; ++i) sum += input[i * %lld + c];", (long long)m.pixels, (long long)m.channels));
-  w.line(fmt("output[c] = npu_requantize(sum, %lld, %lld, %lld, %lld, %lld);", (long long)m.multiplier, (long long)m.shift,
-             (long long)m.output_zero_point, (long long)m.act_min, (long long)m.act_max));
+  w.line(fmt("output[c] = npu_requantize_rounding(sum, %lld, %lld, %lld, %lld, %lld, %lld);", (long long)m.multiplier,
+             (long long)m.shift, (long long)(m.output_zero_point + m.bias), (long long)m.act_min, (long long)m.act_max,
+             (long long)r.rounding));
   w.close();
 }
 
@@ -79,10 +100,12 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   w.line("/* sum(in - zp) = sum(in) - n * zp. */");
   w.open(fmt("for (int32_t b = 0; b < %lld; ++b, input += %lld, output += %lld)", (long long)m.batches,
              (long long)(m.pixels * m.channels), (long long)m.channels));
-  if (vector) {
-    vector_loops(w, m, schedule);
-  } else {
-    scalar_loops(w, m);
+  for (const ChannelRange& r : channel_ranges(m)) {
+    if (vector) {
+      vector_loops(w, m, r, schedule);
+    } else {
+      scalar_loops(w, m, r);
+    }
   }
   w.close();
   w.close();

@@ -47,8 +47,7 @@ MulSpec read_spec(const KernelSpec& spec) {
   // Rounding shift 31 - shift + pre_shift >= 33. For shift > 13 the product cannot be shifted that
   // far; those multipliers (2^12 and more unless tiny: they saturate) keep the general path.
   const int64_t needed = std::max<int64_t>(0, m.shift + 2);
-  m.rounding = spec.get("rounding", 0);
-  if (m.rounding < 0 || m.rounding > 2) throw SpecError(fmt("mul %s: rounding %lld is not 0, 1 or 2", spec.name.c_str(), (long long)m.rounding));
+  m.rounding = ew::rounding(spec);
   m.pre_shift = needed <= kMaxPreShift && m.rounding == 0 ? needed : 0;
   return m;
 }
@@ -66,14 +65,10 @@ std::string vector_operand(const VType& t, const std::string& pointer, int64_t z
 void vector_body(CWriter& w, const VType& t, const MulSpec& m, const std::string& in1, const std::string& out) {
   const std::string l = t.lmul();
   w.line(fmt("const %s x1 = %s;", t.type().c_str(), vector_operand(t, in1, m.input1_zero_point, 0).c_str()));
-  if (m.rounding == 0) {
-    w.line(fmt("const %s r = npu_rvv_mbqm_x_%s(__riscv_vmul_vv_%s(x1, x2, vl), %lld, %lld, vl);", t.type().c_str(),
-               l.c_str(), t.suffix().c_str(), (long long)m.multiplier, (long long)(m.shift - m.pre_shift)));
-  } else {
-    w.line(fmt("const %s r = npu_rvv_mbqm_double_x_%s(__riscv_vmul_vv_%s(x1, x2, vl), %lld, %lld, %d, vl);",
-               t.type().c_str(), l.c_str(), t.suffix().c_str(), (long long)m.multiplier, (long long)m.shift,
-               m.rounding == 2 ? 1 : 0));
-  }
+  // Double rounding has no pre-shift (pre_shift 0).
+  w.line(fmt("const %s r = %s;", t.type().c_str(),
+             ew::mbqm_x(t, fmt("__riscv_vmul_vv_%s(x1, x2, vl)", t.suffix().c_str()), m.multiplier,
+                        m.shift - m.pre_shift, m.rounding).c_str()));
   w.line(fmt("npu_rvv_store_s8_%s(%s, npu_rvv_clamp_zp_%s(r, %lld, %lld, %lld, vl), vl);", l.c_str(), out.c_str(),
              l.c_str(), (long long)m.output_zero_point, (long long)m.act_min, (long long)m.act_max));
 }

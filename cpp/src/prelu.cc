@@ -1,22 +1,27 @@
 // "prelu": the int8 PReLU with a per-channel slope of kernels/ref/prelu_s8.c (npu_prelu_s8), NHWC
 // flattened to [outer][channels]:
 //   v = in - zp_in;  out = clamp((v >= 0 ? MBQM(v, m_pos, e_pos) : MBQM(v * slope[c], m_neg, e_neg)) + zp_out)
-// with slope[c] = alpha[c] - zp_alpha, known at compile time.
+// with slope[c] = alpha[c] - zp_alpha, known at compile time, and MBQM rounding as the spec's
+// "rounding" says (npu_quant.h NPU_ROUND_*: 0 once, ONNX models; 1 twice, ties away from zero,
+// TFLite models as LiteRT's PRELU; 2 twice, ties up).
 //
-// Both branches are computed in every lane and a mask (v < 0) picks one, with one rounding for
-// both: as in add.cc / mul.cc, a value of few bits can be shifted left by pre bits and rounded by
-// as many more bits. The codegen picks one rounding shift S = max(33, 31 - e_pos, 31 - e_neg) for
-// both branches, pre_pos = S - 31 + e_pos and pre_neg = S - 31 + e_neg, when the shifted values
-// stay in int32 (bounded with the actual input zero point and the largest |slope|; with the widest
-// bounds, 255 and 255^2: e_pos <= 21, e_neg <= 13, e_pos - e_neg <= 23 and e_neg - e_pos <= 15,
-// while real models have e_pos near 0 and e_neg near -8). Per vector of int32 lanes:
+// Both branches are computed in every lane and a mask (v < 0) picks one. With single rounding,
+// one rounding shift serves both: as in add.cc / mul.cc, a value of few bits can be shifted left
+// by pre bits and rounded by as many more bits. The codegen picks one rounding shift
+// S = max(33, 31 - e_pos, 31 - e_neg) for both branches, pre_pos = S - 31 + e_pos and
+// pre_neg = S - 31 + e_neg, when the shifted values stay in int32 (bounded with the actual input
+// zero point and the largest |slope|; with the widest bounds, 255 and 255^2: e_pos <= 21,
+// e_neg <= 13, e_pos - e_neg <= 23 and e_neg - e_pos <= 15, while real models have e_pos near 0
+// and e_neg near -8). Per vector of int32 lanes:
 //   p  = v << pre_pos;  p = v * (slope << pre_neg) in the negative lanes  (vsll, masked vmul)
 //   hi = mulh(p, m_pos); hi = mulh(p, m_neg) in the negative lanes       (vmulh, masked vmulh)
 //   out = sat8(sat16(round(hi >> (S - 32))) + zp_out)                     (vnclip, vsadd, vnclip)
 // exact by npu_rvv_quant.h's short path (the low word never carries into a rounding shift >= 33,
 // and |hi >> (S - 32)| < 2^30, so nothing saturates but the narrowing, which is the int8 clamp).
 // Otherwise each branch goes through npu_rvv_mbqm_x on its own (its short path where that branch
-// allows it, 0.69 instructions/element; any shift otherwise, about 5), merged, clamped.
+// allows it, 0.69 instructions/element; any shift otherwise, about 5), merged, clamped. Double
+// rounding cannot be pre-shifted (vsmul rounds at bit 31 of the unshifted product): each branch
+// goes through npu_rvv_mbqm_double_x (vsmul, then the rounding shift), merged, clamped.
 //
 // Loops: the pre-shifted slopes are a static int32 array, loaded once per vector of channels.
 // channels > lanes (32 int32 lanes at lmul 8, VLEN 128): channel tiles outside, pixels inside
@@ -26,7 +31,8 @@
 // vectors per loop iteration halve the loop's own instructions.
 // Measured (tests/coral/test_kernels_prelu.py, default schedule): 0.563 instructions/element on
 // 28x28x96 and on 56x56x16 (per 64 elements: 2 x (12 vector instructions + 3 vsetvli) + 6 for
-// the loop and addresses); the portable C variant 43.5, kernels/ref 68.5.
+// the loop and addresses); the portable C variant 43.5, kernels/ref 68.5. With TFLite's double
+// rounding (ties away from zero) 0.719 on 28x28x96.
 // Schedule: lmul, of the int32 lanes (8: 32 elements per instruction at VLEN 128).
 #include <algorithm>
 #include <cstdlib>
@@ -46,6 +52,7 @@ struct PreluSpec {
   int64_t positive_multiplier, positive_shift;
   int64_t negative_multiplier, negative_shift;
   int64_t act_min, act_max;
+  int64_t rounding;  // npu_quant.h NPU_ROUND_*: double rounding never takes the joint plan
 };
 
 PreluSpec read_spec(const KernelSpec& spec) {
@@ -60,6 +67,7 @@ PreluSpec read_spec(const KernelSpec& spec) {
   p.negative_multiplier = ew::field(spec, "negative_multiplier", 0, INT32_MAX);
   p.negative_shift = ew::field(spec, "negative_shift", -31, 30);
   std::tie(p.act_min, p.act_max) = ew::act_range(spec);
+  p.rounding = ew::rounding(spec);
   return p;
 }
 
@@ -82,8 +90,8 @@ int64_t max_pre_shift(int64_t bound) {
 }
 
 // How the vector code rescales: pre-shifts of each branch's value and, when `joint`, the one
-// rounding shift (S - 32) both then share; otherwise each branch is rounded by npu_rvv_mbqm_x
-// with shift e - pre.
+// rounding shift (S - 32) both then share; otherwise each branch is rounded by ew::mbqm_x with
+// shift e - pre (pre 0 for double rounding).
 struct Plan {
   bool joint;
   int64_t positive_pre, negative_pre;
@@ -96,6 +104,7 @@ Plan plan(const PreluSpec& p, const std::vector<int64_t>& slopes) {
   for (int64_t s : slopes) max_slope = std::max<int64_t>(max_slope, std::llabs(s));
   // v in [0, 127 - zp] takes the positive branch, v in [-128 - zp, -1] the negative one.
   const int64_t negative_bound = (128 + p.input_zero_point) * max_slope;
+  if (p.rounding != 0) return {false, 0, 0, 0, negative_bound != 0};  // vsmul: no pre-shift
   const int64_t positive_limit = max_pre_shift(127 - p.input_zero_point);
   const int64_t negative_limit = max_pre_shift(negative_bound);
   const int64_t s = std::max<int64_t>({33, 31 - p.positive_shift, 31 - p.negative_shift});
@@ -153,10 +162,11 @@ void vector_body(CWriter& w, const VType& t, const PreluSpec& p, const Plan& pla
                ew::clamp_s8(byte, saturated, p.act_min, p.act_max).c_str()));
     return;
   }
-  w.line(fmt("const %s pos = npu_rvv_mbqm_x_%s(%s, %lld, %lld, vl);", ty.c_str(), l.c_str(), positive.c_str(),
-             (long long)p.positive_multiplier, (long long)(p.positive_shift - plan.positive_pre)));
-  w.line(fmt("const %s neg = npu_rvv_mbqm_x_%s(__riscv_vmul_vv_%s(v, slope, vl), %lld, %lld, vl);", ty.c_str(),
-             l.c_str(), s.c_str(), (long long)p.negative_multiplier, (long long)(p.negative_shift - plan.negative_pre)));
+  w.line(fmt("const %s pos = %s;", ty.c_str(),
+             ew::mbqm_x(t, positive, p.positive_multiplier, p.positive_shift - plan.positive_pre, p.rounding).c_str()));
+  w.line(fmt("const %s neg = %s;", ty.c_str(),
+             ew::mbqm_x(t, fmt("__riscv_vmul_vv_%s(v, slope, vl)", s.c_str()), p.negative_multiplier,
+                        p.negative_shift - plan.negative_pre, p.rounding).c_str()));
   w.line(fmt("const %s r = __riscv_vmerge_vvm_%s(pos, neg, negative, vl);", ty.c_str(), s.c_str()));
   w.line(fmt("npu_rvv_store_s8_%s(%s, npu_rvv_clamp_zp_%s(r, %lld, %lld, %lld, vl), vl);", l.c_str(), out.c_str(),
              l.c_str(), (long long)p.output_zero_point, (long long)p.act_min, (long long)p.act_max));
@@ -235,14 +245,16 @@ std::string emit_vector(const KernelSpec& spec, const PreluSpec& p, const std::v
   return c_array("int32_t", table, values) + "\n" + w.str();
 }
 
-// Per pixel, per channel, as the reference (npu_requantize rescales), the slopes an int32 array.
+// Per pixel, per channel, as the reference (npu_requantize_rounding rescales), the slopes an int32
+// array.
 std::string emit_scalar(const KernelSpec& spec, const PreluSpec& p, const std::vector<int64_t>& slopes,
                         int64_t& constant_bytes) {
   const std::string table = spec.name + "_slope";
   const long long channels = p.channels;
   auto requantize = [&](const char* value, int64_t multiplier, int64_t shift) {
-    return fmt("npu_requantize(%s, %lld, %lld, %lld, %lld, %lld)", value, (long long)multiplier, (long long)shift,
-               (long long)p.output_zero_point, (long long)p.act_min, (long long)p.act_max);
+    return fmt("npu_requantize_rounding(%s, %lld, %lld, %lld, %lld, %lld, %lld)", value, (long long)multiplier,
+               (long long)shift, (long long)p.output_zero_point, (long long)p.act_min, (long long)p.act_max,
+               (long long)p.rounding);
   };
   const std::vector<int32_t> values(slopes.begin(), slopes.end());
   constant_bytes = 4 * static_cast<int64_t>(values.size());

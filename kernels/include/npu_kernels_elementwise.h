@@ -87,11 +87,17 @@ void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* tabl
 
 /* Host-boundary conversions (TFLite AffineQuantize / Dequantize), float32 arithmetic:
  *   quantize:   out = clamp(round_half_away_from_zero(in / scale) + zero_point, -128, 127), NaN -> zero_point
- *   dequantize: out = scale * (float)(in - zero_point) */
+ *   dequantize: out = scale * (float)(in - zero_point)  (one rounding)
+ * except that with block > 0 dequantize's elements [0, size - size % block) are
+ *   out = (float)in * scale + (float)(-zero_point) * scale  (each product rounded, then the sum)
+ * as LiteRT's optimized DEQUANTIZE computes its vector blocks (block 8; quantize ignores it).
+ * ONNX models: block 0 (left out of an initialiser); TFLite models: compiler/quant/integer_spec.py
+ * DEQUANTIZE_BLOCK. */
 typedef struct {
     int32_t size;
     float scale; /* > 0 */
     int32_t zero_point;
+    int32_t block; /* >= 0 */
 } npu_quantize_params;
 
 void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output);
@@ -126,14 +132,20 @@ void npu_max_pool_s8(const npu_maxpool_params* p, const int8_t* input, int8_t* o
 
 /* Global average pool = int8 MEAN over H, W: [batches][in_h][in_w][channels] ->
  * [batches][1][1][channels], n = in_h * in_w (1 <= n <= 2^23):
- *   out = clamp(MBQM(sum (in - input_zero_point), multiplier, shift) + output_zero_point, act_min, act_max)
- * with multiplier/shift from s_in / (s_out * n): the 1/n is folded in, one rounding in all
- * (compiler/quant/reference/pool.py mean_params). */
+ *   out = clamp(MBQM(sum (in - input_zero_point), multiplier, shift) + output_zero_point + bias, act_min, act_max)
+ * with multiplier/shift from s_in / (s_out * n): the 1/n is folded in. MBQM rounds as
+ * block_rounding in the channels of whole blocks of NPU_MEAN_BLOCK ([0, channels - channels % 16))
+ * and as rounding in the others (npu_quant.h NPU_ROUND_*). ONNX models: all 0 (one rounding);
+ * TFLite models: LiteRT's optimized MEAN with keep_dims, its reference MEAN without
+ * (compiler/quant/reference/pool.py litert_mean_params, litert_reference_mean_params). */
+#define NPU_MEAN_BLOCK 16
 typedef struct {
     int32_t batches, in_h, in_w, channels;
     int32_t input_zero_point, output_zero_point;
     int32_t multiplier, shift;
     int32_t act_min, act_max; /* TFLite MEAN: [-128, 127] */
+    int32_t bias;             /* |bias| <= 2^30; 0 (left out of an initialiser) for ONNX models */
+    int32_t rounding, block_rounding;
 } npu_mean_params;
 
 void npu_global_avg_pool_s8(const npu_mean_params* p, const int8_t* input, int8_t* output);

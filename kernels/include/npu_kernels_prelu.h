@@ -1,5 +1,6 @@
-/* INT8 PReLU with a per-channel slope (TFLite int8 PRELU, reference_ops::BroadcastPrelu4DSlow), one
- * rounding (the integer spec of ONNX models; see compiler/quant/reference/prelu.py):
+/* INT8 PReLU with a per-channel slope (TFLite int8 PRELU, reference_ops::BroadcastPrelu4DSlow), both
+ * branches requantised with the spec's rounding (`rounding`, npu_quant.h NPU_ROUND_*: one rounding
+ * for ONNX models, gemmlowp's double rounding for TFLite ones; see compiler/quant/reference/prelu.py):
  *   v   = in - input_zero_point
  *   out = clamp((v >= 0 ? MBQM(v, positive_multiplier, positive_shift)
  *                       : MBQM(v * (alpha[c] - alpha_zero_point), negative_multiplier, negative_shift))
@@ -25,6 +26,7 @@ typedef struct {
     int32_t positive_multiplier, positive_shift;
     int32_t negative_multiplier, negative_shift;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
 } npu_prelu_params;
 
 void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* alpha, int8_t* output);

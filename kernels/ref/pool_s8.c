@@ -71,14 +71,16 @@ void npu_max_pool_s8(const npu_maxpool_params* p, const int8_t* input, int8_t* o
 void npu_global_avg_pool_s8(const npu_mean_params* p, const int8_t* input, int8_t* output) {
     const int32_t c = p->channels;
     const int32_t n = p->in_h * p->in_w; /* 1 <= n <= 2^23 */
+    const int32_t block = c - c % NPU_MEAN_BLOCK; /* channels [0, block) round as block_rounding */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t* image = input + (int64_t)b * n * c;
         for (int32_t ch = 0; ch < c; ++ch) {
             int32_t sum = 0; /* |sum| <= 255 * 2^23 */
             for (int32_t i = 0; i < n; ++i) sum += (int32_t)image[(int64_t)i * c + ch] - p->input_zero_point;
-            /* the multiplier includes 1 / n (mean_params): one rounding for the whole mean */
-            const int64_t mean = (int64_t)npu_multiply_by_quantized_multiplier(sum, p->multiplier, p->shift)
-                                 + p->output_zero_point;
+            /* the multiplier includes 1 / n: one requantisation for the whole mean */
+            const int32_t rounding = ch < block ? p->block_rounding : p->rounding;
+            const int64_t mean = (int64_t)npu_multiply_rounding(sum, p->multiplier, p->shift, rounding)
+                                 + p->output_zero_point + p->bias;
             output[(int64_t)b * c + ch] = (int8_t)(mean < p->act_min ? p->act_min : (mean > p->act_max ? p->act_max : mean));
         }
     }

@@ -1,4 +1,4 @@
-/* INT8 PReLU with a per-channel slope (TFLite int8 PRELU), one rounding.
+/* INT8 PReLU with a per-channel slope (TFLite int8 PRELU), the spec's rounding (p->rounding).
  * Spec: compiler/quant/reference/prelu.py (bit-exact); declaration in npu_kernels_prelu.h.
  * C99, <stdint.h> only, no libc: builds freestanding. */
 #include <stdint.h>
@@ -13,10 +13,11 @@ void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* 
         for (int32_t c = 0; c < channels; ++c, ++i) {
             const int32_t v = (int32_t)input[i] - p->input_zero_point;
             /* |v| <= 255 and |alpha - zp| <= 255: the product has at most 17 bits. */
-            output[i] = v >= 0 ? npu_requantize(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
-                                                p->act_min, p->act_max)
-                               : npu_requantize(v * ((int32_t)alpha[c] - p->alpha_zero_point), p->negative_multiplier,
-                                                p->negative_shift, p->output_zero_point, p->act_min, p->act_max);
+            output[i] = v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift,
+                                                         p->output_zero_point, p->act_min, p->act_max, p->rounding)
+                               : npu_requantize_rounding(v * ((int32_t)alpha[c] - p->alpha_zero_point),
+                                                         p->negative_multiplier, p->negative_shift,
+                                                         p->output_zero_point, p->act_min, p->act_max, p->rounding);
         }
     }
 }

@@ -16,6 +16,7 @@ from compiler.coral import _codegen
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
 from compiler.quant.reference.elementwise import add_params, mul_params
+from compiler.quant.reference.pool import litert_mean_params, litert_reference_mean_params
 from compiler.quant.reference.lut import unary_table
 
 INT32_MAX = 2**31 - 1
@@ -220,13 +221,49 @@ def _global_specs(rng, count):
                    dict(params, batches=shape[0], in_h=h, in_w=w, channels=shape[3]), [x], want)
 
 
+def _litert_global_specs(rng, count):
+    """TFLite models' MEAN (litert_mean_params: raw sums, a bias) with every pair of roundings for
+    the whole 16-channel blocks and the other channels; channel counts around the block."""
+    for i in range(count):
+        h, w = (int(v) for v in rng.integers(1, 10, 2))
+        shape = (int(rng.integers(1, 3)), h, w, int(rng.choice([3, 8, 16, 17, 33, 48, rng.integers(1, 300)])))
+        x = _int8(rng, shape, i % 3 == 1)
+        s_in = float(10.0 ** rng.uniform(-3, 0))
+        params = litert_mean_params(s_in, _zero_point(rng), s_in * 10.0 ** rng.uniform(-2, 2), _zero_point(rng), h * w)
+        params |= dict(rounding=i % 3, block_rounding=i // 3 % 3, **_act(rng))
+        if i % 4 == 3:  # raw: saturating multipliers and the largest biases
+            params |= dict(multiplier=_multiplier(rng), shift=int(rng.integers(-31, 31)),
+                           bias=int(rng.choice([-(1 << 30), 1 << 30])))
+        yield Spec(f"litert-global{i}-r{params['rounding']}{params['block_rounding']}-{'x'.join(map(str, shape))}",
+                   "global_avg_pool2d", dict(params, batches=shape[0], in_h=h, in_w=w, channels=shape[3]), [x],
+                   ref.global_avg_pool2d_s8(x, **params))
+
+
+def _litert_reference_global_specs(rng, count):
+    """TFLite models' MEAN without keep_dims (litert_reference_mean_params: multipliers below 2**30,
+    shifts down to -31), gemmlowp's rounding in every channel; planes up to 40x40."""
+    for i in range(count):
+        h, w = (int(v) for v in rng.integers(1, 41 if i % 2 else 10, 2))
+        shape = (int(rng.integers(1, 3)), h, w, int(rng.choice([3, 16, 17, 33, rng.integers(1, 300)])))
+        x = _int8(rng, shape, i % 3 == 1)
+        s_in = float(10.0 ** rng.uniform(-3, 0))
+        params = litert_reference_mean_params(s_in, _zero_point(rng), s_in * 2.0 ** rng.uniform(-8, 24),
+                                              _zero_point(rng), h * w)
+        params |= dict(rounding=1, block_rounding=1, **_act(rng))  # MEAN_ROUNDING_WITHOUT_KEEP_DIMS[TFLITE]
+        yield Spec(f"litert-ref-global{i}-{'x'.join(map(str, shape))}", "global_avg_pool2d",
+                   dict(params, batches=shape[0], in_h=h, in_w=w, channels=shape[3]), [x],
+                   ref.global_avg_pool2d_s8(x, **params))
+
+
 def _specs():
     rng = np.random.default_rng(7)
     # mul: its own generator and a multiple of 4 specs, so that the others' data and LMULs stay as they were
     return [*_add_specs(rng, 24), *_mul_specs(np.random.default_rng(19), 36), *_requantize_specs(rng, 16),
             *_lut_specs(np.random.default_rng(17), 12), *_pool_specs(rng, 30, "max_pool2d"),
             *_pool_specs(rng, 30, "avg_pool2d"), *_global_specs(rng, 20), *_concat_specs(np.random.default_rng(13), 24),
-            *_add_nhwc_specs(np.random.default_rng(23), 32)]  # last, its own generator: the others stay as they were
+            *_add_nhwc_specs(np.random.default_rng(23), 32),  # its own generator: the others stay as they were
+            *_litert_global_specs(np.random.default_rng(29), 18),
+            *_litert_reference_global_specs(np.random.default_rng(31), 8)]
 
 
 def _variants(number, spec):
@@ -369,6 +406,8 @@ def test_default_schedule_is_valid(kernel):
     ("max_pool2d", {"pad_left": 3}, "a window along W lies entirely in the padding"),
     ("avg_pool2d", {"out_h": 9}, "a window along H lies entirely in the padding"),
     ("global_avg_pool2d", {"in_h": 4096, "in_w": 4096}, "in_w = 4096 outside [1, 2048]"),
+    ("global_avg_pool2d", {"bias": 2**30 + 1}, "bias = 1073741825 outside [-1073741824, 1073741824]"),
+    ("global_avg_pool2d", {"block_rounding": 3}, "block_rounding = 3 outside [0, 2]"),
     ("concat", {"input1_shift": 31}, "input1_shift = 31 outside [-31, 30]"),
     ("concat", {"num_inputs": 3}, "concat spec has no field 'input2_size'"),
 ])

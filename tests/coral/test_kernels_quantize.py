@@ -3,13 +3,15 @@ npu_quantize_f32_s8 on the same inputs, bit for bit: random values at several sc
 points, exact ties (x / scale = n + 0.5), values that saturate, infinities, NaN, -0 and
 subnormals; odd sizes around the kernel's 256-element chunk; vector and portable variants.
 And the int8 -> float dequantize kernel (cpp/src/dequantize.cc) against npu_dequantize_s8_f32:
-every int8 value at every scale and zero point (float32 bit patterns compared), odd sizes."""
+every int8 value at every scale and zero point (float32 bit patterns compared), odd sizes, with
+and without LiteRT's blocks of 8 (block 8: TFLite models; the sizes around the block boundary)."""
 
 import numpy as np
 import pytest
 
 from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
 from compiler.coral.simulator import check_simulator_tools
+from compiler.quant.reference.elementwise import dequantize
 
 SCALES = [0.25, 1 / 255, 0.0392157, 7.3, 1e-6]
 ZERO_POINTS = [-128, -3, 0, 127]
@@ -76,6 +78,14 @@ def dequantize_cases():
         params = {"size": size, "scale": float(np.float32(0.0392157)), "zero_point": -3}
         rows += [(f"{size}-{kind}", params, rng.integers(-128, 128, size).astype(np.int8), kind == "rvv")
                  for kind in ("rvv", "c")]
+    for number, size in enumerate([1, 7, 8, 9, 15, 17, 256, 257, 1000, 1007]):
+        scale, zero_point = SCALES[number % len(SCALES)], ZERO_POINTS[number % len(ZERO_POINTS)]
+        params = {"size": size, "scale": float(np.float32(scale)), "zero_point": zero_point, "block": 8}
+        x = rng.integers(-128, 128, size).astype(np.int8)
+        rows += [(f"block8-{size}-{kind}", params, x, kind == "rvv") for kind in ("rvv", "c")]
+    for zero_point in ZERO_POINTS:  # every byte in the blocks' form
+        params = {"size": 256, "scale": float(np.float32(0.1)), "zero_point": zero_point, "block": 8}
+        rows.append((f"block8-every-byte-z{zero_point}", params, rng.permutation(every_byte), True))
     return rows
 
 
@@ -91,5 +101,7 @@ def test_dequantize_matches_kernels_ref_bit_for_bit(tmp_path):
         bad = np.flatnonzero(run.output.view(np.uint32) != ref.output.view(np.uint32))
         assert bad.size == 0, (label, x[bad[:5]], run.output[bad[:5]], ref.output[bad[:5]])
     assert np.isinf(refs[len(SCALES) * len(ZERO_POINTS)].output).any()  # the overflowing scale reaches inf
+    blocked = [(params, x, ref) for (label, params, x, _), ref in zip(rows, refs) if label.startswith("block8-every")]
+    assert any(np.any(ref.output != dequantize(x, params["scale"], params["zero_point"])) for params, x, ref in blocked)
     big = [run for (label, *_), run in zip(rows, ours) if label == "1000-rvv"][0]
     assert big.instructions < 0.6 * 1000, big.instructions  # kernels/ref: 7 per element

@@ -2,8 +2,9 @@
 DEQUANTIZE, sparse weights behind DENSIFY) on the host, and full-int8 models written as TF's
 converter writes them (tests/tflite_int8_models.py) built with their own scales.
 
-Float: equal to LiteRT's built-in kernels within 1e-4 of the output's largest magnitude (float32
-sums in another order, through up to 80 layers), and NHWC kept native (no transpose layer).
+Float: every MediaPipe model LiteRT runs equal to LiteRT's built-in kernels within 1e-4 of the
+output's largest magnitude (float32 sums in another order, through up to 100 layers; 1e-3 for
+pose_landmark_full, see LITERT_MODELS), and NHWC kept native (no transpose layer).
 Int8: every layer on an int8 kernel; the convolutions, dense layers and ADD bit-exact to LiteRT's
 built-in kernels, whole models within the stated steps (see the bound's comment).
 """
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from mediapipe_models import mediapipe_model
 from tflite_builder import litert_run
-from tflite_int8_models import OPERATORS, mobile_block_model, single_op_model, squeeze_excite_model
+from tflite_int8_models import OPERATORS, Int8Model, mobile_block_model, single_op_model, squeeze_excite_model
 
 from compiler.build import build
 from compiler.run.host import run_host
@@ -37,8 +38,19 @@ def _run(out, inputs, tmp):
     return run_host(out, paths).outputs
 
 
-@pytest.mark.parametrize("name", ["face_detection_short_range", "hand_landmark_lite", "pose_detection",
-                                  "face_detection_full_range_sparse"])
+# Every MediaPipe model LiteRT's built-in kernels run: 11 of 14 (face_landmark_with_attention needs
+# MediaPipe's Landmarks2TransformMatrix, TransformTensorBilinear and TransformLandmarks, which we do
+# not convert either; the two selfie_segmentation models its Convolution2DTransposeBias, below), each
+# 5-15 s. pose_landmark_full's segmentation logits (up to ~1300 on random inputs, from 5 resizes and
+# long sums) differ by 4e-4 of their magnitude, as much as LiteRT's own kernels disagree among
+# themselves there (BUILTIN_REF 3.4e-4 and XNNPACK 5.4e-4 from the built-in optimized kernels).
+LITERT_MODELS = dict.fromkeys(["face_detection_full_range_sparse", "face_detection_short_range", "face_landmark",
+                               "hand_landmark_full", "hand_landmark_lite", "hand_recrop", "iris_landmark",
+                               "palm_detection_full", "palm_detection_lite", "pose_detection"], FLOAT_TOLERANCE)
+LITERT_MODELS["pose_landmark_full"] = 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(LITERT_MODELS))
 def test_mediapipe_model_on_host_matches_litert(tmp_path, name):
     path = mediapipe_model(name)
     report = build(path, "host", tmp_path / "out")
@@ -51,7 +63,7 @@ def test_mediapipe_model_on_host_matches_litert(tmp_path, name):
     got = _run(tmp_path / "out", inputs, tmp_path)
     assert len(got) == len(expected)
     for want, have in zip(expected, got):
-        np.testing.assert_allclose(have, want, rtol=0, atol=FLOAT_TOLERANCE * max(1.0, float(np.abs(want).max())))
+        np.testing.assert_allclose(have, want, rtol=0, atol=LITERT_MODELS[name] * max(1.0, float(np.abs(want).max())))
 
 
 def test_selfie_segmentation_with_mediapipe_custom_op_builds(tmp_path):
@@ -69,11 +81,10 @@ def test_selfie_segmentation_with_mediapipe_custom_op_builds(tmp_path):
 
 # Steps between our host int8 build and LiteRT's built-in kernels, measured on 20 random inputs.
 # CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED follow LiteRT's requantisation exactly (double
-# rounding, ties up: test_mac_layers_are_bit_exact_to_litert); MEAN does not yet (LiteRT's optimized
-# MEAN has several integer paths; ours is one rounding of s_in / (s_out * n)), and its one-step
-# differences grow through the layers after it (softmax's 1/256 scale, the squeeze-excite gate).
-# Bit-exactness of every operator is issue 13's next step: then these bounds become 0.
-INT8_STEPS = {"mobile_block": (mobile_block_model, 3), "squeeze_excite": (squeeze_excite_model, 4)}
+# rounding, ties up: test_mac_layers_are_bit_exact_to_litert), and so does MEAN, with keep_dims
+# (squeeze_excite: LiteRT's optimized MEAN) and without (mobile_block: its reference MEAN), see
+# tests/unit/test_tflite_mean.py: both models are bit-exact.
+INT8_STEPS = {"mobile_block": (mobile_block_model, 0), "squeeze_excite": (squeeze_excite_model, 0)}
 
 
 def _worst_steps(path, out, tmp, samples=20) -> tuple[int, float]:
@@ -146,9 +157,7 @@ def test_bad_tflite_on_the_command_line(tmp_path, content, needle):
 
 
 # One-operator models our host int8 build computes exactly as LiteRT's built-in kernels do
-# (benchmarks/tflite_op_exactness.py prints the whole table). Not yet: MEAN (LiteRT's optimized
-# paths), PRELU (rounds once; LiteRT twice) and TRANSPOSE_CONV (partly float on import).
-NOT_YET_EXACT = {"MEAN (16 channels)", "PRELU", "TRANSPOSE_CONV"}
+# (benchmarks/tflite_op_exactness.py prints the whole table): all of them.
 
 
 def _int8_build(name, tmp_path):
@@ -160,15 +169,33 @@ def _int8_build(name, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("name", sorted(set(OPERATORS) - NOT_YET_EXACT))
+@pytest.mark.parametrize("name", sorted(OPERATORS))
 def test_operator_is_bit_exact_to_litert(tmp_path, name):
     path = _int8_build(name, tmp_path)
     worst, identical = _worst_steps(path, tmp_path / "out", tmp_path, samples=2)
     assert (worst, identical) == (0, 1.0)
 
 
-@pytest.mark.parametrize("name", sorted(NOT_YET_EXACT - {"TRANSPOSE_CONV"}))
-def test_not_yet_exact_operators_still_run_on_int8_within_one_step(tmp_path, name):
-    path = _int8_build(name, tmp_path)
-    worst, _ = _worst_steps(path, tmp_path / "out", tmp_path, samples=2)
-    assert worst <= 1
+@pytest.mark.parametrize("op", ["TRANSPOSE_CONV", "CONV_2D"])
+def test_convolutions_round_exact_ties_up_as_litert(tmp_path, op):
+    """Power-of-two scales (requantisation by 2^-11) make exact ties common: LiteRT's TRANSPOSE_CONV
+    rounds them as its CONV_2D does (ruy: ties up), which our zero-inserted convolution follows
+    (rounding them away from zero makes a few of these outputs differ: measured, this test then fails)."""
+    rng = np.random.default_rng(5)
+    m = Int8Model(seed=5)
+    x = m.activation("x", [1, 9, 10, 16], scale=2**-5, zero_point=3, model_input=True)
+    w_scale = np.full(16, 2**-7, np.float32)
+    w = m.b.constant("w", rng.integers(-127, 128, (16, 3, 3, 16)).astype(np.int8), scale=w_scale,
+                     zero_point=np.zeros(16, np.int64), axis=0)
+    if op == "TRANSPOSE_CONV":
+        y = m.activation("y", [1, 18, 20, 16], scale=2**-1, zero_point=-5)
+        shape = m.b.constant("shape", np.array([1, 18, 20, 16], np.int32))
+        m.b.op(op, [shape, w, x, m.bias("b", x, w_scale)], [y], padding="SAME", strideH=2, strideW=2)
+    else:
+        y = m.activation("y", [1, 9, 10, 16], scale=2**-1, zero_point=-5)
+        m.b.op(op, [x, w, m.bias("b", x, w_scale)], [y], padding="SAME", strideH=1, strideW=1)
+    m.b.output(y)
+    path = m.b.save(tmp_path / "model.tflite")
+    build(path, "host", tmp_path / "out")
+    worst, identical = _worst_steps(path, tmp_path / "out", tmp_path, samples=6)
+    assert (worst, identical) == (0, 1.0)

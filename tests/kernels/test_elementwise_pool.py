@@ -276,6 +276,36 @@ def test_quantize_round_trip_against_float():
         assert error.max() <= 0.5 * s * (1 + 2e-4)  # float32 rounding of x, x / s and the product
 
 
+def test_dequantize_blocks_match_c():
+    """block > 0 (TFLite models: LiteRT's vector blocks) around the block boundaries; block 0, the
+    ONNX spec's form, is the default and still one float32 multiply."""
+    rng = np.random.default_rng(16)
+    for case in range(CASES):
+        s, zp = scale(rng, -6, 3), zero_point(rng)
+        q = int8_tensor(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 40))))
+        block = int(rng.choice([0, 8, int(rng.integers(1, 20)), q.size, q.size + 1]))
+        exact(E.dequantize(q, s, zp, block), C.dequantize(q, s, zp, block), f"case {case}: s={s} zp={zp} {block}")
+        once = (np.float32(s) * (q.astype(np.int32) - zp).astype(np.float32)).astype(np.float32)
+        for impl in (E, C):
+            exact(impl.dequantize(q, s, zp, 0), once, f"block 0, case {case}")
+            exact(impl.dequantize(q, s, zp), once, f"default, case {case}")
+
+
+def test_dequantize_blocks_hand_derived():
+    # s = 0.1f, zp 3, q 1: 0.1f + (-0.3f) is one ulp below 0.1f * -2 (the product rounded once)
+    s, q = np.float32(0.1), np.ones((1, 11), np.int8)
+    blocked, once = np.float32(s + np.float32(-3 * np.float64(s))), np.float32(-2 * np.float64(s))
+    assert blocked != once
+    for impl in (E, C):
+        out = impl.dequantize(q, 0.1, 3, 8)
+        assert out.shape == (1, 11) and out.dtype == np.float32
+        exact(out.ravel(), np.float32([blocked] * 8 + [once] * 3), "8 in the block, 3 after it")
+        exact(impl.dequantize(q, 0.1, 3, 12), np.full((1, 11), once, np.float32), "no whole block")
+        exact(impl.dequantize(q, 0.1, 3, 11), np.full((1, 11), blocked, np.float32), "one whole block")
+        with pytest.raises(ValueError, match="block"):
+            impl.dequantize(q, 0.1, 3, -1)
+
+
 # ----------------------------------------------------------------------------------------
 # Pooling
 
@@ -455,6 +485,85 @@ def test_global_avg_pool_against_float():
         q = P.global_avg_pool2d_s8(x, **P.mean_params(s_in, zp_in, s_out, zp_out, x.shape[1] * x.shape[2]))
         expected = quantize_real(real(x, s_in, zp_in).mean(axis=(1, 2), keepdims=True), s_out, zp_out)
         within_one_lsb(q, expected, f"case {case}")
+
+
+def test_global_avg_pool_litert_matches_c():
+    """TFLite models' MEAN (litert_mean_params: raw sums, the input zero point as a bias after the
+    rounding) with every pair of roundings for the 16-channel blocks and the rest, and raw biases."""
+    rng = np.random.default_rng(12)
+    for case in range(CASES):
+        shape = nhwc(rng, max_hw=12, max_c=int(rng.choice([9, 40])))
+        x = int8_tensor(rng, shape)
+        act_min, act_max = act_range(rng) if case % 4 == 0 else (-128, 127)
+        s_in = scale(rng)
+        s_out = s_in * 10.0 ** rng.choice([rng.uniform(-6, 6), rng.uniform(-1, 1)])
+        params = P.litert_mean_params(s_in, zero_point(rng), s_out, zero_point(rng), shape[1] * shape[2])
+        if case % 5 == 0:
+            params["bias"] = int(rng.choice([-(1 << 30), 1 << 30, rng.integers(-(1 << 30), 1 << 30)]))
+        params |= dict(rounding=case % 3, block_rounding=case // 3 % 3, act_min=act_min, act_max=act_max)
+        exact(P.global_avg_pool2d_s8(x, **params), C.global_avg_pool2d_s8(x, **params), f"case {case}: {shape} {params}")
+
+
+def test_global_avg_pool_litert_hand_derived():
+    """LiteRT's MEAN of 20 channels, 2x2 pixels: channels 0..15 (its SIMD loop) round ties up,
+    16..19 (its scalar loop) ties away from zero; the input zero point leaves the sum as a bias."""
+    x = np.zeros((1, 2, 2, 20), np.int8)
+    x[0, :, :, :] = [[-1], [-2]]  # sum -6 in every channel: the mean -1.5
+    p = P.litert_mean_params(0.1, 0, 0.1, 0, 4)
+    assert (p["multiplier"], p["shift"], p["bias"], p["input_zero_point"]) == (1 << 30, -1, 0, 0)
+    litert = dict(rounding=1, block_rounding=2)  # integer_spec.MEAN_ROUNDING[TFLITE]
+    for impl in (P, C):
+        assert impl.global_avg_pool2d_s8(x, **p, **litert).ravel().tolist() == [-1] * 16 + [-2] * 4
+        assert impl.global_avg_pool2d_s8(x, **p).ravel().tolist() == [-1] * 20  # rounded once (ONNX)
+    # zp_in 3, s_in / s_out 0.5: bias -round_half_away(1.5) = -2, whatever the inputs
+    assert P.litert_mean_params(0.05, 3, 0.1, 7, 4)["bias"] == -2
+    assert P.litert_mean_params(0.05, -3, 0.1, 7, 4)["bias"] == 2
+    with pytest.raises(ValueError, match="exceeds 2\\*\\*22"):
+        P.litert_mean_params(1.0, 0, 1e-7, 0, 4)
+    for impl in (P, C):
+        with pytest.raises(ValueError, match="bias"):
+            impl.global_avg_pool2d_s8(x, **dict(p, bias=(1 << 30) + 1))
+        with pytest.raises(ValueError, match="rounding"):
+            impl.global_avg_pool2d_s8(x, **p, block_rounding=3)
+
+
+def test_global_avg_pool_litert_reference_matches_c():
+    """TFLite models' MEAN without keep_dims (litert_reference_mean_params: 1/n folded into the
+    multiplier in integers, so multipliers below 2**30 and shifts down to -31), gemmlowp's rounding
+    in every channel; planes up to 90x90 and scale ratios from 2**-24 to 2**8."""
+    rng = np.random.default_rng(13)
+    for case in range(CASES):
+        shape = nhwc(rng, max_hw=int(rng.choice([12, 90])), max_c=20)
+        x = int8_tensor(rng, shape)
+        s_in = scale(rng)
+        params = P.litert_reference_mean_params(s_in, zero_point(rng), s_in * 2.0 ** rng.uniform(-8, 24),
+                                                zero_point(rng), shape[1] * shape[2])
+        params |= dict(rounding=1, block_rounding=1)  # integer_spec.MEAN_ROUNDING_WITHOUT_KEEP_DIMS[TFLITE]
+        exact(P.global_avg_pool2d_s8(x, **params), C.global_avg_pool2d_s8(x, **params), f"case {case}: {shape} {params}")
+
+
+def test_global_avg_pool_litert_reference_hand_derived():
+    """LiteRT's reference MEAN of 2x2 pixels, equal scales: the multiplier 2**30 (shift 1) of
+    s_in / s_out takes 1/4 as k = 2 shifts: 2**30 * 4 / 4 at shift -1. Means of -1.5 round away
+    from zero in every channel (LiteRT's optimized MEAN, with keep_dims, rounds its 16-channel
+    blocks up)."""
+    x = np.zeros((1, 2, 2, 20), np.int8)
+    x[0, :, :, :] = [[-1], [-2]]  # sum -6 in every channel: the mean -1.5
+    p = P.litert_reference_mean_params(0.1, 0, 0.1, 0, 4)
+    assert (p["multiplier"], p["shift"], p["input_zero_point"]) == (1 << 30, -1, 0)
+    for impl in (P, C):
+        assert impl.global_avg_pool2d_s8(x, **p, rounding=1, block_rounding=1).ravel().tolist() == [-2] * 20
+    # n = 3: 2**30 * 2 // 3 (truncated) at shift 0; the sum of q - 1 is 4: 1.33 -> 1, plus 5
+    p = P.litert_reference_mean_params(0.1, 1, 0.1, 5, 3)
+    assert (p["multiplier"], p["shift"]) == ((1 << 31) // 3, 0)
+    three = np.array([2, 2, 3], np.int8).reshape(1, 3, 1, 1)
+    for impl in (P, C):
+        assert impl.global_avg_pool2d_s8(three, **p, rounding=1, block_rounding=1).ravel().tolist() == [6]
+    # s_in / s_out = 2**-20 (shift -19) over 8192 pixels: the fold stops at shift -31, k = 12 < 13
+    p = P.litert_reference_mean_params(2.0**-20, 0, 1.0, 0, 8192)
+    assert (p["multiplier"], p["shift"]) == (1 << 29, -31)
+    with pytest.raises(ValueError, match="count"):
+        P.litert_reference_mean_params(0.1, 0, 0.1, 0, 0)
 
 
 # ----------------------------------------------------------------------------------------

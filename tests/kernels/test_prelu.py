@@ -3,9 +3,10 @@
 compiler.quant.reference.prelu.prelu_s8 (the spec) against compiler.quant._ref_prelu.prelu_s8
 (kernels/ref/prelu_s8.c npu_prelu_s8). Seeded randomised property tests demand exact equality
 over odd shapes and channel counts, extreme zero points and values, slopes negative, positive and
-zero, every shift of both branches and multipliers from 0 to 2^31 - 1, narrow activation ranges;
-hand-derived cases pin TFLite's semantics (v = 0 takes the positive branch, one rounding, ties
-up); a float check (dequantize -> PReLU -> quantize) bounds the op to 1 LSB.
+zero, every shift of both branches and multipliers from 0 to 2^31 - 1, narrow activation ranges,
+each of the three roundings (single for ONNX models, double for TFLite's PRELU, double ties-up);
+hand-derived cases pin TFLite's semantics (v = 0 takes the positive branch, one rounding ties up,
+or gemmlowp's two, ties away); a float check (dequantize -> PReLU -> quantize) bounds the op to 1 LSB.
 """
 
 import numpy as np
@@ -62,11 +63,12 @@ def both(x, alpha, **params):
 
 def test_prelu_matches_c_from_scales():
     rng = np.random.default_rng(31)
-    for _ in range(CASES):
+    for case in range(CASES):
         x, alpha = operands(rng)
         act_min, act_max = act_range(rng)
         params = P.prelu_params(scale(rng, -3, 0), scale(rng, -4, 0), scale(rng, -3, 0))
-        both(x, alpha, **zero_points(rng), **params, act_min=act_min, act_max=act_max)
+        both(x, alpha, **zero_points(rng), **params, act_min=act_min, act_max=act_max,
+             rounding=case % 3)  # single (ONNX), double (TFLite's PRELU), double ties-up
 
 
 @pytest.mark.parametrize("shift", range(-31, 31))
@@ -81,39 +83,50 @@ def test_prelu_matches_c_every_shift(shift):
         other = int(rng.integers(-31, 31))
         positive_shift, negative_shift = (shift, other) if case % 2 else (other, shift)
         both(x, alpha, **zero_points(rng), positive_multiplier=raw_multiplier(rng), positive_shift=positive_shift,
-             negative_multiplier=raw_multiplier(rng), negative_shift=negative_shift, act_min=act_min, act_max=act_max)
+             negative_multiplier=raw_multiplier(rng), negative_shift=negative_shift, act_min=act_min, act_max=act_max,
+             rounding=case % 3)
 
 
 def test_prelu_extreme_products():
-    """Every int8 value against every slope at the extreme zero points: |v * slope| up to 255^2."""
+    """Every int8 value against every slope at the extreme zero points: |v * slope| up to 255^2, each rounding."""
     x = np.broadcast_to(np.arange(-128, 128, dtype=np.int8).reshape(256, 1), (256, 256)).copy()
     alpha = np.arange(-128, 128, dtype=np.int8)
     for zp_in, zp_alpha, zp_out in [(127, -128, 0), (127, 127, 127), (-128, 0, -128), (0, 0, 0), (3, -7, 5)]:
         for pm, ps, nm, ns in [(INT32_MAX, 0, INT32_MAX, -16), (INT32_MAX, 30, INT32_MAX, 30), (1, -31, 1, -31),
                                (1 << 30, 1, 1 << 30, -8), (1_234_567_890, -3, 987_654_321, 2)]:
-            both(x, alpha, input_zero_point=zp_in, alpha_zero_point=zp_alpha, output_zero_point=zp_out,
-                 positive_multiplier=pm, positive_shift=ps, negative_multiplier=nm, negative_shift=ns)
+            for rounding in range(3):
+                both(x, alpha, input_zero_point=zp_in, alpha_zero_point=zp_alpha, output_zero_point=zp_out,
+                     positive_multiplier=pm, positive_shift=ps, negative_multiplier=nm, negative_shift=ns,
+                     rounding=rounding)
 
 
 def test_prelu_is_requantize_above_and_mul_below_the_zero_point():
     """The two branches against the other references: where x >= zp_in it is requantize_s8 with the
-    positive multiplier, where x < zp_in it is mul_s8 by the slope broadcast over the pixels."""
+    positive multiplier (single rounding; mul_s8 by 1 for each rounding), where x < zp_in it is
+    mul_s8 by the slope broadcast over the pixels, with the same rounding."""
     rng = np.random.default_rng(32)
-    for _ in range(200):
+    for case in range(300):
+        rounding = case % 3
         shape = nhwc(rng, max_c=40)
         x, alpha = int8_tensor(rng, shape), slopes(rng, shape[-1])
         zps = zero_points(rng)
         act_min, act_max = act_range(rng)
         p = P.prelu_params(scale(rng, -3, 0), scale(rng, -4, 0), scale(rng, -3, 0))
-        out = both(x, alpha, **zps, **p, act_min=act_min, act_max=act_max)
-        act = dict(act_min=act_min, act_max=act_max)
-        above = E.requantize_s8(x, input_zero_point=zps["input_zero_point"], output_zero_point=zps["output_zero_point"],
-                                multiplier=p["positive_multiplier"], shift=p["positive_shift"], **act)
+        out = both(x, alpha, **zps, **p, act_min=act_min, act_max=act_max, rounding=rounding)
+        act = dict(act_min=act_min, act_max=act_max, rounding=rounding)
+        by_one = E.mul_s8(x, np.ones_like(x), input1_zero_point=zps["input_zero_point"], input2_zero_point=0,
+                          output_zero_point=zps["output_zero_point"], output_multiplier=p["positive_multiplier"],
+                          output_shift=p["positive_shift"], **act)
+        if rounding == 0:
+            exact(by_one, E.requantize_s8(x, input_zero_point=zps["input_zero_point"],
+                                          output_zero_point=zps["output_zero_point"],
+                                          multiplier=p["positive_multiplier"], shift=p["positive_shift"],
+                                          act_min=act_min, act_max=act_max), "requantize_s8 is mul_s8 by 1")
         below = E.mul_s8(x, np.broadcast_to(alpha, (shape[0], 1, 1, shape[3])).copy(),
                          input1_zero_point=zps["input_zero_point"], input2_zero_point=zps["alpha_zero_point"],
                          output_zero_point=zps["output_zero_point"], output_multiplier=p["negative_multiplier"],
                          output_shift=p["negative_shift"], **act)
-        exact(out, np.where(x >= zps["input_zero_point"], above, below), f"{shape}: {zps} {p}")
+        exact(out, np.where(x >= zps["input_zero_point"], by_one, below), f"{shape}: {zps} {p} rounding {rounding}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -194,6 +207,22 @@ def test_prelu_rounds_once_ties_up():
     assert out.tolist() == [0, 1, 0, -1]
 
 
+@pytest.mark.parametrize("rounding, expected", [
+    (0, [1, 0, 2, -1, 0, 0]),   # once, ties up
+    (1, [1, -1, 2, -2, 1, 0]),  # gemmlowp (LiteRT's PRELU): 0.25 -> high 1 (0.5 up) -> 0.5 away: 1
+    (2, [1, 0, 2, -1, 1, 0]),   # twice, the shift's ties up (ruy)
+])
+def test_prelu_rounds_as_the_spec_says(rounding, expected):
+    """Multiplier 0.25 (2^30, shift -1) on both branches, slope 1: 2, -2, 6, -6, 1, -1 times 0.25
+    are 0.5, -0.5, 1.5, -1.5, 0.25, -0.25. Double rounding first takes the doubling high multiply
+    (2^30 v / 2^31 rounded, ties up: 1, -1, 3, -3, 1, 0), then halves it with rounding."""
+    x = np.int8([2, -2, 6, -6, 1, -1])
+    out = both(x, np.ones(6, np.int8), input_zero_point=0, alpha_zero_point=0, output_zero_point=0,
+               positive_multiplier=1 << 30, positive_shift=-1, negative_multiplier=1 << 30, negative_shift=-1,
+               rounding=rounding)
+    assert out.tolist() == expected
+
+
 def test_prelu_saturation_and_activation_range():
     x = np.int8([-128, 127, 1, 0])
     alpha = np.int8([1, 1, 1, 1])
@@ -229,14 +258,16 @@ def test_prelu_empty_and_any_rank():
 
 
 def test_prelu_against_float():
-    """dequantize -> PReLU with the dequantized slope -> quantize differs from prelu_s8 by at most 1 step."""
+    """dequantize -> PReLU with the dequantized slope -> quantize differs from prelu_s8 by at most 1 step,
+    whichever the rounding."""
     rng = np.random.default_rng(33)
     for case in range(CASES):
         x, alpha = operands(rng)
         s_in, s_alpha, s_out = scale(rng, -3, 0), scale(rng, -4, 0), scale(rng, -3, 0)
         zps = zero_points(rng)
         act_min, act_max = act_range(rng)
-        q = P.prelu_s8(x, alpha, **zps, **P.prelu_params(s_in, s_alpha, s_out), act_min=act_min, act_max=act_max)
+        q = P.prelu_s8(x, alpha, **zps, **P.prelu_params(s_in, s_alpha, s_out), act_min=act_min, act_max=act_max,
+                       rounding=case % 3)
         v = real(x, s_in, zps["input_zero_point"])
         y = np.where(v >= 0, v, v * real(alpha, s_alpha, zps["alpha_zero_point"]))
         within_one_lsb(q, quantize_real(y, s_out, zps["output_zero_point"], act_min, act_max), f"case {case}")
@@ -265,12 +296,14 @@ GOOD = dict(input_zero_point=0, alpha_zero_point=0, output_zero_point=0, positiv
     ((5,), {"output_zero_point": 1.5}, r"output_zero_point must be an integer"),
     ((5,), {"act_min": 3, "act_max": 2}, r"act_min=3 > act_max=2"),
     ((5,), {"act_max": 128}, r"act_max=128 is outside"),
+    ((5,), {"rounding": 3}, r"rounding=3 is not one of 0 \(single\), 1 \(double\), 2"),
+    ((5,), {"rounding": 2}, None),
 ])
 def test_prelu_rejects_bad_arguments(impl, alpha_shape, change, message):
     x = np.zeros((2, 3, 4, 5), np.int8)
     alpha = np.zeros(alpha_shape, np.int8)
     if message is None:
-        assert impl.prelu_s8(x, alpha, **GOOD).shape == x.shape
+        assert impl.prelu_s8(x, alpha, **(GOOD | change)).shape == x.shape
         return
     with pytest.raises(ValueError, match=message):
         impl.prelu_s8(x, alpha, **(GOOD | change))

@@ -243,6 +243,25 @@ def test_qlinear_conv_with_quantised_graph_input_and_output(dtype):
     assert_within_one_step(model, mod, integer_inputs(model))
 
 
+@pytest.mark.parametrize("scale_out, integer", [(0.05, True), (0.04, False)])
+def test_int8_to_uint8_at_the_same_scale_is_an_integer_shift(scale_out, integer):
+    """DequantizeLinear(int8) -> QuantizeLinear(uint8) at the same scale (TFLite's QUANTIZE at a
+    uint8 model's output) is x - zp + zp_u8 clipped, in integers; another scale keeps the float
+    quantize. Every int8 value equals ONNX Runtime's result."""
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "zp"], ["f"]),
+             helper.make_node("QuantizeLinear", ["f", "s_out", "zp_out"], ["y"])]
+    constants = [numpy_helper.from_array(np.array(v, dtype), name) for v, dtype, name in [
+        (0.05, np.float32, "s"), (-3, np.int8, "zp"), (scale_out, np.float32, "s_out"), (250, np.uint8, "zp_out")]]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 3, [256])],
+                              [helper.make_tensor_value_info("y", 2, [256])], constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    mod = imported(model)
+    assert ("relax.quantize" not in call_ops(mod)) == integer
+    x = np.arange(-128, 128, dtype=np.int8)
+    np.testing.assert_array_equal(run_relax(mod, x), run_onnxruntime(model, {"x": x})[0])
+
+
 # -- ConvInteger / MatMulInteger ----------------------------------------------------------------
 
 UNIT_SCALE_FORM = ["relax.dequantize", "relax.dequantize"]

@@ -10,7 +10,8 @@ from compiler.quant.reference.elementwise import (
     add_params, add_s8, concat_params, concat_s8, dequantize, mul_params, mul_s8, pad_s8, quantize, requantize_params,
     requantize_s8)
 from compiler.quant.reference.lut import lut_s8, unary_table
-from compiler.quant.reference.pool import avg_pool2d_s8, global_avg_pool2d_s8, max_pool2d_s8, mean_params
+from compiler.quant.reference.pool import (
+    avg_pool2d_s8, global_avg_pool2d_s8, litert_mean_params, litert_reference_mean_params, max_pool2d_s8, mean_params)
 from compiler.quant.reference.softmax import softmax_params, softmax_s8
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "mul_params", "mul_s8",  # elementwise.py
     "quantize", "requantize_params", "requantize_s8",  # elementwise.py
     "lut_s8", "unary_table",  # lut.py
-    "avg_pool2d_s8", "global_avg_pool2d_s8", "max_pool2d_s8", "mean_params",  # pool.py
+    "avg_pool2d_s8", "global_avg_pool2d_s8", "litert_mean_params", "litert_reference_mean_params",  # pool.py
+    "max_pool2d_s8", "mean_params",  # pool.py
     "softmax_params", "softmax_s8",  # softmax.py
 ]

@@ -51,6 +51,12 @@ Quantize / dequantize (TFLite reference_ops::AffineQuantize / Dequantize), float
     dequantize: x = float32(scale) * float32(q - zp)     (one float32 multiply; equal to
                 TFLite's float32(double(scale) * (q - zp)) since that double product is exact)
 
+With block > 0 (TFLite models: quant/integer_spec.py DEQUANTIZE_BLOCK), dequantize's elements
+[0, n - n % block) of the flattened tensor are instead float32(q * scale) + float32(-zp * scale),
+each product rounded to float32, then the float32 sum (no fused multiply-add): LiteRT 2.3's
+optimized DEQUANTIZE takes whole vectors of 8 that way and the rest in the form above (measured:
+0 mismatches over 10,663 outputs of 300 random one-op models; blocks of 4 or 16 mismatch).
+
 NaN quantizes to the zero point.
 """
 
@@ -269,11 +275,18 @@ def quantize(x, scale, zero_point):
     return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
 
 
-def dequantize(q, scale, zero_point):
-    """int8 -> float32: float32(scale) * float32(q - zero_point)."""
+def dequantize(q, scale, zero_point, block=0):
+    """int8 -> float32: float32(scale) * float32(q - zero_point); with block > 0 the elements of the
+    whole blocks (in the flat order) float32(q * scale) + float32(-zero_point * scale)."""
     q = _int8_array(q, "input")
     s, zero_point = _check_quantize_args(scale, zero_point)
-    return (np.float32(s) * (q.astype(np.int32) - zero_point).astype(np.float32)).astype(np.float32)
+    block = _check_dequantize_block(block)
+    s = np.float32(s)
+    out = (s * (q.astype(np.int32) - zero_point).astype(np.float32)).astype(np.float32)
+    blocked = q.size - q.size % block if block else 0
+    flat = out.reshape(-1)  # a view: out is contiguous
+    flat[:blocked] = q.reshape(-1)[:blocked].astype(np.float32) * s + np.float32(-zero_point) * s
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -372,6 +385,11 @@ def _check_requantize_args(x, input_zero_point, output_zero_point, multiplier, s
 def _check_quantize_args(scale, zero_point):
     """quantize's / dequantize's (scale, zero point) checked: (float32-rounded scale as a float, int zero point)."""
     return _scale(scale, "scale"), _int8_value(zero_point, "zero_point")
+
+
+def _check_dequantize_block(block):
+    """dequantize's block checked: an int in [0, INT32_MAX] (0: every element rounded once)."""
+    return _int_value(block, "block", 0, INT32_MAX)
 
 
 def _add_layout(input1, input2, batches, pixels, channels, broadcast, subtract):

@@ -3,14 +3,17 @@
 The spec for kernels/ref/prelu_s8.c (declared in kernels/include/npu_kernels_prelu.h) and for
 the generated kernel (cpp/src/prelu.cc); tests demand bit equality between them
 (tests/kernels/test_prelu.py, tests/coral/test_kernels_prelu.py). TFLite int8 PRELU
-(reference_ops::BroadcastPrelu4DSlow, params as in TFLite Micro's CalculatePreluParams), one
-rounding (TFLITE_SINGLE_ROUNDING, see compiler/quant/fixed_point.py):
+(reference_ops::BroadcastPrelu4DSlow, params as in TFLite Micro's CalculatePreluParams), with the
+integer spec's rounding (compiler/quant/fixed_point.py ROUNDINGS; `rounding` is its index):
+one rounding for ONNX models (TFLITE_SINGLE_ROUNDING), gemmlowp's double rounding (ties away
+from zero) for TFLite models, as LiteRT's built-in PRELU computes it; MBQM below is that rounding's
+MultiplyByQuantizedMultiplier, the same on both branches:
 
     (m_pos, e_pos) = QuantizeMultiplier(double(s_in) / double(s_out))
     (m_neg, e_neg) = QuantizeMultiplier(double(s_in) * double(s_alpha) / double(s_out))
     v   = q - zp_in
-    out = clamp((v >= 0 ? MultiplyByQuantizedMultiplier(v, m_pos, e_pos)
-                        : MultiplyByQuantizedMultiplier(v * (alpha[c] - zp_alpha), m_neg, e_neg))
+    out = clamp((v >= 0 ? MBQM(v, m_pos, e_pos)
+                        : MBQM(v * (alpha[c] - zp_alpha), m_neg, e_neg))
                 + zp_out, act_min, act_max)
 
 with c the channel (last axis) of the element and alpha int8 [C] (a single slope is passed
@@ -22,7 +25,7 @@ prelu_params first rounds the given scales to float32.
 
 import numpy as np
 
-from compiler.quant.fixed_point import INT32_MAX, multiply_by_quantized_multiplier, quantize_multiplier
+from compiler.quant.fixed_point import INT32_MAX, MULTIPLY, ROUNDINGS, quantize_multiplier, rounding_code
 from compiler.quant.reference.elementwise import (
     INT8_MAX,
     INT8_MIN,
@@ -53,19 +56,21 @@ def prelu_params(input_scale, alpha_scale, output_scale) -> dict:
 
 
 def prelu_s8(x, alpha, *, input_zero_point, alpha_zero_point, output_zero_point, positive_multiplier, positive_shift,
-             negative_multiplier, negative_shift, act_min=INT8_MIN, act_max=INT8_MAX):
+             negative_multiplier, negative_shift, act_min=INT8_MIN, act_max=INT8_MAX, rounding=0):
     """Quantised PReLU of an int8 tensor whose last axis is the channels, by an int8 slope per channel.
 
     x: int8 [..., C] (at least one dimension); alpha: int8 [C]. Multipliers in [0, 2**31), shifts in
-    [-31, 30]. Returns int8 of x's shape.
+    [-31, 30]. rounding: both branches' requantisation's (fixed_point.ROUNDINGS index; 1 for TFLite
+    models: LiteRT's PRELU rounds twice, ties away from zero). Returns int8 of x's shape.
     """
     x, alpha = _prelu_operands(x, alpha)
     p = _check_prelu_args(input_zero_point, alpha_zero_point, output_zero_point, positive_multiplier, positive_shift,
-                          negative_multiplier, negative_shift, act_min, act_max)
+                          negative_multiplier, negative_shift, act_min, act_max, rounding)
+    multiply = MULTIPLY[ROUNDINGS[p["rounding"]]]
     v = x.astype(np.int64) - p["input_zero_point"]
     slope = alpha.astype(np.int64) - p["alpha_zero_point"]  # broadcasts along the last axis
-    positive = multiply_by_quantized_multiplier(v, p["positive_multiplier"], p["positive_shift"])
-    negative = multiply_by_quantized_multiplier(v * slope, p["negative_multiplier"], p["negative_shift"])
+    positive = multiply(v, p["positive_multiplier"], p["positive_shift"])
+    negative = multiply(v * slope, p["negative_multiplier"], p["negative_shift"])
     scaled = np.where(v >= 0, positive, negative).astype(np.int64) + p["output_zero_point"]
     return np.clip(scaled, p["act_min"], p["act_max"]).astype(np.int8)
 
@@ -89,7 +94,7 @@ def _prelu_operands(x, alpha):
 
 
 def _check_prelu_args(input_zero_point, alpha_zero_point, output_zero_point, positive_multiplier, positive_shift,
-                      negative_multiplier, negative_shift, act_min, act_max):
+                      negative_multiplier, negative_shift, act_min, act_max, rounding=0):
     """prelu_s8's scalar arguments checked, as a dict of prelu_s8's keyword arguments."""
     positive_multiplier, positive_shift = _multiplier_shift(positive_multiplier, positive_shift, "positive_", -31, 30)
     negative_multiplier, negative_shift = _multiplier_shift(negative_multiplier, negative_shift, "negative_", -31, 30)
@@ -99,4 +104,4 @@ def _check_prelu_args(input_zero_point, alpha_zero_point, output_zero_point, pos
                 output_zero_point=_int8_value(output_zero_point, "output_zero_point"),
                 positive_multiplier=positive_multiplier, positive_shift=positive_shift,
                 negative_multiplier=negative_multiplier, negative_shift=negative_shift,
-                act_min=act_min, act_max=act_max)
+                act_min=act_min, act_max=act_max, rounding=rounding_code(rounding))

@@ -1,0 +1,134 @@
+"""`build ... --emit tflite`: our int8 model as a .tflite that LiteRT runs bit-exact to our build.
+
+Each test builds an ONNX model with our calibration and `--emit tflite`, then runs OUT/model.tflite
+in LiteRT's built-in kernels (no XNNPACK) and OUT/model.so in the Relax VM on the same random
+inputs, here, independently of the check the build itself makes: int8 outputs (--io int8) must be
+equal; float outputs (--io float) too, since the build follows LiteRT's DEQUANTIZE. A file with
+float layers (--keep-float) agrees within float rounding. Reading the file back with our TFLite
+frontend gives the same build again (its own scales, bit-exact).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model
+from onnx_models import depthwise_block, residual_block, tiny_cnn
+from tflite_builder import litert_run
+
+from compiler.run.host import run_host
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS = REPO / "examples" / "digits"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def _build(model: onnx.ModelProto, tmp, *flags):
+    """Build `model` int8 with --emit tflite from random-normal calibration; returns (OUT, report)."""
+    onnx.save(model, tmp / "m.onnx")
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    np.save(tmp / "calib.npy", np.random.default_rng(1).normal(size=(24, *shape)).astype(np.float32))
+    out = tmp / "out"
+    result = _cli("build", tmp / "m.onnx", "-o", out, "--quantize", "int8", "--calib", tmp / "calib.npy",
+                  "--emit", "tflite", *flags)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "report.json").read_text())
+
+
+def _inputs(report, rng):
+    tensors = report["interface"]["inputs"]
+    return [rng.integers(-128, 128, t["shape"]).astype(np.int8) if t["dtype"] == "int8"
+            else rng.normal(size=t["shape"]).astype(np.float32) for t in tensors]
+
+
+def _run_both(out, tmp, inputs):
+    paths = []
+    for index, value in enumerate(inputs):
+        paths.append(str(tmp / f"input{index}.npy"))
+        np.save(paths[-1], value)
+    return litert_run(out / "model.tflite", inputs, reference=False), run_host(out, paths).outputs
+
+
+EXACT_MODELS = {
+    "tiny CNN (conv, depthwise, pool, residual, mean, dense)": lambda: tiny_cnn(softmax=False),
+    "residual block": residual_block,
+    "depthwise block": depthwise_block,
+    **{op: (lambda op=op: conv_op_conv_model(op)) for op in OPS if op != "ConvTranspose grouped dilated cropped"},
+    **{f"{name} (table)": (lambda name=name: conv_activation_model(name)) for name in ACTIVATIONS},
+}
+
+
+@pytest.mark.parametrize("io", ["int8", "float"])
+@pytest.mark.parametrize("name", EXACT_MODELS)
+def test_exported_tflite_equals_the_build_in_litert(tmp_path, name, io):
+    out, report = _build(EXACT_MODELS[name](), tmp_path, "--io", io)
+    assert report["tflite"]["check"]["identical"] and report["tflite"]["float_layers"] == []
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        inputs = _inputs(report, rng)
+        theirs, ours = _run_both(out, tmp_path, inputs)
+        for want, have in zip(theirs, ours):
+            assert want.dtype == have.dtype
+            np.testing.assert_array_equal(have, want)
+
+
+def test_the_exported_file_uses_litert_builtins_for_its_tables(tmp_path):
+    """HARD_SWISH's table is LiteRT's own only when our build computes it as LiteRT does; a function
+    TFLite has no builtin for (SiLU) is the lookup itself (CAST, ADD, GATHER): both exact above."""
+    _, report = _build(conv_activation_model("SiLU"), tmp_path)
+    assert {"CAST", "GATHER"} <= set(report["tflite"]["operators"])
+
+
+def test_digits_cnn_round_trips_through_our_tflite_frontend(tmp_path):
+    """The exported file, built again by our TFLite frontend with its own scales, is the same model:
+    equal outputs on the validation images."""
+    out = tmp_path / "out"
+    result = _cli("build", DIGITS / "digits_cnn.onnx", "-o", out, "--quantize", "int8", "--calib",
+                  DIGITS / "calib.npz", "--emit", "tflite", "--io", "int8")
+    assert result.returncode == 0, result.stderr
+    again = tmp_path / "again"
+    result = _cli("build", out / "model.tflite", "-o", again)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((again / "report.json").read_text())
+    assert all(row["kind"] == "int8" for row in report["layers"] if row["op"] not in ("reshape",)), report["layers"]
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        np.save(tmp_path / "x.npy", rng.integers(-128, 128, (1, 1, 8, 8)).astype(np.int8))
+        first = run_host(out, [str(tmp_path / "x.npy")]).outputs[0]
+        second = run_host(again, [str(tmp_path / "x.npy")]).outputs[0]
+        np.testing.assert_array_equal(second, first)
+
+
+def test_kept_float_layer_is_a_float_operator_within_float_rounding(tmp_path):
+    out, report = _build(tiny_cnn(softmax=False), tmp_path, "--keep-float", "pw_conv")
+    tflite = report["tflite"]
+    assert tflite["float_layers"] and tflite["check"]["expected"].startswith("within float rounding")
+    theirs, ours = _run_both(out, tmp_path, _inputs(report, np.random.default_rng(0)))
+    scale = float(np.abs(theirs[0]).max())
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5 * max(scale, 1.0))
+
+
+def test_emit_tflite_of_a_float_build_is_one_error_line_and_no_output(tmp_path):
+    result = _cli("build", DIGITS / "digits_cnn.onnx", "-o", tmp_path / "out", "--emit", "tflite")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --emit tflite: the export writes an int8 model")
+    assert not (tmp_path / "out").exists()
+
+
+def test_layer_tflite_cannot_express_is_named_and_nothing_is_written(tmp_path):
+    model = conv_op_conv_model("ConvTranspose grouped dilated cropped")
+    onnx.save(model, tmp_path / "m.onnx")
+    result = _cli("build", tmp_path / "m.onnx", "-o", tmp_path / "out", "--quantize", "int8", "--calib", "random",
+                  "--emit", "tflite")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --emit tflite: layer up:") and "grouped convolution" in last, last
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import tvm
 
+from compiler.backends import REPORT_KEY as BACKEND_REPORT_KEY, backend_for, is_backend
 from compiler.compile import compile_model, spec_form
 from compiler.export.verify import write_tflite
 from compiler.errors import CompilerError
@@ -36,7 +37,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     target = get_target(target_name)
     tuning = _load_tuning(tuning_db, target, warn) if tuning_db else None
     host_tuning_db = tuning if target.runner == "relax-vm" else None
-    if memory is not None and target.runner == "relax-vm":
+    if memory is not None and (target.runner == "relax-vm" or is_backend(target.runner)):
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
     out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
@@ -44,14 +45,17 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     model = load_model(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
-    spec = TFLITE if "tflite" in emit else None  # the exported file and the build compute the same integers
+    # what the build computes: the exported file's spec, or a vendor backend's (its artefact's)
+    spec = TFLITE if "tflite" in emit else (backend_for(target).INTEGER_SPEC if is_backend(target.runner) else None)
     compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
                              note=warn, spec=spec)
     tflite = _export_tflite(compiled) if "tflite" in emit else None
     with staging_dir(out) as staging:
-        coral = None
+        coral = vendor = None
         if compiled.executable is not None:
             compiled.executable.export_library(str(staging / target.artefact))
+        elif is_backend(target.runner):
+            vendor = backend_for(target).build(compiled, staging, target, warn)
         else:  # before measuring accuracy: a model that does not fit the chip fails early
             from compiler.coral.build import build_firmware
 
@@ -60,6 +64,8 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         report = summarise(compiled, model_path, quantisation)
         if coral is not None:
             report["coral"] = coral
+        if vendor is not None:
+            report[BACKEND_REPORT_KEY] = vendor
         if tflite is not None:
             report["tflite"] = write_tflite(tflite, compiled, staging, warn)
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 
+from compiler.backends import REPORT_KEY as BACKEND_REPORT_KEY, backend_for
 from compiler.errors import CompilerError
 from compiler.coral.memory import default_profile_name, memory_spec, parse_size
 from compiler.names import one_line, shown
@@ -159,12 +160,25 @@ def _run(args) -> int:
     _check_output_path(args, len(report["interface"]["outputs"]))
     if "coral" in report:
         return _run_coral(args)
+    if BACKEND_REPORT_KEY in report:
+        return _run_backend(args, report)
     from compiler.run.host import run_host
 
     result = run_host(args.out_dir, args.input, repeat=args.repeat)
     _print_outputs(result)
     print(f"latency over {len(result.latencies_ms)} run(s): median {result.median_ms():.3f} ms, "
           f"p90 {result.p90_ms():.3f} ms")
+    _save_outputs(args, result)
+    return 0
+
+
+def _run_backend(args, report) -> int:
+    """A vendor target's OUT: its backend runs what this machine can and says what it ran."""
+    from compiler.targets import get_target
+
+    backend = backend_for(get_target(report["target"]))
+    result = backend.run(args.out_dir, args.input, report)
+    _print_outputs(result)
     _save_outputs(args, result)
     return 0
 

@@ -5,6 +5,7 @@ shown on the terminal): a name cannot break a table, start a heading or hide cha
 
 from compiler.names import md_code, md_text, shown
 from compiler.report.coral_markdown import coral_summary_lines, render_coral
+from compiler.report.backend import backend_summary_lines, render_backend
 from compiler.report.tflite_markdown import render_tflite, tflite_summary_lines
 from compiler.report.tuning_markdown import render_tuning
 
@@ -54,6 +55,8 @@ def render_markdown(report: dict) -> str:
         lines += render_quantisation(report["quantization"])
     if report.get("coral"):
         lines += render_coral(report["coral"])
+    if report.get("backend"):
+        lines += render_backend(report["backend"])
     if report.get("tflite"):
         lines += render_tflite(report["tflite"])
     if report.get("tuning"):
@@ -96,7 +99,7 @@ def render_summary(report: dict) -> str:
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
     ] + _quant_summary_lines(report.get("quantization")) + coral_summary_lines(report.get("coral"))
-        + tflite_summary_lines(report.get("tflite")))
+        + tflite_summary_lines(report.get("tflite")) + backend_summary_lines(report.get("backend")))
 
 
 def _quant_summary_lines(quant) -> list[str]:

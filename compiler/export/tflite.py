@@ -68,7 +68,9 @@ class _Exporter:
     def run(self) -> bytes:
         main = self.mod["main"]
         bindings = [b for block in main.body.blocks for b in block.bindings]
+        self.bound = {b.var: b.value for b in bindings}
         self._plan_qparams(main, bindings)
+        self._plan_uint8(bindings)
         for param in main.params:
             self.b.graph.inputs.append(self._tensor(param))
         for binding in bindings:
@@ -86,7 +88,7 @@ class _Exporter:
         if dtype not in _DTYPES:
             raise ExportError(f"--emit tflite: tensor {var.name} is {dtype}; TFLite export writes int8 and float32")
         quant = {}
-        if dtype == "int8":
+        if dtype in ("int8", "uint8"):
             if var not in self.qparams:
                 raise ExportError(f"--emit tflite: int8 tensor {var.name} has no scale (no quantize writes it, "
                                   "no dequantize reads it)")
@@ -127,6 +129,44 @@ class _Exporter:
                 elif isinstance(value, relax.Var) and value in self.qparams:
                     self._agree(binding.var, self.qparams[value])
 
+    def _plan_uint8(self, bindings) -> None:
+        """uint8 model I/O (--io uint8, a uint8 TFLite model) is an int8 tensor shifted in integers
+        (astype int16, + offset, a clamp to the range, astype): the same scale, the zero point
+        moved by the offset (one QUANTIZE in TFLite, which rescales by 1 and clamps)."""
+        for binding in bindings:
+            shift = self._integer_shift(binding.value)
+            if shift is None:
+                continue
+            source, offset = shift
+            if source in self.qparams:
+                scale, zero_point = self.qparams[source]
+                self._agree(binding.var, (scale, zero_point + offset))
+            elif binding.var in self.qparams:
+                scale, zero_point = self.qparams[binding.var]
+                self._agree(source, (scale, zero_point - offset))
+
+    def _integer_shift(self, value):
+        """(x, offset) when value is astype(clip?(astype(x, int16) +- offset), int8 | uint8), x int8 or
+        uint8 and the clip (if any) the result type's range; else None."""
+        if not _is_op(value, "relax.astype") or str(value.attrs.dtype) not in ("int8", "uint8"):
+            return None
+        info = np.iinfo(str(value.attrs.dtype))
+        shifted = self.bound.get(value.args[0])
+        if _is_op(shifted, "relax.clip"):
+            if [reads.prim_float(v) for v in shifted.args[1:3]] != [info.min, info.max]:
+                return None
+            shifted = self.bound.get(shifted.args[0])
+        if not (_is_op(shifted, "relax.add") or _is_op(shifted, "relax.subtract")):
+            return None
+        widened, offset = self.bound.get(shifted.args[0]), shifted.args[1]
+        if not (_is_op(widened, "relax.astype") and reads.is_const(offset) and offset.value.numpy().size == 1):
+            return None
+        source = widened.args[0]
+        if str(source.ty.dtype) not in ("int8", "uint8"):
+            return None
+        amount = int(offset.value.numpy().reshape(()))
+        return source, amount if _is_op(shifted, "relax.add") else -amount
+
     def _agree(self, var, qparams) -> None:
         known = self.qparams.setdefault(var, qparams)
         if known != qparams:
@@ -151,6 +191,10 @@ class _Exporter:
                 raise ExportError(f"--emit tflite: layer {layer}: {err}") from None
         elif isinstance(value, relax.Call) and _moves(value):
             self._move(value, var)
+        elif self._integer_shift(value) is not None:
+            self._op("QUANTIZE", [self.tensors[self._integer_shift(value)[0]]], [self._tensor(var)])
+        elif _is_widening_step(value, self.bound):
+            pass  # inside an integer shift (written as one QUANTIZE above)
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
             layer = source_node(value) or var.name
             try:
@@ -254,7 +298,7 @@ def _requantize(ex, a, kernel, args, out, layer) -> None:
 
 def _mean(ex, a, kernel, args, out, layer) -> None:
     ex._op("MEAN", [ex.input_of(args, a["x"]), ex._const(f"{layer}/axes", np.array([1, 2], np.int32))], [out],
-           keepDims=True)
+           keepDims=bool(a["op"].attrs.keepdims))
 
 
 def _pool(name):
@@ -432,6 +476,14 @@ def _layer_name(func) -> str | None:
 
     names = computing_nodes(func)
     return names[0] if names else None
+
+
+def _is_widening_step(value, bound) -> bool:
+    """astype(int8 | uint8 -> int16), an offset of it or its clamp: the first steps of an integer shift."""
+    if _is_op(value, "relax.astype") and str(value.attrs.dtype) == "int16":
+        return str(value.args[0].ty.dtype) in ("int8", "uint8")
+    return any(_is_op(value, op) for op in ("relax.add", "relax.subtract", "relax.clip")) and \
+        _is_widening_step(bound.get(value.args[0]), bound)
 
 
 def _is_op(call, name) -> bool:

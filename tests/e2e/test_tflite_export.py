@@ -2,7 +2,7 @@
 
 Each test builds an ONNX model with our calibration and `--emit tflite`, then runs OUT/model.tflite
 in LiteRT's built-in kernels (no XNNPACK) and OUT/model.so in the Relax VM on the same random
-inputs, here, independently of the check the build itself makes: int8 outputs (--io int8) must be
+inputs, here, independently of the check the build itself makes: int8 and uint8 outputs must be
 equal; float outputs (--io float) too, since the build follows LiteRT's DEQUANTIZE. A file with
 float layers (--keep-float) agrees within float rounding. Reading the file back with our TFLite
 frontend gives the same build again (its own scales, bit-exact).
@@ -45,8 +45,12 @@ def _build(model: onnx.ModelProto, tmp, *flags):
 
 def _inputs(report, rng):
     tensors = report["interface"]["inputs"]
-    return [rng.integers(-128, 128, t["shape"]).astype(np.int8) if t["dtype"] == "int8"
-            else rng.normal(size=t["shape"]).astype(np.float32) for t in tensors]
+    def sample(tensor):
+        if tensor["dtype"] in ("int8", "uint8"):
+            info = np.iinfo(tensor["dtype"])
+            return rng.integers(info.min, info.max, tensor["shape"], endpoint=True).astype(tensor["dtype"])
+        return rng.normal(size=tensor["shape"]).astype(np.float32)
+    return [sample(t) for t in tensors]
 
 
 def _run_both(out, tmp, inputs):
@@ -78,6 +82,17 @@ def test_exported_tflite_equals_the_build_in_litert(tmp_path, name, io):
         for want, have in zip(theirs, ours):
             assert want.dtype == have.dtype
             np.testing.assert_array_equal(have, want)
+
+
+@pytest.mark.parametrize("name", ["tiny CNN (conv, depthwise, pool, residual, mean, dense)", "HardSwish (table)"])
+def test_uint8_io_is_one_quantize_each_side_and_bit_exact(tmp_path, name):
+    out, report = _build(EXACT_MODELS[name](), tmp_path, "--io", "uint8")
+    assert report["tflite"]["check"]["identical"] and report["tflite"]["operators"]["QUANTIZE"] == 2
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        theirs, ours = _run_both(out, tmp_path, _inputs(report, rng))
+        assert theirs[0].dtype == np.uint8
+        np.testing.assert_array_equal(ours[0], theirs[0])
 
 
 def test_the_exported_file_uses_litert_builtins_for_its_tables(tmp_path):
@@ -132,3 +147,21 @@ def test_layer_tflite_cannot_express_is_named_and_nothing_is_written(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --emit tflite: layer up:") and "grouped convolution" in last, last
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["edge_cnn_int8", "edge_cnn_uint8", "edge_ops_int8", "edge_ops_uint8"])
+def test_a_tflite_converter_model_exports_to_a_file_litert_runs_identically(tmp_path, name):
+    """TF's converter's full-int8 file (tests/fixtures/tflite) in, our file out: LiteRT gives the
+    same outputs for both (the build is bit-exact to the first, the second to the build)."""
+    original = REPO / "tests" / "fixtures" / "tflite" / f"{name}.tflite"
+    out = tmp_path / "out"
+    result = _cli("build", original, "-o", out, "--emit", "tflite")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["tflite"]["check"]["identical"]
+    rng = np.random.default_rng(9)
+    for _ in range(3):
+        inputs = _inputs(report, rng)
+        for want, have in zip(litert_run(original, inputs, reference=False),
+                              litert_run(out / "model.tflite", inputs, reference=False)):
+            np.testing.assert_array_equal(have, want)

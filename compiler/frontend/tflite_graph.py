@@ -47,6 +47,7 @@ class Graph:
     constant_views: dict = field(default_factory=dict)
     integer_names: dict = field(default_factory=dict)  # tensor index -> its integer ONNX value (quantised)
     where: str = ""                 # the operator being converted, for node names and errors
+    operator: str = ""              # its TFLite name and position, on every node it writes (OPERATOR_DOC)
     _names: set = field(default_factory=set)
 
     # ---- reading operands -------------------------------------------------------------
@@ -96,7 +97,8 @@ class Graph:
         """Append one ONNX node for the current operator; returns its (first) output name."""
         outputs = outputs or [self.fresh(f"{self.where}/{op_type}")]
         name = self.fresh(f"{self.where}/{op_type}" if op_type in _AUXILIARY else self.where)
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs))
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=name, doc_string=self.operator,
+                                           **attrs))
         return outputs[0]
 
     def emit_constant(self, array, hint: str) -> str:
@@ -169,11 +171,27 @@ def convert(model, data: bytes, schema, source: str) -> onnx.ModelProto:
         outputs = [i for i in _indices(op.outputs) if i >= 0]
         first = graph.tensor(outputs[0]).name if outputs else "?"
         graph.where = f"#{position} {op_name}:{first}"
+        graph.operator = operator_doc(position, op_name)
         convert_operator(graph, op_name, op)
-    graph.where = ""
+    graph.where = graph.operator = ""
     outputs = [_graph_output(graph, i) for i in _indices(subgraph.outputs)]
     onnx_graph = helper.make_graph(graph.nodes, "tflite", inputs, outputs, graph.initializers)
     return make_model(onnx_graph)
+
+
+OPERATOR_DOC = "TFLite operator"  # doc_string of every ONNX node a TFLite operator becomes: "<this> <position> <name>"
+
+
+def operator_doc(position: int, name: str) -> str:
+    return f"{OPERATOR_DOC} {position} {name}"
+
+
+def operator_of(node) -> tuple[int, str] | None:
+    """(position, TFLite operator name) of an ONNX node our frontend wrote for it, else None."""
+    words = node.doc_string.split(" ", 3)  # a custom operator's name is the file's own text
+    if not node.doc_string.startswith(OPERATOR_DOC + " ") or len(words) != 4 or not words[2].isdigit():
+        return None
+    return int(words[2]), words[3]
 
 
 def _indices(values) -> list:

@@ -6,7 +6,7 @@ shown on the terminal): a name cannot break a table, start a heading or hide cha
 from compiler.names import md_code, md_text, shown
 from compiler.report.coral_markdown import coral_summary_lines, render_coral
 from compiler.report.backend import backend_summary_lines, render_backend
-from compiler.report.tflite_markdown import render_tflite, tflite_summary_lines
+from compiler.report.tflite_markdown import render_tflite, render_tflite_operators, tflite_summary_lines
 from compiler.report.tuning_markdown import render_tuning
 
 
@@ -39,6 +39,8 @@ def render_markdown(report: dict) -> str:
              f"- compile time: {report['compile_seconds']['total']:.2f} s", ""]
     lines += ["## Operators imported", ""] + _table(["ONNX op", "count"],
                                                     [(md_text(op), count) for op, count in report["ops_imported"].items()])
+    if report.get("tflite_operators"):
+        lines += render_tflite_operators(report["tflite_operators"])
     lines += ["## Fused groups", ""] + _table(["pattern", "count"], report["fused_groups"].items())
     if bn["not_folded"]:
         lines += ["## BatchNorms not folded", ""] + _table(["node", "reason"], [(md_code(r['node']), md_text(r["reason"])) for r in bn["not_folded"]])

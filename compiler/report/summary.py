@@ -17,6 +17,8 @@ import compiler
 from compiler.analysis import macs, op_calls, param_bytes, static_shape
 from compiler.frontend.onnx import graph_inputs, node_name
 from compiler.frontend.provenance import source_node
+from compiler.frontend.tflite import model_origin
+from compiler.frontend.tflite_graph import operator_of
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, bound_values
 
@@ -48,7 +50,22 @@ def summarise(cm, model_path, quantisation=None) -> dict:
         },
         "compile_seconds": {stage: round(seconds, 3) for stage, seconds in cm.seconds.items()},
         "quantization": quantisation,
+        **({"tflite_operators": tflite_operators(cm.model, layer_rows)} if model_origin(cm.model) == "tflite" else {}),
     }
+
+
+def tflite_operators(model: onnx.ModelProto, layer_rows) -> dict:
+    """A TFLite model's operators -> how many the file has and the layers (kernel and kind) that
+    compute them: {"CONV_2D": {"count": 5, "layers": {"conv2d_bias (int8)": 5}}}."""
+    found = {node.name: operator_of(node) for node in model.graph.node
+             if node.op_type not in ("QuantizeLinear", "DequantizeLinear") and operator_of(node)}
+    result: dict = {}
+    for position, name in sorted(set(found.values())):
+        result.setdefault(name, {"count": 0, "layers": Counter()})["count"] += 1
+    for row in layer_rows:
+        for name in sorted({found[node][1] for node in row["onnx_nodes"] if node in found}):
+            result[name]["layers"][f"{row['op']} ({row['kind']})"] += 1
+    return {name: {"count": entry["count"], "layers": dict(entry["layers"])} for name, entry in sorted(result.items())}
 
 
 GROUP_KINDS = ("fused", "int8")  # a fused group in TVM, or one on the int8 kernels

@@ -25,3 +25,12 @@ def tflite_summary_lines(entry) -> list[str]:
         f"differs from the build by up to {check['max_abs_difference']:.4g} ({check['expected']} expected)"
     return [f"  tflite: {entry['file']} ({sum(entry['operators'].values())} operators), LiteRT {verdict} on "
             f"{check['inputs']} inputs"]
+
+
+def render_tflite_operators(operators: dict) -> list[str]:
+    """A TFLite model's operators and the layers (kernels) they became."""
+    lines = ["## TFLite operators", "", "| TFLite operator | in the file | layers computing it |", "| --- | --- | --- |"]
+    for name, entry in operators.items():
+        layers = ", ".join(f"{md_code(layer)} x{count}" for layer, count in entry["layers"].items()) or "folded away"
+        lines.append(f"| {md_code(name)} | {entry['count']} | {layers} |")
+    return lines + [""]

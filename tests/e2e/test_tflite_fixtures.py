@@ -151,3 +151,21 @@ def test_int8_fixture_on_coral_equals_host(tmp_path, model, io):
     on_host = _run(run_host, tmp_path / "host", inputs, tmp_path)[0]
     assert on_coral.dtype == np.dtype(io)
     np.testing.assert_array_equal(on_coral, on_host)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_report_says_which_layers_compute_each_tflite_operator(tmp_path, model):
+    path = _fixture(model, "int8")
+    report = build(path, "host", tmp_path / "out")
+    tflite = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    counts = {}
+    for position, op in enumerate(tflite.subgraphs[0].operators):
+        name = operator_name(tflite, op, schema, str(path), position)
+        counts[name] = counts.get(name, 0) + 1
+    mapped = report["tflite_operators"]
+    assert {name: entry["count"] for name, entry in mapped.items()} == counts
+    # every computing operator became an int8 kernel (QUANTIZE / DEQUANTIZE at the I/O aside)
+    for name, entry in mapped.items():
+        if name not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE"):
+            assert entry["layers"] and all(layer.endswith("(int8)") for layer in entry["layers"]), (name, entry)
+    assert "TFLite operators" in (tmp_path / "out" / "report.md").read_text()

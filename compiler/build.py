@@ -65,8 +65,10 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         if coral is not None:
             report["coral"] = coral
         if vendor is not None:
+            if "tflite" in vendor:  # a backend made its artefact from the TFLite export: reported as --emit tflite's
+                report["tflite"] = vendor.pop("tflite")
             report[BACKEND_REPORT_KEY] = vendor
-        if tflite is not None:
+        if tflite is not None and "tflite" not in report:
             report["tflite"] = write_tflite(tflite, compiled, staging, warn)
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")

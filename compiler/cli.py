@@ -101,8 +101,10 @@ def _build(args) -> int:
     report = build(args.model, args.target, args.output, args.input_shape, quant=_quant_config(args), val_path=args.val,
                    memory=_memory(args), warn=_note, tuning_db=args.tuning_db, emit=args.emit)
     print(render_summary(report))
-    artefacts = ("firmware.elf, src/" if "coral" in report else "model.so") + (", model.tflite" if "tflite" in report else "")
-    print(f"  wrote {shown(args.output)}/ ({artefacts}, report.json, report.md, graph.onnx)")
+    artefacts = (report[BACKEND_REPORT_KEY]["artefact"] if BACKEND_REPORT_KEY in report
+                 else ["firmware.elf", "src/"] if "coral" in report else ["model.so"])
+    artefacts = artefacts + (["model.tflite"] if "tflite" in report and "model.tflite" not in artefacts else [])
+    print(f"  wrote {shown(args.output)}/ ({', '.join(artefacts)}, report.json, report.md, graph.onnx)")
     return 0
 
 
@@ -250,7 +252,8 @@ def _targets(args) -> int:
         print(f"{target.name}: {target.description}")
         print(f"  artefact: {target.artefact}; runs with: {target.runner}")
         print(f"  fuses: {', '.join(target.fusion_families)}")
-        print(f"  ONNX operators: {', '.join(sorted(target.onnx_ops))}")
+        if target.onnx_ops:  # vendor backends take what the int8 build takes (no list of their own)
+            print(f"  ONNX operators: {', '.join(sorted(target.onnx_ops))}")
     return 0
 
 

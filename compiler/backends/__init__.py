@@ -20,7 +20,9 @@ import importlib
 from compiler.errors import CompilerError
 
 # runner (target.toml) -> the backend's module (imported when a target uses it)
-BACKENDS: dict[str, str] = {}
+BACKENDS: dict[str, str] = {"handoff": "compiler.backends.handoff",  # [handoff] kind: handoff.KINDS
+                            "openvino": "compiler.backends.openvino",
+                            "vela": "compiler.backends.vela"}  # Arm Ethos-U
 
 REPORT_KEY = "backend"  # report.json section of a vendor target's build
 

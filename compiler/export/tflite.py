@@ -22,6 +22,9 @@ from tvm import relax
 from compiler.codegen.int8 import int8_groups
 from compiler.errors import CompilerError
 from compiler.export.tflite_float import FLOAT_OPS, emit_float
+from compiler.export.qdq_walk import QParamPlan, main_bindings, main_outputs
+from compiler.export.qdq_walk import is_composite_call as _is_composite_call, is_op as _is_op
+from compiler.export.qdq_walk import layer_name as _layer_name, moves as _moves
 from compiler.export.tflite_writer import TFLiteBuilder
 from compiler.frontend.provenance import source_node
 from compiler.quant import patterns
@@ -67,16 +70,14 @@ class _Exporter:
 
     def run(self) -> bytes:
         main = self.mod["main"]
-        bindings = [b for block in main.body.blocks for b in block.bindings]
-        self.bound = {b.var: b.value for b in bindings}
-        self._plan_qparams(main, bindings)
-        self._plan_uint8(bindings)
+        bindings = main_bindings(self.mod)
+        plan = QParamPlan(self.mod, bindings, "--emit tflite")
+        self.qparams, self._integer_shift, self._is_widening_step = plan.qparams, plan.integer_shift, plan.is_widening_step
         for param in main.params:
             self.b.graph.inputs.append(self._tensor(param))
         for binding in bindings:
             self._emit(binding)
-        result = main.body.body
-        for out in (result.fields if isinstance(result, relax.Tuple) else [result]):
+        for out in main_outputs(self.mod):
             self.b.output(self.tensors[out])
         return self.b.bytes()
 
@@ -104,75 +105,6 @@ class _Exporter:
     def _op(self, name, inputs, outputs, **options):
         self.b.op(name, inputs, outputs, version=INT8_VERSIONS.get(name, 1), **options)
 
-    def _plan_qparams(self, main, bindings) -> None:
-        """Scale and zero point of every int8 tensor: from the quantize that writes it, or the
-        dequantize that reads it (a table lookup's output, an int8 model input), carried through
-        the ops that only move int8 values."""
-        for _ in range(2):  # forward then backward through moves reaches every tensor
-            for binding in bindings:
-                value = binding.value
-                if _is_composite_call(self.mod, value):
-                    func = self.mod[value.op]
-                    _, a = patterns.match_composite(func)
-                    if "quant" in a or "op" in a and _is_op(a["op"], "relax.quantize"):
-                        quant = a.get("quant", a.get("op"))
-                        self._agree(binding.var, reads.output_qparams(quant))
-                    for expr in _dequantized_params(a):
-                        arg = value.args[[q.same_as(expr.args[0]) for q in func.params].index(True)]
-                        self._agree(arg, (reads.tensor_scale(expr.args[1]), reads.tensor_zero_point(expr.args[2])))
-                elif isinstance(value, relax.Call) and _moves(value):
-                    source = value.args[0]
-                    if source in self.qparams:
-                        self._agree(binding.var, self.qparams[source])
-                    elif binding.var in self.qparams:
-                        self._agree(source, self.qparams[binding.var])
-                elif isinstance(value, relax.Var) and value in self.qparams:
-                    self._agree(binding.var, self.qparams[value])
-
-    def _plan_uint8(self, bindings) -> None:
-        """uint8 model I/O (--io uint8, a uint8 TFLite model) is an int8 tensor shifted in integers
-        (astype int16, + offset, a clamp to the range, astype): the same scale, the zero point
-        moved by the offset (one QUANTIZE in TFLite, which rescales by 1 and clamps)."""
-        for binding in bindings:
-            shift = self._integer_shift(binding.value)
-            if shift is None:
-                continue
-            source, offset = shift
-            if source in self.qparams:
-                scale, zero_point = self.qparams[source]
-                self._agree(binding.var, (scale, zero_point + offset))
-            elif binding.var in self.qparams:
-                scale, zero_point = self.qparams[binding.var]
-                self._agree(source, (scale, zero_point - offset))
-
-    def _integer_shift(self, value):
-        """(x, offset) when value is astype(clip?(astype(x, int16) +- offset), int8 | uint8), x int8 or
-        uint8 and the clip (if any) the result type's range; else None."""
-        if not _is_op(value, "relax.astype") or str(value.attrs.dtype) not in ("int8", "uint8"):
-            return None
-        info = np.iinfo(str(value.attrs.dtype))
-        shifted = self.bound.get(value.args[0])
-        if _is_op(shifted, "relax.clip"):
-            if [reads.prim_float(v) for v in shifted.args[1:3]] != [info.min, info.max]:
-                return None
-            shifted = self.bound.get(shifted.args[0])
-        if not (_is_op(shifted, "relax.add") or _is_op(shifted, "relax.subtract")):
-            return None
-        widened, offset = self.bound.get(shifted.args[0]), shifted.args[1]
-        if not (_is_op(widened, "relax.astype") and reads.is_const(offset) and offset.value.numpy().size == 1):
-            return None
-        source = widened.args[0]
-        if str(source.ty.dtype) not in ("int8", "uint8"):
-            return None
-        amount = int(offset.value.numpy().reshape(()))
-        return source, amount if _is_op(shifted, "relax.add") else -amount
-
-    def _agree(self, var, qparams) -> None:
-        known = self.qparams.setdefault(var, qparams)
-        if known != qparams:
-            raise ExportError(f"--emit tflite: int8 tensor {var.name} is read at scale {qparams} but written at "
-                              f"{known}")
-
     # -- bindings -----------------------------------------------------------------------------
 
     def _emit(self, binding) -> None:
@@ -193,7 +125,7 @@ class _Exporter:
             self._move(value, var)
         elif self._integer_shift(value) is not None:
             self._op("QUANTIZE", [self.tensors[self._integer_shift(value)[0]]], [self._tensor(var)])
-        elif _is_widening_step(value, self.bound):
+        elif self._is_widening_step(value):
             pass  # inside an integer shift (written as one QUANTIZE above)
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
             layer = source_node(value) or var.name
@@ -469,39 +401,3 @@ def _qparams(ex, tensor: int) -> tuple:
     """(scale, zero point) of an int8 TFLite tensor."""
     quant = ex.b.graph.tensors[tensor].quantization
     return quant.scale[0], quant.zeroPoint[0]
-
-
-def _layer_name(func) -> str | None:
-    from compiler.report.summary import computing_nodes
-
-    names = computing_nodes(func)
-    return names[0] if names else None
-
-
-def _is_widening_step(value, bound) -> bool:
-    """astype(int8 | uint8 -> int16), an offset of it or its clamp: the first steps of an integer shift."""
-    if _is_op(value, "relax.astype") and str(value.attrs.dtype) == "int16":
-        return str(value.args[0].ty.dtype) in ("int8", "uint8")
-    return any(_is_op(value, op) for op in ("relax.add", "relax.subtract", "relax.clip")) and \
-        _is_widening_step(bound.get(value.args[0]), bound)
-
-
-def _is_op(call, name) -> bool:
-    return isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op) and call.op.name == name
-
-
-def _moves(call) -> bool:
-    return _is_op(call, "relax.reshape") or _is_op(call, "relax.permute_dims")
-
-
-def _is_composite_call(mod, value) -> bool:
-    if not (isinstance(value, relax.Call) and isinstance(value.op, relax.GlobalVar)):
-        return False
-    func = mod[value.op]
-    return isinstance(func, relax.Function) and func.attrs is not None and "Composite" in func.attrs
-
-
-def _dequantized_params(a) -> list:
-    """The dequantize calls of a match that read a composite parameter (not a constant)."""
-    return [expr for expr in a.values() if _is_op(expr, "relax.dequantize") and isinstance(expr.args[0], relax.Var)]
-

@@ -22,17 +22,14 @@ def write_tflite(exported, compiled, staging, warn=None) -> dict:
     the LiteRT check: bit-exact expected unless the file has float layers)."""
     data = exported.data
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     (staging / TFLITE_FILE).write_bytes(data)
     model = schema.ModelT.InitFromPackedBuf(data, 0)
     names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     graph = model.subgraphs[0]
     operators = collections.Counter(names[model.operatorCodes[op.opcodeIndex].builtinCode] for op in graph.operators)
-    interpreter = Interpreter(model_content=data,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter.allocate_tensors()
-    vm = _host_vm(compiled)
+    interpreter = litert_interpreter(model_content=data)
+    vm = host_vm(compiled)
     ranges = _quantized_inputs(model, graph, names)
     rng = np.random.default_rng(0)
     worst, differing = 0.0, 0
@@ -60,7 +57,17 @@ def write_tflite(exported, compiled, staging, warn=None) -> dict:
             "float_layers": exported.float_layers}
 
 
-def _host_vm(compiled):
+def litert_interpreter(**model):
+    """LiteRT's interpreter on a .tflite (model_path= or model_content=) with TFLite's built-in kernels and no
+    XNNPACK delegate, its tensors allocated."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(**model, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def host_vm(compiled):
     """The build's int8 module on the host (the host target's own executable when it has one)."""
     from tvm import relax
 

@@ -12,6 +12,8 @@ and its part of report.md and of the terminal summary.
 Accuracy against float is the build's own (report["quantization"]), the same for every target.
 """
 
+from compiler.names import md_code
+
 
 def section(tool: str, artefact: list[str], verified: list[dict], not_run_here: list[str], performance: dict,
             memory: dict, operators: dict | None = None, notes: list[str] | None = None) -> dict:
@@ -37,13 +39,13 @@ def render_backend(entry: dict) -> list[str]:
     fallback = entry["operators"].get("fallback") if entry["operators"] else None
     if fallback:
         lines.append(f"- operators not on the target: {fallback.get('count', 0)} ({fallback.get('kind', '')}): "
-                     + ", ".join(f"`{name}`" for name in fallback.get("layers", [])[:20]))
+                     + ", ".join(md_code(name) for name in fallback.get("layers", [])[:20]))
     lines += ["", "| verified | how | result | passed |", "| --- | --- | --- | --- |"]
     lines += [f"| {c['what']} | {c['how']} | {c['result']} | {'yes' if c['passed'] else '**no**'} |"
               for c in entry["verified"]]
     if entry["not_run_here"]:
         lines += ["", "Not run on this machine: " + "; ".join(entry["not_run_here"]) + "."]
-    lines += [f"- {note}" for note in entry["notes"]]
+    lines += ([""] if entry["notes"] else []) + [f"- {note}" for note in entry["notes"]]
     return lines + [""]
 
 

@@ -1,0 +1,147 @@
+"""openvino-cpu: our int8 model as OpenVINO IR, compiled and run by the OpenVINO runtime on this CPU.
+
+build: the int8 module (compiled.qdq: our calibration, fusion and BN folding) -> QDQ ONNX
+(export/onnx_qdq.py, OUT/model_qdq.onnx) -> openvino.convert_model -> OUT/model.xml + model.bin
+(save_model, weights kept int8, float parts float32). The IR is compiled for the CPU and run on the
+check inputs (qdq_check.py: random normal, and uniform over each input's int8 range) beside the host
+int8 build (ONNX integer spec: one rounding per requantisation, as OpenVINO's int8 kernels) and ONNX
+Runtime on the QDQ ONNX. The report gives
+
+  - agreement with our host int8 build (max LSB, % identical; goal <= 1 LSB, >= 99%), for OpenVINO
+    and for ONNX Runtime;
+  - the precision OpenVINO's CPU plugin actually executed each convolution in (its runtime model:
+    rt_info runtimePrecision of each Convolution / FullyConnected node; u8 or i8 is int8);
+  - latency: OpenVINO and ONNX Runtime on the same QDQ model, the same thread count, median of
+    LATENCY_RUNS runs each, in this process.
+
+Inference precision is pinned to f32 (INFERENCE_PRECISION_HINT): on CPUs with bf16 or AMX OpenVINO
+would otherwise run the float parts (a first convolution it keeps float, a float softmax) in bf16.
+
+run: OUT/model.xml in the OpenVINO runtime on the inputs.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from compiler.backends import missing_package
+from compiler.backends.qdq_check import CheckedExport, agreement, agreement_check, median_ms, ort_runner
+from compiler.errors import CompilerError
+from compiler.names import shown
+from compiler.quant.integer_spec import ONNX
+from compiler.report.backend import check, section
+from compiler.run.host import RunResult
+
+INTEGER_SPEC = ONNX
+MODEL_XML, MODEL_BIN = "model.xml", "model.bin"
+DEVICE = "CPU"
+LATENCY_RUNS = 50
+INT8_PRECISIONS = ("u8", "i8")
+COMPUTE_LAYERS = ("Convolution", "FullyConnected")  # CPU plugin node types that compute a layer's MACs
+
+
+def _openvino(target_name):
+    try:
+        import openvino
+    except ImportError:
+        raise missing_package("openvino", "openvino==2026.4.1", target_name) from None
+    return openvino
+
+
+def threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def compile_ir(ov, path_or_model, thread_count):
+    return ov.Core().compile_model(path_or_model, DEVICE, {"INFERENCE_NUM_THREADS": thread_count,
+                                                           "INFERENCE_PRECISION_HINT": "f32"})
+
+
+def runner(compiled_model):
+    request = compiled_model.create_infer_request()
+
+    def run(inputs):
+        results = request.infer(list(inputs))
+        return [np.array(results[out]) for out in compiled_model.outputs]
+    return run
+
+
+def layer_precisions(compiled_model) -> list[dict]:
+    """(node, layer type, executed precision, ONNX nodes it fused) of each convolution and fully connected
+    node of OpenVINO's runtime model."""
+    found = []
+    for op in compiled_model.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        kind = info["layerType"].astype(str)
+        if kind in COMPUTE_LAYERS:
+            found.append({"node": op.get_friendly_name(), "type": kind,
+                          "precision": info["runtimePrecision"].astype(str),
+                          "output": info["outputPrecisions"].astype(str)})
+    return found
+
+
+def build(compiled, staging, target, warn) -> dict:
+    ov = _openvino(target.name)
+    export = CheckedExport(compiled, staging, target)
+    model = ov.convert_model(str(staging / "model_qdq.onnx"))
+    ov.save_model(model, str(staging / MODEL_XML), compress_to_fp16=False)
+    thread_count = threads()
+    compiled_model = compile_ir(ov, str(staging / MODEL_XML), thread_count)
+    run = runner(compiled_model)
+    result = agreement(run, export.reference, export.interface, export.samples)
+    layers = layer_precisions(compiled_model)
+    convs = [layer for layer in layers if layer["type"] == "Convolution"]
+    int8 = [layer for layer in convs if layer["precision"] in INT8_PRECISIONS]
+    others = [f"{layer['node']} ({layer['precision']})" for layer in convs if layer not in int8]
+    sample = export.samples[0][1]
+    ort_ms = median_ms(ort_runner(export.data, thread_count), sample, LATENCY_RUNS)
+    ov_ms = median_ms(run, sample, LATENCY_RUNS)
+    verified = [agreement_check(f"{MODEL_XML} in OpenVINO {_version(ov)} ({DEVICE}) against our host int8 build",
+                                result), *export.checks,
+                check("convolutions executed in int8", "OpenVINO's runtime model: runtimePrecision of each Convolution",
+                      f"{len(int8)}/{len(convs)} int8" + (f"; not: {', '.join(others[:8])}" if others else ""),
+                      bool(convs) and len(int8) == len(convs))]
+    if others and warn is not None:
+        warn(f"--target {target.name}: OpenVINO runs {len(others)} of {len(convs)} convolutions in float: "
+             + ", ".join(others[:8]))
+    performance = {"figure": "ms", "value": round(ov_ms, 4),
+                   "source": f"OpenVINO {DEVICE}, median of {LATENCY_RUNS} runs, {thread_count} threads",
+                   "onnxruntime_ms": round(ort_ms, 4), "threads": thread_count, "runs": LATENCY_RUNS}
+    entry = section(f"OpenVINO {_version(ov)}", [MODEL_XML, MODEL_BIN, "model_qdq.onnx"], verified, [],
+                    performance, {"ir_bytes": (staging / MODEL_BIN).stat().st_size},
+                    operators={"layers": layers, "convolutions": len(convs), "int8_convolutions": len(int8)},
+                    notes=[f"latency beside ONNX Runtime {_ort_version()} on model_qdq.onnx: OpenVINO {ov_ms:.3f} ms, "
+                           f"ONNX Runtime {ort_ms:.3f} ms (median of {LATENCY_RUNS}, {thread_count} threads, "
+                           "one process)", *export.notes])
+    entry["agreement"] = {"openvino": result, "onnxruntime": export.ort}
+    return entry
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def run(out_dir, input_paths, report) -> RunResult:
+    """OUT/model.xml in the OpenVINO runtime on this CPU."""
+    from compiler.run.inputs import load_inputs
+
+    ov = _openvino(report["target"])
+    path = os.path.join(out_dir, MODEL_XML)
+    if not os.path.isfile(path):
+        raise CompilerError(f"{shown(out_dir)}: no {MODEL_XML} (is this an openvino-cpu build?)")
+    inputs = load_inputs(input_paths, report["interface"]["inputs"])
+    compiled_model = compile_ir(ov, path, threads())
+    infer = runner(compiled_model)
+    outputs = infer(inputs)
+    start = time.perf_counter()
+    infer(inputs)
+    latency = (time.perf_counter() - start) * 1e3
+    print(f"ran {MODEL_XML} in OpenVINO {_version(ov)} on this {DEVICE}")
+    return RunResult(outputs, [t["name"] for t in report["interface"]["outputs"]], [latency])
+
+
+def _version(ov) -> str:
+    return ov.__version__.split("-")[0]

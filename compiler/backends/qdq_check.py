@@ -1,0 +1,176 @@
+"""Checking an artefact of our int8 model against the host int8 build, for the backends that take
+the QDQ ONNX export (export/onnx_qdq.py): OpenVINO, the TensorRT / Ascend / Sophon hand-offs.
+
+The host int8 build of the same module (compiled.lowered on LLVM, the ONNX integer spec: one
+rounding per requantisation, as ONNX Runtime's and OpenVINO's int8 kernels) runs beside the artefact
+on the same inputs: random normal samples and samples uniform over each float input's int8 range
+(the calibrated range: what the quantize at the input represents). Outputs are compared in steps of
+their int8 scale (LSB): a float output dequantized from int8 differs by a whole number of steps, or by
+a fraction of one where the runtime fuses the output's QuantizeLinear -> DequantizeLinear away
+(OpenVINO does: its float output is not on the int8 grid; a value counts as identical when it is
+within half a step, i.e. it quantises to the same int8 value); a
+float output computed in float (a softmax left float) counts as identical within float32 rounding.
+"""
+
+import time
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from compiler.report.backend import check
+from compiler.codegen.int8 import int8_groups
+from compiler.export.qdq_walk import QParamPlan, is_composite_call, main_bindings, main_outputs
+from compiler.quant import patterns
+from compiler.quant.integer_spec import ONNX
+
+RANDOM_INPUTS = 8        # random normal samples
+RANGE_INPUTS = 8         # samples uniform over each input's int8 range
+MAX_LSB, MIN_IDENTICAL = 1, 99.0  # the goal: within 1 LSB, at least 99% of output values identical
+FLOAT_ROUNDING = 1e-5  # relative: a float output (not dequantized from int8) counts as identical within this
+QDQ_FILE = "model_qdq.onnx"
+
+
+def host_reference(compiled):
+    """inputs -> outputs of the host int8 build (numpy arrays)."""
+    from compiler.export.verify import host_vm
+
+    vm = host_vm(compiled)
+
+    def run(inputs):
+        result = vm["main"](*[tvm.runtime.tensor(x) for x in inputs])
+        return [result.numpy()] if hasattr(result, "numpy") else [r.numpy() for r in result]
+    return run
+
+
+class Interface:
+    """The int8 module's inputs (name, shape, dtype, int8 range in float when quantised at the input)
+    and the size of one int8 step of each output (None for a float output not dequantized from int8)."""
+
+    def __init__(self, qdq: tvm.IRModule):
+        grouped = int8_groups(qdq, ONNX)
+        bindings = main_bindings(grouped)
+        plan = QParamPlan(grouped, bindings, "check")
+        main = grouped["main"]
+        self.inputs = [(p.name, [int(d) for d in p.ty.shape], str(p.ty.dtype)) for p in main.params]
+        self.ranges, producers = {}, {}
+        for binding in bindings:
+            producers[binding.var] = binding.value
+            if is_composite_call(grouped, binding.value):
+                row, a = patterns.match_composite(grouped[binding.value.op])
+                arg = binding.value.args[0]
+                if row.kernel == "quantize" and arg in main.params and binding.var in plan.qparams:
+                    scale, zero_point = plan.qparams[binding.var]
+                    self.ranges[arg.name] = (scale * (-128 - zero_point), scale * (127 - zero_point))
+        self.steps = []
+        for out in main_outputs(grouped):
+            value = producers.get(out)
+            while isinstance(value, relax.Var):
+                out, value = value, producers.get(value)
+            if str(out.ty.dtype) in ("int8", "uint8"):
+                self.steps.append(1.0)
+            elif is_composite_call(grouped, value) and value.args[0] in plan.qparams:
+                self.steps.append(float(plan.qparams[value.args[0]][0]))
+            else:
+                self.steps.append(None)
+
+    def samples(self, seed=0) -> list[tuple[str, list]]:
+        """(kind, inputs) pairs: RANDOM_INPUTS random normal, RANGE_INPUTS uniform over the int8 range."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for kind, count in (("random", RANDOM_INPUTS), ("range", RANGE_INPUTS)):
+            for _ in range(count):
+                out.append((kind, [self._sample(name, shape, dtype, kind, rng) for name, shape, dtype in self.inputs]))
+        return out
+
+    def _sample(self, name, shape, dtype, kind, rng):
+        if dtype in ("int8", "uint8"):
+            info = np.iinfo(dtype)
+            return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+        if kind == "range" and name in self.ranges:
+            lo, hi = self.ranges[name]
+            return rng.uniform(lo, hi, shape).astype(np.float32)
+        return rng.normal(size=shape).astype(np.float32)
+
+
+def agreement(theirs_fn, ours_fn, interface: Interface, samples) -> dict:
+    """Max difference in LSB and % of identical output values, over the samples."""
+    worst, identical, total, worst_abs = 0, 0, 0, 0.0
+    for _, inputs in samples:
+        for a, b, step in zip(theirs_fn(inputs), ours_fn(inputs), interface.steps):
+            gap = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+            worst_abs = max(worst_abs, float(gap.max(initial=0.0)))
+            total += gap.size
+            if step is not None:
+                steps = gap / step
+                identical += int(np.count_nonzero(steps < 0.5))
+                worst = max(worst, float(steps.max(initial=0.0)))
+            else:  # a float output (a float softmax): the same within float32 rounding
+                identical += int(np.count_nonzero(gap <= FLOAT_ROUNDING * max(float(np.abs(b).max(initial=0.0)), 1e-30)))
+    percent = 100.0 * identical / max(total, 1)
+    return {"max_lsb": round(worst, 3), "identical_percent": round(percent, 2), "max_abs_difference": worst_abs,
+            "values": total, "samples": len(samples),
+            "passed": worst <= MAX_LSB + 1e-6 and percent >= MIN_IDENTICAL}
+
+
+def agreement_check(what: str, result: dict) -> dict:
+    """agreement() as a report check."""
+    return check(what, f"{result['samples']} inputs ({RANDOM_INPUTS} random normal, {RANGE_INPUTS} uniform over the "
+                       f"inputs' int8 ranges), each output value compared in steps of its int8 scale",
+                 f"max {result['max_lsb']} LSB, {result['identical_percent']}% of {result['values']} values identical",
+                 result["passed"])
+
+
+def ort_runner(model_bytes: bytes, threads: int | None = None):
+    """inputs -> outputs of ONNX Runtime's CPU provider on a model."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda inputs: session.run(None, dict(zip(names, inputs)))
+
+
+def median_ms(fn, inputs, runs: int) -> float:
+    """Median wall time of fn(inputs) over `runs` runs, after one untimed warm-up run."""
+    fn(inputs)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(inputs)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+class CheckedExport:
+    """OUT/model_qdq.onnx (export/onnx_qdq.py) of a build's int8 module, and its ONNX Runtime check
+    against the host int8 build: `checks` (report checks), `notes`, and what a backend compares
+    more runtimes with (`reference`, `interface`, `samples`)."""
+
+    def __init__(self, compiled, staging, target, bias="int32"):
+        from compiler.errors import CompilerError
+        from compiler.export.onnx_qdq import export_onnx_qdq_details
+
+        if compiled.qdq is None:
+            raise CompilerError(f"--target {target.name}: takes an int8 model; build with --quantize int8 (or from a "
+                                "quantised model)")
+        names = [value.name for value in compiled.model.graph.output]
+        self.exported = export_onnx_qdq_details(compiled.qdq, names, bias)
+        self.data = self.exported.model.SerializeToString()
+        (staging / QDQ_FILE).write_bytes(self.data)
+        self.reference, self.interface = host_reference(compiled), Interface(compiled.qdq)
+        self.samples = self.interface.samples()
+        self.ort = agreement(ort_runner(self.data), self.reference, self.interface, self.samples)
+        self.checks = [agreement_check(f"{QDQ_FILE} in ONNX Runtime against our host int8 build", self.ort)]
+        self.notes = []
+        if self.exported.float_functions:
+            self.notes.append("tables written as their float function between DequantizeLinear and QuantizeLinear "
+                              "(may differ from our table by 1 LSB): " + ", ".join(
+                                  f"{layer} ({name})" for layer, name in self.exported.float_functions.items()))
+        if self.exported.tables:
+            self.notes.append("tables written as the int8 lookup itself (Cast, Add 128, Gather): "
+                              + ", ".join(self.exported.tables))
+        if self.exported.float_layers:
+            self.notes.append("float layers: " + ", ".join(self.exported.float_layers))

@@ -1,0 +1,131 @@
+"""export/onnx_qdq.py: our int8 model as explicit-quantisation QDQ ONNX, run in ONNX Runtime beside
+our host int8 build (ONNX integer spec) on random normal inputs and inputs spanning each input's int8
+range. Bounds from measurement: every model within 1 LSB; bit-identical except where ONNX Runtime's
+int8 kernels round otherwise (Resize linear: ORT's own int8 interpolation; HardSigmoid, Tanh: the float
+function rounded once instead of our table, at a few inputs).
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model
+from onnx import helper, numpy_helper
+from onnx_models import depthwise_block, residual_block, tiny_cnn
+
+from compiler.backends import qdq_check
+from compiler.compile import compile_model
+from compiler.export.onnx_qdq import export_onnx_qdq, export_onnx_qdq_details
+from compiler.quant.quantize import QuantConfig
+from compiler.targets import get_target
+
+DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
+
+
+def _digits():
+    return onnx.load(DIGITS / "digits_cnn.onnx")
+
+
+def _softplus():
+    """A table the export knows no float function of: written as the int8 lookup itself."""
+    model = conv_activation_model("Sigmoid")
+    node = next(n for n in model.graph.node if n.op_type == "Sigmoid")
+    node.op_type, node.name = "Softplus", "softplus"
+    return model
+
+
+# name -> (model, calibration, --io, min % identical (measured), expected float functions / lookups)
+MODELS = {
+    "digits CNN": (_digits, str(DIGITS / "calib.npz"), "float", 100.0),
+    "tiny CNN": (lambda: tiny_cnn(softmax=False), "random", "float", 100.0),
+    "tiny CNN, float softmax, int8 I/O": (tiny_cnn, "random", "int8", 100.0),
+    "tiny CNN, uint8 I/O": (lambda: tiny_cnn(softmax=False), "random", "uint8", 100.0),
+    "residual block": (residual_block, "random", "float", 100.0),
+    "depthwise block": (depthwise_block, "random", "float", 100.0),
+    **{op: (lambda op=op: conv_op_conv_model(op), "random", "float",
+            {"Resize linear half_pixel": 70.0, "Resize linear align_corners": 95.0}.get(op, 100.0))
+       for op in ("PRelu per channel", "Resize linear half_pixel", "Resize linear align_corners",
+                  "Resize nearest half_pixel", "Slice spatial with step", "Split channels", "ConvTranspose stride 2",
+                  "Add per channel", "DepthToSpace CRD")},
+    **{name: (lambda name=name: conv_activation_model(name), "random", "float",
+              {"HardSigmoid": 99.0, "Tanh": 98.5}.get(name, 100.0)) for name in ACTIVATIONS},
+    "Softplus (table lookup)": (_softplus, "random", "float", 100.0),
+}
+
+
+def _compiled(make, calib, io):
+    model = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model, compile_model(model, get_target("host"), source="m",
+                                    quant=QuantConfig(calib=calib, progress=False, io=io))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_qdq_onnx_runs_in_onnx_runtime_within_one_lsb_of_the_host_build(name):
+    make, calib, io, identical = MODELS[name]
+    model, compiled = _compiled(make, calib, io)
+    exported = export_onnx_qdq_details(compiled.qdq, [o.name for o in model.graph.output])
+    interface = qdq_check.Interface(compiled.qdq)
+    result = qdq_check.agreement(qdq_check.ort_runner(exported.model.SerializeToString()),
+                                 qdq_check.host_reference(compiled), interface, interface.samples())
+    assert result["max_lsb"] <= 1 and result["identical_percent"] >= identical, result
+    if name in ACTIVATIONS:
+        assert len(exported.float_functions) == 1 and not exported.tables
+    if name.startswith("Softplus"):
+        assert exported.tables == ["softplus"] and not exported.float_functions
+
+
+def test_qdq_form_of_the_digits_cnn():
+    """NCHW I/O as the model; Conv reads DequantizeLinear of its int8 input, of an int8 OIHW weight
+    (per channel, axis 0) and of an int32 bias; no layout Transpose is left."""
+    model, compiled = _compiled(_digits, str(DIGITS / "calib.npz"), "float")
+    qdq = export_onnx_qdq(compiled.qdq)
+    assert [d.dim_value for d in qdq.graph.input[0].type.tensor_type.shape.dim] == [1, 1, 8, 8]
+    assert [d.dim_value for d in qdq.graph.output[0].type.tensor_type.shape.dim] == [1, 10]
+    producers = {out: node for node in qdq.graph.node for out in node.output}
+    inits = {init.name: numpy_helper.to_array(init) for init in qdq.graph.initializer}
+    convs = [node for node in qdq.graph.node if node.op_type == "Conv"]
+    assert len(convs) == 5 and not any(node.op_type == "Transpose" for node in qdq.graph.node)
+    for conv in convs:
+        x, w, b = (producers[name] for name in conv.input)
+        assert all(node.op_type == "DequantizeLinear" for node in (x, w, b))
+        weight, bias = inits[w.input[0]], inits[b.input[0]]
+        assert weight.dtype == np.int8 and weight.ndim == 4 and inits[w.input[1]].shape == (weight.shape[0],)
+        assert helper.get_attribute_value(next(a for a in w.attribute if a.name == "axis")) == 0
+        assert bias.dtype == np.int32 and bias.shape == (weight.shape[0],)
+        # bias scale = input scale * weight scale, per channel
+        np.testing.assert_allclose(inits[b.input[1]], inits[x.input[1]] * inits[w.input[1]], rtol=1e-6)
+    float_bias = export_onnx_qdq(compiled.qdq, bias="float")
+    assert not any(init.data_type == onnx.TensorProto.INT32 for init in float_bias.graph.initializer)
+
+
+def test_tensorrt_package_of_the_digits_cnn(tmp_path, capsys):
+    """tensorrt: the QDQ ONNX (float biases: TensorRT dequantizes int8 only) and trtexec.sh, checked in
+    ONNX Runtime; `run` runs the QDQ ONNX and says the engine was not built (no NVIDIA GPU here)."""
+    import json
+    import shlex
+    import subprocess
+
+    from compiler.backends import handoff
+    from compiler.build import build
+
+    out = tmp_path / "out"
+    report = build(DIGITS / "digits_cnn.onnx", "tensorrt", out,
+                   quant=QuantConfig(calib=str(DIGITS / "calib.npz"), progress=False))
+    model = onnx.load(out / "model_qdq.onnx")
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {node.op_type for node in model.graph.node}
+    assert not any(init.data_type == onnx.TensorProto.INT32 for init in model.graph.initializer)
+    line = next(line for line in (out / "trtexec.sh").read_text().splitlines() if line.startswith("trtexec"))
+    words = shlex.split(line)
+    assert words[:4] == ["trtexec", "--onnx=model_qdq.onnx", "--saveEngine=model.engine", "--shapes=image:1x1x8x8"]
+    assert "${TRT_FLAGS:---stronglyTyped}" in words and "--int8" not in words
+    assert subprocess.run(["sh", "-n", str(out / "trtexec.sh")]).returncode == 0
+    backend = report["backend"]
+    assert all(check["passed"] for check in backend["verified"]) and backend["agreement"]["onnxruntime"]["max_lsb"] == 0
+    assert "NVIDIA GPU" in (out / "report.md").read_text()
+    np.save(tmp_path / "x.npy", np.load(DIGITS / "sample.npy"))
+    result = handoff.run(out, [str(tmp_path / "x.npy")], json.loads((out / "report.json").read_text()))
+    assert result.outputs[0].shape == (1, 10) and "not built or run" in capsys.readouterr().out

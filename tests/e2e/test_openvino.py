@@ -1,0 +1,72 @@
+"""openvino-cpu: our int8 model as OpenVINO IR, run by the OpenVINO runtime here. Bounds from
+measurement (report.json's backend section, README "OpenVINO"): the digits CNN within 1 LSB of our
+host int8 build, a MobileNet V1 0.25 (96x96, 28 int8 layers: one-step differences of the two
+runtimes' requantisation rounding compound) within 2; every convolution executed in int8; latency
+beside ONNX Runtime's on the same QDQ model.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx_models import mobilenet_v1
+
+pytest.importorskip("openvino")
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS = REPO / "examples" / "digits"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def _backend(out):
+    return json.loads((out / "report.json").read_text())["backend"]
+
+
+def test_digits_cnn_as_openvino_ir(tmp_path):
+    out = tmp_path / "out"
+    result = _cli("build", DIGITS / "digits_cnn.onnx", "--target", "openvino-cpu", "--quantize", "int8", "--calib",
+                  DIGITS / "calib.npz", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert {"model.xml", "model.bin", "model_qdq.onnx"} <= {p.name for p in out.iterdir()}
+    backend = _backend(out)
+    openvino, ort = backend["agreement"]["openvino"], backend["agreement"]["onnxruntime"]
+    assert openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 80, openvino
+    assert ort["max_lsb"] == 0 and ort["identical_percent"] == 100, ort
+    assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 5
+    assert backend["performance"]["value"] > 0 and backend["performance"]["onnxruntime_ms"] > 0
+    assert "Target artefact" in (out / "report.md").read_text()
+    ran = _cli("run", out, "--input", DIGITS / "sample.npy", "--output", tmp_path / "y.npy")
+    assert ran.returncode == 0 and "OpenVINO" in ran.stdout, ran.stderr
+    host = tmp_path / "host"
+    assert _cli("build", DIGITS / "digits_cnn.onnx", "--quantize", "int8", "--calib", DIGITS / "calib.npz",
+                "-o", host).returncode == 0
+    assert _cli("run", host, "--input", DIGITS / "sample.npy", "--output", tmp_path / "h.npy").returncode == 0
+    assert np.load(tmp_path / "y.npy").argmax() == np.load(tmp_path / "h.npy").argmax()
+
+
+def test_mobilenet_as_openvino_ir(tmp_path):
+    from compiler.build import build
+    from compiler.quant.quantize import QuantConfig
+
+    onnx.save(mobilenet_v1(alpha=0.25, size=96, classes=100), tmp_path / "m.onnx")
+    np.save(tmp_path / "calib.npy", np.random.default_rng(1).normal(size=(32, 1, 3, 96, 96)).astype(np.float32))
+    report = build(tmp_path / "m.onnx", "openvino-cpu", tmp_path / "out",
+                   quant=QuantConfig(calib=str(tmp_path / "calib.npy"), samples=32, progress=False))
+    backend = report["backend"]
+    openvino, ort = backend["agreement"]["openvino"], backend["agreement"]["onnxruntime"]
+    assert openvino["max_lsb"] <= 2 and openvino["identical_percent"] >= 85, openvino
+    assert ort["max_lsb"] <= 1 and ort["identical_percent"] >= 85, ort
+    assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 27
+
+
+def test_a_float_build_is_refused(tmp_path):
+    result = _cli("build", DIGITS / "digits_cnn.onnx", "--target", "openvino-cpu", "-o", tmp_path / "out")
+    assert result.returncode == 2 and "--quantize int8" in result.stderr and not (tmp_path / "out").exists()

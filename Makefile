@@ -8,7 +8,7 @@ PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
 APT_PKGS    := clang-19 lld-19 llvm-19 qemu-user qemu-system-misc
 # The commands those packages provide; any one missing triggers the apt install.
-APT_TOOLS   := clang-19 ld.lld-19 llvm-objdump-19 qemu-riscv32 qemu-system-riscv32
+APT_TOOLS   := clang-19 ld.lld-19 llvm-objdump-19 qemu-riscv32 qemu-system-riscv32 qemu-system-riscv64
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT    := build/demo
 # Real trained .tflite models for the TFLite tests: the 14 inside the mediapipe 0.10.14 wheel

@@ -50,12 +50,13 @@ def prepare_model(out: Path, alpha: float, size: int, samples: int) -> tuple[Pat
     return model_path, calib_path, input_path
 
 
-def _build_and_run(name, model_path, calib_path, input_path, out: Path, options):
+def build_and_run(name, model_path, calib_path, input_path, out: Path, options, target="coral-npu", memory="highmem"):
+    """Quantises (int8 in and out) and builds the model for an RVV target, runs it in QEMU: a CoralRun."""
     quant = QuantConfig(calib=str(calib_path), samples=1000, method="minmax", percentile=99.99, keep_float=(),
                         io="int8", progress=False)
     print(f"building {name} ...", file=sys.stderr)
-    build(model_path, "coral-npu", out / name, quant=quant, memory="highmem", firmware_options=options)
-    print(f"running {name} in qemu-system-riscv32 ...", file=sys.stderr)
+    build(model_path, target, out / name, quant=quant, memory=memory, firmware_options=options)
+    print(f"running {name} in QEMU ...", file=sys.stderr)
     return run_coral(out / name, [input_path])
 
 
@@ -85,16 +86,22 @@ def _summary(generated, reference) -> list[str]:
     return lines
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def prepare_from_args(doc: str, out: str, argv=None):
+    """The MobileNet benchmarks' command line (--alpha, --size, --calib-samples, --out, default
+    build/OUT) and prepare_model's files for it: (args, model path, calib path, input path)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--alpha", type=float, default=0.25, help="width multiplier (default 0.25)")
     parser.add_argument("--size", type=int, default=224, help="input resolution (default 224)")
     parser.add_argument("--calib-samples", type=int, default=8, help="calibration samples (default 8)")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-mobilenet", help="working directory")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / out, help="working directory")
     args = parser.parse_args(argv)
-    model_path, calib_path, input_path = prepare_model(args.out, args.alpha, args.size, args.calib_samples)
-    generated = _build_and_run("generated", model_path, calib_path, input_path, args.out, None)
-    reference = _build_and_run("reference", model_path, calib_path, input_path, args.out, REFERENCE_BUILD)
+    return (args, *prepare_model(args.out, args.alpha, args.size, args.calib_samples))
+
+
+def main(argv=None) -> int:
+    args, model_path, calib_path, input_path = prepare_from_args(__doc__, "bench-mobilenet", argv)
+    generated = build_and_run("generated", model_path, calib_path, input_path, args.out, None)
+    reference = build_and_run("reference", model_path, calib_path, input_path, args.out, REFERENCE_BUILD)
     identical = all(np.array_equal(a, b) for a, b in zip(generated.outputs, reference.outputs))
     title = f"# MobileNet V1 {args.alpha} {args.size}x{args.size} int8 on coral-npu (highmem), QEMU instruction counts"
     lines = [title, ""] + _table(generated, reference) + _summary(generated, reference)

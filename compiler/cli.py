@@ -191,7 +191,7 @@ def _run_coral(args) -> int:
     result = run_coral(args.out_dir, args.input, timeout=args.timeout)
     print(layer_table(result))
     _print_outputs(result)
-    print(f"simulated in {result.seconds:.1f} s (qemu-system-riscv32 -icount shift=0); "
+    print(f"simulated in {result.seconds:.1f} s ({result.simulator} -icount shift=0); "
           f"per-layer counts recorded in {shown(args.out_dir)}/{RUN_JSON}")
     _save_outputs(args, result)
     return 0

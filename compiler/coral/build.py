@@ -110,7 +110,8 @@ def _link_firmware(graph, profile, toolchain, out_dir: Path, schedules: dict, ke
     schedule keep int16-packed weights while the firmware fits, int8 where it must (weight_fit.py)."""
     def generate(chosen):
         notes = []
-        return generate_firmware(graph, profile, schedules=chosen, warn=notes.append, kernels=kernels), notes
+        return generate_firmware(graph, profile, schedules=chosen, warn=notes.append, kernels=kernels,
+                                 target=toolchain.target), notes
 
     firmware, notes = generate(schedules)
     if kernels == "generated":
@@ -144,7 +145,7 @@ def _compile_and_link(firmware, profile, toolchain, out_dir: Path, march_suffix:
         include_dirs += [tvm_ffi.libinfo.find_include_path(), tvm_ffi.libinfo.find_dlpack_include_path()]
     elf = toolchain.build_firmware(sources, out_dir / FIRMWARE, profile, include_dirs=include_dirs, opt=opt,
                                    cflags=march, objects=objects)
-    vector_float = toolchain.vector_float_instructions(elf)
+    vector_float = [] if toolchain.vector_float else toolchain.vector_float_instructions(elf)
     if vector_float:  # Zve32x has no float vector unit: such a firmware would trap on the chip
         raise CompilerError(f"internal error: {FIRMWARE} contains vector-float instructions ({vector_float[0]})")
     return elf
@@ -164,6 +165,7 @@ def _section(graph, firmware, profile, usage) -> dict:
                         "percent": round(100.0 * used / size, 1) if size else 0.0}
                        for region, (used, size) in usage.items()],
         "arena_bytes": dict(firmware.arena_bytes),
+        "arena_regions": {"arena": profile.region_for("data").name, "spill_arena": profile.region_for("spill").name},
         "constant_bytes": sum(layer.constant_bytes for layer in firmware.layers),
         "weight_bytes": {"int8": sum(weight_elements(layer) for layer in firmware.layers),
                          "stored": sum(stored_weight_bytes(layer) for layer in firmware.layers),

@@ -1,6 +1,6 @@
-"""The Coral NPU kernel codegen: an int8 kernel spec + schedule -> one C file (RVV intrinsics or portable C).
+"""The RVV kernel codegen: an int8 kernel spec + schedule -> one C file (RVV intrinsics or portable C).
 
-    out = emit("conv2d", "layer3", params, arrays)        # or emit_int8_kernel(int8_kernel, "layer3")
+    out = emit("conv2d", "layer3", params, arrays, target=t)   # or emit_int8_kernel(int8_kernel, "layer3", target=t)
     out.source            # C defining void layer3(const int8_t* input, ..., int8_t* output, int8_t* scratch)
     out.scratch_bytes     # what the caller passes as scratch (16-byte aligned)
     out.constant_bytes    # static const arrays in section .weights
@@ -11,12 +11,17 @@ constants in the reference layout (conv2d / dense: weight int8, optional bias, m
 int32). Every generated kernel is bit-exact to its kernels/ref function. Schedule knobs (oc_tile,
 px_tile, lmul, loop_order, unroll, weight_pack) mean what cpp/include/coral/codegen.h and each
 kernel's .cc say; validate() names what is wrong with a schedule, emit() raises SpecError for it.
-The work is done in C++ (cpp/, built as compiler.coral._codegen).
+`target` (a compiler.targets.Target, default coral-npu) is the machine the code is for: its [isa]
+table (xlen, vlen, elen, vector_registers, march_scalar) sets vector lengths, register budgets and
+hence the default schedules. The work is done in C++ (cpp/, built as compiler.coral._codegen).
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+DEFAULT_TARGET = "coral-npu"  # the RVV target when a caller names none
 
 # The constant arrays' element types (the reference kernels' pointer types).
 _ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8,
@@ -32,24 +37,41 @@ class Emitted:
 
 
 def emit(kernel: str, name: str, params: dict, arrays: dict | None = None, schedule: dict | None = None,
-         vector: bool = True) -> Emitted:
+         vector: bool = True, target=None) -> Emitted:
     """C for one kernel; SpecError for a malformed spec, an unknown knob or an invalid schedule."""
-    out = _native().emit(kernel, name, spec_params(params), _arrays(arrays or {}), schedule, vector)
+    out = _native().emit(kernel, name, spec_params(params), _arrays(arrays or {}), isa(target), schedule, vector)
     return Emitted(out["source"], out["scratch_bytes"], out["constant_bytes"], out["schedule"])
 
 
-def emit_int8_kernel(k, name: str, schedule: dict | None = None, vector: bool = True) -> Emitted:
+def emit_int8_kernel(k, name: str, schedule: dict | None = None, vector: bool = True, target=None) -> Emitted:
     """emit() for a lowered pattern match (compiler.quant.patterns.Int8Kernel)."""
-    return emit(k.kernel, name, k.params, k.arrays, schedule, vector)
+    return emit(k.kernel, name, k.params, k.arrays, schedule, vector, target)
 
 
-def default_schedule(kernel: str, params: dict) -> dict:
-    return _native().default_schedule(kernel, spec_params(params))
+def default_schedule(kernel: str, params: dict, target=None) -> dict:
+    return _native().default_schedule(kernel, spec_params(params), isa(target))
 
 
-def validate(kernel: str, params: dict, schedule: dict | None = None) -> str:
+def validate(kernel: str, params: dict, schedule: dict | None = None, target=None) -> str:
     """"" when `schedule` (knobs over the default) suits the spec, else why not."""
-    return _native().validate(kernel, spec_params(params), schedule)
+    return _native().validate(kernel, spec_params(params), isa(target), schedule)
+
+
+def isa(target=None) -> dict:
+    """The [isa] table the native codegen reads: of `target`, or of the default target."""
+    return target_or_default(target).data["isa"]
+
+
+def target_or_default(target=None):
+    """`target`, or the default RVV target (coral-npu) when None."""
+    return target if target is not None else _default_target()
+
+
+@lru_cache(maxsize=1)
+def _default_target():
+    from compiler.targets import get_target
+
+    return get_target(DEFAULT_TARGET)
 
 
 def kernels() -> list[str]:

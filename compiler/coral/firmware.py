@@ -1,4 +1,4 @@
-"""AOT firmware for coral-npu: one C file per step, and a main.c that runs the whole graph.
+"""AOT firmware for an RVV target (coral-npu, rvv256-rv64): one C file per step, and a main.c that runs the whole graph.
 
     graph (coral/graph.py) -> per step: a generated RVV kernel (cpp/ via coral/codegen.py),
                               kernels/ref behind the same ABI when the codegen has no kernel for it,
@@ -8,7 +8,7 @@
                               one arena in DTCM, the largest moved to EXTMEM when DTCM is too small
                            -> main.c: read the inputs (the runtime's input stream), call every layer
                               with rdinstret around it, send the outputs and the per-layer counters
-                              (npu_send records; targets/coral_npu/runtime/hostio.c)
+                              (npu_send records; targets/riscv_runtime/hostio.c)
 
 Every layer function has the ABI of the generated kernels (codegen.h):
     void layerN_<name>(const T* input, [const T* input2, ...] T* output, int8_t* scratch);
@@ -64,17 +64,18 @@ class Firmware:
 
 
 def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = None, vector: bool = True,
-                      warn=None, kernels: str = "generated") -> Firmware:
-    """C sources for `graph` on `profile` (coral/memory.py). `schedules`: step index -> schedule dict
+                      warn=None, kernels: str = "generated", target=None) -> Firmware:
+    """C sources for `graph` on `profile` (coral/memory.py) of `target` (the codegen's default when None).
+    `schedules`: step index -> schedule dict
     (the tuner's choice); `warn(message)` is told about every kernel that falls back to kernels/ref.
     kernels="ref" builds every kernel from kernels/ref (the baseline the benchmark compares with)."""
     if kernels not in ("generated", "ref"):
         raise ValueError(f"kernels={kernels!r}: generated or ref")
-    layers = [_layer(graph, step, (schedules or {}).get(step.index), vector, kernels == "generated")
+    layers = [_layer(graph, step, (schedules or {}).get(step.index), vector, kernels == "generated", target)
               for step in graph.steps]
     for layer in layers:
         if layer.fallback and warn is not None:
-            where = "TVM's LLVM code for riscv32" if layer.impl == "tvm" else "kernels/ref"
+            where = f"TVM's LLVM code for {tvm_fallback.triple(target)}" if layer.impl == "tvm" else "kernels/ref"
             warn(f"{shown(layer.step.name)} ({layer.step.op}): runs on {where}: {layer.fallback}")
     placement, arena_bytes = _place(graph, layers, profile)
     files = {f"{layer.function}.c": layer.source for layer in layers}
@@ -89,7 +90,7 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
 # Layers
 
 
-def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
+def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
     function = c_identifier("layer", step.index, step.name)
     if step.kind == "transpose":
         # The reference build keeps the portable loops: what a user without our kernels writes.
@@ -103,7 +104,7 @@ def _layer(graph, step: Step, schedule, vector, use_codegen) -> Layer:
         reason = "reference build"
     elif kernel.kernel in codegen.kernels():
         try:
-            emitted = codegen.emit_int8_kernel(kernel, function, schedule=schedule, vector=vector)
+            emitted = codegen.emit_int8_kernel(kernel, function, schedule=schedule, vector=vector, target=target)
         except codegen.SpecError as err:
             reason = str(err)
         else:

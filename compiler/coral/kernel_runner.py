@@ -1,6 +1,6 @@
-"""Runs generated Coral kernels in QEMU: outputs and exact instruction counts, many cases per firmware.
+"""Runs generated RVV kernels in QEMU: outputs and exact instruction counts, many cases per firmware.
 
-    runs = run_kernel_cases([KernelCase("add", params, {}, [a, b], a.shape)], workdir)
+    runs = run_kernel_cases([KernelCase("add", params, {}, [a, b], a.shape)], workdir)  # target=: default coral-npu
     runs[0].output, runs[0].instructions, runs[0].schedule
 
 Every case is emitted by the codegen (a C file defining case<i>), and one main.c runs them in
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.codegen.ffi_abi import ctype
-from compiler.coral.codegen import Emitted, emit
+from compiler.coral.codegen import Emitted, emit, target_or_default
 from compiler.coral.memory import profile_for
 from compiler.coral.memory_plan import ALIGN
 from compiler.coral.ref_layer import ref_file, ref_layer_source
@@ -29,9 +29,7 @@ from compiler.coral.simulator import run_firmware
 from compiler.coral.toolchain import Toolchain
 from compiler.errors import CompilerError
 from compiler.resources import data_dir
-from compiler.targets import get_target
 
-CORAL_TARGET = "coral-npu"
 COUNTS_TAG = 1000000  # npu_send tag of the counts; case i's output is sent under tag i
 RESERVED_DATA = 4096  # runtime .data/.bss and the count array, besides the arena
 MAX_CASES_PER_FIRMWARE = 256  # keeps a firmware's code well inside ITCM
@@ -72,19 +70,21 @@ class _Emitted:
     arena_bytes: int
 
 
-def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str = "highmem",
+def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str | None = None,
                      timeout: float | None = None, cases_per_firmware: int = MAX_CASES_PER_FIRMWARE,
-                     progress: bool = True) -> list[KernelRun]:
+                     progress: bool = True, target=None) -> list[KernelRun]:
     """Emits, builds and runs every case; runs in the order of `cases`. `workdir` holds the
     sources, inputs and outputs (one folder per firmware; two concurrent calls need two workdirs).
     Firmwares build and run in parallel, and print a progress line each on stderr when there are
     several (unless progress=False). cases_per_firmware=1 runs every case alone (the autotuner:
     one failing candidate then cannot take others down). SpecError for a bad case,
-    CompilerError / SimulatorError for a failed build or run."""
+    CompilerError / SimulatorError for a failed build or run. `target`: the RVV target (default
+    coral-npu); `profile`: its memory profile ([memory] kernel_profile when None)."""
     workdir = Path(workdir)
-    target = get_target(CORAL_TARGET)
+    target = target_or_default(target)
+    profile = profile or kernel_profile(target)
     memory = profile_for(target, profile)
-    emitted = [_emit(index, case) for index, case in enumerate(cases)]
+    emitted = [_emit(index, case, target) for index, case in enumerate(cases)]
     batches = _batches(emitted, memory, cases_per_firmware)
     toolchain = Toolchain.for_target(target)
 
@@ -100,9 +100,15 @@ def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str = "hig
     return [run for _, run in sorted(results, key=lambda pair: pair[0])]
 
 
-def _emit(index: int, case: KernelCase) -> _Emitted:
+def kernel_profile(target) -> str:
+    """The memory profile kernels are measured in: [memory] kernel_profile, else the default one."""
+    memory = target.data.get("memory", {})
+    return memory.get("kernel_profile", memory.get("default_profile", "default"))
+
+
+def _emit(index: int, case: KernelCase, target) -> _Emitted:
     out = _reference(index, case) if case.reference else emit(case.kernel, f"case{index}", case.params, case.arrays,
-                                                               case.schedule, case.vector)
+                                                               case.schedule, case.vector, target)
     offset = 0
     input_offsets = []
     for array in case.inputs:
@@ -177,12 +183,13 @@ def _run_batch(batch: list[_Emitted], folder: Path, toolchain, profile: str, mem
         half = len(batch) // 2  # the estimate missed (code size): two smaller firmwares
         return (_run_batch(batch[:half], folder / "a", toolchain, profile, memory, timeout)
                 + _run_batch(batch[half:], folder / "b", toolchain, profile, memory, timeout))
-    vector_float = toolchain.vector_float_instructions(elf)
+    vector_float = [] if toolchain.vector_float else toolchain.vector_float_instructions(elf)
     if vector_float:
         raise CompilerError(f"{elf}: vector float instructions in a Zve32x build, e.g. {vector_float[0]}")
     inputs = [np.ascontiguousarray(array).tobytes() for item in batch for array in item.case.inputs]
     sent = sum(_output_bytes(item.case) for item in batch) + 4 * len(batch)
-    result = run_firmware(elf, folder, inputs=inputs, timeout=timeout, expected_output_bytes=sent)
+    result = run_firmware(elf, folder, inputs=inputs, timeout=timeout, expected_output_bytes=sent,
+                          target=toolchain.target)
     counts = np.frombuffer(_record(result.records, COUNTS_TAG, 4 * len(batch)), dtype=np.uint32)
     return [(item.index, KernelRun(_output(result.records, item), int(count), item.schedule))
             for item, count in zip(batch, counts)]

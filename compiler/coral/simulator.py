@@ -1,11 +1,11 @@
-"""Runs a Coral NPU firmware ELF in QEMU (the [simulator] command of target.toml), as a sandbox.
+"""Runs an RVV target's firmware ELF in QEMU (the [simulator] command of target.toml), as a sandbox.
 
     result = run_firmware(elf, workdir, inputs=[x.tobytes()], timeout=30)
     result.records[0]      # the bytes the firmware sent under tag 0 (npu_send)
     result.stdout          # its console text; result.stderr: QEMU's own messages
 
 The firmware reaches the host through exactly two channels, both served here (the firmware's
-side is targets/coral_npu/runtime/hostio.c):
+side is targets/riscv_runtime/hostio.c):
   - the inbox: the input bytes, after a length word, written into simulation-only RAM before
     the firmware starts, by QEMU's generic loader device;
   - the console UART: text, and data records "@<tag>:<hex>" that are parsed here, up to a
@@ -30,17 +30,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler.coral.codegen import target_or_default
 from compiler.coral.toolchain import Toolchain, require_tools
 from compiler.errors import CompilerError
 from compiler.names import shown
 
-CORAL_TARGET = "coral-npu"
 _TRAP = re.compile(r"trap: mcause=(0x[0-9a-f]+) \(([^)]*)\) mepc=(0x[0-9a-f]+) mtval=(0x[0-9a-f]+)")
 _STACK_OVERFLOW = "stack overflow:"
 _RECORD = re.compile(rb"@(\d{1,9}):([0-9a-f]*)")
 CONSOLE_SLACK = 1 << 20  # console bytes allowed beyond the expected records' hex
 ELF_NAME, INBOX_NAME = "firmware.elf", "inbox.bin"
-_SIM_RAM = (0x80000000, 0xC0000000)  # virt's RAM with -m 1G: where every loadable segment must lie
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,9 @@ class SimulatorError(CompilerError):
         self.result = result
 
 
-def _target(target):
-    from compiler.targets import get_target
-
-    return target or get_target(CORAL_TARGET)
-
-
 def check_simulator_tools(target=None) -> None:
     """CompilerError with the install hint when QEMU or the toolchain is missing."""
-    target = _target(target)
+    target = target_or_default(target)
     Toolchain.for_target(target)
     require_tools([target.data["simulator"]["command"][0]], target.data["toolchain"]["install"])
 
@@ -80,12 +73,12 @@ def run_firmware(elf, workdir=None, inputs=(), timeout: float | None = None, che
     SimulatorError; another non-zero exit raises only when `check` (else see .exit_code).
     `expected_output_bytes`: what the firmware will send with npu_send, which sets how much
     console output is allowed."""
-    target = _target(target)
+    target = target_or_default(target)
     check_simulator_tools(target)
     simulator = target.data["simulator"]
     timeout = timeout if timeout is not None else simulator["timeout"]
     elf = Path(elf)
-    check_elf(elf)
+    check_elf(elf, target)
     inbox = target.data["simulator"]["io"]["inbox"]
     stream = b"".join(bytes(chunk) for chunk in inputs)
     if len(stream) + 4 > inbox["size"]:
@@ -113,27 +106,43 @@ def _substitute(part: str, values: dict) -> str:
     return part
 
 
-def check_elf(elf: Path) -> None:
-    """Refuse what QEMU would load and then hang on: anything but a linked little-endian 32-bit
-    RISC-V executable whose entry point lies in an executable segment inside the simulator's
-    RAM, with every loadable segment inside the file and inside that RAM."""
+# ELF layouts by class: (e_ident[4], the header's size, the format and offset of (e_entry, e_phoff),
+# the offset of (e_phentsize, e_phnum), a program header's size, and a reader of a program header's
+# (p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz)).
+_ELF_CLASSES = {
+    32: (1, 52, "<II", 24, 42, 32,
+         lambda h: (lambda t, o, v, p, fs, ms, f, _: (t, f, o, v, p, fs, ms))(*struct.unpack_from("<8I", h))),
+    64: (2, 64, "<QQ", 24, 54, 56, lambda h: struct.unpack_from("<IIQQQQQ", h)),
+}
+
+
+def check_elf(elf: Path, target=None) -> None:
+    """Refuse what QEMU would load and then hang on: anything but a linked little-endian RISC-V
+    executable of the target's XLEN whose entry point lies in an executable segment inside the
+    simulator's RAM ([simulator] ram), with every loadable segment inside the file and that RAM."""
+    target = target_or_default(target)
+    xlen = target.data["isa"]["xlen"]
+    ram = target.data["simulator"]["ram"]
+    ram_start, ram_end = ram["address"], ram["address"] + ram["size"]
     if not elf.is_file():
         raise SimulatorError(f"{shown(elf)}: no such firmware file")
     data = elf.read_bytes()
-    bad = f"{shown(elf)}: not a linked 32-bit RISC-V ELF executable"
-    # e_ident: magic, class 1 (32-bit), data 1 (little-endian); e_type 2 (executable), e_machine 243 (RISC-V).
-    if len(data) < 52 or data[:6] != b"\x7fELF\x01\x01" or data[16:20] != bytes([2, 0, 243, 0]):
+    bad = f"{shown(elf)}: not a linked {xlen}-bit RISC-V ELF executable"
+    elf_class, header_size, address_format, entry_at, counts_at, phsize, program_header = _ELF_CLASSES[xlen]
+    # e_ident: magic, class, data 1 (little-endian); e_type 2 (executable), e_machine 243 (RISC-V).
+    if (len(data) < header_size or data[:6] != b"\x7fELF" + bytes([elf_class, 1])
+            or data[16:20] != bytes([2, 0, 243, 0])):
         raise SimulatorError(bad)
-    entry, phoff = struct.unpack_from("<II", data, 24)
-    phentsize, phnum = struct.unpack_from("<HH", data, 42)
-    if phentsize != 32 or phnum == 0 or phoff + phnum * 32 > len(data):
+    entry, phoff = struct.unpack_from(address_format, data, entry_at)
+    phentsize, phnum = struct.unpack_from("<HH", data, counts_at)
+    if phentsize != phsize or phnum == 0 or phoff + phnum * phsize > len(data):
         raise SimulatorError(f"{bad} (no program headers)")
     entry_ok = False
     for index in range(phnum):
-        kind, offset, vaddr, paddr, filesz, memsz, flags, _ = struct.unpack_from("<8I", data, phoff + 32 * index)
+        kind, flags, offset, vaddr, paddr, filesz, memsz = program_header(data[phoff + phsize * index:][:phsize])
         if kind != 1:  # PT_LOAD
             continue
-        if offset + filesz > len(data) or filesz > memsz or not (_SIM_RAM[0] <= paddr and paddr + memsz <= _SIM_RAM[1]):
+        if offset + filesz > len(data) or filesz > memsz or not (ram_start <= paddr and paddr + memsz <= ram_end):
             raise SimulatorError(f"{bad} (segment {index} lies outside the file or the simulator's memory)")
         entry_ok |= bool(flags & 1) and vaddr <= entry < vaddr + filesz
     if not entry_ok:

@@ -1,13 +1,14 @@
-"""The Coral NPU toolchain driver: C sources + the bare-metal runtime -> firmware ELF.
+"""The RVV targets' toolchain driver: C sources + the bare-metal runtime -> firmware ELF.
 
     tc = Toolchain.for_target(get_target("coral-npu"))
     elf = tc.build_firmware([Path("model.c")], out / "firmware.elf", profile="highmem")
     tc.region_usage(elf)              # {"ITCM": (used, size), ...}
     tc.vector_float_instructions(elf) # [] when the build is Zve32x-clean
 
-Tools and flags come from [toolchain] and [isa] in targets/coral_npu/target.toml. The runtime
-(targets/coral_npu/runtime/) is compiled with the scalar -march, the firmware's sources with
-the vector one. Every tool failure a user can cause becomes a one-line CompilerError.
+Tools and flags come from [toolchain] and [isa] in the target's target.toml. The runtime
+([toolchain] runtime: a folder beside the target's, targets/riscv_runtime/ for every RVV target
+here) is compiled with the scalar -march, the firmware's sources with the vector one. Every tool
+failure a user can cause becomes a one-line CompilerError.
 """
 
 import json
@@ -26,7 +27,7 @@ from compiler.resources import data_dir
 
 RUNTIME_SOURCES = ("crt0.S", "hostio.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
 
-# RVV floating-point opcodes (illegal on Zve32x): "vf..." except the integer mask op vfirst,
+# RVV floating-point opcodes (illegal on Zve32x, [isa] vector_float = false): "vf..." except the integer mask op vfirst,
 # plus the float compares that write masks.
 _VECTOR_FLOAT = re.compile(r"vf(?!irst)\S*|vmf(eq|ne|lt|le|gt|ge)\S*")
 _INSTRUCTION = re.compile(r"^\s*[0-9a-f]+:\s+(\S+).*")  # "80000010:   vfadd.vv v0, v1, v2" -> mnemonic
@@ -122,7 +123,13 @@ class Toolchain:
 
     @property
     def runtime_dir(self) -> Path:
-        return self.target.folder / "runtime"
+        return (self.target.folder / self.target.data["toolchain"]["runtime"]).resolve()
+
+    @property
+    def vector_float(self) -> bool:
+        """Whether the target's vector unit has float instructions (V: yes; Zve32x: no, and a
+        firmware with one would trap on the chip)."""
+        return self.isa["vector_float"]
 
     def _cflags(self, march: str, include_dirs=(), defines=()) -> list:
         includes = [self.runtime_dir, data_dir("kernels") / "include", *include_dirs]
@@ -187,12 +194,13 @@ class Toolchain:
         return usage
 
     def disassemble(self, binary) -> str:
-        # --mattr makes the decoding independent of the file's .riscv.attributes: a float vector
-        # opcode must show as itself, not as <unknown>, for the scan below to see it.
-        return run_tool([self.objdump, "-d", "--no-show-raw-insn", "--mattr=+m,+f,+zve32f,+zbb", binary],
+        # --mattr ([isa] disassembly) makes the decoding independent of the file's .riscv.attributes:
+        # a float vector opcode must show as itself, not as <unknown>, for the scan below to see it.
+        return run_tool([self.objdump, "-d", "--no-show-raw-insn", f"--mattr={self.isa['disassembly']}", binary],
                         f"disassembling {Path(binary).name}")
 
     def vector_float_instructions(self, binary) -> list[str]:
-        """Disassembly lines with an RVV floating-point opcode: [] means Zve32x-clean."""
+        """Disassembly lines with an RVV floating-point opcode: [] means Zve32x-clean (on a target
+        whose vector unit has floats, see vector_float, they are legal)."""
         instructions = (_INSTRUCTION.match(line) for line in self.disassemble(binary).splitlines())
         return [found.group(0).strip() for found in instructions if found and _VECTOR_FLOAT.fullmatch(found.group(1))]

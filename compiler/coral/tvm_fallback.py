@@ -1,15 +1,15 @@
-"""Operators outside the int8 kernel table run as code from TVM's LLVM backend for riscv32.
+"""Operators outside the int8 kernel table run as code from TVM's LLVM backend for the target's RISC-V.
 
     relax call (a float Softmax after the output dequantize, a --keep-float conv, ...)
       -> lower_call: a one-operator Relax function -> LegalizeOps -> one TIR PrimFunc
          (TOPI's compute), named after the firmware layer
     every such PrimFunc of a model -> one IRModule -> compile_object: `python -m
       compiler.coral.tvm_compile` in a subprocess (LLVM's code generation runs outside the
-      compiler's process; target.toml [tvm] says -mtriple/-mattr) -> one riscv32 object file
+      compiler's process; target.toml [tvm] says -mtriple/-mattr) -> one RISC-V object file
     wrapper_source: a C layer with the firmware's layer ABI that wraps its buffers in DLTensors
       and calls the PrimFunc through TVM's packed C ABI, __tvm_ffi_<name> (tvm/ffi/c_api.h)
 
-The object needs a little runtime, in targets/coral_npu/runtime/tvm_backend.c: the error hook
+The object needs a little runtime, in targets/riscv_runtime/tvm_backend.c: the error hook
 TVMFFIErrorSetRaisedFromCStrParts, TVMBackendAllocWorkspace / FreeWorkspace over the layer's
 scratch buffer (so TIR temporaries are in the memory plan), and mathf.c for the libm calls
 LLVM makes (expf, logf).
@@ -34,6 +34,13 @@ from compiler.passes.util import bindings, is_const
 
 # TVM rounds every workspace request up to this, and so does the runtime's allocator.
 WORKSPACE_ALIGN = 64
+
+
+def triple(target=None) -> str:
+    """The architecture TVM's code is for ("riscv32", "riscv64"): from the target's [tvm] mtriple."""
+    from compiler.coral.codegen import target_or_default
+
+    return target_or_default(target).data["tvm"]["target"]["mtriple"].split("-")[0]
 
 
 @dataclass
@@ -101,7 +108,7 @@ def wrapper_source(function: str, signature: str, tir_call: TirCall, input_tenso
                    workspace: int, constant_section: str) -> tuple[str, int]:
     """The C layer: DLTensors over the layer's buffers (and constants), the packed call, and a
     clean exit naming the layer if TVM's code reports an error. Returns (text, constant bytes)."""
-    lines = [f"/* {function}: TVM LLVM code for riscv32 ({packed_symbol(function)} in tvm_fallback.o). */",
+    lines = [f"/* {function}: TVM LLVM code ({packed_symbol(function)} in tvm_fallback.o). */",
              "#include <tvm/ffi/c_api.h>", '#include "npu_runtime.h"', "",
              f"int {packed_symbol(function)}(void* self, const TVMFFIAny* args, int32_t num_args, TVMFFIAny* result);",
              ""]
@@ -140,8 +147,8 @@ def wrapper_source(function: str, signature: str, tir_call: TirCall, input_tenso
 
 
 def compile_object(functions: dict, target: dict, out_obj: Path) -> Path:
-    """The PrimFuncs {function name: PrimFunc} as one riscv32 object file, built by TVM's LLVM
-    backend in a subprocess."""
+    """The PrimFuncs {function name: PrimFunc} as one object file for `target` (a [tvm] target
+    table), built by TVM's LLVM backend in a subprocess."""
     mod = tvm.IRModule({name: func.with_attr("global_symbol", f"{name}_tir") for name, func in functions.items()})
     with tempfile.TemporaryDirectory(prefix="tvm-fallback-") as work:
         module_json = Path(work) / "module.json"
@@ -151,5 +158,6 @@ def compile_object(functions: dict, target: dict, out_obj: Path) -> Path:
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise CompilerError(f"TVM's LLVM codegen for riscv32 failed: {lines[-1] if lines else 'no message'}")
+        raise CompilerError(f"TVM's LLVM codegen for {target['mtriple'].split('-')[0]} failed: "
+                            f"{lines[-1] if lines else 'no message'}")
     return out_obj

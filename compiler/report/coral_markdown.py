@@ -1,4 +1,5 @@
-"""The coral-npu part of report.md and of the build's terminal summary (report.json "coral")."""
+"""The firmware part of report.md and of the build's terminal summary for the RVV targets (coral-npu,
+rvv256-rv64: report.json "coral")."""
 
 from compiler.names import md_code, md_text
 
@@ -7,13 +8,14 @@ def _cells(row) -> str:
     return "| " + " | ".join(str(cell) for cell in row) + " |"
 
 
-def render_coral(coral: dict) -> list[str]:
+def render_coral(coral: dict, target: str) -> list[str]:
     build = coral.get("build", {})
-    lines = ["## Coral NPU firmware", "",
+    regions = {"arena": "DTCM", "spill_arena": "EXTMEM", **coral.get("arena_regions", {})}
+    lines = [f"## {target} firmware", "",
              f"- memory profile: **{coral['memory_profile']}**; kernels: {build.get('kernels', 'generated')} "
              f"({build.get('opt', '')} -march={build.get('march', '')})",
-             f"- activation arena: {coral['arena_bytes'].get('arena', 0):,} bytes in DTCM"
-             + (f", {coral['arena_bytes']['spill_arena']:,} bytes spilled to EXTMEM"
+             f"- activation arena: {coral['arena_bytes'].get('arena', 0):,} bytes in {regions['arena']}"
+             + (f", {coral['arena_bytes']['spill_arena']:,} bytes spilled to {regions['spill_arena']}"
                 if coral["arena_bytes"].get("spill_arena") else ""),
              f"- constant data (packed weights, biases, requantisation tables): {coral['constant_bytes']:,} bytes",
              *_weight_line(coral.get("weight_bytes")),
@@ -54,7 +56,7 @@ def _tuning_db_line(tuning_db) -> list[str]:
     return lines
 
 
-def coral_summary_lines(coral) -> list[str]:
+def coral_summary_lines(coral, target: str) -> list[str]:
     if coral is None:
         return []
     regions = ", ".join(f"{r['region']} {r['used_bytes']:,}/{r['size_bytes']:,} B ({r['percent']}%)"
@@ -65,4 +67,4 @@ def coral_summary_lines(coral) -> list[str]:
         rows = [row for row in coral["layers"] if row["impl"] == impl]
         if rows:
             parts.append(f"{len(rows)} on {where} ({', '.join(sorted({row['op'] for row in rows}))})")
-    return [f"  coral-npu ({coral['memory_profile']}): {regions}", f"  layers: {', '.join(parts)}"]
+    return [f"  {target} ({coral['memory_profile']}): {regions}", f"  layers: {', '.join(parts)}"]

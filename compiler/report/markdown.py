@@ -56,7 +56,7 @@ def render_markdown(report: dict) -> str:
     if precision:
         lines += render_quantisation(report["quantization"])
     if report.get("coral"):
-        lines += render_coral(report["coral"])
+        lines += render_coral(report["coral"], report["target"])
     if report.get("backend"):
         lines += render_backend(report["backend"])
     if report.get("tflite"):
@@ -100,7 +100,7 @@ def render_summary(report: dict) -> str:
         f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
-    ] + _quant_summary_lines(report.get("quantization")) + coral_summary_lines(report.get("coral"))
+    ] + _quant_summary_lines(report.get("quantization")) + coral_summary_lines(report.get("coral"), report.get("target"))
         + tflite_summary_lines(report.get("tflite")) + backend_summary_lines(report.get("backend")))
 
 

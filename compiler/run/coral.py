@@ -1,4 +1,4 @@
-"""Run a coral-npu build (firmware.elf) in qemu-system-riscv32 and read back its counters.
+"""Run an RVV target's build (firmware.elf: coral-npu, rvv256-rv64) in its QEMU and read back its counters.
 
 The firmware (coral/firmware.py) reads the inputs from the simulator's inbox and sends output i
 under record tag i and the counters under COUNTERS_TAG (coral/simulator.py: the sandbox).
@@ -15,6 +15,7 @@ import numpy as np
 from compiler.coral.build import FIRMWARE
 from compiler.coral.firmware import COUNTERS_TAG
 from compiler.coral.simulator import run_firmware
+from compiler.targets import get_target
 from compiler.errors import CompilerError
 from compiler.names import md_code
 from compiler.output_dir import write_text_atomic
@@ -31,6 +32,7 @@ class CoralRun:
     layers: list[dict]         # the report's layers, each with "instructions" and "macs_per_instruction"
     total_instructions: int
     seconds: float             # QEMU's wall time (not a performance figure)
+    simulator: str = ""        # the QEMU that ran it (the target's runner)
 
 
 def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
@@ -44,13 +46,15 @@ def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
     inputs = load_inputs(input_paths, interface["inputs"])
     streams = [np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes() for array, tensor in zip(inputs, coral["inputs"])]
     sent = sum(tensor["bytes"] for tensor in coral["outputs"]) + 4 * (len(coral["layers"]) + 1)
-    result = run_firmware(elf, inputs=streams, timeout=timeout, expected_output_bytes=sent)
+    target = get_target(report["target"])
+    result = run_firmware(elf, inputs=streams, timeout=timeout, expected_output_bytes=sent, target=target)
     outputs = [_read(result.records, index, tensor, spec)
                for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
     counters = np.frombuffer(_record(result.records, COUNTERS_TAG, 4 * (len(coral["layers"]) + 1), "counters"),
                              dtype=np.uint32)
     layers = _with_counts(coral["layers"], counters)
-    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds)
+    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds,
+                   target.runner)
     _write_run_json(out_dir, run)
     return run
 

@@ -48,19 +48,22 @@ class Measurement:
 
 
 class Measurer:
-    def __init__(self, workdir: Path, jobs: int | None = None, timeout: float | None = 120, profile: str = "highmem"):
-        """profile: the memory profile the firmware is built for; a candidate whose code and
-        constants do not fit it even alone is rejected."""
+    def __init__(self, workdir: Path, jobs: int | None = None, timeout: float | None = 120, profile: str | None = None,
+                 target=None):
+        """profile: the memory profile the firmware is built for (the target's kernel profile when
+        None); a candidate whose code and constants do not fit it even alone is rejected. target:
+        the RVV target measured on (default coral-npu)."""
         self.workdir = Path(workdir)
         self.profile = profile
+        self.target = target
         self.jobs = jobs or os.cpu_count() or 1
         self.timeout = timeout
         self._numbers = itertools.count()
 
     def reference(self, task: Task) -> np.ndarray:
         if task.expected is None:
-            (run,) = run_kernel_cases([task.case(reference=True)], self._folder(), profile="highmem",
-                                      timeout=self.timeout, progress=False)  # the reference: wherever it fits
+            (run,) = run_kernel_cases([task.case(reference=True)], self._folder(), timeout=self.timeout,
+                                      progress=False, target=self.target)  # the reference: in the kernel profile
             task.expected = run.output
         return task.expected
 
@@ -73,7 +76,7 @@ class Measurer:
         folder = self._folder()
         try:
             (run,) = run_kernel_cases([task.case(schedule)], folder, profile=self.profile, timeout=self.timeout,
-                                      cases_per_firmware=1, progress=False)
+                                      cases_per_firmware=1, progress=False, target=self.target)
         except (CompilerError, SimulatorError, ValueError) as error:  # SpecError is a ValueError
             return Measurement(schedule, None, str(error).splitlines()[0])
         finally:

@@ -43,26 +43,29 @@ class Space:
     default: dict
     knobs: dict                # knob -> tuple of values
     scratch_budget: int        # bytes of data memory the layer's scratch may take
+    target: object = None      # the RVV target (compiler.targets.Target; None: the codegen's default)
     _scratch: dict = field(default_factory=dict)
 
     @classmethod
-    def for_task(cls, kernel: str, params: dict, scratch_budget: int) -> "Space":
-        default = codegen.default_schedule(kernel, params)
+    def for_task(cls, kernel: str, params: dict, scratch_budget: int, target=None) -> "Space":
+        default = codegen.default_schedule(kernel, params, target)
         domains = {knob: tuple(sorted(set(values) | {default[knob]}, key=str if knob not in _NUMERIC else None))
                    for knob, values in DOMAINS.items()}
         # A knob is in the space if some valid schedule moves it: alone (one knob off the
         # default), or with others (lmul 4 needs oc_tile <= 16: found by sampling).
         moved = {knob for knob, values in domains.items()
-                 if any(codegen.validate(kernel, params, {**default, knob: v}) == "" for v in values if v != default[knob])}
+                 if any(codegen.validate(kernel, params, {**default, knob: v}, target) == ""
+                        for v in values if v != default[knob])}
         rng = np.random.default_rng(0)
         for _ in range(_RELEVANCE_SAMPLES):
             sample = {knob: values[rng.integers(len(values))] for knob, values in domains.items()}
-            if codegen.validate(kernel, params, sample) == "":
+            if codegen.validate(kernel, params, sample, target) == "":
                 moved |= {knob for knob in sample if sample[knob] != default[knob]}
-        return cls(kernel, params, default, {knob: domains[knob] for knob in domains if knob in moved}, scratch_budget)
+        return cls(kernel, params, default, {knob: domains[knob] for knob in domains if knob in moved}, scratch_budget,
+                   target)
 
     def valid(self, schedule: dict) -> bool:
-        if codegen.validate(self.kernel, self.params, schedule) != "":
+        if codegen.validate(self.kernel, self.params, schedule, self.target) != "":
             return False
         return self.scratch_bytes(schedule) <= self.scratch_budget
 
@@ -70,8 +73,8 @@ class Space:
         """The scratch the kernel needs (the codegen knows; emitting is cheap next to compiling)."""
         key = schedule_key(schedule)
         if key not in self._scratch:
-            self._scratch[key] = codegen.emit(self.kernel, "probe", self.params, {}, schedule).scratch_bytes \
-                if self.kernel not in ("conv2d", "dense") else self._mac_scratch(schedule)
+            self._scratch[key] = (self._mac_scratch(schedule) if self.kernel in ("conv2d", "dense") else
+                                  codegen.emit(self.kernel, "probe", self.params, {}, schedule, target=self.target).scratch_bytes)
         return self._scratch[key]
 
     def _mac_scratch(self, schedule: dict) -> int:
@@ -84,7 +87,7 @@ class Space:
         out_c = p.get("out_c", p.get("out_features"))
         arrays.update(bias=np.zeros(out_c, np.int32), multiplier=np.full(out_c, 1 << 30, np.int32),
                       shift=np.zeros(out_c, np.int32))
-        return codegen.emit(self.kernel, "probe", self.params, arrays, schedule).scratch_bytes
+        return codegen.emit(self.kernel, "probe", self.params, arrays, schedule, target=self.target).scratch_bytes
 
     def size(self) -> int:
         return math.prod(len(values) for values in self.knobs.values())

@@ -77,7 +77,8 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         default_dir = Path(work) / "default"
         build(model_path, target_name, default_dir, input_shapes, quant=quant, memory=memory)
         started = time.monotonic()
-        measurer = Measurer(Path(work) / "measure", options.jobs, profile=profile_for(target, memory).name)
+        measurer = Measurer(Path(work) / "measure", options.jobs, profile=profile_for(target, memory).name,
+                            target=target)
         results = _search(tasks, data_bytes, known, measurer, rng, options, started)
         search_seconds = time.monotonic() - started
         database.append(db_path, [database.record(target, r.task.workload, r.best.schedule, r.best.instructions,
@@ -159,7 +160,8 @@ def _known_schedules(db_path, target, warn) -> dict:
 def _search(tasks, data_bytes, known, measurer, rng, options, started) -> list:
     status = StatusLine(len(tasks))
     search = Search(measurer, CostModel(options.seed), rng, on_round=status.round)
-    spaces = {task.workload.key: Space.for_task(task.kernel, task.params, _scratch_budget(task, data_bytes))
+    spaces = {task.workload.key: Space.for_task(task.kernel, task.params, _scratch_budget(task, data_bytes),
+                                                measurer.target)
               for task in tasks}
     defaults = {}
     for task in tasks:

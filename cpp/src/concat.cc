@@ -7,7 +7,7 @@
 // every input byte (ew::requantize_table, as requantize.cc), one vluxei8 per vector.
 // Schedule: lmul (of the int8 vectors: 8 = 128 bytes per instruction at VLEN 128) and loop_order:
 // "px_oc" copies row by row (unit-stride runs of size_i bytes), "oc_px" column by column (one
-// strided load and store per column and up to 16 * lmul rows). The default copies rows unless they
+// strided load and store per column and up to VLEN / 8 * lmul rows). The default copies rows unless they
 // are shorter than one vector register and columns take fewer instructions: QEMU counts a strided
 // access as one instruction, but an in-order vector unit moves about one element per cycle for it,
 // so strided columns are only worth it for short rows.
@@ -22,7 +22,6 @@ namespace {
 using ew::VType;
 
 constexpr int64_t kMaxInputs = 64;
-constexpr int64_t kRegisterBytes = 16;  // one VLEN-128 register of int8
 
 struct ConcatInput {
   int64_t size, zero_point, multiplier, shift;
@@ -128,7 +127,7 @@ class VectorCopy {
     const std::string s = t_.suffix();
     w.line(fmt("const uint8_t* src = (const uint8_t*)input%zu;", i));
     w.line(fmt("int8_t* dst = output + %lld;", (long long)c_.inputs[i].offset));
-    bool one_vector = b.cols <= kRegisterBytes * t_.lmul8 / 8;  // per row: vl is a constant, set once
+    bool one_vector = b.cols <= spec_.target.register_bytes() * t_.lmul8 / 8;  // per row: vl is a constant, set once
     if (one_vector) w.line(fmt("const size_t vl = %lld;", (long long)b.cols));
     if (b.rows > 1) {
       w.open(fmt("for (int32_t r = 0; r < %lld; ++r, src += %lld, dst += %lld)", (long long)b.rows,
@@ -216,10 +215,10 @@ Schedule default_schedule(const KernelSpec& spec) {
   Schedule s;
   s.lmul = 8;
   s.loop_order = "px_oc";
-  int64_t lanes = kRegisterBytes * s.lmul;
+  const int64_t register_bytes = spec.target.register_bytes(), lanes = register_bytes * s.lmul;
   bool short_rows = std::any_of(c.inputs.begin(), c.inputs.end(), [&](const ConcatInput& in) {
     Block b = block_of(c, in);
-    return b.rows > 1 && b.cols < kRegisterBytes;
+    return b.rows > 1 && b.cols < register_bytes;
   });
   if (short_rows && column_vectors(c, lanes) < row_vectors(c, lanes)) s.loop_order = "oc_px";
   return s;

@@ -16,7 +16,7 @@ ConvShape read_conv_shape(const KernelSpec& spec) {
   ConvShape s{size("batches"),    size("in_h"),       size("in_w"),       size("in_c"),     size("out_h"),
               size("out_w"),      size("out_c"),      size("kernel_h"),   size("kernel_w"), size("stride_h"),
               size("stride_w"),   size("dilation_h"), size("dilation_w"), spec.at("pad_top"), spec.at("pad_left"),
-              size("groups"),     int8_field(spec, "input_zero_point")};
+              size("groups"),     int8_field(spec, "input_zero_point"), spec.target};
   if (s.pad_top < 0 || s.pad_left < 0) throw SpecError("conv2d padding must be >= 0");
   if (s.in_c % s.groups != 0 || s.out_c % s.groups != 0) {
     throw SpecError(fmt("conv2d groups %lld must divide in_c %lld and out_c %lld", (long long)s.groups,
@@ -39,7 +39,7 @@ bool is_pointwise(const ConvShape& s) {
 }
 
 GemmShape as_gemm(const ConvShape& s) {
-  return {s.batches * s.in_h * s.in_w, s.in_c_per_group(), s.out_c_per_group(), s.input_zero_point, s.groups};
+  return {s.batches * s.in_h * s.in_w, s.in_c_per_group(), s.out_c_per_group(), s.input_zero_point, s.groups, s.target};
 }
 
 // Pointwise convolutions use the GEMM unless the pixel engine's default schedule is estimated cheaper

@@ -4,13 +4,13 @@
 //
 // The shape and strides are compile-time constants, so the loops are specialised: axes of extent
 // 1 vanish, axes contiguous in both tensors merge, and one axis becomes the vector axis, moved by
-// one load and one store per vector of up to 16 * lmul bytes (LMUL 8: 128; full vectors in a loop
+// one load and one store per vector of up to VLEN / 8 * lmul bytes (VLEN 128, LMUL 8: 128; full vectors in a loop
 // with a constant vl, then the rest), vle8 / vse8 where its stride is 1 and vlse8 / vsse8
 // otherwise; the others are plain loops around it, in the output's order, the innermost unrolled
 // 4 times when it is long. Every output element is written once (SpecError otherwise), so any loop
 // order gives the reference's bytes.
 // Which axis: the one contiguous in both tensors when it holds at least one register's worth of
-// bytes (16), else the one needing the fewest vector instructions. QEMU counts a strided access as
+// bytes (VLEN / 8), else the one needing the fewest vector instructions. QEMU counts a strided access as
 // one instruction, but an in-order vector unit moves about one element per cycle for it (as
 // concat.cc notes), so a contiguous run of a register or more stays the vector axis even where
 // strided columns would take fewer instructions (the channel slice below: 784 runs, not 224
@@ -71,9 +71,9 @@ int64_t vector_count(const std::vector<Axis>& axes, size_t axis, int64_t lanes) 
   return count;
 }
 
-size_t vector_axis(const std::vector<Axis>& axes, int64_t lanes) {
+size_t vector_axis(const std::vector<Axis>& axes, int64_t lanes, int64_t register_bytes) {
   for (size_t k = 0; k < axes.size(); ++k) {
-    if (axes[k].in_stride == 1 && axes[k].out_stride == 1 && axes[k].extent >= kRegisterBytes) return k;
+    if (axes[k].in_stride == 1 && axes[k].out_stride == 1 && axes[k].extent >= register_bytes) return k;
   }
   // Fewest vectors; then the most unit-stride sides, the longest axis, the innermost.
   auto rank = [&](size_t k) {
@@ -105,10 +105,10 @@ void emit_chunks(CWriter& w, int64_t count, int64_t lanes, const std::string& sr
   if (rest > 0) w.line(move(at(src, full * lanes * src_step), at(dst, full * lanes * dst_step), rest));
 }
 
-void emit_copy(CWriter& w, const std::vector<Axis>& axes, const ew::VType& t, bool vector, const std::string& input,
-               const std::string& output) {
-  const int64_t lanes = kRegisterBytes * t.lmul8 / 8;
-  const size_t inner = vector ? vector_axis(axes, lanes) : axes.size() - 1;
+void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, const ew::VType& t, bool vector,
+               const std::string& input, const std::string& output) {
+  const int64_t lanes = target.register_bytes() * t.lmul8 / 8;
+  const size_t inner = vector ? vector_axis(axes, lanes, target.register_bytes()) : axes.size() - 1;
   std::string src = input, dst = output;
   int depth = 0;
   const size_t innermost_loop = inner + 1 == axes.size() ? axes.size() - 2 : axes.size() - 1;
@@ -195,7 +195,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   w.line("(void)scratch;");
   std::string input = copy.in_offset ? fmt("(input + %lld)", (long long)copy.in_offset) : "input";
-  move::emit_copy(w, copy.axes, ew::VType::with_lmul(8, schedule.lmul), vector, input, "output");
+  move::emit_copy(w, spec.target, copy.axes, ew::VType::with_lmul(8, schedule.lmul), vector, input, "output");
   w.close();
   Emitted out;
   out.source = c_prologue(spec, vector) + w.str();

@@ -8,7 +8,7 @@ namespace {
 
 GemmShape read_dense_shape(const KernelSpec& spec) {
   GemmShape s{size_field(spec, "batches"), size_field(spec, "in_features"), size_field(spec, "out_features"),
-              int8_field(spec, "input_zero_point")};
+              int8_field(spec, "input_zero_point"), 1, spec.target};
   check_int32_elements(spec, "input", {s.pixels, s.in_c});
   check_int32_elements(spec, "output", {s.pixels, s.out_c});
   check_int32_elements(spec, "weight", {s.out_c, s.in_c});

@@ -53,8 +53,8 @@ std::vector<int32_t> pack_weights(const GemmShape& shape, const std::vector<int3
 }
 
 // Vector registers the weight vector of one input channel needs (int8 load + int16 widened copy).
-int weight_registers(const Schedule& s) {
-  VectorShape v = vector_shape(s.lmul);
+int weight_registers(const Target& target, const Schedule& s) {
+  VectorShape v = vector_shape(target, s.lmul);
   return v.int16_registers() + (s.weight_pack == "i8" ? v.int8_registers() : 0);
 }
 
@@ -62,9 +62,9 @@ int weight_registers(const Schedule& s) {
 // lmul registers, halves taken with vget): needs a register group of two halves, and room beside the
 // accumulators for it and one more weight vector (with none to spare, the scheduler hoists the next
 // load and the register allocator spills).
-bool paired_weight_loads(const Schedule& s) {
-  return s.weight_pack == "i16" && s.lmul >= 2 && s.oc_tile == int32_lanes(s.lmul) &&
-         s.px_tile * s.lmul + 3 * weight_registers(s) <= kVectorRegisters;
+bool paired_weight_loads(const Target& target, const Schedule& s) {
+  return s.weight_pack == "i16" && s.lmul >= 2 && s.oc_tile == target.int32_lanes(s.lmul) &&
+         s.px_tile * s.lmul + 3 * weight_registers(target, s) <= target.vector_registers;
 }
 
 // A run of output channels computed together: its width (the vl) and how its weights load.
@@ -78,7 +78,7 @@ class GemmEmitter {
  public:
   GemmEmitter(const KernelSpec& spec, const GemmShape& shape, const Requant& requant, const Schedule& schedule,
               bool vector)
-      : spec_(spec), shape_(shape), requant_(requant), s_(schedule), v_(vector_shape(schedule.lmul)),
+      : spec_(spec), shape_(shape), requant_(requant), s_(schedule), v_(vector_shape(spec.target, schedule.lmul)),
         vector_(vector), constants_(spec.name) {}
 
   Emitted emit(const std::vector<int32_t>& weight, const std::vector<int32_t>& bias) {
@@ -98,7 +98,7 @@ class GemmEmitter {
 
  private:
   int64_t full_tiles_end() const { return shape_.out_c - shape_.out_c % s_.oc_tile; }
-  Tile full_tile() const { return {full_tiles_end() > 0 ? s_.oc_tile : 0, vector_ && paired_weight_loads(s_)}; }
+  Tile full_tile() const { return {full_tiles_end() > 0 ? s_.oc_tile : 0, vector_ && paired_weight_loads(spec_.target, s_)}; }
   Tile tail_tile() const { return {shape_.out_c % s_.oc_tile, false}; }
   int tail_pixels() const { return static_cast<int>(shape_.pixels % s_.px_tile); }
   int64_t full_pixels() const { return shape_.pixels - tail_pixels(); }
@@ -312,19 +312,20 @@ double estimate_gemm(const GemmShape& shape, const Schedule& s) {
   double pixel_tiles = static_cast<double>((shape.pixels + s.px_tile - 1) / s.px_tile);
   // Requantisation holds the accumulators and one constant vector; with less than a register group
   // to spare the compiler spills around it.
-  double requant_spills = s.px_tile * s.lmul + s.lmul > kVectorRegisters - 8 ? 20.0 : 0.0;
+  const Target& target = shape.target;
+  double requant_spills = s.px_tile * s.lmul + s.lmul > target.vector_registers - 8 ? 20.0 : 0.0;
   auto per_block = [&](bool paired) {
     double per_ci = (paired ? 1.0 : 2.0) + (s.weight_pack == "i8" ? 1.0 : 0.0) + 2.0 * s.px_tile;
     return shape.in_c * per_ci + 4.0 * shape.in_c / s.unroll + 8.0 * s.px_tile + 17.0 + requant_spills;
   };
-  return shape.groups * pixel_tiles * (full_tiles * per_block(paired_weight_loads(s)) + tail_tiles * per_block(false));
+  return shape.groups * pixel_tiles * (full_tiles * per_block(paired_weight_loads(target, s)) + tail_tiles * per_block(false));
 }
 
 Schedule default_gemm_schedule(const GemmShape& shape, const std::string& weight_pack) {
   Schedule s;
-  s.oc_tile = static_cast<int>(std::min<int64_t>(shape.out_c, int32_lanes(8)));
+  s.oc_tile = static_cast<int>(std::min<int64_t>(shape.out_c, shape.target.int32_lanes(8)));
   s.lmul = 1;
-  while (int32_lanes(s.lmul) < s.oc_tile) s.lmul *= 2;
+  while (shape.target.int32_lanes(s.lmul) < s.oc_tile) s.lmul *= 2;
   s.weight_pack = weight_pack;
   s.loop_order = "oc_px";
   s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c, kDefaultUnroll));
@@ -341,18 +342,19 @@ Schedule default_gemm_schedule(const GemmShape& shape, const std::string& weight
 
 std::string validate_gemm(const GemmShape& shape, const Schedule& s) {
   if (auto why = check_common_knobs(s); !why.empty()) return why;
-  if (s.oc_tile < 1 || s.oc_tile > int32_lanes(s.lmul)) {
-    return fmt("oc_tile %d is outside [1, %d] (int32 lanes at lmul %d)", s.oc_tile, int32_lanes(s.lmul), s.lmul);
+  const Target& target = shape.target;
+  if (s.oc_tile < 1 || s.oc_tile > target.int32_lanes(s.lmul)) {
+    return fmt("oc_tile %d is outside [1, %d] (int32 lanes at lmul %d)", s.oc_tile, target.int32_lanes(s.lmul), s.lmul);
   }
   if (s.oc_tile > shape.out_c) return fmt("oc_tile %d exceeds the %lld output channels", s.oc_tile, (long long)shape.out_c);
   if (s.px_tile < 1 || s.px_tile > shape.pixels) {
     return fmt("px_tile %d is outside [1, %lld] (the pixel count)", s.px_tile, (long long)shape.pixels);
   }
   if (s.unroll < 1 || s.unroll > shape.in_c) return fmt("unroll %d is outside [1, %lld] (input channels)", s.unroll, (long long)shape.in_c);
-  int registers = s.px_tile * s.lmul + weight_registers(s);
-  if (registers > kVectorRegisters) {
+  int registers = s.px_tile * s.lmul + weight_registers(target, s);
+  if (registers > target.vector_registers) {
     return fmt("px_tile %d x lmul %d accumulators + %d weight registers = %d > %d vector registers", s.px_tile, s.lmul,
-               weight_registers(s), registers, kVectorRegisters);
+               weight_registers(target, s), registers, target.vector_registers);
   }
   return "";
 }

@@ -65,8 +65,8 @@ void check_int32_elements(const KernelSpec& spec, const std::string& tensor, con
   }
 }
 
-VectorShape vector_shape(int lmul) {
-  return {lmul, lmul_suffix(8 * lmul), lmul_suffix(4 * lmul), lmul_suffix(2 * lmul)};
+VectorShape vector_shape(const Target& target, int lmul) {
+  return {lmul, lmul_suffix(8 * lmul), lmul_suffix(4 * lmul), lmul_suffix(2 * lmul), target.int32_lanes(lmul)};
 }
 
 std::string check_common_knobs(const Schedule& s) {
@@ -199,9 +199,10 @@ std::string narrow_to_int8(const Requant& requant, const VectorShape& v, const s
 std::string translation_unit(const KernelSpec& spec, bool vector, const Constants& constants, const std::string& code) {
   std::string body = c_prologue(spec, vector) + constants.source() + "\n" + code;
   if (vector) return body;
-  // The Coral NPU's scalar ISA (target.toml: march_scalar). "arch=-zve32x" would also drop M.
-  const char* guard = "#if defined(__riscv_vector) && __riscv_xlen == 32\n";
-  return guard + std::string("#pragma clang attribute push(__attribute__((target(\"arch=rv32imf_zicsr_zifencei_zbb\"))), ") +
+  // The target's scalar ISA (target.toml: march_scalar); "arch=-zve32x" would also drop M.
+  if (spec.target.scalar_march.empty()) return body;
+  const std::string guard = fmt("#if defined(__riscv_vector) && __riscv_xlen == %d\n", spec.target.xlen);
+  return guard + "#pragma clang attribute push(__attribute__((target(\"arch=" + spec.target.scalar_march + "\"))), " +
          "apply_to = function)\n#endif\n" + body + guard + "#pragma clang attribute pop\n#endif\n";
 }
 

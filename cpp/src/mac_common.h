@@ -20,23 +20,18 @@
 
 namespace coral::mac {
 
-constexpr int kVlenBits = 128;        // Coral NPU vector register width
-constexpr int kVectorRegisters = 32;
-
-// int32 lanes of a vector group at LMUL lmul.
-constexpr int int32_lanes(int lmul) { return kVlenBits / 32 * lmul; }
-
 // RVV type suffixes for int32 accumulators at LMUL `lmul` and the int16 / int8 vectors with as
-// many lanes (e.g. lmul 8: "m8", "m4", "m2"; lmul 1: "m1", "mf2", "mf4").
+// many lanes (e.g. lmul 8: "m8", "m4", "m2"; lmul 1: "m1", "mf2", "mf4"), on the target's VLEN.
 struct VectorShape {
   int lmul;
   std::string s32, s16, s8;
-  int lanes() const { return int32_lanes(lmul); }
+  int int32_lanes;  // lanes of the accumulator group: VLEN / 32 * lmul
+  int lanes() const { return int32_lanes; }
   // Vector registers an int16 / int8 vector of this many lanes occupies (at least one).
   int int16_registers() const { return lmul >= 2 ? lmul / 2 : 1; }
   int int8_registers() const { return lmul >= 4 ? lmul / 4 : 1; }
 };
-VectorShape vector_shape(int lmul);
+VectorShape vector_shape(const Target& target, int lmul);
 
 // Spec fields: an int8 value (zero points, clamps), a size >= 1; SpecError naming the field otherwise.
 int32_t int8_field(const KernelSpec& spec, const std::string& key);
@@ -141,6 +136,7 @@ struct GemmShape {
   int64_t pixels, in_c, out_c;
   int32_t input_zero_point;
   int64_t groups = 1;
+  Target target = {};  // the vector unit the schedule is for
   int64_t in_stride() const { return groups * in_c; }    // input elements per pixel
   int64_t out_stride() const { return groups * out_c; }  // output elements per pixel
 };
@@ -157,6 +153,7 @@ struct ConvShape {
   int64_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w, stride_h, stride_w, dilation_h,
       dilation_w, pad_top, pad_left, groups;
   int32_t input_zero_point;
+  Target target;  // the vector unit the schedule is for
   int64_t in_c_per_group() const { return in_c / groups; }
   int64_t out_c_per_group() const { return out_c / groups; }
 };

@@ -11,8 +11,24 @@ using namespace coral;
 
 namespace {
 
-KernelSpec to_spec(const std::string& kernel, const std::string& name, const py::dict& params) {
-  KernelSpec spec{kernel, name, {}};
+// The target's [isa] table: xlen, vlen, elen, vector_registers, march_scalar (other keys are ignored).
+Target to_target(const py::dict& isa) {
+  auto number = [&](const char* key) {
+    if (!isa.contains(key)) throw SpecError(std::string("the target's [isa] has no '") + key + "'");
+    return py::cast<int>(isa[key]);
+  };
+  Target t{number("xlen"), number("vlen"), number("elen"), number("vector_registers"),
+           isa.contains("march_scalar") ? py::cast<std::string>(isa["march_scalar"]) : ""};
+  if ((t.xlen != 32 && t.xlen != 64) || t.vlen < 64 || (t.vlen & (t.vlen - 1)) != 0 || (t.elen != 32 && t.elen != 64) ||
+      t.vector_registers < 8) {
+    throw SpecError(fmt("unsupported target [isa]: xlen %d, vlen %d, elen %d, %d vector registers", t.xlen, t.vlen,
+                        t.elen, t.vector_registers));
+  }
+  return t;
+}
+
+KernelSpec to_spec(const std::string& kernel, const std::string& name, const py::dict& params, const py::dict& isa) {
+  KernelSpec spec{kernel, name, {}, to_target(isa)};
   for (auto item : params) spec.params[py::cast<std::string>(item.first)] = py::cast<int64_t>(item.second);
   return spec;
 }
@@ -67,35 +83,35 @@ py::dict from_schedule(const Schedule& s) {
 }  // namespace
 
 PYBIND11_MODULE(_codegen, m) {
-  m.doc() = "Coral NPU kernel codegen: kernel spec + schedule -> C with RVV intrinsics or portable C";
+  m.doc() = "RVV kernel codegen: kernel spec + schedule -> C with RVV intrinsics or portable C";
   py::register_exception<SpecError>(m, "SpecError", PyExc_ValueError);
 
   m.def("kernels", &kernel_names, "Kernel names the codegen implements.");
 
   m.def(
       "default_schedule",
-      [](const std::string& kernel, const py::dict& params) {
-        KernelSpec spec = to_spec(kernel, "kernel", params);
+      [](const std::string& kernel, const py::dict& params, const py::dict& isa) {
+        KernelSpec spec = to_spec(kernel, "kernel", params, isa);
         return from_schedule(find_kernel(kernel).default_schedule(spec));
       },
-      py::arg("kernel"), py::arg("params"));
+      py::arg("kernel"), py::arg("params"), py::arg("isa"));
 
   m.def(
       "validate",
-      [](const std::string& kernel, const py::dict& params, const py::object& schedule) {
+      [](const std::string& kernel, const py::dict& params, const py::dict& isa, const py::object& schedule) {
         const KernelEntry& entry = find_kernel(kernel);
-        KernelSpec spec = to_spec(kernel, "kernel", params);
+        KernelSpec spec = to_spec(kernel, "kernel", params, isa);
         return entry.validate(spec, to_schedule(schedule, entry, spec));
       },
-      py::arg("kernel"), py::arg("params"), py::arg("schedule") = py::none(),
+      py::arg("kernel"), py::arg("params"), py::arg("isa"), py::arg("schedule") = py::none(),
       "Empty string if the schedule is valid for the spec, else the reason.");
 
   m.def(
       "emit",
       [](const std::string& kernel, const std::string& name, const py::dict& params, const py::dict& arrays,
-         const py::object& schedule, bool vector) {
+         const py::dict& isa, const py::object& schedule, bool vector) {
         const KernelEntry& entry = find_kernel(kernel);
-        KernelSpec spec = to_spec(kernel, name, params);
+        KernelSpec spec = to_spec(kernel, name, params, isa);
         Schedule chosen = to_schedule(schedule, entry, spec);
         std::string why = entry.validate(spec, chosen);
         if (!why.empty()) throw SpecError(kernel + " " + name + ": invalid schedule: " + why);
@@ -107,6 +123,7 @@ PYBIND11_MODULE(_codegen, m) {
         result["schedule"] = from_schedule(out.schedule);
         return result;
       },
-      py::arg("kernel"), py::arg("name"), py::arg("params"), py::arg("arrays"), py::arg("schedule") = py::none(),
+      py::arg("kernel"), py::arg("name"), py::arg("params"), py::arg("arrays"), py::arg("isa"),
+      py::arg("schedule") = py::none(),
       py::arg("vector") = true);
 }

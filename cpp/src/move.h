@@ -9,8 +9,6 @@
 
 namespace coral::move {
 
-constexpr int64_t kRegisterBytes = 16;  // one VLEN-128 register of int8
-
 // One axis of a copy: `extent` indices, `in_stride` / `out_stride` elements apart.
 struct Axis {
   int64_t extent, in_stride, out_stride;
@@ -23,8 +21,9 @@ struct Axis {
 std::vector<Axis> normalise(const std::vector<Axis>& axes, const std::string& what);
 
 // The axis the vector instructions run along: the one contiguous in both tensors when it holds
-// a register's worth of bytes or more, else the one needing the fewest vector instructions.
-size_t vector_axis(const std::vector<Axis>& axes, int64_t lanes);
+// a register's worth of bytes (`register_bytes`: VLEN / 8) or more, else the one needing the fewest
+// vector instructions of `lanes` elements.
+size_t vector_axis(const std::vector<Axis>& axes, int64_t lanes, int64_t register_bytes);
 
 // Vector loads (as many stores) of the copy with `axis` as the vector axis.
 int64_t vector_count(const std::vector<Axis>& axes, size_t axis, int64_t lanes);
@@ -38,7 +37,7 @@ void emit_chunks(CWriter& w, int64_t count, int64_t lanes, const std::string& sr
 
 // The copy's loops, RVV (vector axis by vector_axis) or portable, reading from the C pointer
 // expression `input` and writing to `output`; element offsets as the axes say.
-void emit_copy(CWriter& w, const std::vector<Axis>& axes, const ew::VType& t, bool vector, const std::string& input,
+void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, const ew::VType& t, bool vector, const std::string& input,
                const std::string& output);
 
 }  // namespace coral::move

@@ -32,7 +32,6 @@ namespace coral {
 namespace {
 
 using ew::VType;
-using move::kRegisterBytes;
 
 struct Level {
   int64_t extent;         // input extent (of the row level: bytes)
@@ -119,16 +118,18 @@ int64_t row_vectors(const PadSpec& p, int64_t lanes) {
 }
 
 // Vector loads and stores of filling the whole output, then copying the input into it.
-int64_t fill_then_copy_vectors(const PadSpec& p, int64_t lanes) {
-  return chunks(p.output_bytes, lanes) + 2 * move::vector_count(p.copy, move::vector_axis(p.copy, lanes), lanes);
+int64_t fill_then_copy_vectors(const PadSpec& p, int64_t lanes, int64_t register_bytes) {
+  return chunks(p.output_bytes, lanes) +
+         2 * move::vector_count(p.copy, move::vector_axis(p.copy, lanes, register_bytes), lanes);
 }
 
 // Emits the pad's code (the file comment's); in the row-by-row code `src` / `dst` stay at the
 // next byte to read / write.
 class PadWriter {
  public:
-  PadWriter(const PadSpec& p, const Schedule& s, bool vector)
-      : p_(p), t_(VType::with_lmul(8, s.lmul)), lanes_(kRegisterBytes * s.lmul), vector_(vector) {}
+  PadWriter(const Target& target, const PadSpec& p, const Schedule& s, bool vector)
+      : target_(target), p_(p), t_(VType::with_lmul(8, s.lmul)), lanes_(target.register_bytes() * s.lmul),
+        vector_(vector) {}
 
   std::string body(const std::string& name) {
     w_.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", name.c_str()));
@@ -141,12 +142,12 @@ class PadWriter {
       if (p_.empty_input) {
         w_.line("(void)input;").line("int8_t* dst = output;");
         fill(p_.output_bytes);
-      } else if (vector_ && p_.levels.back().extent < kRegisterBytes &&
-                 fill_then_copy_vectors(p_, lanes_) < row_vectors(p_, lanes_)) {
+      } else if (vector_ && p_.levels.back().extent < target_.register_bytes() &&
+                 fill_then_copy_vectors(p_, lanes_, target_.register_bytes()) < row_vectors(p_, lanes_)) {
         w_.line("/* Short rows: the whole output filled, then the input copied in. */");
         w_.line("int8_t* dst = output;");
         fill(p_.output_bytes);
-        move::emit_copy(w_, p_.copy, t_, vector_, "input", fmt("output + %lld", (long long)p_.first));
+        move::emit_copy(w_, target_, p_.copy, t_, vector_, "input", fmt("output + %lld", (long long)p_.first));
       } else {
         int64_t lead = 0, tail = 0;
         for (const Level& level : p_.levels) lead += level.before, tail += level.after;
@@ -207,6 +208,7 @@ class PadWriter {
     w_.line(fmt("src += %lld;", (long long)bytes)).line(fmt("dst += %lld;", (long long)bytes));
   }
 
+  const Target& target_;
   const PadSpec& p_;
   VType t_;
   int64_t lanes_;
@@ -225,7 +227,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   out.source = c_prologue(spec, vector) +
                (p.levels.empty() ? "" : "/* levels, outer to inner: input extent [bytes of padding before, after] */\n/* " +
                                             levels + " */\n") +
-               PadWriter(p, schedule, vector).body(spec.name);
+               PadWriter(spec.target, p, schedule, vector).body(spec.name);
   out.schedule = schedule;
   return out;
 }

@@ -85,7 +85,7 @@ bool indexed(const ConvShape& s, const Schedule& sched) { return !linear_windows
 // Accumulators, the input vector and the next one (the scheduler loads ahead; without room for that,
 // the register allocator spills), and the index vector of indexed loads.
 int vector_registers(const ConvShape& s, const Schedule& sched) {
-  VectorShape v = vector_shape(sched.lmul);
+  VectorShape v = vector_shape(s.target, sched.lmul);
   return sched.oc_tile * sched.lmul + v.int16_registers() * (indexed(s, sched) ? 3 : 2);
 }
 
@@ -116,7 +116,7 @@ class PixelConvEmitter {
  public:
   PixelConvEmitter(const KernelSpec& spec, const ConvShape& shape, const Requant& requant, const Schedule& schedule,
                    bool vector)
-      : spec_(spec), s_(shape), requant_(requant), sched_(schedule), v_(vector_shape(schedule.lmul)), vector_(vector),
+      : spec_(spec), s_(shape), requant_(requant), sched_(schedule), v_(vector_shape(spec.target, schedule.lmul)), vector_(vector),
         band_(band_geometry(shape, schedule.px_tile)), constants_(spec.name) {}
 
   Emitted emit(const std::vector<int32_t>& weight, const std::vector<int32_t>& bias) {
@@ -144,13 +144,14 @@ class PixelConvEmitter {
   int64_t pixel_step() const { return s_.stride_w * s_.in_c; }  // int16 elements between output pixels of a row
 
   // NAME_zero(dst, n) and NAME_widen(src, dst, n): dst[i] = 0 and dst[i] = src[i] - input_zero_point.
-  // Vector code: whole VLEN-128 register groups (64 int8 -> int16) at a constant vl, so the loop needs no
-  // vsetvli, then the rest.
+  // Vector code: whole int16 register groups at LMUL 8 (VLEN / 2 int8 -> int16) at a constant vl, so the
+  // loop needs no vsetvli, then the rest.
   void emit_row_helpers(CWriter& c) {
+    const int group = spec_.target.lanes(16, 8);
     c.open(fmt("static inline void %s(int16_t* dst, int32_t n)", name("zero").c_str()));
     if (vector_) {
-      c.line("const vint16m8_t zero = __riscv_vmv_v_x_i16m8(0, 64);");
-      c.line("for (; n >= 64; n -= 64, dst += 64) __riscv_vse16_v_i16m8(dst, zero, 64);");
+      c.line(fmt("const vint16m8_t zero = __riscv_vmv_v_x_i16m8(0, %d);", group));
+      c.line(fmt("for (; n >= %d; n -= %d, dst += %d) __riscv_vse16_v_i16m8(dst, zero, %d);", group, group, group, group));
       c.line("if (n > 0) __riscv_vse16_v_i16m8(dst, zero, (size_t)n);");
     } else {
       c.line("for (int32_t i = 0; i < n; ++i) dst[i] = 0;");
@@ -160,7 +161,9 @@ class PixelConvEmitter {
     if (vector_) {
       std::string widen = fmt("__riscv_vse16_v_i16m8(dst, __riscv_vwsub_vx_i16m8(__riscv_vle8_v_i8m4(src, %%s), %d, %%s), %%s);",
                               s_.input_zero_point);
-      c.line(fmt("for (; n >= 64; n -= 64, src += 64, dst += 64) %s", fmt(widen.c_str(), "64", "64", "64").c_str()));
+      const std::string vl = std::to_string(group);
+      c.line(fmt("for (; n >= %d; n -= %d, src += %d, dst += %d) %s", group, group, group, group,
+                 fmt(widen.c_str(), vl.c_str(), vl.c_str(), vl.c_str()).c_str()));
       c.line(fmt("if (n > 0) %s", fmt(widen.c_str(), "(size_t)n", "(size_t)n", "(size_t)n").c_str()));
     } else {
       c.line(fmt("for (int32_t i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] - (%d));", s_.input_zero_point));
@@ -367,7 +370,7 @@ class PixelConvEmitter {
 double estimate_pixel_conv(const ConvShape& s, const Schedule& sched) {
   Band band = band_geometry(s, sched.px_tile);
   bool by_index = indexed(s, sched);
-  int64_t lanes = int32_lanes(sched.lmul), bands = 0, chunks = 0;
+  int64_t lanes = s.target.int32_lanes(sched.lmul), bands = 0, chunks = 0;
   for (int64_t oy = 0; oy < s.out_h; oy += sched.px_tile, ++bands) {
     chunks += (std::min<int64_t>(sched.px_tile, s.out_h - oy) * s.out_w + lanes - 1) / lanes;
   }
@@ -380,14 +383,15 @@ double estimate_pixel_conv(const ConvShape& s, const Schedule& sched) {
     per_chunk += taps(s) * per_load + loop + 10.0 * block + (by_index ? 8.0 : 6.0);
     per_band += (resident.weights ? block * taps(s) : 0) + 10.0;
   }
-  double fill = band.input_rows * ((band.row_elems + 63) / 64 * 7.0 + 12.0);
+  const int64_t group = s.target.lanes(16, 8);  // int16 elements per row-helper vector
+  double fill = band.input_rows * ((band.row_elems + group - 1) / group * 7.0 + 12.0);
   return static_cast<double>(s.batches) * ((chunks * per_chunk + bands * per_band) * s.groups + bands * fill);
 }
 
 Schedule default_pixel_conv_schedule(const ConvShape& shape, const std::string& weight_pack) {
   Schedule s;
   s.lmul = 1;
-  while (s.lmul < 8 && int32_lanes(s.lmul) < shape.out_h * shape.out_w) s.lmul *= 2;
+  while (s.lmul < 8 && shape.target.int32_lanes(s.lmul) < shape.out_h * shape.out_w) s.lmul *= 2;
   s.unroll = static_cast<int>(std::min<int64_t>(shape.in_c_per_group(), 8));
   s.loop_order = "oc_px";
   s.weight_pack = weight_pack;
@@ -416,9 +420,9 @@ std::string validate_pixel_conv(const ConvShape& shape, const Schedule& s) {
   if (s.unroll < 1 || s.unroll > shape.in_c_per_group()) {
     return fmt("unroll %d is outside [1, %lld] (input channels per group)", s.unroll, (long long)shape.in_c_per_group());
   }
-  if (vector_registers(shape, s) > kVectorRegisters) {
+  if (vector_registers(shape, s) > shape.target.vector_registers) {
     return fmt("oc_tile %d x lmul %d accumulators + input (and index) vectors = %d > %d vector registers", s.oc_tile,
-               s.lmul, vector_registers(shape, s), kVectorRegisters);
+               s.lmul, vector_registers(shape, s), shape.target.vector_registers);
   }
   if (indexed(shape, s) && largest_window_offset(shape, band_geometry(shape, s.px_tile)) > kMaxIndexedOffset) {
     return fmt("px_tile %d: the band's window offsets exceed the %lld bytes of 16-bit indices", s.px_tile,

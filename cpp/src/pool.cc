@@ -29,6 +29,7 @@ struct PoolSpec {
   int64_t act_min, act_max;
   int64_t pad_right;  // identity columns right of the input that the last window reaches
   int acc_bits;       // the reduced row's elements: int8 (max), int16 (sum of <= 255) or int32
+  int vlen;           // the target's vector register width in bits
 
   int64_t row_elements() const { return (pad_left + in_w + pad_right) * channels; }
   std::string acc_type() const { return "int" + std::to_string(acc_bits) + "_t"; }
@@ -66,6 +67,7 @@ PoolSpec read_spec(const KernelSpec& spec) {
   p.pad_right = std::max<int64_t>(0, (p.out_w - 1) * p.stride_w - p.pad_left + p.kernel_w - p.in_w);
   // |sum| + count / 2 <= 128 * count + count / 2 fits int16 up to count 255.
   p.acc_bits = p.is_max ? 8 : (p.kernel_h * p.kernel_w <= 255 ? 16 : 32);
+  p.vlen = spec.target.vlen;
   return p;
 }
 
@@ -370,7 +372,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
 // The cheaper loop order by vector instructions per output row: per pixel, ceil(C / vlmax)
 // channel vectors, or per channel group, ceil(out_w / pixels per vector) pixel vectors.
 std::string cheaper_loop_order(const PoolSpec& p, int lmul) {
-  const int64_t vlmax = 128 / p.acc_bits * lmul, group = channel_group(p);
+  const int64_t vlmax = p.vlen / p.acc_bits * lmul, group = channel_group(p);
   auto vectors = [](int64_t n, int64_t per_vector) { return (n + per_vector - 1) / per_vector; };
   int64_t oc_px = p.channels / group * vectors(p.out_w, vlmax / group), px_oc = p.out_w * vectors(p.channels, vlmax);
   return oc_px < px_oc ? "oc_px" : "px_oc";

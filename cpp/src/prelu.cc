@@ -203,7 +203,7 @@ std::string emit_vector(const KernelSpec& spec, const PreluSpec& p, const std::v
                         const Schedule& schedule, int64_t& constant_bytes) {
   const VType t = VType::with_lmul(32, schedule.lmul);
   const std::string l = t.lmul(), ty = t.type(), s = t.suffix();
-  const int64_t lanes = 4 * schedule.lmul;  // int32 lanes of a VLEN-128 register group
+  const int64_t lanes = spec.target.int32_lanes(schedule.lmul);  // int32 lanes of a register group
   const int64_t channels = p.channels, outer = p.outer;
   const Plan pl = plan(p, slopes);
   const std::string table = spec.name + "_slope";

@@ -56,13 +56,13 @@ namespace {
 
 using ew::VType;
 
-constexpr int64_t kVlenBytes = 16;           // VLEN 128 (targets/coral_npu/target.toml)
 constexpr int64_t kGatherTableBytes = 4096;  // the default's cap on oc_px's tables
 constexpr int64_t kOne = 1024;               // 1.0 in TFLite's 10-bit fractions
 constexpr int64_t kMaxFraction = 2048;       // npu_kernels_resize.h
 
 struct ResizeSpec {
   int64_t batches, in_h, in_w, channels, out_h, out_w;
+  int64_t vlen_bytes;  // the target's vector register: VLEN / 8 bytes
 
   int64_t in_row() const { return in_w * channels; }
   int64_t in_image() const { return in_h * in_row(); }
@@ -78,6 +78,7 @@ ResizeSpec read_spec(const KernelSpec& spec) {
   r.channels = ew::field(spec, "channels", 0, INT32_MAX);
   r.out_h = ew::field(spec, "out_h", 0, INT32_MAX);
   r.out_w = ew::field(spec, "out_w", 0, INT32_MAX);
+  r.vlen_bytes = spec.target.register_bytes();
   // Each factor is below 2^31, so a product of two fits int64 before the check of the next.
   auto elements = [](int64_t a, int64_t b, int64_t c, int64_t d) {
     const int64_t ab = a * b, cd = c * d;
@@ -197,8 +198,8 @@ Gather nearest_gather_layout(const ResizeSpec& r) {
 // per vector of elements.
 std::string nearest_loop_order(const ResizeSpec& r, int lmul) {
   const Gather g = nearest_gather_layout(r);
-  const int64_t px_oc = r.out_w * (6 + 2 * vectors(r.channels, kVlenBytes * lmul));
-  const int64_t oc_px = 10 * vectors(r.out_row() / g.element_bytes, kVlenBytes * lmul / g.element_bytes);
+  const int64_t px_oc = r.out_w * (6 + 2 * vectors(r.channels, r.vlen_bytes * lmul));
+  const int64_t oc_px = 10 * vectors(r.out_row() / g.element_bytes, r.vlen_bytes * lmul / g.element_bytes);
   const int64_t table_bytes = r.out_row() / g.element_bytes * g.index_bytes;
   return oc_px < px_oc && table_bytes <= kGatherTableBytes ? "oc_px" : "px_oc";
 }
@@ -251,7 +252,7 @@ void nearest_gather(CWriter& w, const std::string& name, const ResizeSpec& r, co
   w.line(fmt("const int8_t* pixel = row + %s_offsets[x];", name.c_str()));
   if (!vector) {
     w.line(fmt("for (int32_t c = 0; c < %lld; ++c) output[c] = pixel[c];", c));
-  } else if (r.channels <= kVlenBytes * s.lmul) {  // vl is set once, before the loops
+  } else if (r.channels <= r.vlen_bytes * s.lmul) {  // vl is set once, before the loops
     w.line(fmt("__riscv_vse8_v_i8m%d(output, __riscv_vle8_v_i8m%d(pixel, vl), vl);", s.lmul, s.lmul));
   } else {
     w.line("size_t vl;");
@@ -273,7 +274,7 @@ void nearest_repeat(CWriter& w, const ResizeSpec& r, const Schedule& s, bool vec
   }
   w.line(fmt("const size_t copies = (size_t)(rows - 1) * %lld;", row));
   if (vector) {
-    const std::string limit = row >= kVlenBytes * s.lmul ? "n" : fmt("n < %lld ? n : %lld", row, row);
+    const std::string limit = row >= r.vlen_bytes * s.lmul ? "n" : fmt("n < %lld ? n : %lld", row, row);
     w.open("for (size_t n = copies, vl; n > 0; n -= vl, output += vl)");
     w.line(fmt("vl = __riscv_vsetvl_e8m%d(%s);", s.lmul, limit.c_str()));
     w.line(fmt("__riscv_vse8_v_i8m%d(output, __riscv_vle8_v_i8m%d(output - %lld, vl), vl);", s.lmul, s.lmul, row));
@@ -316,7 +317,7 @@ Emitted emit_nearest(const KernelSpec& spec, const Arrays& arrays, const Schedul
   }
   w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", name.c_str()));
   w.line("(void)scratch;");
-  if (vector && s.loop_order == "px_oc" && r.channels <= kVlenBytes * s.lmul) {
+  if (vector && s.loop_order == "px_oc" && r.channels <= r.vlen_bytes * s.lmul) {
     w.line(fmt("const size_t vl = __riscv_vsetvl_e8m%d(%lld);", s.lmul, (long long)r.channels));
   }
   w.open(fmt("for (int32_t batch = 0; batch < %lld; ++batch, input += %lld)", (long long)r.batches,
@@ -386,7 +387,7 @@ int bilinear_index_bytes(const ResizeSpec& r) { return 4 * r.in_row() - 4 > UINT
 // Instructions per output row, roughly: px_oc ~17 per pixel and channel vector (pixels in pairs),
 // oc_px ~24 per vector of elements.
 std::string bilinear_loop_order(const ResizeSpec& r, int lmul) {
-  const int64_t vlmax = kVlenBytes / 4 * lmul;
+  const int64_t vlmax = r.vlen_bytes / 4 * lmul;
   const int64_t px_oc = 17 * r.out_w * vectors(r.channels, vlmax), oc_px = 24 * vectors(r.out_row(), vlmax);
   const int64_t table_bytes = r.out_row() * (2 * bilinear_index_bytes(r) + 2);
   return oc_px < px_oc && table_bytes <= kGatherTableBytes ? "oc_px" : "px_oc";
@@ -468,7 +469,7 @@ void bilinear_vertical(CWriter& w, const std::string& name, const ResizeSpec& r,
 // px_oc's vectors of a pixel's channels: one (C <= VLMAX) or C / VLMAX of VLMAX channels each, with
 // vl set once; 0 when C is neither (then each pixel has its own channel loop).
 int64_t channel_vectors(const ResizeSpec& r, const Schedule& s) {
-  const int64_t vlmax = kVlenBytes / 4 * s.lmul;
+  const int64_t vlmax = r.vlen_bytes / 4 * s.lmul;
   return r.channels <= vlmax ? 1 : (r.channels % vlmax == 0 ? r.channels / vlmax : 0);
 }
 
@@ -795,7 +796,7 @@ Emitted emit_bilinear(const KernelSpec& spec, const Arrays& arrays, const Schedu
              (long long)cols.count));
   if (vector && !elements && channel_vectors(r, s)) {
     w.line(fmt("const size_t vl = __riscv_vsetvl_e32m%d(%lld);", s.lmul,
-               (long long)std::min(r.channels, kVlenBytes / 4 * s.lmul)));
+               (long long)std::min(r.channels, r.vlen_bytes / 4 * s.lmul)));
   }
   open_loop(w, fmt("for (int32_t batch = 0; batch < %lld; ++batch, input += %lld)", (long long)r.batches,
                    (long long)r.in_image()), vector);

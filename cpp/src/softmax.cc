@@ -9,7 +9,7 @@
 // by 12, of values >= 0). Both are int32 [256] arrays, 2 KB of constants. Per row:
 //   1. max_in: vmax over int8 vectors (LMUL 8, tail-undisturbed), one vredmax.
 //   2. sum: per vector of int32 lanes, byte offsets -4 x (vsext, vmul) from the row's table base
-//      T + 4 max_in, a gather (vluxei32) from the sum table, vadd into lane sums, one vredsum. With
+//      T + 4 max_in (RV64: 4 (max_in - x) from T, see emit_vector), a gather (vluxei32) from the sum table, vadd into lane sums, one vredsum. With
 //      depth < 4096 nothing overflows (each term <= 2^19); from 4096 on each vector is reduced on
 //      its own and added saturating, as the spec's saturating sum.
 //   3. scale and exponent (GetReciprocal, one_over_one_plus_x_for_x_in_0_1): scalar C, once per row.
@@ -193,21 +193,25 @@ void chunked(CWriter& w, int64_t depth, int64_t width, const std::string& set_vl
 std::string emit_vector(const KernelSpec& spec, const SoftmaxSpec& p, const Schedule& schedule) {
   const std::string& name = spec.name;
   const VType t = VType::with_lmul(32, schedule.lmul), half = t.at(16), byte = t.at(8);
-  const VType bytes8 = VType::with_lmul(8, 8);  // the max pass: 128 bytes per instruction
-  const int64_t lanes = 4 * schedule.lmul;     // int32 lanes at VLEN 128: a longer VLEN runs the same chunks
+  const VType bytes8 = VType::with_lmul(8, 8);  // the max pass: VLEN bytes per instruction
+  const int64_t lanes = spec.target.int32_lanes(schedule.lmul);  // int32 lanes of a register group
   const long long depth = p.depth;
   const std::string s = t.suffix(), b8 = bytes8.suffix(), set_vl = "__riscv_vsetvl_e32" + t.lmul();
-  // Byte offsets -4 x as uint32: with the row's table base T + 4 max_in the gather reads
-  // T[max_in - x]. The address wraps modulo 2^32 (RV32: 32-bit offsets are XLEN wide), so the
-  // "negative" offsets work; every byte read lies inside T. One vsetvl for the load, the sign
-  // extension and the gather (all at the int32 vl).
-  const std::string set_offset =
-      fmt("const %s offset = __riscv_vreinterpret_v_%s_%s(__riscv_vmul_vx_%s(__riscv_vsext_vf4_%s("
-          "__riscv_vle8_v_%s(input + c, vl), vl), -4, vl));",
-          t.as_unsigned().type().c_str(), s.c_str(), t.as_unsigned().suffix().c_str(), s.c_str(), s.c_str(),
-          byte.suffix().c_str());
+  // The gather reads T[max_in - x]. RV32: byte offsets -4 x as uint32 from the row's table base
+  // T + 4 max_in; the address wraps modulo 2^32 (32-bit offsets are XLEN wide), so the "negative"
+  // offsets work. Wider XLEN zero-extends the offsets, so there they are 4 (max_in - x) >= 0 from T
+  // (one more instruction). Either way every byte read lies inside T. One vsetvl for the load, the
+  // sign extension and the gather (all at the int32 vl).
+  const bool wrapping = spec.target.xlen == 32;
+  const std::string x = fmt("__riscv_vsext_vf4_%s(__riscv_vle8_v_%s(input + c, vl), vl)", s.c_str(), byte.suffix().c_str());
+  const std::string bytes = wrapping ? fmt("__riscv_vmul_vx_%s(%s, -4, vl)", s.c_str(), x.c_str())
+                                     : fmt("__riscv_vsll_vx_%s(__riscv_vrsub_vx_%s(%s, max_in, vl), 2, vl)", s.c_str(),
+                                           s.c_str(), x.c_str());
+  const std::string set_offset = fmt("const %s offset = __riscv_vreinterpret_v_%s_%s(%s);", t.as_unsigned().type().c_str(),
+                                     s.c_str(), t.as_unsigned().suffix().c_str(), bytes.c_str());
   auto gather = [&](const char* table) { return fmt("__riscv_vluxei32_v_%s(row_%s, offset, vl)", s.c_str(), table); };
   auto row_base = [&](const char* table) {
+    if (!wrapping) return fmt("const int32_t* const row_%s = %s_%s;", table, name.c_str(), table);
     return fmt("const int32_t* const row_%s = (const int32_t*)((uintptr_t)%s_%s + (uintptr_t)(4 * (int32_t)max_in));",
                table, name.c_str(), table);
   };
@@ -217,7 +221,7 @@ std::string emit_vector(const KernelSpec& spec, const SoftmaxSpec& p, const Sche
   w.open(fmt("for (int32_t r = 0; r < %lld; ++r, input += %lld, output += %lld)", (long long)p.rows, depth, depth));
   w.line("/* 1. The row's maximum. */");
   w.line(fmt("%s vmax = __riscv_vmv_v_x_%s(-128, __riscv_vsetvlmax_e8m8());", bytes8.type().c_str(), b8.c_str()));
-  chunked(w, p.depth, 128, "__riscv_vsetvl_e8m8", [&](bool tail) {
+  chunked(w, p.depth, spec.target.lanes(8, 8), "__riscv_vsetvl_e8m8", [&](bool tail) {
     w.line(fmt("vmax = __riscv_vmax_vv_%s%s(%svmax, __riscv_vle8_v_%s(input + c, vl), vl);", b8.c_str(),
                tail ? "_tu" : "", tail ? "vmax, " : "", b8.c_str()));
   });

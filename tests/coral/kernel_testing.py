@@ -6,13 +6,14 @@ from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
 from compiler.coral.simulator import check_simulator_tools
 
 
-def run_cases(cases, workdir, arrays, inputs) -> dict:
+def run_cases(cases, workdir, arrays, inputs, target=None) -> dict:
     """label -> KernelRun for CASES rows (label, spec, schedule, vector[, reference]: run kernels/ref
-    instead); `arrays(spec)` and `inputs(spec)` give a spec's constant arrays and input tensors."""
-    check_simulator_tools()
+    instead); `arrays(spec)` and `inputs(spec)` give a spec's constant arrays and input tensors;
+    `target`: the RVV target to run on (default coral-npu)."""
+    check_simulator_tools(target)
     kernel_cases = [KernelCase(spec.kernel, spec.params, arrays(spec), inputs(spec), spec.want.shape, schedule, vector,
                                *reference) for _, spec, schedule, vector, *reference in cases]
-    results = run_kernel_cases(kernel_cases, workdir)
+    results = run_kernel_cases(kernel_cases, workdir, target=target)
     return {label: run for (label, *_), run in zip(cases, results)}
 
 

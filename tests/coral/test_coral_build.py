@@ -72,16 +72,23 @@ def digits(tmp_path_factory):
     return root, coral
 
 
-def test_digits_on_coral_equals_the_host_build_bit_for_bit(digits, tmp_path):
-    root, _ = digits
+def digits_equal_host(built: Path, host: Path, tmp: Path, count: int = 4) -> str:
+    """Runs the first `count` digits validation images on a firmware build and the host build of
+    the digits CNN and checks their float outputs bit for bit; returns the firmware's last `run` stdout."""
     with np.load(DIGITS / "val.npz") as data:
-        images = data["image"][:4]
+        images = data["image"][:count]
     for index, image in enumerate(images):
         x = image.reshape(1, 1, 8, 8).astype(np.float32)
-        on_coral, stdout = run(root / "coral", x, tmp_path / f"coral{index}")
-        on_host, _ = run(root / "host", x, tmp_path / f"host{index}")
-        assert on_coral.dtype == on_host.dtype == np.float32
-        assert np.array_equal(on_coral.view(np.uint32), on_host.view(np.uint32)), (on_coral, on_host)
+        on_firmware, stdout = run(built, x, tmp / f"firmware{index}")
+        on_host, _ = run(host, x, tmp / f"host{index}")
+        assert on_firmware.dtype == on_host.dtype == np.float32
+        assert np.array_equal(on_firmware.view(np.uint32), on_host.view(np.uint32)), (on_firmware, on_host)
+    return stdout
+
+
+def test_digits_on_coral_equals_the_host_build_bit_for_bit(digits, tmp_path):
+    root, _ = digits
+    stdout = digits_equal_host(root / "coral", root / "host", tmp_path)
     assert "| **total** |" in stdout and "MACs/instr" in stdout
 
 

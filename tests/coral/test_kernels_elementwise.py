@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from kernel_testing import assert_bit_exact, run_cases
 
-from compiler.coral import _codegen
+from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_elementwise as ref
 from compiler.quant.fixed_point import quantize_multiplier
 from compiler.quant.reference.elementwise import add_params, mul_params
 from compiler.quant.reference.pool import litert_mean_params, litert_reference_mean_params
 from compiler.quant.reference.lut import unary_table
+
+ISA = codegen.isa()  # coral-npu's [isa]: what the native calls below emit for
 
 INT32_MAX = 2**31 - 1
 LMULS = (1, 2, 4, 8)
@@ -383,13 +385,13 @@ def test_every_benchmark_has_a_ceiling():
     ("concat", {}, {"oc_tile": 4}, "this kernel has no 'oc_tile' knob"),
 ])
 def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
-    assert _codegen.validate(kernel, _valid_params(kernel) | params, schedule) == reason
+    assert _codegen.validate(kernel, _valid_params(kernel) | params, ISA, schedule) == reason
 
 
 @pytest.mark.parametrize("kernel", ["add", "mul", "requantize", "lut", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d"])
 def test_default_schedule_is_valid(kernel):
     params = _valid_params(kernel)
-    assert _codegen.validate(kernel, params, _codegen.default_schedule(kernel, params)) == ""
+    assert _codegen.validate(kernel, params, ISA, _codegen.default_schedule(kernel, params, ISA)) == ""
 
 
 @pytest.mark.parametrize("kernel, change, message", [
@@ -413,7 +415,7 @@ def test_default_schedule_is_valid(kernel):
 ])
 def test_spec_errors_name_the_field(kernel, change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        _codegen.emit(kernel, "k", _valid_params(kernel) | change, {})
+        _codegen.emit(kernel, "k", _valid_params(kernel) | change, {}, ISA)
 
 
 def _valid_params(kernel):

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 from kernel_testing import assert_bit_exact, run_cases
 
-from compiler.coral import _codegen
+from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_elementwise as ref_ew
 from compiler.quant import _ref_move as ref_move
 from compiler.quant.reference import move as M
+
+ISA = codegen.isa()  # coral-npu's [isa]: what the native calls below emit for
 
 LMULS = (1, 2, 4, 8)
 
@@ -240,11 +242,11 @@ def _flat(params):
 
 @pytest.mark.parametrize("kernel, params", [("copy", COPY), ("pad", PAD)])
 def test_default_schedule_is_valid_and_lmul_is_the_knob(kernel, params):
-    schedule = _codegen.default_schedule(kernel, _flat(params))
-    assert schedule["lmul"] == 8 and _codegen.validate(kernel, _flat(params), schedule) == ""
-    assert _codegen.validate(kernel, _flat(params), {"lmul": 2}) == ""
-    assert _codegen.validate(kernel, _flat(params), {"lmul": 3}) == "lmul 3 is not 1, 2, 4 or 8"
-    assert _codegen.validate(kernel, _flat(params), {"loop_order": "px_oc"}) == "this kernel has no 'loop_order' knob"
+    schedule = _codegen.default_schedule(kernel, _flat(params), ISA)
+    assert schedule["lmul"] == 8 and _codegen.validate(kernel, _flat(params), ISA, schedule) == ""
+    assert _codegen.validate(kernel, _flat(params), ISA, {"lmul": 2}) == ""
+    assert _codegen.validate(kernel, _flat(params), ISA, {"lmul": 3}) == "lmul 3 is not 1, 2, 4 or 8"
+    assert _codegen.validate(kernel, _flat(params), ISA, {"loop_order": "px_oc"}) == "this kernel has no 'loop_order' knob"
 
 
 @pytest.mark.parametrize("kernel, params, message", [
@@ -263,13 +265,13 @@ def test_default_schedule_is_valid_and_lmul_is_the_knob(kernel, params):
 ])
 def test_bad_spec_is_a_spec_error(kernel, params, message):
     with pytest.raises(_codegen.SpecError, match=message.replace("[", r"\[").replace("]", r"\]").replace("^", r"\^")):
-        _codegen.emit(kernel, "bad", _flat(params), {}, None, True)
+        _codegen.emit(kernel, "bad", _flat(params), {}, ISA, None, True)
     with pytest.raises(_codegen.SpecError):
-        _codegen.validate(kernel, _flat(params), None)
+        _codegen.validate(kernel, _flat(params), ISA, None)
 
 
 def test_missing_field_is_a_spec_error():
     params = _flat(COPY)
     del params["out_stride_5"]
     with pytest.raises(_codegen.SpecError, match="copy spec has no field 'out_stride_5'"):
-        _codegen.emit("copy", "bad", params, {}, None, True)
+        _codegen.emit("copy", "bad", params, {}, ISA, None, True)

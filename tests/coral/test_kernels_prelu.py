@@ -18,6 +18,8 @@ from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_prelu as ref
 from compiler.quant.reference.prelu import prelu_params
 
+ISA = codegen.isa()  # coral-npu's [isa]: what the native calls below emit for
+
 INT32_MAX = 2**31 - 1
 ACT_RANGES = [(-128, 127), (-128, 127), (0, 127), (-128, 0), (-3, 50), (5, 5), (-127, 126)]
 # (positive_shift, negative_shift): typical ones, ones at the limits, and pairs too far apart or too
@@ -169,12 +171,12 @@ def test_default_schedule_is_valid():
 def test_spec_errors_name_the_field(change, alpha, message):
     arrays = dict(alpha=np.zeros(8, np.int8) if alpha is None else alpha)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        _codegen.emit("prelu", "k", _valid_params() | change, arrays)
+        _codegen.emit("prelu", "k", _valid_params() | change, arrays, ISA)
 
 
 def test_missing_alpha_is_named():
     with pytest.raises(ValueError, match="missing constant array 'alpha'"):
-        _codegen.emit("prelu", "k", _valid_params(), {})
+        _codegen.emit("prelu", "k", _valid_params(), {}, ISA)
 
 
 def _valid_params():

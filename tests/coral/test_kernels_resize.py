@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from kernel_testing import assert_bit_exact, run_cases
 
-from compiler.coral import _codegen
+from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_resize as ref
 from compiler.quant.reference import resize as R
+
+ISA = codegen.isa()  # coral-npu's [isa]: what the native calls below emit for
 
 CHANNELS = [1, 2, 3, 4, 6, 8, 16, 31, 32, 33, 48, 64, 96, 129]
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]  # (align_corners, half_pixel_centers)
@@ -118,7 +120,7 @@ def _variants(number, spec):
         yield f"{spec.label}-{order}-c", {"loop_order": order, "lmul": 1}, False, False  # lmul: any the gather allows
         for lmul in (2 ** (number % 4), 2 ** ((number + 2) % 4)):
             schedule = {"loop_order": order, "lmul": lmul}
-            if _codegen.validate(spec.kernel, spec.params, schedule) == "":
+            if _codegen.validate(spec.kernel, spec.params, ISA, schedule) == "":
                 yield f"{spec.label}-{order}-m{lmul}", schedule, True, False
     if number % 7 == 0:
         yield f"{spec.label}-ref", None, False, True
@@ -177,7 +179,7 @@ def test_the_cases_cover_every_path():
     sources = {kernel: [] for kernel in ("resize_nearest", "resize_bilinear")}
     for label, spec, schedule, vector, reference in CASES:
         if vector:
-            sources[spec.kernel].append(_codegen.emit(spec.kernel, "k", spec.params, spec.arrays, schedule)["source"])
+            sources[spec.kernel].append(_codegen.emit(spec.kernel, "k", spec.params, spec.arrays, ISA, schedule)["source"])
     nearest, bilinear = "\n".join(sources["resize_nearest"]), "\n".join(sources["resize_bilinear"])
     for element in ("vluxei16_v_i32", "vluxei16_v_i16", "vluxei16_v_i8"):
         assert element in nearest
@@ -211,27 +213,27 @@ def _bilinear_arrays(params=PARAMS):
 
 @pytest.mark.parametrize("kernel", ["resize_nearest", "resize_bilinear"])
 def test_default_schedule_is_valid(kernel):
-    assert _codegen.validate(kernel, PARAMS, _codegen.default_schedule(kernel, PARAMS)) == ""
+    assert _codegen.validate(kernel, PARAMS, ISA, _codegen.default_schedule(kernel, PARAMS, ISA)) == ""
 
 
 def test_nearest_default_loop_order():
     """oc_px (the gather) where it takes fewer instructions and its offset table is small."""
-    assert _codegen.default_schedule("resize_nearest", PARAMS)["loop_order"] == "oc_px"
-    assert _codegen.default_schedule("resize_nearest", PARAMS | dict(channels=256))["loop_order"] == "px_oc"
+    assert _codegen.default_schedule("resize_nearest", PARAMS, ISA)["loop_order"] == "oc_px"
+    assert _codegen.default_schedule("resize_nearest", PARAMS | dict(channels=256), ISA)["loop_order"] == "px_oc"
     wide_row = PARAMS | dict(out_w=512, channels=16)  # 2048 offsets of 4 bytes: 4 KB at 16 bits
-    assert _codegen.default_schedule("resize_nearest", wide_row)["loop_order"] == "oc_px"
-    assert _codegen.default_schedule("resize_nearest", wide_row | dict(out_w=520))["loop_order"] == "px_oc"
+    assert _codegen.default_schedule("resize_nearest", wide_row, ISA)["loop_order"] == "oc_px"
+    assert _codegen.default_schedule("resize_nearest", wide_row | dict(out_w=520), ISA)["loop_order"] == "px_oc"
     # 1-byte elements with 16-bit offsets: the offsets need twice the registers, so LMUL 4 at most
-    few = _codegen.default_schedule("resize_nearest", PARAMS | dict(channels=3))
+    few = _codegen.default_schedule("resize_nearest", PARAMS | dict(channels=3), ISA)
     assert (few["loop_order"], few["lmul"]) == ("oc_px", 4)
 
 
 def test_bilinear_default_loop_order():
     """oc_px (indexed loads over the row's elements) for few channels, px_oc (pixel by pixel) for many."""
-    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=3))["loop_order"] == "oc_px"
-    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=32))["loop_order"] == "px_oc"
+    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=3), ISA)["loop_order"] == "oc_px"
+    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=32), ISA)["loop_order"] == "px_oc"
     # 3 channels of 1000 pixels: 18 KB of per-element tables, beyond the 4 KB cap
-    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=3, out_w=1000))["loop_order"] == "px_oc"
+    assert _codegen.default_schedule("resize_bilinear", PARAMS | dict(channels=3, out_w=1000), ISA)["loop_order"] == "px_oc"
 
 
 @pytest.mark.parametrize("kernel, params, schedule, reason", [
@@ -248,7 +250,7 @@ def test_bilinear_default_loop_order():
     ("resize_bilinear", PARAMS, {"lmul": 16}, "lmul 16 is not 1, 2, 4 or 8"),
 ])
 def test_validate_rejects_with_a_reason(kernel, params, schedule, reason):
-    assert _codegen.validate(kernel, params, schedule) == reason
+    assert _codegen.validate(kernel, params, ISA, schedule) == reason
 
 
 @pytest.mark.parametrize("kernel, change, arrays, message", [
@@ -270,22 +272,22 @@ def test_spec_errors_name_the_field(kernel, change, arrays, message):
     if arrays is None:
         arrays = _nearest_arrays() if kernel == "resize_nearest" else _bilinear_arrays()
     with pytest.raises(ValueError, match=re.escape(message)):
-        _codegen.emit(kernel, "k", params, arrays)
+        _codegen.emit(kernel, "k", params, arrays, ISA)
 
 
 def test_scratch_and_constants():
     """Bilinear: int32 rows of R over the columns read, in scratch (two when some output rows come in
     pairs); nearest: none. A 4x downsample with half pixels reads half the columns, in runs of 2."""
-    nearest = _codegen.emit("resize_nearest", "k", PARAMS, _nearest_arrays())
+    nearest = _codegen.emit("resize_nearest", "k", PARAMS, _nearest_arrays(), ISA)
     assert nearest["scratch_bytes"] == 0 and nearest["constant_bytes"] > 0
     row = 4 * PARAMS["in_w"] * PARAMS["channels"]
     singles = dict(y_lerp=np.int32([[y % 3, y % 3 + 1, 100 * y] for y in range(8)]),  # no two rows alike
                    x_lerp=R.tflite_bilinear_tables(5, 10))
-    assert _codegen.emit("resize_bilinear", "k", PARAMS, singles)["scratch_bytes"] == row
+    assert _codegen.emit("resize_bilinear", "k", PARAMS, singles, ISA)["scratch_bytes"] == row
     pairs = _bilinear_arrays()  # asymmetric 4 -> 8: the last two rows both read row 3 only
-    assert _codegen.emit("resize_bilinear", "k", PARAMS, pairs)["scratch_bytes"] == 2 * row
+    assert _codegen.emit("resize_bilinear", "k", PARAMS, pairs, ISA)["scratch_bytes"] == 2 * row
     down = dict(PARAMS, in_w=16, out_w=4)
     tables = dict(singles, x_lerp=R.tflite_bilinear_tables(16, 4, half_pixel_centers=True))
-    emitted = _codegen.emit("resize_bilinear", "k", down, tables)
+    emitted = _codegen.emit("resize_bilinear", "k", down, tables, ISA)
     assert emitted["scratch_bytes"] == 4 * 8 * PARAMS["channels"]
     assert "k_columns[8]" in emitted["source"]  # {1, 2}, {5, 6}, {9, 10}, {13, 14}

@@ -20,6 +20,8 @@ from compiler.coral import _codegen, codegen
 from compiler.quant import _ref_softmax as ref
 from compiler.quant.reference.softmax import softmax_params
 
+ISA = codegen.isa()  # coral-npu's [isa]: what the native calls below emit for
+
 INT32_MAX = 2**31 - 1
 REFERENCE_RUNS = 8  # specs that also run kernels/ref in QEMU
 DEPTHS = [1, 2, 3, 7, 16, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 257, 1000]
@@ -156,7 +158,7 @@ def test_default_schedule_is_valid():
 ])
 def test_spec_errors_name_the_field(change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        _codegen.emit("softmax", "k", _valid_params() | change, {})
+        _codegen.emit("softmax", "k", _valid_params() | change, {}, ISA)
 
 
 def _valid_params():

@@ -1,5 +1,5 @@
-// The Coral NPU kernel codegen: kernel spec + schedule -> C with RVV v1.0 intrinsics (Zve32x), or
-// the same loops as portable C.
+// The RVV kernel codegen (coral-npu's Zve32x at VLEN 128, rvv256-rv64's V at VLEN 256, any target's
+// [isa]): kernel spec + schedule -> C with RVV v1.0 intrinsics, or the same loops as portable C.
 //
 // A kernel spec is what compiler/quant/patterns.py lowers an int8 op to: the kernel name and the
 // integer fields of its kernels/ref params struct (same names as kernels/include/npu_kernels_*.h),
@@ -28,10 +28,26 @@
 
 namespace coral {
 
+// The machine the code is emitted for: the [isa] table of the target's target.toml, which
+// compiler/coral/codegen.py passes with every call. Vector lengths, register budgets and the
+// scalar ISA of portable functions come from here; no emitter assumes a particular chip.
+struct Target {
+  int xlen = 0;              // scalar register width: 32 (rv32) or 64 (rv64)
+  int vlen = 0;              // vector register width in bits (128, 256, ...)
+  int elen = 0;              // widest vector element in bits (32 for Zve32x, 64 for V)
+  int vector_registers = 0;  // architectural vector registers (32 in RVV 1.0)
+  std::string scalar_march;  // -march without vectors: portable C functions inside a vector build
+
+  int64_t register_bytes() const { return vlen / 8; }                       // int8 lanes at LMUL 1
+  int lanes(int sew, int lmul) const { return vlen / sew * lmul; }         // VLMAX at SEW sew, LMUL lmul
+  int int32_lanes(int lmul) const { return lanes(32, lmul); }
+};
+
 struct KernelSpec {
   std::string kernel;  // conv2d, dense, add, max_pool2d, avg_pool2d, global_avg_pool2d, requantize
   std::string name;    // the C function to define
   std::map<std::string, int64_t> params;
+  Target target;       // what the code runs on
 
   int64_t at(const std::string& key) const;   // throws SpecError naming the missing field
   int64_t get(const std::string& key, int64_t fallback) const;

@@ -1,4 +1,6 @@
-/* The Coral NPU bare-metal runtime: what generated firmware and tests call.
+/* The bare-metal runtime of the RVV targets (coral-npu's RV32, rvv256-rv64's RV64): what generated
+ * firmware and tests call. Every target.toml names this folder ([toolchain] runtime); the code is
+ * XLEN-agnostic C, and the addresses of the simulator's devices arrive as -D flags.
  *
  * I/O: in the simulator, an input stream the host writes into memory before the start and
  * records on the console UART (hostio.c; no semihosting, so firmware cannot reach host files or
@@ -41,9 +43,9 @@ void npu_tvm_failed(const char *layer) __attribute__((noreturn));
 /* Retired instructions since reset: exact and repeatable under `qemu -icount shift=0`
  * (a reading costs a few instructions). The performance metric of this target. */
 static inline uint32_t npu_instret(void) {
-    uint32_t v;
+    unsigned long v; /* XLEN wide; the low 32 bits suffice for differences */
     __asm__ volatile("rdinstret %0" : "=r"(v));
-    return v;
+    return (uint32_t)v;
 }
 
 /* Runtime internals shared by hostio.c and trap.c. */

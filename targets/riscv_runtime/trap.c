@@ -12,8 +12,8 @@ static const char *const exception_names[] = {
     "instruction page fault", "load page fault", "reserved", "store page fault",
 };
 
-static const char *cause_name(uint32_t mcause) {
-    if (mcause & 0x80000000u)
+static const char *cause_name(uintptr_t mcause) {
+    if (mcause >> (__riscv_xlen - 1)) /* the interrupt bit: mcause's top bit */
         return "interrupt";
     if (mcause < sizeof exception_names / sizeof exception_names[0])
         return exception_names[mcause];
@@ -30,12 +30,13 @@ static char *append_hex(char *out, uint32_t v) {
     return npu_format_u32(append(out, "0x"), v, 16);
 }
 
-void __attribute__((noreturn)) npu_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
+/* XLEN-wide CSR values; printed as their low 32 bits (RV64: the simulation's RAM lies below 4 GB). */
+void __attribute__((noreturn)) npu_trap(uintptr_t mcause, uintptr_t mepc, uintptr_t mtval) {
     char line[160];
-    char *end = append_hex(append(line, "trap: mcause="), mcause);
+    char *end = append_hex(append(line, "trap: mcause="), (uint32_t)mcause);
     end = append(append(append(end, " ("), cause_name(mcause)), ")");
-    end = append_hex(append(end, " mepc="), mepc);
-    end = append_hex(append(end, " mtval="), mtval);
+    end = append_hex(append(end, " mepc="), (uint32_t)mepc);
+    end = append_hex(append(end, " mtval="), (uint32_t)mtval);
     append(end, "\n")[0] = 0;
     npu_puts(line);
     npu_exit(NPU_EXIT_TRAP);

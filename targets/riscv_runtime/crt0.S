@@ -1,4 +1,5 @@
-/* Startup for the Coral NPU firmware. Assembled with the scalar -march: no vector code here.
+/* Startup for RVV target firmware (RV32 and RV64 alike: only 32-bit stores and XLEN-wide la/li).
+ * Assembled with the scalar -march: no vector code here.
  *
  * Layout (see compiler/coral/memory.py): _start is the first word of the code region; the
  * stack is the lowest part of the data region, so an overflow runs off the bottom of DTCM

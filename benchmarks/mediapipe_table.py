@@ -165,7 +165,7 @@ def table(rows: list[dict], samples: int, calib_samples: int) -> str:
             output = min(r["int8_cosines"], key=r["int8_cosines"].get)
             cosine = f"{r['int8_cosines'][output]:.4f}" + (f" ({output})" if len(r["int8_cosines"]) > 1 else "")
         for output, magnitude in r.get("int8_all_zero", {}).items():
-            cosine += f"; {output}: int8 all 0 (float within {magnitude:.1e} of 0)"
+            cosine += f"; {output}: int8 all 0 on some inputs (float up to {magnitude:.1e})"
         instructions = f"{r['instructions']:,}" if "instructions" in r else ""
         exact = ("bit-exact" if r["coral_equals_host"] else "DIFFERENT") if "coral_equals_host" in r else ""
         if "failed" in r:

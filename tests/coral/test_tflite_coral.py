@@ -53,7 +53,7 @@ def test_tflite_dequantize_on_coral_equals_litert(tmp_path, size):
 
 # The two smallest trained MediaPipe models (float; PRELU, pools, strided slices; two heads through
 # RESHAPE and CONCATENATION), quantised by our PTQ on synthetic uniform [-1, 1] calibration samples,
-# about 30 s each; benchmarks/mediapipe_table.py runs every MediaPipe model so.
+# about 20 s each; benchmarks/mediapipe_table.py runs every MediaPipe model so.
 PTQ_MODELS = {"hand_recrop": (1, 256, 256, 3), "face_detection_short_range": (1, 128, 128, 3)}
 
 

@@ -49,7 +49,9 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     spec = TFLITE if "tflite" in emit else (backend_for(target).INTEGER_SPEC if is_backend(target.runner) else None)
     compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
                              note=warn, spec=spec)
-    tflite = _export_tflite(compiled) if "tflite" in emit else None
+    # exported before OUT is staged (an export error leaves no OUT); a backend whose artefact is the export writes it
+    backend_writes_tflite = is_backend(target.runner) and getattr(backend_for(target), "WRITES_TFLITE", False)
+    tflite = _export_tflite(compiled) if "tflite" in emit and not backend_writes_tflite else None
     with staging_dir(out) as staging:
         coral = vendor = None
         if compiled.executable is not None:
@@ -68,7 +70,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
             if "tflite" in vendor:  # a backend made its artefact from the TFLite export: reported as --emit tflite's
                 report["tflite"] = vendor.pop("tflite")
             report[BACKEND_REPORT_KEY] = vendor
-        if tflite is not None and "tflite" not in report:
+        if tflite is not None:
             report["tflite"] = write_tflite(tflite, compiled, staging, warn)
         (staging / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report) + "\n")

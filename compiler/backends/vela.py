@@ -40,6 +40,7 @@ from compiler.run.host import RunResult
 
 INTEGER_SPEC = TFLITE
 PACKAGE, PIP, VELA_MODULE = "ethos-u-vela", "ethos-u-vela==5.2.0", "ethosu.vela"
+WRITES_TFLITE = True  # build() writes and checks OUT/model.tflite itself: --emit tflite adds nothing (build.py)
 TFLITE_FILE, VELA_FILE, SUMMARY_FILE, LOG_FILE = "model.tflite", "model_vela.tflite", "vela_summary.csv", "vela.log"
 ARM_INI = "Arm/vela.ini"  # Vela's own configuration file (inside ethosu/config_files)
 NPU_OP = b"ethos-u"  # the custom operator code of Vela's NPU command streams

@@ -59,7 +59,7 @@ from compiler.frontend.provenance import source_node
 from compiler.quant import patterns
 from compiler.quant import qdq_reads as reads
 from compiler.quant.integer_spec import ONNX
-from compiler.quant.lowering import slice_bound
+from compiler.quant.lowering import slice_window
 from compiler.quant.reference.lut import unary_table
 
 OPSET = 13  # per-axis QuantizeLinear / DequantizeLinear; the newest opset every vendor frontend here reads
@@ -418,15 +418,9 @@ def _copy(ex, a, kernel, args, var, layer) -> None:
     op = a["op"]
     x_var = args[op.args[0]]
     perm, shape = ex.home(x_var), _shape(x_var)
-    axes, starts, stops, *strides = ([int(v.value) for v in arg.fields] for arg in op.args[1:])
-    begin, end = [], []
-    for i, axis in enumerate(axes):
-        axis %= len(shape)
-        begin.append(slice_bound(starts[i], shape[axis]))
-        end.append(slice_bound(stops[i], shape[axis]))
-    steps = strides[0] if strides else [1] * len(axes)
+    begin, end, steps = slice_window(op, shape)  # every axis, in the relax tensor's order
     consts = [ex.const(f"{layer}/{what}", np.array(v, np.int64)) for what, v in
-              (("starts", begin), ("ends", end), ("axes", [perm.index(x % len(shape)) for x in axes]),
+              (("starts", begin), ("ends", end), ("axes", [perm.index(axis) for axis in range(len(shape))]),
                ("steps", steps))]
     ex.forms[var] = {perm: ex._node("Slice", [ex.forms[x_var][perm], *consts])}
 

@@ -29,7 +29,7 @@ from compiler.export.tflite_writer import TFLiteBuilder
 from compiler.frontend.provenance import source_node
 from compiler.quant import patterns
 from compiler.quant import qdq_reads as reads
-from compiler.quant.lowering import checked_bias, slice_bound
+from compiler.quant.lowering import checked_bias, slice_window
 from compiler.quant.integer_spec import TFLITE
 from compiler.quant.reference.tflite_tables import hard_swish_table, logistic_table, tanh_table
 
@@ -314,13 +314,7 @@ def _tflite_nearest(in_size, out_size, align_corners, half_pixel) -> np.ndarray:
 def _copy(ex, a, kernel, args, out, layer) -> None:
     op = a["op"]
     x_var = op.args[0]
-    shape = reads.static_shape(x_var, "input")
-    begin, end, steps = [0] * len(shape), list(shape), [1] * len(shape)
-    axes, starts, stops, *strides = ([int(v.value) for v in arg.fields] for arg in op.args[1:])
-    for i, axis in enumerate(axes):
-        axis %= len(shape)
-        steps[axis] = strides[0][i] if strides else 1
-        begin[axis], end[axis] = (slice_bound(v, shape[axis]) for v in (starts[i], stops[i]))
+    begin, end, steps = slice_window(op, reads.static_shape(x_var, "input"))
     consts = [ex._const(f"{layer}/{what}", np.array(v, np.int32)) for what, v in
               (("begin", begin), ("end", end), ("strides", steps))]
     ex._op("STRIDED_SLICE", [args[x_var], *consts], [out])

@@ -355,14 +355,9 @@ def _lower_copy(a) -> Int8Kernel:
     if r.dtype_of(x) != "int8":
         raise Unsupported("slice of a tensor that is not int8")
     shape = r.static_shape(x, "input")
-    starts, ends, steps = [0] * len(shape), list(shape), [1] * len(shape)
-    axes, begin, end, *strides = ([int(v.value) for v in arg.fields] for arg in op.args[1:])
-    for i, axis in enumerate(axes):
-        axis %= len(shape)
-        steps[axis] = strides[0][i] if strides else 1
-        if steps[axis] <= 0:
-            raise Unsupported(f"slice step {steps[axis]}")
-        starts[axis], ends[axis] = (slice_bound(v, shape[axis]) for v in (begin[i], end[i]))
+    starts, ends, steps = slice_window(op, shape)
+    if min(steps) <= 0:
+        raise Unsupported(f"slice step {min(steps)}")
     try:
         params = move.slice_plan(shape, starts, ends, steps)
     except ValueError as err:
@@ -370,6 +365,17 @@ def _lower_copy(a) -> Int8Kernel:
     if tuple(len(range(b, e, st)) for b, e, st in zip(starts, ends, steps)) != r.static_shape(op, "output"):
         raise Unsupported(f"slice output shape {r.static_shape(op, 'output')}")
     return Int8Kernel("copy", params, (x,))
+
+
+def slice_window(op, shape) -> tuple[list, list, list]:
+    """(starts, ends, steps) over every axis of R.strided_slice `op` of a tensor of `shape`."""
+    starts, ends, steps = [0] * len(shape), list(shape), [1] * len(shape)
+    axes, begin, end, *strides = ([int(v.value) for v in arg.fields] for arg in op.args[1:])
+    for i, axis in enumerate(axes):
+        axis %= len(shape)
+        steps[axis] = strides[0][i] if strides else 1
+        starts[axis], ends[axis] = (slice_bound(v, shape[axis]) for v in (begin[i], end[i]))
+    return starts, ends, steps
 
 
 def slice_bound(value: int, extent: int) -> int:

@@ -30,10 +30,17 @@ def operator_name(model, op, schema, source: str, position: int) -> str:
     return enum_names(schema.BuiltinOperator).get(builtin, f"BUILTIN_{builtin}")
 
 
+def require_supported(op_names: list, source: str) -> None:
+    """Name every operator we cannot convert, with its index, in one line: the user sees the whole gap at once."""
+    missing = [f"#{position} {shown(name)}" for position, name in enumerate(op_names) if name not in OPERATORS]
+    if missing:
+        verb = "operators are" if len(missing) > 1 else "operator is"
+        raise CompilerError(f"{source}: {len(missing)} {verb} not supported: {', '.join(missing)} "
+                            f"(supported: {', '.join(sorted(OPERATORS))})")
+
+
 def convert_operator(graph, op_name: str, op) -> None:
-    converter = OPERATORS.get(op_name)
-    if converter is None:
-        graph.fail(f"operator {shown(op_name)} is not supported (supported: {', '.join(sorted(OPERATORS))})")
+    converter = OPERATORS[op_name]  # require_supported has checked every operator first
     inputs = [int(i) for i in (op.inputs if op.inputs is not None else [])]
     outputs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
     if not outputs:

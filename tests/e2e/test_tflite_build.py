@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 from mediapipe_models import mediapipe_model
-from tflite_builder import litert_run
+from tflite_builder import TFLiteBuilder, litert_run
 from tflite_int8_models import OPERATORS, Int8Model, mobile_block_model, single_op_model, squeeze_excite_model
 
 from compiler.build import build
@@ -48,6 +48,24 @@ LITERT_MODELS = dict.fromkeys(["face_detection_full_range_sparse", "face_detecti
                                "hand_landmark_full", "hand_landmark_lite", "hand_recrop", "iris_landmark",
                                "palm_detection_full", "palm_detection_lite", "pose_detection"], FLOAT_TOLERANCE)
 LITERT_MODELS["pose_landmark_full"] = 1e-3
+
+
+def test_mediapipe_model_with_custom_ops_we_lack_names_them_all(tmp_path):
+    """face_landmark_with_attention: one error line naming each of its 11 MediaPipe custom operators
+    with its index (read from the file with LiteRT's schema here), exit 2, no output folder left."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    path = mediapipe_model("face_landmark_with_attention")
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    codes = model.operatorCodes
+    operators = model.subgraphs[0].operators
+    custom = [f"#{i} CUSTOM:{codes[op.opcodeIndex].customCode.decode()}" for i, op in enumerate(operators)
+              if codes[op.opcodeIndex].customCode]
+    assert len(custom) == 11
+    result = _cli("build", path, "--target", "host", "-o", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"11 operators are not supported: {', '.join(custom)} (supported: " in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", sorted(LITERT_MODELS))
@@ -143,10 +161,25 @@ def test_float_tflite_quantised_with_calibration(tmp_path):
         assert cosine > 0.98, cosine
 
 
+def _quantised_relu(activation_type="INT8", scales=(0.05,), zero_points=(0,)) -> bytes:
+    """x -> RELU -> y, y quantised as given (per channel when several scales)."""
+    builder = TFLiteBuilder()
+    x = builder.input("x", [1, 4], activation_type, scale=0.01, zero_point=0)
+    y = builder.tensor("y", [1, 4], activation_type, scale=np.array(scales, np.float32),
+                       zero_point=np.array(zero_points, np.int64), axis=1)
+    builder.op("RELU", [x], [y])
+    builder.output(y)
+    return builder.bytes()
+
+
 @pytest.mark.parametrize("content, needle", [
     (b"TFL", "not a TFLite model"),
     (b"\x10\x00\x00\x00TFL3" + b"\x00" * 8, "model.tflite"),
-])
+    (_quantised_relu("INT16"), "tensor x: int16 quantised activations (TFLite's 16x8 mode) are not supported"),
+    (_quantised_relu(scales=(0.1, 0.2, 0.1, 0.3), zero_points=(0, 1, 0, 0)),
+     "'#0 RELU:y/QuantizeLinear' (QuantizeLinear): per-channel quantisation of the input (scale shape [4], axis 1)"),
+    (_quantised_relu(scales=(-0.05,)), "tensor y: invalid quantisation (scales must be positive"),
+], ids=["short", "empty_flatbuffer", "int16_activations", "per_channel_activation", "negative_scale"])
 def test_bad_tflite_on_the_command_line(tmp_path, content, needle):
     (tmp_path / "model.tflite").write_bytes(content)
     result = _cli("build", tmp_path / "model.tflite", "--target", "host", "-o", tmp_path / "out")

@@ -252,7 +252,7 @@ def _broken(tmp_path, mutate):
     (lambda b: setattr(b.graph.operators[0], "inputs", [0, 99, 2]), "refers to tensor 99, which does not exist"),
     (lambda b: setattr(b.graph.tensors[1], "shape", [4, 3, 3, 2]), "buffer holds 432 bytes"),
     (lambda b: setattr(b.graph.tensors[0], "shape", [1, -1, 10, 3]), "is not a static positive shape"),
-    (lambda b: setattr(b.model.operatorCodes[0], "builtinCode", 82), r"#0 REDUCE_MAX:y: operator REDUCE_MAX is not supported"),
+    (lambda b: setattr(b.model.operatorCodes[0], "builtinCode", 82), r"1 operator is not supported: #0 REDUCE_MAX \(supported: "),
     (lambda b: setattr(b.graph.operators[0], "opcodeIndex", 5), "opcode index 5, which does not exist"),
     (lambda b: setattr(b.graph.tensors[1], "buffer", 42), "refers to buffer 42, which does not exist"),
 ], ids=["tensor_index", "buffer_size", "dynamic_shape", "unsupported_op", "opcode_index", "buffer_index"])
@@ -319,3 +319,23 @@ def test_hostile_names_reach_the_error_escaped(tmp_path):
     message = str(error.value)
     assert "\n" not in message and "\x1b" not in message and "\u202e" not in message
     assert "is not supported" in message
+
+
+def test_every_unsupported_operator_is_named_in_one_line(tmp_path):
+    """A model with several operators we lack names all of them with their indices, not just the first."""
+    builder = TFLiteBuilder()
+    x = builder.input("x", [1, 4])
+    a, b, c, d = (builder.tensor(name, [1, 4]) for name in "abcd")
+    builder.op("CUSTOM", [x], [a], custom="Landmarks2TransformMatrix")
+    builder.op("RELU", [a], [b])
+    builder.op("REDUCE_MAX", [b], [c])
+    builder.op("CUSTOM", [c], [d], custom="TransformTensorBilinear")
+    builder.output(d)
+    with pytest.raises(CompilerError) as error:
+        load_tflite(builder.save(tmp_path / "gaps.tflite"))
+    message = str(error.value)
+    assert "\n" not in message and "gaps.tflite" in message
+    listed = message.split(" (supported: ")[0]
+    assert listed.endswith("3 operators are not supported: #0 CUSTOM:Landmarks2TransformMatrix, "
+                           "#2 REDUCE_MAX, #3 CUSTOM:TransformTensorBilinear")
+    assert "RELU" in message.split(" (supported: ")[1]  # the supported list still follows

@@ -60,7 +60,7 @@ def _quant_config(args):
     from compiler.quant.quantize import QuantConfig
 
     quant_flags = [flag for flag, value in (("--calib", args.calib), ("--keep-float", args.keep_float),
-                                            ("--io", args.io != "float")) if value]
+                                            ("--io", args.io != "float"), ("--equalize", args.equalize)) if value]
     if args.quantize is None:
         if quant_flags:
             raise CompilerError(f"{quant_flags[0]}: only meaningful with --quantize int8")
@@ -70,7 +70,8 @@ def _quant_config(args):
                             "or --calib random (poor scales, for trying things out)")
     keep_float = tuple(name for item in args.keep_float for name in item.split(",") if name)
     return QuantConfig(calib=args.calib, samples=args.calib_samples, method=args.calib_method,
-                       percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True)
+                       percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True,
+                       equalize=args.equalize)
 
 
 def _memory(args) -> str | None:
@@ -274,6 +275,9 @@ def _model_arguments(command) -> None:
     quant.add_argument("--percentile", type=percentile, default=99.99, help="percentile for --calib-method percentile (default 99.99)")
     quant.add_argument("--keep-float", action="append", default=[], metavar="NODE[,NODE...]",
                        help="leave the layers computing these ONNX nodes in float")
+    quant.add_argument("--equalize", action="store_true",
+                       help="cross-layer equalisation before calibration (even out the channel ranges of convolutions "
+                            "joined through a ReLU, Nagel et al. 2019) and bias correction from the calibration data")
     quant.add_argument("--io", default="float", choices=["float", "int8", "uint8"],
                        help="model inputs/outputs as float (default) or integer tensors at the scale and zero point "
                             "report.json lists under quantization.io")

@@ -21,6 +21,7 @@ from compiler.frontend import import_onnx
 from compiler.frontend.onnx import graph_inputs
 from compiler.frontend.tflite import model_origin
 from compiler.partition import partition
+from compiler.passes.equalize import equalize, equalized_pairs
 from compiler.passes.fold_constants import fold_constants
 from compiler.passes.pipeline import optimise
 from compiler.passes.util import is_call_to
@@ -83,6 +84,16 @@ class _Clock:
         self.last = now
 
 
+def _equalized(mod: tvm.IRModule, quant: QuantConfig, note) -> tuple[tvm.IRModule, list]:
+    """--equalize: the float graph after cross-layer equalisation and the pairs it rescaled."""
+    if not quant.equalize:
+        return mod, []
+    pairs = equalized_pairs(mod)
+    if not pairs and note is not None:
+        note("--equalize: no two convolutions are joined through a ReLU or directly; nothing to equalise")
+    return (equalize(mod) if pairs else mod), pairs
+
+
 def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, source="model",
                   quant: QuantConfig | None = None, host_tuning_db=None, note=None, spec: str | None = None
                   ) -> CompiledModel:
@@ -120,12 +131,13 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     else:
         from compiler.codegen.int8 import partition_int8, run_codegen
 
-        partitioned = partition(fold_constants(fold_transposes(to_nhwc(optimised))), target.int8_families)
+        equalized, pairs = _equalized(optimised, quant, note)
+        partitioned = partition(fold_constants(fold_transposes(to_nhwc(equalized))), target.int8_families)
         clock.lap("partition")
         quantised = quantise(partitioned, [value.name for value in graph_inputs(model)], quant)
         clock.lap("quantise")
         spec = spec or ONNX
-        quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec))
+        quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec), equalized=pairs)
         offloaded = partition_int8(quantised.qdq, spec)
         lowered = run_codegen(offloaded)
         clock.lap("int8 codegen")

@@ -20,7 +20,8 @@ import tvm
 from tvm import relax
 
 from compiler.frontend.provenance import with_span
-from compiler.passes.util import bound_values, is_call_to, is_const, map_functions, var_use_counts
+from compiler.passes.util import (bound_values, is_call_to, is_const, is_nchw_conv_with_const_weight, map_functions,
+                                  var_use_counts)
 
 
 def fold_batchnorm(mod: tvm.IRModule) -> tvm.IRModule:
@@ -60,19 +61,12 @@ class _BatchNormFolder(relax.PyExprMutator):
         if is_call_to(producer, "relax.add") and is_const(producer.args[1]) and self.uses.get(producer_var) == 1:
             bias, producer_var = producer, producer.args[0]
             producer = self.bound.get(producer_var)
-        if not _is_nchw_conv_with_const_weight(producer) or self.uses.get(producer_var) != 1:
+        if not is_nchw_conv_with_const_weight(producer) or self.uses.get(producer_var) != 1:
             return None
         out_channels = int(producer.args[1].ty.shape[0])
         if bias is not None and bias.args[1].value.numpy().shape not in ((1, out_channels, 1, 1), (out_channels, 1, 1)):
             return None  # not a per-channel bias (a (C,) constant broadcasts along W): some other add
         return producer, bias, norm
-
-
-def _is_nchw_conv_with_const_weight(call) -> bool:
-    if not is_call_to(call, "relax.nn.conv2d") or not is_const(call.args[1]):
-        return False
-    attrs = call.attrs
-    return (attrs.data_layout, attrs.kernel_layout, attrs.out_layout) == ("NCHW", "OIHW", "NCHW")
 
 
 def _folded_params(conv, bias, norm):

@@ -25,6 +25,7 @@ from compiler.frontend.provenance import node_span
 from compiler.partition import UNARY, group_name, group_nodes
 from compiler.passes.util import bindings, is_call_to, is_const
 from compiler.quant import qdq
+from compiler.quant.bias_correction import conv_output_shift, dense_output_shift
 from compiler.quant.calibrate import tensor_ids
 from compiler.quant.observers import weight_qparams
 from compiler.quant.plan import callee_kind, computes_at_input_qparams, is_int8_softmax, moves_int8
@@ -43,25 +44,29 @@ def is_quantisable_group(pattern: str | None) -> bool:
 IO_TYPES = ("float", "int8", "uint8")
 
 
-def insert_qdq(mod: tvm.IRModule, plan: dict, input_names=None, keep_float=frozenset(), io="float") -> tvm.IRModule:
+def insert_qdq(mod: tvm.IRModule, plan: dict, input_names=None, keep_float=frozenset(), io="float",
+               input_means=None) -> tvm.IRModule:
     """`io`: the model's inputs and outputs as float (quantised inside), or int8 / uint8 tensors
-    at the plan's (scale, zero point) of each input and output (uint8: zero point + 128)."""
-    return _write(mod, plan, input_names, keep_float, instrument=False, io=io)[0]
+    at the plan's (scale, zero point) of each input and output (uint8: zero point + 128).
+    `input_means` ({tensor id: per-channel mean}): correct each conv / dense bias for its weights'
+    quantisation error (quant/bias_correction.py)."""
+    return _write(mod, plan, input_names, keep_float, instrument=False, io=io, input_means=input_means)[0]
 
 
-def insert_qdq_instrumented(mod, plan, input_names=None, keep_float=frozenset()) -> tuple[tvm.IRModule, list[str]]:
+def insert_qdq_instrumented(mod, plan, input_names=None, keep_float=frozenset(), input_means=None
+                            ) -> tuple[tvm.IRModule, list[str]]:
     """insert_qdq, with main returning (outputs, *every quantised tensor dequantized) and their ids.
 
     The report compiles this to measure each layer's int8 output against the float one.
     """
-    return _write(mod, plan, input_names, keep_float, instrument=True)
+    return _write(mod, plan, input_names, keep_float, instrument=True, input_means=input_means)
 
 
-def _write(mod, plan, input_names, keep_float, instrument, io="float"):
+def _write(mod, plan, input_names, keep_float, instrument, io="float", input_means=None):
     if io not in IO_TYPES:
         raise ValueError(f"io must be one of {IO_TYPES}, not {io!r}")
     ids = {var: tensor_id for tensor_id, var in tensor_ids(mod["main"], input_names)}
-    writer = _QDQWriter(mod, plan, ids, frozenset(keep_float), io)
+    writer = _QDQWriter(mod, plan, ids, frozenset(keep_float), io, input_means or {})
     new_main = writer.rewrite(mod["main"], instrument)
     functions = dict(mod.functions)
     functions[mod.get_global_var("main")] = new_main
@@ -115,6 +120,19 @@ def _quantize_layer_weight(group, weight: np.ndarray, axis: int):
         raise CompilerError(f"{shown(nodes[0]) if nodes else 'a layer'}: cannot quantise its weights: {err}") from None
 
 
+def _output_shift(call, weight, weight_q, weight_scales, input_mean):
+    """(W_q - W) E[x] per output channel of a conv2d / matmul, or None without a measured input mean."""
+    if input_mean is None:
+        return None
+    conv = is_call_to(call, "relax.nn.conv2d")
+    shape = [1] * weight.ndim
+    shape[0 if conv else 1] = -1
+    error = weight_q.astype(np.float64) * weight_scales.astype(np.float64).reshape(shape) - weight
+    if conv:
+        return conv_output_shift(error, str(call.attrs.kernel_layout), int(call.attrs.groups), input_mean)
+    return dense_output_shift(error, input_mean)
+
+
 def _quantised_slope(group, alpha: np.ndarray):
     """dequantize(const int8 slope): PReLU's slope quantised per tensor (symmetric, as a weight),
     the form TFLite's int8 PRELU takes."""
@@ -151,8 +169,9 @@ _RESHAPES = ("relax.reshape", "relax.squeeze", "relax.expand_dims", "relax.flatt
 
 
 class _QDQWriter:
-    def __init__(self, mod, plan, ids, keep_float, io="float"):
+    def __init__(self, mod, plan, ids, keep_float, io="float", input_means=None):
         self.mod, self.plan, self.ids, self.keep_float, self.io = mod, plan, ids, keep_float, io
+        self.input_means = input_means or {}
 
     def rewrite(self, main: relax.Function, instrument=False) -> relax.Function:
         self.bb = relax.BlockBuilder()
@@ -313,22 +332,25 @@ class _QDQWriter:
         for param, arg in zip(func.params, call.args):
             local[param] = self._float_from_int8(arg)
             local_qparams[param] = self.env[arg].qparams
-        weight_scales = None
+        weight_scales = shift = None
+        input_means = {param: self.input_means.get(self.ids.get(arg)) for param, arg in zip(func.params, call.args)}
         for binding in bindings(func):
             value = binding.value
             args = [local.get(a, a) for a in value.args]
-            if is_call_to(value, "relax.nn.conv2d") and is_const(value.args[1]):
-                weight_q, weight_scales = _quantize_layer_weight(func, value.args[1].value.numpy(), axis=0)
+            if (is_call_to(value, "relax.nn.conv2d") or is_call_to(value, "relax.matmul")) and is_const(value.args[1]):
+                conv = is_call_to(value, "relax.nn.conv2d")
+                weight = value.args[1].value.numpy()
+                weight_q, weight_scales = _quantize_layer_weight(func, weight, axis=0 if conv else 1)
                 input_scale = local_qparams[value.args[0]].scale
-                args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=0))
-            elif is_call_to(value, "relax.matmul") and is_const(value.args[1]):
-                weight_q, weight_scales = _quantize_layer_weight(func, value.args[1].value.numpy(), axis=1)
-                input_scale = local_qparams[value.args[0]].scale
-                args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=1))
+                args[1] = self.bb.emit(qdq.weight(weight_q, weight_scales, axis=0 if conv else 1))
+                shift = _output_shift(value, weight, weight_q, weight_scales, input_means.get(value.args[0]))
             elif is_call_to(value, "relax.nn.prelu") and is_const(value.args[1]):
                 args[1] = self.bb.emit(_quantised_slope(func, value.args[1].value.numpy()))
             elif is_call_to(value, "relax.add") and is_const(value.args[1]) and weight_scales is not None:
-                bias_q, bias_scales = quantize_bias(value.args[1].value.numpy(), input_scale, weight_scales)
+                bias = value.args[1].value.numpy()
+                if shift is not None:  # bias correction: the float bias the quantised weights need
+                    bias = (bias.astype(np.float64) - shift.reshape(bias.shape)).astype(bias.dtype)
+                bias_q, bias_scales = quantize_bias(bias, input_scale, weight_scales)
                 args[1] = self.bb.emit(qdq.bias(bias_q, bias_scales, axis=-1))
             # arguments are bound vars, so emitting does not rebuild the call (which would drop its span)
             new_call = with_span(relax.Call(value.op, args, value.attrs, value.ty_args), value.span)

@@ -35,3 +35,10 @@ def is_call_to(expr, op_name: str) -> bool:
 
 def is_const(expr) -> bool:
     return isinstance(expr, tvm.ir.GenericConst)
+
+
+def is_nchw_conv_with_const_weight(call) -> bool:
+    if not is_call_to(call, "relax.nn.conv2d") or not is_const(call.args[1]):
+        return False
+    attrs = call.attrs
+    return (attrs.data_layout, attrs.kernel_layout, attrs.out_layout) == ("NCHW", "OIHW", "NCHW")

@@ -30,6 +30,7 @@ from compiler.errors import CompilerError
 from compiler.names import shown
 from compiler.passes.util import bindings
 from compiler.progress import Progress
+from compiler.quant.bias_correction import ChannelMeans
 from compiler.quant.calib_data import CalibrationSet, CalibrationWarning
 from compiler.quant.observers import METHODS, make_observer
 
@@ -86,8 +87,9 @@ def instrumented(mod: tvm.IRModule, input_names=None) -> tuple[tvm.IRModule, lis
 
 
 def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax", percentile: float = 99.99,
-              progress: bool = True) -> dict[str, tuple[float, float]]:
-    """{tensor id: (lo, hi)} observed over `samples` with observers of `method`."""
+              progress: bool = True, means: dict | None = None) -> dict[str, tuple[float, float]]:
+    """{tensor id: (lo, hi)} observed over `samples` with observers of `method`; `means`, when given,
+    receives {tensor id: per-channel mean} (channels last) for bias correction."""
     if method not in METHODS:
         raise CompilerError(f"--calib-method {method}: unknown calibration method (known: {', '.join(METHODS)})")
     if method == "percentile" and not 50.0 < percentile <= 100.0:
@@ -109,13 +111,18 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
     observers = {samples.inputs[i].name: make_observer(method, percentile) for i in float_inputs}
     observers.update({name: make_observer(method, percentile) for name in ids})
 
+    # bindings only: they are NHWC (or [N, K]) here; a graph input may still be NCHW
+    channel_means = {name: ChannelMeans() for name in ids} if means is not None else {}
     with Progress("calibrating", samples.runs, enabled=progress) as bar:
         for feed in samples.feeds():
             for i in float_inputs:
                 observers[samples.inputs[i].name].update(feed[i])
             results = vm["main"](*[tvm.runtime.tensor(array) for array in feed])
             for name, tensor in zip(ids, list(results)[1:]):
-                observers[name].update(tensor.numpy())
+                array = tensor.numpy()
+                observers[name].update(array)
+                if name in channel_means:
+                    channel_means[name].update(array)
             bar.advance()
 
     broken = {name: obs.nonfinite for name, obs in observers.items() if obs.nonfinite}
@@ -123,4 +130,6 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
         listed = ", ".join(f"{shown(name)} ({count})" for name, count in list(broken.items())[:8])
         warnings.warn(f"calibration: NaN/inf values inside the float model, left out of the ranges: {listed}",
                       CalibrationWarning, stacklevel=2)
+    if means is not None:
+        means.update({name: tracker.mean() for name, tracker in channel_means.items() if tracker.mean() is not None})
     return {name: obs.range() for name, obs in observers.items()}

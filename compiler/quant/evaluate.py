@@ -49,7 +49,7 @@ def layer_errors(float_mod, quantised, lower, progress=True) -> list[dict]:
         return []
     float_variant, float_ids = instrumented(float_mod, quantised.input_names)
     int8_variant, int8_ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
-                                                     frozenset(quantised.config.keep_float))
+                                                     frozenset(quantised.config.keep_float), quantised.input_means)
     float_vm, int8_vm = _vm(float_variant), _vm(lower(int8_variant))
     outputs = 1  # both variants return (model output, *tensors); models here have one output
     float_index = {tensor_id: outputs + i for i, tensor_id in enumerate(float_ids)}

@@ -29,6 +29,7 @@ class QuantConfig:
     percentile: float = 99.99
     keep_float: tuple[str, ...] = ()
     io: str = "float"               # model inputs/outputs: float, int8 or uint8 tensors
+    equalize: bool = False          # cross-layer equalisation before calibration (passes/equalize.py)
     progress: bool = True
 
 
@@ -41,6 +42,8 @@ class Quantised:
     calibration_samples: int
     held_out: CalibrationSet | None = None
     input_names: list[str] = field(default_factory=list)
+    equalized: list = field(default_factory=list)  # (conv, conv) name pairs --equalize rescaled
+    input_means: dict | None = None   # tensor id -> per-channel mean: biases corrected (--equalize)
 
 
 def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> Quantised:
@@ -50,10 +53,12 @@ def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> 
     specs = input_specs(mod, input_names)
     loaded = load_calibration(config.calib, specs, limit=config.samples + HELD_OUT)
     calibration, held_out = _split(loaded, config.samples)
-    ranges = calibrate(mod, calibration, config.method, config.percentile, progress=config.progress)
+    means = {} if config.equalize else None  # --equalize corrects biases with the measured input means
+    ranges = calibrate(mod, calibration, config.method, config.percentile, progress=config.progress, means=means)
     plan = plan_activations(mod, ranges, input_names)
-    qdq_mod = insert_qdq(mod, plan, input_names, keep_float=frozenset(config.keep_float), io=config.io)
-    return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names))
+    qdq_mod = insert_qdq(mod, plan, input_names, keep_float=frozenset(config.keep_float), io=config.io,
+                         input_means=means)
+    return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names), input_means=means)
 
 
 def _split(loaded: CalibrationSet, count: int):

@@ -67,6 +67,14 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _equalisation(equalized) -> list[str]:
+    if not equalized or not equalized["asked"]:
+        return []
+    pairs = ", ".join(f"{md_code(a)} -> {md_code(b)}" for a, b in equalized["pairs"]) or "none found"
+    return [f"- cross-layer equalisation (--equalize): {len(equalized['pairs'])} convolution pairs rescaled: {pairs}; "
+            "conv / dense biases corrected for their weights' quantisation error (measured input means)"]
+
+
 def render_quantisation(quant: dict) -> list[str]:
     calib, sizes = quant["calibration"], quant["model_bytes"]
     method = calib["method"] + (f" ({calib['percentile']})" if calib["percentile"] else "")
@@ -77,7 +85,8 @@ def render_quantisation(quant: dict) -> list[str]:
              f"({sizes['int8'] / max(sizes['float'], 1):.1%})",
              f"- layers on int8 kernels: {len(quant['int8_layers'])}; layers computing in float: "
              + (", ".join(md_code(name) for name in quant["float_layers"]) or "none")
-             + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else ""), ""]
+             + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else "")]
+    lines += _equalisation(quant.get("equalized")) + [""]
     if quant["accuracy"]:
         acc = quant["accuracy"]
         lines += ["### Accuracy", ""] + _table(["samples", "float top-1 %", "int8 top-1 %", "drop (points)"],
@@ -111,6 +120,9 @@ def _quant_summary_lines(quant) -> list[str]:
     lines = [f"  int8: {len(quant['int8_layers'])} layers on int8 kernels, {quant['model_bytes']['int8']:,} bytes "
              f"(float {quant['model_bytes']['float']:,}); {len(floats)} layer(s) computing in float"
              + (f" ({', '.join(shown(name, 60) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})" if floats else "")]
+    equalized = quant.get("equalized")
+    if equalized and equalized["asked"]:
+        lines.append(f"  cross-layer equalisation: {len(equalized['pairs'])} convolution pair(s) rescaled")
     if quant["layer_errors"]:
         worst = quant["layer_errors"][0]
         lines.append(f"  worst layer: {shown(worst['onnx_node'])} at {worst['sqnr_db']} dB SQNR")

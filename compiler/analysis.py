@@ -53,3 +53,10 @@ def macs(expr) -> int:
 
 def param_bytes(expr) -> int:
     return sum(int(const.value.numpy().nbytes) for const in constants(expr))
+
+
+def module_param_bytes(mod) -> int:
+    """Constant bytes of every Relax function of `mod` (main and the layer groups it calls)."""
+    from tvm import relax
+
+    return sum(param_bytes(func) for func in mod.functions.values() if isinstance(func, relax.Function))

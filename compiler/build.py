@@ -43,12 +43,20 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
+    if quant is not None and quant.accuracy_budget is not None and val_path is None:
+        raise CompilerError("--accuracy-budget: needs --val DATA.npz (the budget is top-1 points lost on those samples)")
     model = load_model(model_path)
     validation = _load_validation(val_path, model) if val_path is not None else None
     # what the build computes: the exported file's spec, or a vendor backend's (its artefact's)
     spec = TFLITE if "tflite" in emit else (backend_for(target).INTEGER_SPEC if is_backend(target.runner) else None)
-    compiled = compile_model(model, target, shapes, source=shown(model_path), quant=quant, host_tuning_db=host_tuning_db,
-                             note=warn, spec=spec)
+    recompile = lambda q: compile_model(model, target, shapes, source=shown(model_path), quant=q,  # noqa: E731
+                                        host_tuning_db=host_tuning_db, note=warn, spec=spec)
+    compiled = recompile(quant)
+    budget = None
+    if quant is not None and quant.accuracy_budget is not None:
+        from compiler.accuracy_budget import meet_budget
+
+        compiled, budget = meet_budget(compiled, validation, recompile, progress=quant.progress)
     # exported before OUT is staged (an export error leaves no OUT); a backend whose artefact is the export writes it
     backend_writes_tflite = is_backend(target.runner) and getattr(backend_for(target), "WRITES_TFLITE", False)
     tflite = _export_tflite(compiled) if "tflite" in emit and not backend_writes_tflite else None
@@ -64,6 +72,11 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
             coral = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning, **(firmware_options or {}))
         quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
         report = summarise(compiled, model_path, quantisation)
+        if budget is not None:
+            from compiler.report.plots import budget_plots
+
+            budget["plots"] = budget_plots(budget, quantisation["layer_errors"], staging)
+            report["quantization"]["accuracy_budget"] = budget
         if coral is not None:
             report["coral"] = coral
         if vendor is not None:

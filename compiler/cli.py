@@ -55,12 +55,17 @@ def percentile(text: str) -> float:
     return _flag_value(text, float, lambda v: 0 < v <= 100, "a percentile in (0, 100]")
 
 
+def budget_points(text: str) -> float:
+    return _flag_value(text, float, lambda v: math.isfinite(v) and 0 <= v <= 100, "top-1 points in [0, 100]")
+
+
 def _quant_config(args):
     """QuantConfig from the build flags, or None for a float build."""
     from compiler.quant.quantize import QuantConfig
 
     quant_flags = [flag for flag, value in (("--calib", args.calib), ("--keep-float", args.keep_float),
-                                            ("--io", args.io != "float"), ("--equalize", args.equalize)) if value]
+                                            ("--io", args.io != "float"), ("--equalize", args.equalize),
+                                            ("--accuracy-budget", args.accuracy_budget is not None)) if value]
     if args.quantize is None:
         if quant_flags:
             raise CompilerError(f"{quant_flags[0]}: only meaningful with --quantize int8")
@@ -71,7 +76,7 @@ def _quant_config(args):
     keep_float = tuple(name for item in args.keep_float for name in item.split(",") if name)
     return QuantConfig(calib=args.calib, samples=args.calib_samples, method=args.calib_method,
                        percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True,
-                       equalize=args.equalize)
+                       equalize=args.equalize, accuracy_budget=args.accuracy_budget)
 
 
 def _memory(args) -> str | None:
@@ -278,6 +283,9 @@ def _model_arguments(command) -> None:
     quant.add_argument("--equalize", action="store_true",
                        help="cross-layer equalisation before calibration (even out the channel ranges of convolutions "
                             "joined through a ReLU, Nagel et al. 2019) and bias correction from the calibration data")
+    quant.add_argument("--accuracy-budget", type=budget_points, metavar="POINTS",
+                       help="top-1 points int8 may lose on --val: the most sensitive layers are raised to a higher "
+                            "precision until the drop is within POINTS (needs --val)")
     quant.add_argument("--io", default="float", choices=["float", "int8", "uint8"],
                        help="model inputs/outputs as float (default) or integer tensors at the scale and zero point "
                             "report.json lists under quantization.io")

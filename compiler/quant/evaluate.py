@@ -65,17 +65,20 @@ def layer_errors(float_mod, quantised, lower, progress=True) -> list[dict]:
     return sorted(rows, key=lambda row: row["sqnr_db"])
 
 
-def top1_accuracy(float_mod, int8_mod, images: np.ndarray, labels: np.ndarray, input_shape, progress=True) -> dict:
-    """Top-1 of the float and the int8 build over (images, labels), one model run per image."""
-    float_vm, int8_vm = _vm(float_mod), _vm(int8_mod)
-    correct = {"float": 0, "int8": 0}
+def top1(mod, images: np.ndarray, labels: np.ndarray, input_shape, progress=False) -> float:
+    """Top-1 (percent) of one build over (images, labels), one model run per image."""
+    vm, correct = _vm(mod), 0
     with Progress("validating", len(images), enabled=progress) as bar:
         for image, label in zip(images, labels):
-            feed = [np.ascontiguousarray(image.reshape(input_shape))]
-            correct["float"] += int(_run(float_vm, feed)[0].argmax() == label)
-            correct["int8"] += int(_run(int8_vm, feed)[0].argmax() == label)
+            correct += int(_run(vm, [np.ascontiguousarray(image.reshape(input_shape))])[0].argmax() == label)
             bar.advance()
+    return 100.0 * correct / len(images)
+
+
+def top1_accuracy(float_mod, int8_mod, images: np.ndarray, labels: np.ndarray, input_shape, progress=True) -> dict:
+    """Top-1 of the float and the int8 build over (images, labels)."""
+    float_top1 = top1(float_mod, images, labels, input_shape, progress)
+    int8_top1 = top1(int8_mod, images, labels, input_shape, progress)
     n = len(images)
-    float_top1, int8_top1 = 100.0 * correct["float"] / n, 100.0 * correct["int8"] / n
     return {"samples": n, "float_top1": round(float_top1, 2), "int8_top1": round(int8_top1, 2),
             "drop_points": round(float_top1 - int8_top1, 2)}

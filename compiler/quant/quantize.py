@@ -30,6 +30,7 @@ class QuantConfig:
     keep_float: tuple[str, ...] = ()
     io: str = "float"               # model inputs/outputs: float, int8 or uint8 tensors
     equalize: bool = False          # cross-layer equalisation before calibration (passes/equalize.py)
+    accuracy_budget: float | None = None  # top-1 points int8 may lose on --val (quant/budget.py)
     progress: bool = True
 
 

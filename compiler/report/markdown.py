@@ -75,6 +75,26 @@ def _equalisation(equalized) -> list[str]:
             "conv / dense biases corrected for their weights' quantisation error (measured input means)"]
 
 
+def _budget_section(budget: dict) -> list[str]:
+    equalize = budget["equalize"]
+    tried = (f"tried ({equalize['pairs']} pairs): drop {equalize['drop_after']} points" if equalize
+             else "not tried (asked with --equalize, or not needed)")
+    lines = ["### Accuracy budget", "",
+             f"- budget: {budget['budget_points']:g} top-1 points; int8 as asked: drop {budget['int8_drop']} points",
+             f"- cross-layer equalisation: {tried}",
+             f"- raised to float: {', '.join(md_code(n) for n in budget['raised']) or 'none'}; "
+             f"final drop {budget['final_drop']} points", ""]
+    if budget["sensitivity"]:
+        rows = [(md_code(r["layer"]), r["drop_only_quantised"], r["drop_kept_precise"]) for r in budget["sensitivity"]]
+        lines += ["Sensitivity (top-1 drop in points):", ""] + _table(
+            ["layer", "only this layer int8", "all int8 but this layer"], rows)
+        steps = [(i, md_code(s["layer"]), s["precision"], s["drop_after"], f"{s['model_bytes']:,}")
+                 for i, s in enumerate(budget["steps"], start=1)]
+        lines += ["Search steps:", ""] + _table(["step", "layer raised", "to", "drop after (points)", "model bytes"], steps)
+    lines += [f"![{name}]({name})" for name in budget.get("plots", [])] + [""]
+    return lines
+
+
 def render_quantisation(quant: dict) -> list[str]:
     calib, sizes = quant["calibration"], quant["model_bytes"]
     method = calib["method"] + (f" ({calib['percentile']})" if calib["percentile"] else "")
@@ -91,6 +111,8 @@ def render_quantisation(quant: dict) -> list[str]:
         acc = quant["accuracy"]
         lines += ["### Accuracy", ""] + _table(["samples", "float top-1 %", "int8 top-1 %", "drop (points)"],
                                                [(acc["samples"], acc["float_top1"], acc["int8_top1"], acc["drop_points"])])
+    if quant.get("accuracy_budget"):
+        lines += _budget_section(quant["accuracy_budget"])
     if quant["layer_errors"]:
         rows = [(md_code(r['onnx_node']), r["sqnr_db"], r["cosine"], f"{r['max_abs_error']:.4g}") for r in quant["layer_errors"]]
         lines += ["### Float vs int8 error per layer (worst first)", ""] + _table(["layer output", "SQNR dB", "cosine", "max abs error"], rows)

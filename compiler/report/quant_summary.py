@@ -4,7 +4,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from compiler.analysis import param_bytes
+from compiler.analysis import module_param_bytes
 from compiler.frontend.provenance import source_node
 from compiler.passes.util import bindings
 
@@ -67,17 +67,11 @@ def summarise_quantisation(cm, errors, accuracy) -> dict:
         "io": _io_params(cm),
         "int8_layers": int8,
         "float_layers": [row["name"] for row in _float_layers(cm)],
-        "model_bytes": {"float": param_bytes(cm.partitioned["main"]) + _group_bytes(cm.partitioned),
-                        "int8": param_bytes(cm.quantised.qdq["main"]) + _group_bytes(cm.quantised.qdq)},
+        "model_bytes": {"float": module_param_bytes(cm.partitioned), "int8": module_param_bytes(cm.quantised.qdq)},
         "tensors": tensors,
         "layer_errors": errors,
         "accuracy": accuracy,
     }
-
-
-def _group_bytes(mod) -> int:
-    return sum(param_bytes(func) for gv, func in mod.functions.items()
-               if isinstance(func, relax.Function) and gv.name_hint != "main")
 
 
 def _float_layers(cm):

@@ -32,15 +32,30 @@ SCALE = 100.0
 GAMMA, BETA, DEPTHWISE_WEIGHT = "features.1.weight", "features.1.bias", "features.3.weight"
 
 
-def outlier_model(model: onnx.ModelProto) -> onnx.ModelProto:
+# The shared variant: channel CHANNEL of the 1x1 conv before the residual block (its output feeds the
+# block's first conv and its skip Add). Scaled there, in the block's last BatchNorm (so the Add sees one
+# scale) and divided back in the block's first conv input and the classifier: equalisation cannot touch
+# it (each tensor has two readers), so --accuracy-budget must raise layers.
+SHARED = (("features.7.weight", 0, SCALE), ("features.7.bias", 0, SCALE), ("features.10.body.0.weight", 1, 1 / SCALE),
+          ("features.10.body.4.weight", 0, SCALE), ("features.10.body.4.bias", 0, SCALE),
+          ("classifier.weight", 1, 1 / SCALE))
+
+
+def outlier_model(model: onnx.ModelProto, edits=((GAMMA, 0, SCALE), (BETA, 0, SCALE), (DEPTHWISE_WEIGHT, 0, 1 / SCALE)),
+                  what="the first layer") -> onnx.ModelProto:
+    """`model` with channel CHANNEL of each (initializer, axis) multiplied by its factor."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     weights = {init.name: init for init in model.graph.initializer}
-    for name, factor in ((GAMMA, SCALE), (BETA, SCALE), (DEPTHWISE_WEIGHT, 1.0 / SCALE)):
+    for name, axis, factor in edits:
         array = numpy_helper.to_array(weights[name]).copy()
-        array[CHANNEL] *= np.float32(factor)
+        np.moveaxis(array, axis, 0)[CHANNEL] *= np.float32(factor)
         weights[name].CopyFrom(numpy_helper.from_array(array, name))
-    model.doc_string = f"digits CNN with channel {CHANNEL} of the first layer scaled x{SCALE:g} (see make_model.py)"
+    model.doc_string = f"digits CNN with channel {CHANNEL} of {what} scaled x{SCALE:g} (see make_model.py)"
     return model
+
+
+def shared_outlier_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    return outlier_model(model, SHARED, "the residual block's input and output")
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,45 @@
+"""build --accuracy-budget POINTS: the int8 build, or the cheapest mix of precisions, whose top-1 drop
+on --val is within POINTS (the search is quant/budget.py; this module rebuilds with its answer).
+
+Order: the int8 model as asked; then, unless --equalize was given, cross-layer equalisation (free at
+run time); then layers raised one at a time by quant/budget.raise_precision, and a rebuild with
+them kept precise (--keep-float of those layers). The returned record goes into report.json
+(quantization.accuracy_budget) and its plots into the report folder.
+"""
+
+import dataclasses
+
+from compiler.compile import spec_form
+from compiler.quant.budget import Evaluator, raise_precision
+
+
+def meet_budget(compiled, validation, recompile, progress=True):
+    """(the compiled model that meets the budget, the search record). `recompile(QuantConfig)` builds the
+    same model with another quantisation config."""
+    config = compiled.quantised.config
+    budget = config.accuracy_budget
+    evaluator = _evaluator(compiled, validation)
+    record = {"budget_points": budget, "float_top1": round(evaluator.float_top1, 2),
+              "int8_drop": evaluator.drop(frozenset()), "equalize": None, "sensitivity": [], "steps": [], "raised": []}
+    drop = record["int8_drop"]
+    if drop > budget and not config.equalize:
+        equalized = recompile(dataclasses.replace(config, equalize=True))
+        equalized_evaluator = _evaluator(equalized, validation)
+        equalized_drop = equalized_evaluator.drop(frozenset())
+        record["equalize"] = {"pairs": len(equalized.quantised.equalized), "drop_after": equalized_drop}
+        if equalized_drop < drop:
+            compiled, evaluator, drop = equalized, equalized_evaluator, equalized_drop
+    record["searched_drop"] = drop
+    if drop > budget:
+        record.update(raise_precision(evaluator, budget, progress))
+        config = compiled.quantised.config
+        compiled = recompile(dataclasses.replace(config, keep_float=config.keep_float + tuple(record["raised"])))
+    record["final_drop"] = record["steps"][-1]["drop_after"] if record["steps"] else drop
+    return compiled, record
+
+
+def _evaluator(compiled, validation) -> Evaluator:
+    from compiler.codegen.int8 import offload_int8
+
+    spec = compiled.integer_spec
+    return Evaluator(compiled, validation, lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec))

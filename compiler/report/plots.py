@@ -1,0 +1,78 @@
+"""PNG plots for the report folder, where a person would rather look than read (matplotlib, Agg backend:
+no display needed). Each function writes its files and returns their names."""
+
+from pathlib import Path
+
+SENSITIVITY_PNG, BUDGET_PNG = "layer_sensitivity.png", "accuracy_vs_cost.png"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def budget_plots(budget: dict, layer_errors: list, folder: Path) -> list[str]:
+    """--accuracy-budget: per-layer sensitivity (top-1 drops, and SQNR) and the search's accuracy-vs-cost curve."""
+    plt = _pyplot()
+    written = [_sensitivity(plt, budget, layer_errors, folder / SENSITIVITY_PNG)]
+    if budget["steps"]:
+        written.append(_accuracy_vs_cost(plt, budget, folder / BUDGET_PNG))
+    return written
+
+
+def _sensitivity(plt, budget, layer_errors, path) -> str:
+    sensitivity = budget["sensitivity"]
+    panels = 2 if sensitivity else 1
+    figure, axes = plt.subplots(panels, 1, figsize=(10, 3.2 * panels), squeeze=False)
+    rows = sorted(layer_errors, key=lambda row: row["tensor"])
+    sqnr = axes[0][0]
+    sqnr.bar(range(len(rows)), [min(row["sqnr_db"], 99.0) for row in rows], color="#4477aa")
+    sqnr.set_xticks(range(len(rows)), [_short(row.get("onnx_node", row["tensor"])) for row in rows], rotation=60,
+                    ha="right", fontsize=7)
+    sqnr.set_ylabel("int8 SQNR (dB)")
+    sqnr.set_title("float vs int8 error per layer output (held-out samples)")
+    if sensitivity:
+        axis, positions = axes[1][0], range(len(sensitivity))
+        axis.bar([p - 0.2 for p in positions], [row["drop_only_quantised"] for row in sensitivity], 0.4,
+                 label="only this layer int8", color="#cc6677")
+        axis.bar([p + 0.2 for p in positions], [row["drop_kept_precise"] for row in sensitivity], 0.4,
+                 label="all int8 but this layer", color="#117733")
+        axis.set_xticks(list(positions), [_short(row["layer"]) for row in sensitivity], rotation=60, ha="right",
+                        fontsize=7)
+        _budget_line(axis, budget)
+    return _saved(plt, figure, path)
+
+
+def _accuracy_vs_cost(plt, budget, path) -> str:
+    steps = budget["steps"]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    layers = range(len(steps) + 1)
+    axis.plot(layers, [budget["searched_drop"]] + [step["drop_after"] for step in steps], marker="o")
+    for count, step in enumerate(steps, start=1):
+        axis.annotate(f"{step['model_bytes']:,} B", (count, step["drop_after"]), fontsize=7, textcoords="offset points",
+                      xytext=(4, 4))
+    axis.set_xlabel("layers raised to float")
+    axis.set_title("accuracy-budget search: drop after each raised layer (model bytes)")
+    _budget_line(axis, budget)
+    return _saved(plt, figure, path)
+
+
+def _budget_line(axis, budget) -> None:
+    axis.axhline(budget["budget_points"], color="black", linestyle="--", linewidth=1, label="budget")
+    axis.set_ylabel("top-1 drop (points)")
+    axis.legend(fontsize=7)
+
+
+def _saved(plt, figure, path) -> str:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path.name
+
+
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else "..." + name[-(width - 3):]

@@ -1,0 +1,56 @@
+"""--accuracy-budget end to end on the outlier-channel hard cases (examples/outlier_channel/make_model.py):
+equalisation alone meets the budget on the first (0 layers raised, also on coral-npu); on the shared
+variant, which equalisation cannot fix, the search raises layers until the drop is within budget, and
+the final build's own top-1 is the search's last figure. Bad input: one `error:` line, exit 2."""
+
+import sys
+
+import onnx
+import pytest
+
+from test_bad_input import assert_clean_failure
+from test_equalize import DIGITS, OUTLIER, cli, build_report as build
+
+
+@pytest.mark.parametrize("target", ["host", "coral-npu"])
+def test_equalisation_meets_the_budget_with_no_layer_raised(tmp_path, target):
+    memory = ["--memory", "highmem"] if target == "coral-npu" else []
+    report = build(OUTLIER / "digits_outlier.onnx", tmp_path / "out", "--target", target, *memory,
+                   "--accuracy-budget", "1")
+    budget = report["quantization"]["accuracy_budget"]
+    assert budget["int8_drop"] >= 3.0 and budget["equalize"]["drop_after"] <= 1.0, budget
+    assert budget["raised"] == [] and report["quantization"]["accuracy"]["drop_points"] <= 1.0
+    assert (tmp_path / "out" / "layer_sensitivity.png").stat().st_size > 1000
+
+
+def test_search_raises_layers_when_equalisation_cannot_help(tmp_path):
+    sys.path.insert(0, str(OUTLIER))
+    import make_model
+
+    onnx.save(make_model.shared_outlier_model(onnx.load(make_model.SOURCE)), tmp_path / "shared.onnx")
+    report = build(tmp_path / "shared.onnx", tmp_path / "out", "--accuracy-budget", "1")
+    quant = report["quantization"]
+    budget = quant["accuracy_budget"]
+    assert budget["equalize"]["drop_after"] > 1.0 and 1 <= len(budget["raised"]) <= 2, budget
+    assert [row["layer"] for row in budget["sensitivity"]] and budget["steps"][-1]["drop_after"] <= 1.0
+    # the rebuilt model is the searched one: its own measurement, its float layers, its bytes
+    assert quant["accuracy"]["drop_points"] == budget["final_drop"]
+    assert set(budget["raised"]) <= set(quant["kept_float"]) and quant["float_layers"]
+    assert quant["model_bytes"]["int8"] == budget["steps"][-1]["model_bytes"]
+    report_md = (tmp_path / "out" / "report.md").read_text()
+    assert "### Accuracy budget" in report_md and "![accuracy_vs_cost.png](accuracy_vs_cost.png)" in report_md
+
+
+def test_digits_needs_nothing(tmp_path):
+    budget = build(DIGITS / "digits_cnn.onnx", tmp_path / "out", "--accuracy-budget", "0")["quantization"]["accuracy_budget"]
+    assert budget["int8_drop"] == 0.0 and budget["raised"] == [] and budget["equalize"] is None
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--quantize", "int8", "--calib", "random", "--accuracy-budget", "1"], ["--accuracy-budget", "--val"]),
+    (["--quantize", "int8", "--calib", "random", "--accuracy-budget", "-1"], ["--accuracy-budget", "'-1'"]),
+    (["--accuracy-budget", "1"], ["--accuracy-budget", "--quantize int8"]),
+], ids=["without_val", "negative", "without_quantize"])
+def test_bad_budget_flags(tmp_path, args, needles):
+    assert_clean_failure(cli("build", DIGITS / "digits_cnn.onnx", "-o", tmp_path / "out", *args), *needles)
+    assert not (tmp_path / "out").exists()

@@ -167,17 +167,21 @@ def _run(args) -> int:
     report = read_report(args.out_dir)
     _check_output_path(args, len(report["interface"]["outputs"]))
     if "coral" in report:
-        return _run_coral(args)
+        return _run_coral(args, report)
     if BACKEND_REPORT_KEY in report:
         return _run_backend(args, report)
     from compiler.run.host import run_host
 
     result = run_host(args.out_dir, args.input, repeat=args.repeat)
     _print_outputs(result)
-    print(f"latency over {len(result.latencies_ms)} run(s): median {result.median_ms():.3f} ms, "
-          f"p90 {result.p90_ms():.3f} ms")
+    _print_latency(result)
     _save_outputs(args, result)
     return 0
+
+
+def _print_latency(result) -> None:
+    print(f"latency over {len(result.latencies_ms)} run(s): median {result.median_ms():.3f} ms, "
+          f"p90 {result.p90_ms():.3f} ms")
 
 
 def _run_backend(args, report) -> int:
@@ -185,15 +189,20 @@ def _run_backend(args, report) -> int:
     from compiler.targets import get_target
 
     backend = backend_for(get_target(report["target"]))
-    result = backend.run(args.out_dir, args.input, report)
+    result = backend.run(args.out_dir, args.input, report, repeat=args.repeat)
     _print_outputs(result)
+    _print_latency(result)
     _save_outputs(args, result)
     return 0
 
 
-def _run_coral(args) -> int:
+def _run_coral(args, report) -> int:
     from compiler.run.coral import RUN_JSON, layer_table, run_coral
 
+    if args.repeat > 1:  # before the simulator starts: N identical runs would only cost N times the wait
+        raise CompilerError(f"--repeat {args.repeat}: {report['target']} runs in QEMU, whose figure is an exact "
+                            "instruction count (-icount shift=0), the same on every run, not a latency to time; "
+                            "drop --repeat (it times host, LiteRT, OpenVINO and ONNX Runtime runs)")
     result = run_coral(args.out_dir, args.input, timeout=args.timeout)
     print(layer_table(result))
     _print_outputs(result)
@@ -327,20 +336,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", required=True, metavar="PATH",
                      help=".npy file per model input, in input order (repeat), or one .npz keyed by input name")
     run.add_argument("--output", metavar="PATH", help="save the output (.npy; .npz when the model has several outputs)")
-    run.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="timed runs after one warm-up run (default 1)")
-    run.add_argument("--timeout", type=positive_seconds, metavar="SECONDS", help="coral-npu: stop the simulator after this long "
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                     help="timed runs after one warm-up run (default 1); the median and p90 latency are printed. "
+                          "Not for QEMU targets (coral-npu, rvv256-rv64): their exact instruction count does not vary")
+    run.add_argument("--timeout", type=positive_seconds, metavar="SECONDS", help="QEMU targets: stop the simulator after this long "
                                                                      "(default: the target's)")
     run.set_defaults(handler=_run)
 
     tune = commands.add_parser("tune", help="search kernel schedules and record the best in a tuning database",
                                description="Tune MODEL's kernels for a target: every distinct kernel workload's schedules "
-                                           "are measured (coral-npu: exact instruction counts in QEMU, checked bit-exact "
-                                           "against kernels/ref), the best go into FILE, and OUT receives the model built "
-                                           "with them and a report of default vs tuned instructions per layer.")
+                                           "are measured (coral-npu, rvv256-rv64: exact instruction counts in QEMU, "
+                                           "checked bit-exact against kernels/ref), the best go into FILE, and OUT receives "
+                                           "the model built with them and a report of default vs tuned instructions per layer.")
     _model_arguments(tune)
     tune.add_argument("--tuning-db", required=True, metavar="FILE", help="tuning database (JSON lines); appended to")
     tune.add_argument("--trials", type=positive_int, metavar="N",
-                      help="candidates to measure in all (default 1000; with --time-budget, no limit on coral-npu)")
+                      help="candidates to measure in all (default 1000; with --time-budget, no limit on QEMU targets)")
     tune.add_argument("--time-budget", metavar="DURATION", help="stop searching after this long: 900, 900s, 15m or 1h")
     tune.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
     tune.set_defaults(handler=_tune)

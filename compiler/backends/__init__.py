@@ -8,8 +8,9 @@ A backend is a module with
         writes the artefact and whatever verifies it into the staging folder (the build's OUT
         before it is moved into place) and returns its report section, in the shape every
         backend shares (report/backend.py: artefact, verified, performance, memory, notes);
-    run(out_dir, input_paths, report) -> compiler.run.host.RunResult
-        runs OUT on inputs (.npy) as far as this machine can, and says so when it cannot.
+    run(out_dir, input_paths, report, repeat=1) -> compiler.run.host.RunResult
+        runs OUT on inputs (.npy) as far as this machine can, and says so when it cannot: one
+        warm-up run, then `repeat` timed runs (compiler.run.host.timed_runs; `run --repeat N`).
 
 Backends are imported when used: a vendor's Python package is needed only for its targets,
 and a missing one is a CompilerError that says how to install it (missing_package()).

@@ -54,14 +54,13 @@ def require_float_source(compiled, target) -> None:
                             "this package hands off the float model (build that, with --quantize int8 for our scales)")
 
 
-def run(out_dir, input_paths, report) -> RunResult:
+def run(out_dir, input_paths, report, repeat=1) -> RunResult:
     """OUT/model.onnx in ONNX Runtime (float, this CPU): the chip's own compiler and runtime are not here.
     A kind may name another file of its package to run (RUN_MODEL: tensorrt's QDQ ONNX) and say what
-    was run (RUN_NOTE)."""
-    import time
-
+    was run (RUN_NOTE). One warm-up run, then `repeat` timed runs."""
     import onnxruntime as ort
 
+    from compiler.run.host import timed_runs
     from compiler.run.inputs import load_inputs
     from compiler.targets import get_target
 
@@ -70,12 +69,10 @@ def run(out_dir, input_paths, report) -> RunResult:
     inputs = load_inputs(input_paths, report["interface"]["inputs"])
     session = ort.InferenceSession(str(os.path.join(out_dir, model)), providers=["CPUExecutionProvider"])
     feed = {value.name: array for value, array in zip(session.get_inputs(), inputs)}
-    start = time.perf_counter()
-    outputs = session.run(None, feed)
-    latency = (time.perf_counter() - start) * 1e3
+    outputs, latencies = timed_runs(lambda: session.run(None, feed), repeat)
     print(getattr(kind, "RUN_NOTE", None) or f"ran {MODEL} in ONNX Runtime (float32, this CPU); the {report['target']} "
           "package's own compiler and runtime need the vendor's tools and hardware (see report.md)")
-    return RunResult(outputs, [value.name for value in session.get_outputs()], [latency])
+    return RunResult(outputs, [value.name for value in session.get_outputs()], latencies)
 
 
 def input_shapes(compiled) -> list[tuple[str, list[int]]]:

@@ -21,7 +21,6 @@ run: OUT/model.xml in the OpenVINO runtime on the inputs.
 """
 
 import os
-import time
 
 import numpy as np
 
@@ -124,8 +123,9 @@ def _ort_version() -> str:
     return onnxruntime.__version__
 
 
-def run(out_dir, input_paths, report) -> RunResult:
-    """OUT/model.xml in the OpenVINO runtime on this CPU."""
+def run(out_dir, input_paths, report, repeat=1) -> RunResult:
+    """OUT/model.xml in the OpenVINO runtime on this CPU: one warm-up run, then `repeat` timed runs."""
+    from compiler.run.host import timed_runs
     from compiler.run.inputs import load_inputs
 
     ov = _openvino(report["target"])
@@ -135,12 +135,9 @@ def run(out_dir, input_paths, report) -> RunResult:
     inputs = load_inputs(input_paths, report["interface"]["inputs"])
     compiled_model = compile_ir(ov, path, threads())
     infer = runner(compiled_model)
-    outputs = infer(inputs)
-    start = time.perf_counter()
-    infer(inputs)
-    latency = (time.perf_counter() - start) * 1e3
+    outputs, latencies = timed_runs(lambda: infer(inputs), repeat)
     print(f"ran {MODEL_XML} in OpenVINO {_version(ov)} on this {DEVICE}")
-    return RunResult(outputs, [t["name"] for t in report["interface"]["outputs"]], [latency])
+    return RunResult(outputs, [t["name"] for t in report["interface"]["outputs"]], latencies)
 
 
 def _version(ov) -> str:

@@ -12,8 +12,6 @@ within half a step, i.e. it quantises to the same int8 value); a
 float output computed in float (a softmax left float) counts as identical within float32 rounding.
 """
 
-import time
-
 import numpy as np
 import tvm
 from tvm import relax
@@ -23,6 +21,7 @@ from compiler.codegen.int8 import int8_groups
 from compiler.export.qdq_walk import QParamPlan, is_composite_call, main_bindings, main_outputs
 from compiler.quant import patterns
 from compiler.quant.integer_spec import ONNX
+from compiler.run.host import timed_runs
 
 RANDOM_INPUTS = 8        # random normal samples
 RANGE_INPUTS = 8         # samples uniform over each input's int8 range
@@ -135,13 +134,7 @@ def ort_runner(model_bytes: bytes, threads: int | None = None):
 
 def median_ms(fn, inputs, runs: int) -> float:
     """Median wall time of fn(inputs) over `runs` runs, after one untimed warm-up run."""
-    fn(inputs)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(inputs)
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+    return float(np.median(timed_runs(lambda: fn(inputs), runs)[1]))
 
 
 class CheckedExport:

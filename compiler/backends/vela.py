@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from compiler.backends import missing_package
@@ -274,9 +273,11 @@ def _fallback_notes(target, placement, warn) -> list[str]:
     return notes
 
 
-def run(out_dir, input_paths, report) -> RunResult:
-    """OUT/model.tflite in LiteRT's built-in kernels (bit-exact to our host int8 build)."""
+def run(out_dir, input_paths, report, repeat=1) -> RunResult:
+    """OUT/model.tflite in LiteRT's built-in kernels (bit-exact to our host int8 build): one warm-up
+    run, then `repeat` timed runs."""
     from compiler.export.verify import litert_interpreter
+    from compiler.run.host import timed_runs
     from compiler.run.inputs import load_inputs
 
     path = Path(out_dir) / TFLITE_FILE
@@ -286,10 +287,7 @@ def run(out_dir, input_paths, report) -> RunResult:
     interpreter = litert_interpreter(model_path=str(path))
     for detail, value in zip(interpreter.get_input_details(), inputs):
         interpreter.set_tensor(detail["index"], value)
-    start = time.perf_counter()
-    interpreter.invoke()
-    latency = (time.perf_counter() - start) * 1e3
+    _, latencies = timed_runs(interpreter.invoke, repeat)
     outputs = [interpreter.get_tensor(detail["index"]) for detail in interpreter.get_output_details()]
-    print(f"ran {TFLITE_FILE} (before Vela) in LiteRT's built-in kernels on this CPU: {latency:.3f} ms; "
-          f"{NOT_RUN.split(';')[0]}")
-    return RunResult(outputs, [t["name"] for t in report["interface"]["outputs"]], [latency])
+    print(f"ran {TFLITE_FILE} (before Vela) in LiteRT's built-in kernels on this CPU; {NOT_RUN.split(';')[0]}")
+    return RunResult(outputs, [t["name"] for t in report["interface"]["outputs"]], latencies)

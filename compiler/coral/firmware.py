@@ -27,7 +27,7 @@ from compiler.coral.graph import FirmwareGraph, Step
 from compiler.coral.memory_plan import ALIGN, Buffer, plan_arena
 from compiler.coral.ref_layer import ref_file, ref_layer_source
 from compiler.coral.transpose import transpose_source
-from compiler.errors import CompilerError, FitError
+from compiler.errors import FitError
 from compiler.names import c_comment, c_identifier, shown
 
 COUNTERS_TAG = 1000000  # npu_send tag of the per-layer counters; output i is sent under tag i

@@ -41,7 +41,7 @@ def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
     coral = report.get("coral")
     elf = out_dir / FIRMWARE
     if coral is None or not elf.is_file():
-        raise CompilerError(f"{out_dir}: no {FIRMWARE} (is this a coral-npu build?)")
+        raise CompilerError(f"{out_dir}: no {FIRMWARE} (is this the build of an RVV target, such as coral-npu or rvv256-rv64?)")
     interface = report["interface"]
     inputs = load_inputs(input_paths, interface["inputs"])
     streams = [np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes() for array, tensor in zip(inputs, coral["inputs"])]

@@ -37,6 +37,21 @@ def read_report(out_dir) -> dict:
     return checked_report(report, report_path)
 
 
+def timed_runs(run, repeat: int) -> tuple:
+    """What `run --repeat N` means on every runtime that can be timed (host, LiteRT, OpenVINO,
+    ONNX Runtime): run() once untimed (warm-up: caches, lazy initialisation), then `repeat` timed
+    runs. Returns the warm-up's result and the timed runs' wall times in ms."""
+    if repeat < 1:
+        raise CompilerError(f"--repeat {repeat}: must be at least 1")
+    result = run()
+    latencies = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return result, latencies
+
+
 def run_host(out_dir, input_paths, repeat=1) -> RunResult:
     import tvm
     from tvm import relax
@@ -54,12 +69,7 @@ def run_host(out_dir, input_paths, repeat=1) -> RunResult:
     except Exception as err:  # a damaged or foreign library: TVM raises its own error types
         raise CompilerError(f"{shown(library)}: cannot load the compiled model ({shown(str(err).strip()[:120])})") from None
     arguments = [tvm.runtime.tensor(array) for array in inputs]
-    result = vm["main"](*arguments)  # the first run also warms caches; it is not timed
-    latencies = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        vm["main"](*arguments)
-        latencies.append((time.perf_counter() - start) * 1e3)
+    result, latencies = timed_runs(lambda: vm["main"](*arguments), repeat)
     outputs = [t.numpy() for t in result] if not hasattr(result, "numpy") else [result.numpy()]
     if len(outputs) != len(interface["outputs"]):
         raise CompilerError(f"{shown(library)}: returned {len(outputs)} outputs, report.json lists "

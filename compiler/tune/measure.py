@@ -52,7 +52,7 @@ class Measurer:
                  target=None):
         """profile: the memory profile the firmware is built for (the target's kernel profile when
         None); a candidate whose code and constants do not fit it even alone is rejected. target:
-        the RVV target measured on (default coral-npu)."""
+        the RVV target measured on (coral-npu, rvv256-rv64, ...; default coral-npu)."""
         self.workdir = Path(workdir)
         self.profile = profile
         self.target = target

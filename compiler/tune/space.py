@@ -19,10 +19,11 @@ import numpy as np
 
 from compiler.coral import codegen
 
-# Candidate values per knob (cpp/include/coral/codegen.h Schedule); the default is added.
+# Candidate values per knob (cpp/include/coral/codegen.h Schedule); the default is added, and
+# oc_tile gains the target's wider tiles (domains_of()).
 DOMAINS = {
     "lmul": (1, 2, 4, 8),
-    "oc_tile": (1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+    "oc_tile": (1, 2, 3, 4, 6, 8, 12, 16, 24, 32),  # up to the int32 lanes at LMUL 8 of VLEN 128
     "px_tile": (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 24, 28, 32, 56, 112),
     "loop_order": ("oc_px", "px_oc"),
     "unroll": (1, 2, 4, 8, 16, 32, 64, 128, 256),
@@ -34,6 +35,20 @@ _RELEVANCE_SAMPLES = 300  # random schedules tried when finding which knobs a ke
 
 def schedule_key(schedule: dict) -> tuple:
     return tuple(sorted(schedule.items()))
+
+
+def int32_lanes(isa: dict, lmul: int) -> int:
+    """int32 elements of a register group (as cpp/include/coral/codegen.h's Target::int32_lanes)."""
+    return isa["vlen"] // 32 * lmul
+
+
+def domains_of(isa: dict) -> dict:
+    """DOMAINS for a target's [isa]: oc_tile reaches every full-width tile (the int32 lanes at
+    each LMUL, which the MAC kernels' paired weight loads need) and the 3 * 2^k widths between."""
+    widest = int32_lanes(isa, max(DOMAINS["lmul"]))
+    wide = {int32_lanes(isa, lmul) for lmul in DOMAINS["lmul"]}
+    wide |= {3 * 2 ** k for k in range(widest.bit_length()) if 3 * 2 ** k <= widest}
+    return {**DOMAINS, "oc_tile": tuple(sorted(set(DOMAINS["oc_tile"]) | wide))}
 
 
 @dataclass
@@ -50,7 +65,7 @@ class Space:
     def for_task(cls, kernel: str, params: dict, scratch_budget: int, target=None) -> "Space":
         default = codegen.default_schedule(kernel, params, target)
         domains = {knob: tuple(sorted(set(values) | {default[knob]}, key=str if knob not in _NUMERIC else None))
-                   for knob, values in DOMAINS.items()}
+                   for knob, values in domains_of(codegen.isa(target)).items()}
         # A knob is in the space if some valid schedule moves it: alone (one knob off the
         # default), or with others (lmul 4 needs oc_tile <= 16: found by sampling).
         moved = {knob for knob, values in domains.items()
@@ -128,11 +143,12 @@ class Space:
 
     def features(self, schedule: dict) -> list[float]:
         """The cost model's view of a schedule: every knob of DOMAINS (log2 of the numeric ones,
-        0/1 for the others), plus how full the accumulator registers are."""
+        0/1 for the others), plus how full the target's int32 register group and register file are."""
+        isa = codegen.isa(self.target)
         row = [math.log2(schedule[knob] + 1) for knob in _NUMERIC]  # oc_tile 0 means "all"
         row += [float(schedule["loop_order"] == "px_oc"), float(schedule["weight_pack"] == "i8")]
-        row.append(schedule["oc_tile"] / (4 * schedule["lmul"]))  # lanes used of the int32 group
-        row.append(schedule["px_tile"] * schedule["lmul"] / 32)            # accumulator registers
+        row.append(schedule["oc_tile"] / int32_lanes(isa, schedule["lmul"]))  # lanes used of the int32 group
+        row.append(schedule["px_tile"] * schedule["lmul"] / isa["vector_registers"])  # accumulator registers
         return row
 
 

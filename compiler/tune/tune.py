@@ -1,4 +1,6 @@
-"""`python -m compiler tune MODEL --target coral-npu ... --tuning-db FILE -o OUT`.
+"""`python -m compiler tune MODEL --target coral-npu ... --tuning-db FILE -o OUT`; any RVV target
+(coral-npu, rvv256-rv64: the Coral backend) tunes this way, its [isa] shaping the space; host
+tunes with MetaSchedule (host.py).
 
     model -> compile (as `build`) -> firmware graph -> one task per distinct kernel workload
       -> each task: the default schedule measured, then the search (search.py) within its
@@ -68,7 +70,7 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)
     graph = extract_graph(int8_groups(qdq_module(compiled), compiled.integer_spec))
     rng = np.random.default_rng(options.seed)
-    tasks = make_tasks(graph, rng)
+    tasks = make_tasks(graph, rng, target)
     data_bytes = _data_bytes(target, memory)
     known = _known_schedules(db_path, target, warn)
     with tempfile.TemporaryDirectory(prefix="tune-") as work:
@@ -114,7 +116,7 @@ def _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shap
     return report
 
 
-def make_tasks(graph, rng) -> list[Task]:
+def make_tasks(graph, rng, target=None) -> list[Task]:
     """One task per distinct workload, with its first layer's constants and seeded random inputs."""
     tasks: dict = {}
     for step in kernel_steps(graph):
@@ -124,7 +126,7 @@ def make_tasks(graph, rng) -> list[Task]:
             continue
         kernel = step.kernel
         try:
-            codegen.default_schedule(kernel.kernel, kernel.params)
+            codegen.default_schedule(kernel.kernel, kernel.params, target)
         except codegen.SpecError:
             continue  # runs on kernels/ref: nothing to tune
         inputs = [_random_input({"shape": graph.tensors[i].shape, "dtype": graph.tensors[i].dtype}, rng)
@@ -135,7 +137,8 @@ def make_tasks(graph, rng) -> list[Task]:
 
 
 def _data_bytes(target, memory) -> int:
-    """The data memory (DTCM) a layer's buffers can have: the region minus stack and runtime."""
+    """The data memory (coral-npu's DTCM, rvv256-rv64's DRAM: the profile's data region) a
+    layer's buffers can have: the region minus stack and runtime."""
     profile = profile_for(target, memory)
     return profile.region_for("data").size - profile.stack - RESERVED_DTCM
 

@@ -73,3 +73,18 @@ def test_workload_key_ignores_values_but_not_shapes():
     assert workload_of("conv2d", conv_params(act_min=-100), weights) != base  # a clamp is code
     assert workload_of("conv2d", conv_params(), {"weight": weights["weight"]}) != base  # no bias
     assert len(base.digest) == 16 and base.key.startswith("conv2d(")
+
+
+def test_the_space_follows_the_targets_vector_length():
+    """oc_tile reaches the target's full-width tiles (the int32 lanes at LMUL 8: 32 at VLEN 128, 64 at
+    VLEN 256), and the cost model's register features are the target's: no VLEN 128 left in the space."""
+    from compiler.targets import get_target
+
+    params = conv_params(size=8, in_c=64, out_c=64)
+    coral, rvv = (Space.for_task("conv2d", params, 1 << 20, get_target(name)) for name in ("coral-npu", "rvv256-rv64"))
+    assert max(coral.knobs["oc_tile"]) == 32 and {48, 64} <= set(rvv.knobs["oc_tile"])
+    for space, lanes in ((coral, 32), (rvv, 64)):
+        full = {**space.default, "oc_tile": lanes, "lmul": 8, "px_tile": 1}
+        assert space.valid(full)
+        assert space.features(full)[6] == 1.0  # every int32 lane of the LMUL 8 group in use
+    assert not coral.valid({**coral.default, "oc_tile": 64, "lmul": 8, "px_tile": 1})  # VLEN 128 has 32 lanes

@@ -43,6 +43,9 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
+    if quant is not None and quant.scheme == "dynamic" and target.runner != "relax-vm":
+        raise CompilerError(f"--quantize dynamic: runs on the host target only ({target.name} runs int8 kernels: "
+                            "use --quantize int8 with --calib)")
     if quant is not None and quant.accuracy_budget is not None and val_path is None:
         raise CompilerError("--accuracy-budget: needs --val DATA.npz (the budget is top-1 points lost on those samples)")
     model = load_model(model_path)
@@ -70,8 +73,11 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
             from compiler.coral.build import build_firmware
 
             coral = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning, **(firmware_options or {}))
-        quantisation = _measure_quantisation(compiled, validation) if quant is not None else None
+        calibrated = quant is not None and quant.scheme == "int8"
+        quantisation = _measure_quantisation(compiled, validation) if calibrated else None
         report = summarise(compiled, model_path, quantisation)
+        if quant is not None and quant.scheme == "dynamic":
+            report["dynamic_quantization"] = _measure_dynamic(compiled, validation)
         if budget is not None:
             from compiler.report.plots import budget_plots
 
@@ -148,6 +154,25 @@ def _measure_quantisation(compiled, validation):
         accuracy = top1_accuracy(compiled.partitioned, offload(compiled.quantised.qdq), images, labels, shape,
                                  progress=progress)
     return summarise_quantisation(compiled, errors, accuracy)
+
+
+def _measure_dynamic(compiled, validation) -> dict:
+    from compiler.analysis import module_param_bytes
+    from compiler.passes.dynamic_quant import dynamic_layers
+    from compiler.quant.evaluate import top1_accuracy
+
+    accuracy = None
+    if validation is not None:
+        images, labels, shape = validation
+        _check_label_range(compiled, labels)
+        accuracy = top1_accuracy(compiled.optimised, compiled.lowered, images, labels, shape)
+    return {"scheme": DYNAMIC_SCHEME, "dynamic_layers": dynamic_layers(compiled.optimised),
+            "model_bytes": {"float": module_param_bytes(compiled.optimised), "dynamic": module_param_bytes(compiled.lowered)},
+            "accuracy": accuracy}
+
+
+DYNAMIC_SCHEME = ("int8 weights (per channel, symmetric) x activations quantised per tensor at run time "
+                  "(uint8 asymmetric, as ONNX Runtime's DynamicQuantizeLinear), int32 sums, float elsewhere")
 
 
 def _check_label_range(compiled, labels) -> None:

@@ -70,6 +70,11 @@ def _quant_config(args):
         if quant_flags:
             raise CompilerError(f"{quant_flags[0]}: only meaningful with --quantize int8")
         return None
+    if args.quantize == "dynamic":
+        if quant_flags:
+            raise CompilerError(f"{quant_flags[0]}: not used by --quantize dynamic (activations are quantised at run "
+                                "time, without calibration)")
+        return QuantConfig(calib=None, scheme="dynamic")
     if args.calib is None:
         raise CompilerError("--quantize int8 needs calibration data: --calib PATH (.npz, .npy or a folder of .npy), "
                             "or --calib random (poor scales, for trying things out)")
@@ -280,7 +285,9 @@ def _model_arguments(command) -> None:
     command.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx...",
                          help="fix a dynamic input shape, e.g. data=1x3x224x224 (repeat for several inputs)")
     quant = command.add_argument_group("INT8 quantisation")
-    quant.add_argument("--quantize", choices=["int8"], help="quantise to int8 (TFLite's scheme) with calibration data")
+    quant.add_argument("--quantize", choices=["int8", "dynamic"],
+                       help="int8: TFLite's int8 scheme with calibration data; dynamic (host): int8 weights, "
+                            "activations quantised per tensor at run time, no calibration")
     quant.add_argument("--calib", metavar="PATH", help="calibration samples: .npz (one array per input name), .npy, "
                                                        "a folder of .npy files, or 'random'")
     quant.add_argument("--calib-samples", type=positive_int, default=100, metavar="N", help="samples used for calibration (default 100)")

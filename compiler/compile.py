@@ -21,6 +21,7 @@ from compiler.frontend import import_onnx
 from compiler.frontend.onnx import graph_inputs
 from compiler.frontend.tflite import model_origin
 from compiler.partition import partition
+from compiler.passes.dynamic_quant import dynamic_quant
 from compiler.passes.equalize import equalize, equalized_pairs
 from compiler.passes.fold_constants import fold_constants
 from compiler.passes.pipeline import optimise
@@ -122,6 +123,9 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("partition")
         lowered = run_codegen(offloaded)
         clock.lap("int8 codegen")
+    elif quant is not None and quant.scheme == "dynamic":
+        partitioned = lowered = dynamic_quant(optimised)
+        clock.lap("dynamic quantisation")
     elif quant is None:
         # a TFLite model is NHWC: its float layers stay NHWC (its converter's transpose pairs cancel)
         native = fold_constants(fold_transposes(to_nhwc(optimised))) if model_origin(model) == "tflite" else optimised

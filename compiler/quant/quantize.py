@@ -23,7 +23,7 @@ HELD_OUT = 32
 
 @dataclass(frozen=True)
 class QuantConfig:
-    calib: str                      # a path, or "random"
+    calib: str | None               # a path, or "random" (None: --quantize dynamic)
     samples: int = 100
     method: str = "minmax"
     percentile: float = 99.99
@@ -31,6 +31,7 @@ class QuantConfig:
     io: str = "float"               # model inputs/outputs: float, int8 or uint8 tensors
     equalize: bool = False          # cross-layer equalisation before calibration (passes/equalize.py)
     accuracy_budget: float | None = None  # top-1 points int8 may lose on --val (quant/budget.py)
+    scheme: str = "int8"            # "int8" (calibrated), or "dynamic" (passes/dynamic_quant.py: no calibration)
     progress: bool = True
 
 

@@ -43,9 +43,9 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
-    if quant is not None and quant.scheme == "dynamic" and target.runner != "relax-vm":
-        raise CompilerError(f"--quantize dynamic: runs on the host target only ({target.name} runs int8 kernels: "
-                            "use --quantize int8 with --calib)")
+    if quant is not None and quant.scheme in RUNTIME_SCHEMES and target.runner != "relax-vm":
+        raise CompilerError(f"--quantize {quant.scheme}: runs on the host target only ({target.name} runs int8 "
+                            "kernels: use --quantize int8 with --calib)")
     if quant is not None and quant.accuracy_budget is not None and val_path is None:
         raise CompilerError("--accuracy-budget: needs --val DATA.npz (the budget is top-1 points lost on those samples)")
     model = load_model(model_path)
@@ -76,8 +76,8 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         calibrated = quant is not None and quant.scheme == "int8"
         quantisation = _measure_quantisation(compiled, validation) if calibrated else None
         report = summarise(compiled, model_path, quantisation)
-        if quant is not None and quant.scheme == "dynamic":
-            report["dynamic_quantization"] = _measure_dynamic(compiled, validation)
+        if quant is not None and quant.scheme in RUNTIME_SCHEMES:
+            report["reduced_precision"] = _measure_reduced_precision(compiled, validation, quant.scheme)
         if budget is not None:
             from compiler.report.plots import budget_plots
 
@@ -156,9 +156,9 @@ def _measure_quantisation(compiled, validation):
     return summarise_quantisation(compiled, errors, accuracy)
 
 
-def _measure_dynamic(compiled, validation) -> dict:
+def _measure_reduced_precision(compiled, validation, mode: str) -> dict:
+    """--quantize dynamic / fp16: what was reduced, the bytes, and top-1 against float on --val."""
     from compiler.analysis import module_param_bytes
-    from compiler.passes.dynamic_quant import dynamic_layers
     from compiler.quant.evaluate import top1_accuracy
 
     accuracy = None
@@ -166,13 +166,31 @@ def _measure_dynamic(compiled, validation) -> dict:
         images, labels, shape = validation
         _check_label_range(compiled, labels)
         accuracy = top1_accuracy(compiled.optimised, compiled.lowered, images, labels, shape)
-    return {"scheme": DYNAMIC_SCHEME, "dynamic_layers": dynamic_layers(compiled.optimised),
-            "model_bytes": {"float": module_param_bytes(compiled.optimised), "dynamic": module_param_bytes(compiled.lowered)},
+    scheme, count = RUNTIME_SCHEMES[mode]
+    return {"mode": mode, "scheme": scheme, "reduced": count(compiled.optimised),
+            "model_bytes": {"float": module_param_bytes(compiled.optimised), mode: module_param_bytes(compiled.lowered)},
             "accuracy": accuracy}
 
 
-DYNAMIC_SCHEME = ("int8 weights (per channel, symmetric) x activations quantised per tensor at run time "
-                  "(uint8 asymmetric, as ONNX Runtime's DynamicQuantizeLinear), int32 sums, float elsewhere")
+def _dynamic_layers(mod) -> int:
+    from compiler.passes.dynamic_quant import dynamic_layers
+
+    return dynamic_layers(mod)
+
+
+def _halved_constants(mod) -> int:
+    from compiler.passes.fp16_weights import halved_constants
+
+    return halved_constants(mod)
+
+
+# --quantize mode -> (what report.md says it computes, counter of what it reduced)
+RUNTIME_SCHEMES = {
+    "dynamic": ("int8 weights (per channel, symmetric) x activations quantised per tensor at run time (uint8 "
+                "asymmetric, as ONNX Runtime's DynamicQuantizeLinear), int32 sums, float elsewhere", _dynamic_layers),
+    "fp16": ("float16 weights and biases, widened to float32 at run time; float32 arithmetic (TFLite's float16 "
+             "quantisation as its CPU kernels run it)", _halved_constants),
+}
 
 
 def _check_label_range(compiled, labels) -> None:

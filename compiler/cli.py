@@ -55,6 +55,9 @@ def percentile(text: str) -> float:
     return _flag_value(text, float, lambda v: 0 < v <= 100, "a percentile in (0, 100]")
 
 
+UNCALIBRATED = ("dynamic", "fp16")  # --quantize modes without calibration data (host only)
+
+
 def budget_points(text: str) -> float:
     return _flag_value(text, float, lambda v: math.isfinite(v) and 0 <= v <= 100, "top-1 points in [0, 100]")
 
@@ -70,11 +73,10 @@ def _quant_config(args):
         if quant_flags:
             raise CompilerError(f"{quant_flags[0]}: only meaningful with --quantize int8")
         return None
-    if args.quantize == "dynamic":
+    if args.quantize in UNCALIBRATED:
         if quant_flags:
-            raise CompilerError(f"{quant_flags[0]}: not used by --quantize dynamic (activations are quantised at run "
-                                "time, without calibration)")
-        return QuantConfig(calib=None, scheme="dynamic")
+            raise CompilerError(f"{quant_flags[0]}: not used by --quantize {args.quantize} (it needs no calibration)")
+        return QuantConfig(calib=None, scheme=args.quantize)
     if args.calib is None:
         raise CompilerError("--quantize int8 needs calibration data: --calib PATH (.npz, .npy or a folder of .npy), "
                             "or --calib random (poor scales, for trying things out)")
@@ -285,9 +287,9 @@ def _model_arguments(command) -> None:
     command.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx...",
                          help="fix a dynamic input shape, e.g. data=1x3x224x224 (repeat for several inputs)")
     quant = command.add_argument_group("INT8 quantisation")
-    quant.add_argument("--quantize", choices=["int8", "dynamic"],
+    quant.add_argument("--quantize", choices=["int8", *UNCALIBRATED],
                        help="int8: TFLite's int8 scheme with calibration data; dynamic (host): int8 weights, "
-                            "activations quantised per tensor at run time, no calibration")
+                            "activations quantised per tensor at run time; fp16 (host): float16 weights")
     quant.add_argument("--calib", metavar="PATH", help="calibration samples: .npz (one array per input name), .npy, "
                                                        "a folder of .npy files, or 'random'")
     quant.add_argument("--calib-samples", type=positive_int, default=100, metavar="N", help="samples used for calibration (default 100)")

@@ -24,6 +24,7 @@ from compiler.partition import partition
 from compiler.passes.dynamic_quant import dynamic_quant
 from compiler.passes.equalize import equalize, equalized_pairs
 from compiler.passes.fold_constants import fold_constants
+from compiler.passes.fp16_weights import fp16_weights
 from compiler.passes.pipeline import optimise
 from compiler.passes.util import is_call_to
 from compiler.passes.fold_transposes import fold_transposes
@@ -126,6 +127,10 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     elif quant is not None and quant.scheme == "dynamic":
         partitioned = lowered = dynamic_quant(optimised)
         clock.lap("dynamic quantisation")
+    elif quant is not None and quant.scheme == "fp16":
+        partitioned = partition(optimised, target.fusion_families)
+        lowered = fp16_weights(partitioned)
+        clock.lap("float16 weights")
     elif quant is None:
         # a TFLite model is NHWC: its float layers stay NHWC (its converter's transpose pairs cancel)
         native = fold_constants(fold_transposes(to_nhwc(optimised))) if model_origin(model) == "tflite" else optimised

@@ -31,7 +31,8 @@ class QuantConfig:
     io: str = "float"               # model inputs/outputs: float, int8 or uint8 tensors
     equalize: bool = False          # cross-layer equalisation before calibration (passes/equalize.py)
     accuracy_budget: float | None = None  # top-1 points int8 may lose on --val (quant/budget.py)
-    scheme: str = "int8"            # "int8" (calibrated), or "dynamic" (passes/dynamic_quant.py: no calibration)
+    scheme: str = "int8"            # "int8" (calibrated); no calibration: "dynamic" (passes/dynamic_quant.py),
+                                    # "fp16" (passes/fp16_weights.py)
     progress: bool = True
 
 

@@ -55,8 +55,8 @@ def render_markdown(report: dict) -> str:
     lines += ["## Layers", ""] + _table(headers, rows)
     if precision:
         lines += render_quantisation(report["quantization"])
-    if report.get("dynamic_quantization"):
-        lines += _render_dynamic(report["dynamic_quantization"])
+    if report.get("reduced_precision"):
+        lines += _render_reduced_precision(report["reduced_precision"])
     if report.get("coral"):
         lines += render_coral(report["coral"], report["target"])
     if report.get("backend"):
@@ -97,14 +97,17 @@ def _budget_section(budget: dict) -> list[str]:
     return lines
 
 
-def _render_dynamic(dynamic: dict) -> list[str]:
-    sizes = dynamic["model_bytes"]
-    lines = ["## Dynamic quantisation", "", f"- scheme: {dynamic['scheme']}",
-             f"- layers with int8 weights: {dynamic['dynamic_layers']}; model size: {sizes['float']:,} bytes float -> "
-             f"{sizes['dynamic']:,} bytes", ""]
-    if dynamic["accuracy"]:
-        acc = dynamic["accuracy"]
-        lines += _table(["samples", "float top-1 %", "dynamic top-1 %", "drop (points)"],
+REDUCED_WHAT = {"dynamic": "layers with int8 weights", "fp16": "constants stored as float16"}
+
+
+def _render_reduced_precision(reduced: dict) -> list[str]:
+    mode, sizes = reduced["mode"], reduced["model_bytes"]
+    lines = [f"## Reduced precision: --quantize {mode}", "", f"- scheme: {reduced['scheme']}",
+             f"- {REDUCED_WHAT[mode]}: {reduced['reduced']}; model size: {sizes['float']:,} bytes float -> "
+             f"{sizes[mode]:,} bytes", ""]
+    if reduced["accuracy"]:
+        acc = reduced["accuracy"]
+        lines += _table(["samples", "float top-1 %", f"{mode} top-1 %", "drop (points)"],
                         [(acc["samples"], acc["float_top1"], acc["int8_top1"], acc["drop_points"])])
     return lines
 
@@ -145,18 +148,19 @@ def render_summary(report: dict) -> str:
         f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
-    ] + _quant_summary_lines(report.get("quantization")) + _dynamic_summary_lines(report.get("dynamic_quantization")) + coral_summary_lines(report.get("coral"), report.get("target"))
+    ] + _quant_summary_lines(report.get("quantization")) + _reduced_summary_lines(report.get("reduced_precision")) + coral_summary_lines(report.get("coral"), report.get("target"))
         + tflite_summary_lines(report.get("tflite")) + backend_summary_lines(report.get("backend")))
 
 
-def _dynamic_summary_lines(dynamic) -> list[str]:
-    if dynamic is None:
+def _reduced_summary_lines(reduced) -> list[str]:
+    if reduced is None:
         return []
-    lines = [f"  dynamic int8: {dynamic['dynamic_layers']} layers with int8 weights, {dynamic['model_bytes']['dynamic']:,} "
-             f"bytes (float {dynamic['model_bytes']['float']:,})"]
-    if dynamic["accuracy"]:
-        acc = dynamic["accuracy"]
-        lines.append(f"  top-1 on {acc['samples']} samples: float {acc['float_top1']}%, dynamic {acc['int8_top1']}% "
+    mode = reduced["mode"]
+    lines = [f"  {mode}: {reduced['reduced']} {REDUCED_WHAT[mode]}, {reduced['model_bytes'][mode]:,} bytes "
+             f"(float {reduced['model_bytes']['float']:,})"]
+    if reduced["accuracy"]:
+        acc = reduced["accuracy"]
+        lines.append(f"  top-1 on {acc['samples']} samples: float {acc['float_top1']}%, {mode} {acc['int8_top1']}% "
                      f"(drop {acc['drop_points']} points)")
     return lines
 

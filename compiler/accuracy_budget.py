@@ -9,7 +9,7 @@ them kept precise (--keep-float of those layers). The returned record goes into 
 
 import dataclasses
 
-from compiler.compile import spec_form
+from compiler.compile_model import spec_form
 from compiler.quant.budget import Evaluator, raise_precision
 
 

@@ -15,7 +15,7 @@ import tvm
 import tvm_ffi
 from onnx.backend.base import Backend, BackendRep
 
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.errors import CompilerError
 from compiler.frontend.onnx import graph_inputs, resolve_input_shapes
 from compiler.targets import get_target

@@ -14,7 +14,7 @@ import onnx
 import tvm
 
 from compiler.backends import REPORT_KEY as BACKEND_REPORT_KEY, backend_for, is_backend
-from compiler.compile import compile_model, spec_form
+from compiler.compile_model import compile_model, spec_form
 from compiler.export.verify import write_tflite
 from compiler.errors import CompilerError
 from compiler.frontend import load_model, parse_input_shapes
@@ -30,17 +30,18 @@ REPORT_JSON = "report.json"
 
 
 def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=None, val_path=None, memory=None,
-          warn=None, firmware_options=None, tuning_db=(), emit=()) -> dict:
+          warn=None, firmware_options=None, tuning_db=(), emit=(), model=None) -> dict:
     """`firmware_options`: extra build_firmware arguments for coral-npu (coral/build.py);
     `tuning_db`: tuning database files (`python -m compiler tune`) whose best schedules to use;
-    `emit`: extra artefacts ("tflite": OUT/model.tflite, export/tflite.py)."""
+    `emit`: extra artefacts ("tflite": OUT/model.tflite, export/tflite.py);
+    `model`: an ONNX model already in memory (compiler.api: a torch module), `model_path` then only names it."""
     target = get_target(target_name)
     tuning = _load_tuning(tuning_db, target, warn) if tuning_db else None
     host_tuning_db = tuning if target.runner == "relax-vm" else None
     if memory is not None and (target.runner == "relax-vm" or is_backend(target.runner)):
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     shapes = parse_input_shapes(input_shape_specs)
-    out = checked_output(out_dir, inputs=build_inputs(model_path, quant, val_path, tuning_db))
+    out = checked_output(out_dir, inputs=build_inputs(model_path if model is None else None, quant, val_path, tuning_db))
     if val_path is not None and quant is None:
         raise CompilerError("--val: only meaningful with --quantize int8 (it measures the accuracy drop)")
     if quant is not None and quant.scheme in RUNTIME_SCHEMES and target.runner != "relax-vm":
@@ -48,7 +49,7 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
                             "kernels: use --quantize int8 with --calib)")
     if quant is not None and quant.accuracy_budget is not None and val_path is None:
         raise CompilerError("--accuracy-budget: needs --val DATA.npz (the budget is top-1 points lost on those samples)")
-    model = load_model(model_path)
+    model = load_model(model_path) if model is None else model
     validation = _load_validation(val_path, model) if val_path is not None else None
     # what the build computes: the exported file's spec, or a vendor backend's (its artefact's)
     spec = TFLITE if "tflite" in emit else (backend_for(target).INTEGER_SPEC if is_backend(target.runner) else None)

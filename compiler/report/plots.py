@@ -7,7 +7,13 @@ SENSITIVITY_PNG, BUDGET_PNG = "layer_sensitivity.png", "accuracy_vs_cost.png"
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from compiler.errors import CompilerError
+
+        raise CompilerError("the report's plots need matplotlib: pip install '.[plots]' (matplotlib==3.11.2; "
+                            "`make python-deps` installs it)") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

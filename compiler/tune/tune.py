@@ -30,7 +30,7 @@ from compiler.coral.build import qdq_module
 from compiler.coral.firmware import RESERVED_DTCM
 from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.errors import CompilerError
 from compiler.frontend import load_model, parse_input_shapes
 from compiler.targets import get_target

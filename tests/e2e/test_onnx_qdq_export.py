@@ -16,7 +16,7 @@ from onnx import helper, numpy_helper
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 
 from compiler.backends import qdq_check
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.export.onnx_qdq import export_onnx_qdq, export_onnx_qdq_details
 from compiler.quant.quantize import QuantConfig
 from compiler.targets import get_target

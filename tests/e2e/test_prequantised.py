@@ -19,7 +19,7 @@ from tvm import relax
 
 import onnx_models
 import onnx_quantized
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.report.summary import layers
 from compiler.targets import get_target
 from relax_testing import onnx_inputs, run_onnxruntime

@@ -13,7 +13,7 @@ import pytest
 
 import onnx_models
 from compiler.codegen.int8 import int8_groups
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.coral.build import _fitting, build_firmware, qdq_module
 from compiler.coral.graph import extract_graph
 from compiler.errors import FitError

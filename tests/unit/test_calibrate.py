@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 import onnx_models
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import source_node
 from compiler.partition import group_name, group_nodes

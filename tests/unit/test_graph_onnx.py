@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 import onnx_models
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.frontend import import_onnx, load_onnx
 from compiler.frontend.onnx import node_name
 from compiler.frontend.provenance import node_span, with_span

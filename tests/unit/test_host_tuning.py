@@ -17,7 +17,7 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 
 from compiler import __version__
-from compiler.compile import compile_model
+from compiler.compile_model import compile_model
 from compiler.errors import CompilerError
 from compiler.targets import get_target
 from compiler.tune.host import (MANIFEST, apply_host_tuning, host_tasks, legalise_for_host, metaschedule_dir,

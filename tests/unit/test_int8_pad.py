@@ -99,7 +99,7 @@ def test_onnx_conv_pad_conv_offloads_the_pad():
     import onnxruntime
 
     import compiler.targets
-    from compiler.compile import compile_model
+    from compiler.compile_model import compile_model
     from compiler.quant.calib_data import CalibrationWarning
     from compiler.quant.quantize import QuantConfig
 

@@ -30,6 +30,7 @@ from compiler.passes.util import is_call_to
 from compiler.passes.fold_transposes import fold_transposes
 from compiler.passes.mean_keepdims import mean_keepdims
 from compiler.passes.prequantised_tables import prequantised_tables
+from compiler.passes.quantize_float_bias import quantize_float_bias
 from compiler.passes.to_nhwc import to_nhwc
 from compiler.quant.integer_spec import ONNX, TFLITE
 from compiler.quant.quantize import QuantConfig, Quantised, quantise
@@ -117,7 +118,8 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
                                 "build it without --quantize and its own scales are used")
         spec = spec or integer_spec(model)
-        partitioned = prequantised_tables(fold_constants(fold_transposes(to_nhwc(optimised))), spec)
+        native = to_nhwc(quantize_float_bias(optimised))  # PT2E leaves conv biases float
+        partitioned = prequantised_tables(fold_constants(fold_transposes(native)), spec)
         if model_origin(model) != "tflite":  # a TFLite model's MEAN stays as its converter wrote it
             partitioned = spec_form(partitioned, spec)
         offloaded = partition_int8(partitioned, spec)

@@ -7,9 +7,10 @@ structural difference. Everything else (ops, attributes, types, dataflow) must m
 """
 
 import numpy as np
-import onnxruntime
 import tvm
 from tvm import relax
+
+from compiler.run.onnxruntime_cpu import session
 
 
 def run_relax(mod: tvm.IRModule, *inputs: np.ndarray) -> np.ndarray:
@@ -21,8 +22,7 @@ def run_relax(mod: tvm.IRModule, *inputs: np.ndarray) -> np.ndarray:
 
 
 def run_onnxruntime(model, feeds: dict) -> list[np.ndarray]:
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    return session(model).run(None, feeds)
 
 
 def onnx_inputs(model, low=-2.0, high=2.0) -> dict[str, np.ndarray]:

@@ -58,16 +58,15 @@ def run(out_dir, input_paths, report, repeat=1) -> RunResult:
     """OUT/model.onnx in ONNX Runtime (float, this CPU): the chip's own compiler and runtime are not here.
     A kind may name another file of its package to run (RUN_MODEL: tensorrt's QDQ ONNX) and say what
     was run (RUN_NOTE). One warm-up run, then `repeat` timed runs."""
-    import onnxruntime as ort
-
     from compiler.run.host import timed_runs
+    from compiler.run.onnxruntime_cpu import session as ort_session
     from compiler.run.inputs import load_inputs
     from compiler.targets import get_target
 
     kind = kind_module(get_target(report["target"]))
     model = getattr(kind, "RUN_MODEL", MODEL)
     inputs = load_inputs(input_paths, report["interface"]["inputs"])
-    session = ort.InferenceSession(str(os.path.join(out_dir, model)), providers=["CPUExecutionProvider"])
+    session = ort_session(os.path.join(out_dir, model))
     feed = {value.name: array for value, array in zip(session.get_inputs(), inputs)}
     outputs, latencies = timed_runs(lambda: session.run(None, feed), repeat)
     print(getattr(kind, "RUN_NOTE", None) or f"ran {MODEL} in ONNX Runtime (float32, this CPU); the {report['target']} "
@@ -205,6 +204,6 @@ def names_check(planned: dict, observed: dict, method: str) -> dict:
 
 
 def _session(model: onnx.ModelProto):
-    import onnxruntime as ort
+    from compiler.run.onnxruntime_cpu import session
 
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session(model)

@@ -122,12 +122,9 @@ def agreement_check(what: str, result: dict) -> dict:
 
 def ort_runner(model_bytes: bytes, threads: int | None = None):
     """inputs -> outputs of ONNX Runtime's CPU provider on a model."""
-    import onnxruntime as ort
+    from compiler.run.onnxruntime_cpu import session as ort_session
 
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    session = ort_session(model_bytes, threads)
     names = [i.name for i in session.get_inputs()]
     return lambda inputs: session.run(None, dict(zip(names, inputs)))
 

@@ -2,7 +2,9 @@
 measurement (report.json's backend section, README "OpenVINO"): the digits CNN within 1 LSB of our
 host int8 build, a MobileNet V1 0.25 (96x96, 28 int8 layers: one-step differences of the two
 runtimes' requantisation rounding compound) within 2; every convolution executed in int8; latency
-beside ONNX Runtime's on the same QDQ model.
+beside ONNX Runtime's on the same QDQ model. On an x86 CPU without VNNI OpenVINO's int8 convolutions
+saturate (openvino.py's docstring; MobileNet measured 13 LSB off on an AVX2 EPYC): there the bound
+is not OpenVINO's to meet, and the test checks that the report says so instead.
 """
 
 import json
@@ -12,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
 from onnx_models import mobilenet_v1
 
-pytest.importorskip("openvino")
+from compiler.cpu_features import x86_without_vnni
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "examples" / "digits"
@@ -41,6 +42,9 @@ def test_digits_cnn_as_openvino_ir(tmp_path):
     assert openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 80, openvino
     assert ort["max_lsb"] == 0 and ort["identical_percent"] == 100, ort
     assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 5
+    # the residual block's Add is fused into its second convolution, and the report says what that costs
+    assert [layer["fused_adds"] for layer in backend["operators"]["layers"] if layer["fused_adds"]] == [["Add_35"]]
+    assert "residual Add(s) fused" in (out / "report.md").read_text()
     assert backend["performance"]["value"] > 0 and backend["performance"]["onnxruntime_ms"] > 0
     assert "Target artefact" in (out / "report.md").read_text()
     ran = _cli("run", out, "--input", DIGITS / "sample.npy", "--output", tmp_path / "y.npy")
@@ -62,7 +66,10 @@ def test_mobilenet_as_openvino_ir(tmp_path):
                    quant=QuantConfig(calib=str(tmp_path / "calib.npy"), samples=32, progress=False))
     backend = report["backend"]
     openvino, ort = backend["agreement"]["openvino"], backend["agreement"]["onnxruntime"]
-    assert openvino["max_lsb"] <= 2 and openvino["identical_percent"] >= 85, openvino
+    if x86_without_vnni():
+        assert any("has no VNNI" in note for note in backend["notes"]), backend["notes"]
+    else:
+        assert openvino["max_lsb"] <= 2 and openvino["identical_percent"] >= 85, openvino
     assert ort["max_lsb"] <= 1 and ort["identical_percent"] >= 85, ort
     assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 27
 

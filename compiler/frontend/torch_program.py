@@ -23,6 +23,10 @@ from compiler.names import shown
 
 INSTALL = "pip install '.[torch]' (torch==2.13.0 and onnxscript==0.7.2; `make python-deps` installs them)"
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+# PT2E-quantised programs (torchao's convert_pt2e) hold quantized_decomposed.quantize_per_tensor /
+# dequantize_per_channel ops; torch registers them only when this module is imported, and
+# torch.export.load cannot deserialise the program before.
+QUANTIZED_OPS = "torch.ao.quantization.fx._decomposed"
 
 
 def is_pt2(path) -> bool:
@@ -46,6 +50,7 @@ def load_pt2(path) -> onnx.ModelProto:
     torch = _torch()
     try:
         with _quiet():
+            importlib.import_module(QUANTIZED_OPS)
             program = torch.export.load(str(path))
     except Exception as err:  # an archive from another torch version, or not a .pt2 at all
         raise CompilerError(f"{name}: not a torch.export program this torch ({torch.__version__}) can load "
@@ -112,9 +117,21 @@ def export_module(module, example_inputs, name: str):
         raise CompilerError(f"{name}: example_inputs must be a non-empty tuple of tensors, one per forward() argument")
     try:
         with _quiet():
-            return torch.export.export(module.eval(), tuple(example_inputs))
+            return torch.export.export(_in_eval_mode(torch, module), tuple(example_inputs))
     except Exception as err:
         raise CompilerError(f"{name}: torch.export cannot export the module ({_first_line(err)})") from None
+
+
+def _in_eval_mode(torch, module):
+    """module.eval(). A module torch.export produced (PT2E's convert_pt2e output) refuses eval(): its
+    graph keeps the mode it was exported in (torchao's move_exported_model_to_eval is the user's switch),
+    and it is taken as it is."""
+    try:
+        return module.eval()
+    except (NotImplementedError, RuntimeError):
+        if isinstance(module, torch.fx.GraphModule):
+            return module
+        raise
 
 
 @contextlib.contextmanager

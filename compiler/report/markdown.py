@@ -46,14 +46,14 @@ def render_markdown(report: dict) -> str:
         lines += ["## BatchNorms not folded", ""] + _table(["node", "reason"], [(md_code(r['node']), md_text(r["reason"])) for r in bn["not_folded"]])
     if conv["not_fused"]:
         lines += ["## Convs not fused", ""] + [f"- {md_code(name)}" for name in conv["not_fused"]] + [""]
-    precision = report.get("quantization") is not None
+    precision = report.get("quantization") is not None or report.get("prequantised") is not None
     kinds = {"fused": " (fused)", "int8": " (int8 kernel)"}
     rows = [(index, row["op"] + kinds.get(row["kind"], ""), _nodes(row["onnx_nodes"]),
              _shape(row["output_shape"]), f"{row['macs']:,}", f"{row['param_bytes']:,}") + ((row.get("precision", "-"),) if precision else ())
             for index, row in enumerate(report["layers"])]
     headers = ["#", "layer", "ONNX nodes", "output", "MACs", "param bytes"] + (["precision"] if precision else [])
     lines += ["## Layers", ""] + _table(headers, rows)
-    if precision:
+    if report.get("quantization") is not None:
         lines += render_quantisation(report["quantization"])
     if report.get("reduced_precision"):
         lines += _render_reduced_precision(report["reduced_precision"])
@@ -148,7 +148,7 @@ def render_summary(report: dict) -> str:
         f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
-    ] + _quant_summary_lines(report.get("quantization")) + _reduced_summary_lines(report.get("reduced_precision")) + coral_summary_lines(report.get("coral"), report.get("target"))
+    ] + _quant_summary_lines(report.get("quantization")) + _prequantised_summary_lines(report.get("prequantised")) + _reduced_summary_lines(report.get("reduced_precision")) + coral_summary_lines(report.get("coral"), report.get("target"))
         + tflite_summary_lines(report.get("tflite")) + backend_summary_lines(report.get("backend")))
 
 
@@ -163,6 +163,15 @@ def _reduced_summary_lines(reduced) -> list[str]:
         lines.append(f"  top-1 on {acc['samples']} samples: float {acc['float_top1']}%, {mode} {acc['int8_top1']}% "
                      f"(drop {acc['drop_points']} points)")
     return lines
+
+
+def _prequantised_summary_lines(facts) -> list[str]:
+    if facts is None:
+        return []
+    floats = facts["float_layers"]
+    return [f"  int8 ({facts['scales']} scales): {facts['int8_layers']} layers on int8 kernels; {len(floats)} node(s) "
+            "computing in float" + (f" ({', '.join(shown(name, 60) for name in floats[:4])}"
+                                    f"{' ...' if len(floats) > 4 else ''})" if floats else "")]
 
 
 def _quant_summary_lines(quant) -> list[str]:

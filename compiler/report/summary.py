@@ -28,7 +28,7 @@ def summarise(cm, model_path, quantisation=None) -> dict:
     names = [node_name(node, index) for index, node in enumerate(cm.model.graph.node)]
     prequantised = cm.offloaded is not None and cm.quantised is None
     layer_rows = layers(cm.offloaded if prequantised else cm.partitioned)
-    if quantisation is not None:
+    if quantisation is not None or prequantised:
         in_float = float_nodes(cm.offloaded)
         for row in layer_rows:
             row["precision"] = "float" if set(row["onnx_nodes"]) & in_float else "int8"
@@ -50,8 +50,18 @@ def summarise(cm, model_path, quantisation=None) -> dict:
         },
         "compile_seconds": {stage: round(seconds, 3) for stage, seconds in cm.seconds.items()},
         "quantization": quantisation,
+        **({"prequantised": _prequantised_facts(layer_rows)} if prequantised else {}),
         **({"tflite_operators": tflite_operators(cm.model, layer_rows)} if model_origin(cm.model) == "tflite" else {}),
     }
+
+
+def _prequantised_facts(layer_rows) -> dict:
+    """A model quantised before it came in (QDQ / QLinear ONNX, full-int8 TFLite, PT2E): its own scales;
+    which layers run on the int8 kernels and which compute in float (operators its quantiser left float)."""
+    floats = [name for row in layer_rows if row["precision"] == "float" for name in row["onnx_nodes"]]
+    return {"scales": "the model's own", "int8_layers": sum(row["precision"] == "int8" and row["kind"] == "int8"
+                                                            for row in layer_rows),
+            "float_layers": sorted(set(floats))}
 
 
 def tflite_operators(model: onnx.ModelProto, layer_rows) -> dict:

@@ -43,6 +43,7 @@ def _arguments(argv):
 def _ort_latency(model_path, x, threads, runs):
     import onnxruntime as ort
 
+    ort.set_default_logger_severity(3)  # quantize_static's models make it warn about every unused initializer
     from compiler.run.host import timed_runs
 
     options = ort.SessionOptions()

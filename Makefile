@@ -23,7 +23,7 @@ demo: deps
 	$(PY) -m compiler run $(DEMO_OUT) --input examples/digits/sample.npy
 
 test: deps mediapipe-models
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 deps: system-deps python-deps
 

@@ -43,9 +43,9 @@ def _arguments(argv):
 def _ort_latency(model_path, x, threads, runs):
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)  # quantize_static's models make it warn about every unused initializer
     from compiler.run.host import timed_runs
 
+    ort.set_default_logger_severity(3)  # quantize_static's models make it warn about every unused initializer
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
@@ -76,16 +76,17 @@ def _ours_latency(model_path, folder, x_path, runs, quant):
 
 
 def measure(name, args) -> dict:
+    import dataclasses
+
     import numpy as np
 
     from coral_model_zoo import _quant, prepare
-    from compiler.quant.quantize import QuantConfig
 
     folder = args.out / name
     model, calib_path, x = prepare(name, folder, args.size, args.calib_samples)
     np.save(folder / "x.npy", x)
     calib = np.load(calib_path)
-    int8 = QuantConfig(**{**_quant(calib_path, args.calib_samples).__dict__, "io": "float"})
+    int8 = dataclasses.replace(_quant(calib_path, args.calib_samples), io="float")  # float I/O, as ORT's
     latencies = {}
     print(f"{name}: ONNX Runtime fp32 / int8 ...", file=sys.stderr)
     latencies["ort-fp32"] = _ort_latency(model, x, args.threads, args.runs)

@@ -59,8 +59,8 @@ def run(out_dir, input_paths, report, repeat=1) -> RunResult:
     A kind may name another file of its package to run (RUN_MODEL: tensorrt's QDQ ONNX) and say what
     was run (RUN_NOTE). One warm-up run, then `repeat` timed runs."""
     from compiler.run.host import timed_runs
-    from compiler.run.onnxruntime_cpu import session as ort_session
     from compiler.run.inputs import load_inputs
+    from compiler.run.onnxruntime_cpu import session as ort_session
     from compiler.targets import get_target
 
     kind = kind_module(get_target(report["target"]))

@@ -30,3 +30,8 @@ def is_x86() -> bool:
 def x86_without_vnni() -> bool:
     """True on an x86 CPU whose int8 dot products saturate in int16 (no VNNI): AVX2 / AVX-512 only."""
     return is_x86() and not any(flag in cpu_flags() for flag in VNNI_FLAGS)
+
+
+def has_flags(flags) -> bool:
+    """Does this CPU report every one of `flags` (/proc/cpuinfo names, e.g. "avx2")?"""
+    return all(flag in cpu_flags() for flag in flags)

@@ -173,6 +173,7 @@ class RenderContext:
         self.inputs = inputs
         self.outputs = outputs
         self._scratch = 0
+        self._names = 0
 
     def include(self, name: str) -> None:
         self.unit.include(name)
@@ -185,6 +186,11 @@ class RenderContext:
 
     def constant(self, value, hint: str = "const") -> Operand:
         return self.unit.constant(value, hint)
+
+    def fresh_name(self, what: str) -> str:
+        """A file-unique C name for something this function defines (a generated kernel)."""
+        self._names += 1
+        return f"{self.symbol}_{what}{self._names - 1}"
 
     def scratch(self, dtype: str, shape: tuple) -> Operand:
         """A static buffer for an intermediate (not reentrant: one call of the function at a time)."""

@@ -23,6 +23,7 @@ from tvm import relax
 
 from compiler.codegen.c_module import offload, register_codegen, run_codegen
 from compiler.codegen.c_render import CodegenError, CompositeCall, Operand
+from compiler.codegen.x86 import x86_kernel
 from compiler.passes.insert_qdq import kept_float_nodes
 from compiler.quant.integer_spec import ONNX
 from compiler.quant.patterns import CODEGEN, ROWS, Int8Kernel, fusion_patterns, lower_composite
@@ -95,6 +96,9 @@ def emit_int8(call: CompositeCall, ctx) -> str:
     for operand, dtype in [*((x, in_dtype) for x in inputs), (out, out_dtype)]:
         if operand.dtype != dtype:
             raise CodegenError(f"{call.name}: {operand.expr} is {operand.dtype}, the kernel needs {dtype}")
+    simd = _emit_simd(kernel, inputs, out, ctx)
+    if simd is not None:
+        return simd
     ctx.source(source)
     lines = []
     if kernel.kernel == "concat":
@@ -109,6 +113,21 @@ def emit_int8(call: CompositeCall, ctx) -> str:
         args.append("NULL" if array is None else ctx.constant(array, key).expr)
     lines.append(f"{function}(&params, {', '.join(args)}, {out.expr});")
     return "\n".join(lines)
+
+
+def _emit_simd(kernel: Int8Kernel, inputs: list, out: Operand, ctx) -> str | None:
+    """The call of the host CPU's generated SIMD kernel for this op (codegen/x86.py), or None when
+    it has none (kernels/ref runs it). The kernel's C (its constants inside) joins the file once; its
+    name starts with the entry symbol's, which is unique in the model."""
+    name = ctx.fresh_name("kernel")
+    generated = x86_kernel(kernel, name)
+    if generated is None:
+        return None
+    text, scratch_bytes = generated
+    ctx.include("npu_quant.h")
+    ctx.helper("\n".join(line for line in text.splitlines() if not line.startswith('#include "')))
+    scratch = ctx.scratch("int8", (scratch_bytes,)).expr if scratch_bytes else "NULL"
+    return f"{name}({inputs[0].expr}, {out.expr}, {scratch});"
 
 
 def _operand(expr, by_param: dict, ctx) -> Operand:

@@ -11,14 +11,16 @@ using namespace coral;
 
 namespace {
 
-// The target's [isa] table: xlen, vlen, elen, vector_registers, march_scalar (other keys are ignored).
+// The target's [isa] table: xlen, vlen, elen, vector_registers, march_scalar, arch (default "rvv"; other
+// keys are ignored).
 Target to_target(const py::dict& isa) {
   auto number = [&](const char* key) {
     if (!isa.contains(key)) throw SpecError(std::string("the target's [isa] has no '") + key + "'");
     return py::cast<int>(isa[key]);
   };
   Target t{number("xlen"), number("vlen"), number("elen"), number("vector_registers"),
-           isa.contains("march_scalar") ? py::cast<std::string>(isa["march_scalar"]) : ""};
+           isa.contains("march_scalar") ? py::cast<std::string>(isa["march_scalar"]) : "",
+           isa.contains("arch") ? py::cast<std::string>(isa["arch"]) : "rvv"};
   if ((t.xlen != 32 && t.xlen != 64) || t.vlen < 64 || (t.vlen & (t.vlen - 1)) != 0 || (t.elen != 32 && t.elen != 64) ||
       t.vector_registers < 8) {
     throw SpecError(fmt("unsupported target [isa]: xlen %d, vlen %d, elen %d, %d vector registers", t.xlen, t.vlen,
@@ -86,21 +88,21 @@ PYBIND11_MODULE(_codegen, m) {
   m.doc() = "RVV kernel codegen: kernel spec + schedule -> C with RVV intrinsics or portable C";
   py::register_exception<SpecError>(m, "SpecError", PyExc_ValueError);
 
-  m.def("kernels", &kernel_names, "Kernel names the codegen implements.");
+  m.def("kernels", &kernel_names, py::arg("arch") = "rvv", "Kernel names the codegen implements for an emitter family.");
 
   m.def(
       "default_schedule",
       [](const std::string& kernel, const py::dict& params, const py::dict& isa) {
         KernelSpec spec = to_spec(kernel, "kernel", params, isa);
-        return from_schedule(find_kernel(kernel).default_schedule(spec));
+        return from_schedule(find_kernel(kernel, spec.target.arch).default_schedule(spec));
       },
       py::arg("kernel"), py::arg("params"), py::arg("isa"));
 
   m.def(
       "validate",
       [](const std::string& kernel, const py::dict& params, const py::dict& isa, const py::object& schedule) {
-        const KernelEntry& entry = find_kernel(kernel);
         KernelSpec spec = to_spec(kernel, "kernel", params, isa);
+        const KernelEntry& entry = find_kernel(kernel, spec.target.arch);
         return entry.validate(spec, to_schedule(schedule, entry, spec));
       },
       py::arg("kernel"), py::arg("params"), py::arg("isa"), py::arg("schedule") = py::none(),
@@ -110,8 +112,8 @@ PYBIND11_MODULE(_codegen, m) {
       "emit",
       [](const std::string& kernel, const std::string& name, const py::dict& params, const py::dict& arrays,
          const py::dict& isa, const py::object& schedule, bool vector) {
-        const KernelEntry& entry = find_kernel(kernel);
         KernelSpec spec = to_spec(kernel, name, params, isa);
+        const KernelEntry& entry = find_kernel(kernel, spec.target.arch);
         Schedule chosen = to_schedule(schedule, entry, spec);
         std::string why = entry.validate(spec, chosen);
         if (!why.empty()) throw SpecError(kernel + " " + name + ": invalid schedule: " + why);

@@ -7,8 +7,9 @@
 namespace coral {
 
 namespace {
-std::map<std::string, KernelEntry>& table() {
-  static std::map<std::string, KernelEntry> entries;  // function-local: safe across static initialisers
+// (arch, kernel) -> entry
+std::map<std::pair<std::string, std::string>, KernelEntry>& table() {
+  static std::map<std::pair<std::string, std::string>, KernelEntry> entries;  // function-local: safe across static initialisers
   return entries;
 }
 }  // namespace
@@ -25,19 +26,21 @@ int64_t KernelSpec::get(const std::string& key, int64_t fallback) const {
 }
 
 bool register_kernel(KernelEntry entry) {
-  std::string key = entry.kernel;
+  auto key = std::make_pair(entry.arch, entry.kernel);
   return table().emplace(key, std::move(entry)).second;
 }
 
-const KernelEntry& find_kernel(const std::string& kernel) {
-  auto found = table().find(kernel);
-  if (found == table().end()) throw SpecError("no Coral kernel for '" + kernel + "'");
+const KernelEntry& find_kernel(const std::string& kernel, const std::string& arch) {
+  auto found = table().find({arch, kernel});
+  if (found == table().end()) throw SpecError("no " + arch + " kernel for '" + kernel + "'");
   return found->second;
 }
 
-std::vector<std::string> kernel_names() {
+std::vector<std::string> kernel_names(const std::string& arch) {
   std::vector<std::string> names;
-  for (const auto& [name, entry] : table()) names.push_back(name);
+  for (const auto& [key, entry] : table()) {
+    if (key.first == arch) names.push_back(key.second);
+  }
   return names;
 }
 

@@ -189,7 +189,7 @@ def test_missing_field_is_a_spec_error():
 
 def test_spec_error_is_a_value_error():
     assert issubclass(codegen.SpecError, ValueError)
-    with pytest.raises(ValueError, match="no Coral kernel for 'log_softmax'"):
+    with pytest.raises(ValueError, match="no rvv kernel for 'log_softmax'"):
         codegen.default_schedule("log_softmax", {})
 
 

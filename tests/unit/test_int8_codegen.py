@@ -12,6 +12,7 @@ import pytest
 import tvm
 from tvm import relax
 
+from compiler.codegen import x86
 from compiler.codegen.int8 import EMITTERS, NPU_REF, offload_int8, offloaded_composites, partition_int8
 from compiler.quant import qdq
 from compiler.quant import reference as ref
@@ -90,7 +91,9 @@ def test_conv2d_matches_reference(case):
     assert np.abs(run_in_tvm(mod, x).astype(np.int32) - expected).max() <= 1
 
 
-def test_generated_conv_uses_static_params_and_ohwi_weights():
+def test_generated_conv_uses_static_params_and_ohwi_weights(monkeypatch):
+    """The portable path (kernels/ref), which CPUs without the host's SIMD kernels take."""
+    monkeypatch.setattr(x86, "simd_host", lambda: None)
     x_shape, o = (1, 5, 5, 3), 4
     w_q = weights((o, 3, 3, 3))
     mod = conv_module(x_shape, w_q, 0.05, 3, np.full(o, 0.01, np.float32), 0.4, -5, b_q=np.arange(o, dtype=np.int32))
@@ -99,6 +102,15 @@ def test_generated_conv_uses_static_params_and_ohwi_weights():
     assert "npu_conv2d_s8(&params, in0, npu_weight0, npu_bias1, npu_multiplier2, npu_shift3, out0);" in source
     first_weights = ", ".join(str(v) for v in w_q.reshape(-1)[:8])
     assert first_weights in source
+
+
+def test_host_with_avx2_runs_conv_on_the_x86_kernels():
+    """On an AVX2 CPU the host build's convolutions are the generated x86 kernels (the results of every
+    conv test in this file are then theirs); a CPU without AVX2 takes kernels/ref (test above)."""
+    assert x86.simd_host() is not None, "this test needs an x86-64 CPU with AVX2 (/proc/cpuinfo flag avx2)"
+    mod = conv_module((1, 5, 5, 3), weights((4, 3, 3, 3)), 0.05, 3, np.full(4, 0.01, np.float32), 0.4, -5)
+    source = NPU_REF.source_for(partition_int8(mod))
+    assert "_mm256_madd_epi16" in source and "npu_conv2d_s8(" not in source
 
 
 # ---------------------------------------------------------------------------------------------

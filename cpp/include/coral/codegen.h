@@ -37,6 +37,7 @@ struct Target {
   int elen = 0;              // widest vector element in bits (32 for Zve32x, 64 for V)
   int vector_registers = 0;  // architectural vector registers (32 in RVV 1.0)
   std::string scalar_march;  // -march without vectors: portable C functions inside a vector build
+  std::string arch = "rvv";  // emitter family: "rvv" (RISC-V vector intrinsics) or "x86" (AVX2 intrinsics)
 
   int64_t register_bytes() const { return vlen / 8; }                       // int8 lanes at LMUL 1
   int lanes(int sew, int lmul) const { return vlen / sew * lmul; }         // VLMAX at SEW sew, LMUL lmul
@@ -94,11 +95,13 @@ struct KernelEntry {
   // Kernels with weights: the estimate's best schedule when the weight packing is fixed (a partial
   // schedule naming weight_pack starts from it). Empty for kernels without weights.
   std::function<Schedule(const KernelSpec&, const std::string& weight_pack)> default_for_pack = {};
+  std::string arch = "rvv";  // the emitter family (Target::arch) this entry emits for
 };
 
 bool register_kernel(KernelEntry entry);
-const KernelEntry& find_kernel(const std::string& kernel);  // throws SpecError for an unknown kernel
-std::vector<std::string> kernel_names();
+// The entry for `kernel` in the emitter family `arch`; throws SpecError when that family has none.
+const KernelEntry& find_kernel(const std::string& kernel, const std::string& arch = "rvv");
+std::vector<std::string> kernel_names(const std::string& arch = "rvv");
 
 // ---- helpers for the emitters ----
 

@@ -1,0 +1,424 @@
+// The x86 emitter family (Target::arch "x86"): int8 convolutions and dense layers with AVX2 intrinsics
+// for the host build, same KernelSpec and ABI as the RVV family, bit-exact to kernels/ref.
+//
+// Products: int8 values are widened to int16 and multiplied with vpmaddwd (pairs of int16 products
+// summed into int32, exact for int8 x int8), never with vpmaddubsw, whose int16 pair sums saturate
+// (ONNX Runtime's u8s8 kernels are off by up to 121 steps on CPUs without VNNI for that reason).
+//
+// conv2d, groups 1 (and dense, a 1x1 convolution over `batches` pixels): each output pixel's inputs
+// are first written to scratch as int32 words holding two zero-point-subtracted int16 inputs
+// (consecutive input channels of one tap; a tap in the padding is zeros, which is exactly what the
+// reference's skipped tap adds). Channel tiles of 32 outputs (4 registers of 8 int32 lanes) then
+// accumulate two pixels at once: per input pair one broadcast per pixel and one vpmaddwd per
+// register against weights packed at compile time as [tile][tap][pair][32 lanes][2] int16.
+// conv2d, depthwise (groups == in_c == out_c): 8 channels per register, 32 per block, the taps in
+// the input outside the loop over channels; inputs sign-extended to int32 and multiplied by int32
+// weights packed [tap][channel].
+// Requantisation: 8 outputs at a time for the single rounding of ONNX models (64-bit products of
+// _mm256_mul_epi32, even and odd lanes apart); TFLite's double roundings and the channels after the
+// last whole vector per output with npu_requantize_rounding, as the reference.
+// Other convolutions (grouped, depth multiplier > 1) have no x86 entry: validate() says so and the
+// host build runs kernels/ref for them.
+#include <algorithm>
+
+#include "coral/codegen.h"
+
+namespace coral::x86 {
+
+namespace {
+
+constexpr int kLanes = 8;                     // int32 lanes of a 256-bit register
+constexpr int kTileVectors = 4;               // accumulator registers per channel tile and pixel
+constexpr int kTile = kLanes * kTileVectors;  // output channels per tile
+constexpr int kPixels = 2;                    // output pixels sharing each weight load
+// Every function carries the ISA it needs, so the file compiles whatever -march the compiler was given
+// (TVM's export_library compiles "source" mode C without any).
+constexpr const char* kIsa = "__attribute__((target(\"avx2\")))";
+constexpr const char* kInline = "static inline __attribute__((always_inline, target(\"avx2\")))";
+
+struct ConvShape {
+  int64_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
+  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, groups;
+  int64_t input_zero_point, output_zero_point, act_min, act_max, rounding;
+
+  int64_t taps() const { return kernel_h * kernel_w; }
+  int64_t pairs() const { return (in_c + 1) / 2; }        // int16 input pairs per tap (groups 1)
+  int64_t pixels() const { return batches * out_h * out_w; }
+  bool depthwise() const { return groups > 1 && groups == in_c && out_c == in_c; }
+};
+
+// A dense layer is a 1x1 convolution over `batches` one-pixel images.
+ConvShape conv_shape(const KernelSpec& spec) {
+  if (spec.kernel == "dense") {
+    return {spec.at("batches"), 1, 1, spec.at("in_features"), 1, 1, spec.at("out_features"), 1, 1, 1, 1, 1, 1, 0, 0, 1,
+            spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"), spec.at("act_max"),
+            spec.get("rounding", 0)};
+  }
+  return {spec.at("batches"), spec.at("in_h"), spec.at("in_w"), spec.at("in_c"), spec.at("out_h"), spec.at("out_w"),
+          spec.at("out_c"), spec.at("kernel_h"), spec.at("kernel_w"), spec.at("stride_h"), spec.at("stride_w"),
+          spec.get("dilation_h", 1), spec.get("dilation_w", 1), spec.at("pad_top"), spec.at("pad_left"),
+          spec.get("groups", 1), spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"),
+          spec.at("act_max"), spec.get("rounding", 0)};
+}
+
+std::string validate(const KernelSpec& spec, const Schedule&) {
+  ConvShape s = conv_shape(spec);
+  if (s.groups != 1 && !s.depthwise()) {
+    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
+               "multiplier 1 have x86 kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c);
+  }
+  return "";
+}
+
+// [tile][tap][pair][lane of the tile][2]: one tile's weights for one input pair are 4 registers.
+std::vector<int32_t> pack_pairs(const ConvShape& s, const std::vector<int32_t>& weight) {
+  int64_t tiles = (s.out_c + kTile - 1) / kTile;
+  std::vector<int32_t> packed(tiles * s.taps() * s.pairs() * kTile * 2, 0);
+  size_t at = 0;
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    for (int64_t tap = 0; tap < s.taps(); ++tap) {
+      for (int64_t pair = 0; pair < s.pairs(); ++pair) {
+        for (int64_t lane = 0; lane < kTile; ++lane, at += 2) {
+          int64_t co = tile * kTile + lane;
+          for (int64_t half = 0; half < 2; ++half) {
+            int64_t ci = 2 * pair + half;
+            if (co < s.out_c && ci < s.in_c) packed[at + half] = weight[(co * s.taps() + tap) * s.in_c + ci];
+          }
+        }
+      }
+    }
+  }
+  return packed;
+}
+
+// [tap][channel rounded up to 8]: one tap's weights for 8 channels are one int32 register.
+std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_t>& weight) {
+  int64_t stride = (s.out_c + kLanes - 1) / kLanes * kLanes;
+  std::vector<int32_t> packed(s.taps() * stride, 0);
+  for (int64_t c = 0; c < s.out_c; ++c) {
+    for (int64_t tap = 0; tap < s.taps(); ++tap) packed[tap * stride + c] = weight[c * s.taps() + tap];
+  }
+  return packed;
+}
+
+std::string prologue(const KernelSpec& spec) {
+  return "/* " + spec.name + ": " + spec.kernel + ", generated by the x86 AVX2 kernel codegen (cpp/). */\n"
+         "#include <stddef.h>\n#include <stdint.h>\n#include <immintrin.h>\n#include \"npu_quant.h\"\n\n";
+}
+
+// Static constants, named NAME_<what> (several kernels share one translation unit).
+struct Constants {
+  std::string name, text;
+  int64_t bytes = 0;
+  std::string add(const std::string& ctype, int64_t element_bytes, const std::string& what,
+                  const std::vector<int32_t>& values) {
+    std::string array_name = name + "_" + what;
+    std::string array = c_array(ctype, array_name, values);
+    text += array.replace(array.find("aligned(16)"), 11, "aligned(32)");
+    bytes += element_bytes * static_cast<int64_t>(values.size());
+    return array_name;
+  }
+};
+
+// Requantisation constants for 8-lane vectors (single rounding only): per channel, padded to a multiple
+// of 8, the bias and multiplier as int32, and the 64-bit rounding nudge and right shift (31 - shift)
+// ordered per 8 channels as [c0, c2, c4, c6, c1, c3, c5, c7]: the even and odd lanes' halves of
+// _mm256_mul_epi32.
+std::string c_array64(const std::string& name, const std::vector<int64_t>& values) {
+  std::string out = "static const int64_t " + name + "[" + std::to_string(values.size()) +
+                    "] __attribute__((section(\".weights\"), aligned(32))) = {";
+  for (size_t i = 0; i < values.size(); ++i) out += (i % 8 ? " " : "\n  ") + std::to_string(values[i]) + "LL,";
+  return out + "\n};\n";
+}
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge, NAME_vshift and the functions
+// NAME_round (one half of the lanes) and NAME_requantize8 (8 int32 sums -> 8 int8 outputs at y).
+void add_vector_requant(Constants& constants, CWriter& c, const ConvShape& s, const std::string& name,
+                        const Arrays& arrays, const Array* bias) {
+  const int64_t padded = round_up(s.out_c, kLanes);
+  const auto& multiplier = array(arrays, "multiplier").values;
+  const auto& shift = array(arrays, "shift").values;
+  std::vector<int32_t> vbias(padded, 0), vmultiplier(padded, 0);
+  std::vector<int64_t> nudge(padded, 1), right(padded, 1);
+  for (int64_t co = 0; co < s.out_c; ++co) {
+    vbias[co] = bias ? bias->values[co] : 0;
+    vmultiplier[co] = multiplier[co];
+    int64_t lane = co % kLanes, slot = co - lane + (lane % 2) * 4 + lane / 2;
+    right[slot] = 31 - shift[co];
+    nudge[slot] = int64_t{1} << (right[slot] - 1);
+  }
+  if (bias) constants.add("int32_t", 4, "vbias", vbias);
+  constants.add("int32_t", 4, "vmultiplier", vmultiplier);
+  constants.text += c_array64(name + "_vnudge", nudge) + c_array64(name + "_vshift", right);
+  constants.bytes += 16 * padded;
+  // (p + nudge) >> shift, arithmetic (AVX2 has only the logical 64-bit variable shift: flip negative
+  // values around it), then clamped to the activation range less the output zero point, which lies
+  // inside int32: the reference's int32 saturation cannot change the clamped value.
+  c.open(fmt("%s __m256i %s_round(__m256i p, int32_t at)", kInline, name.c_str()));
+  c.line(fmt("const __m256i lo = _mm256_set1_epi64x(%lld), hi = _mm256_set1_epi64x(%lld);",
+             (long long)(s.act_min - s.output_zero_point), (long long)(s.act_max - s.output_zero_point)));
+  c.line(fmt("p = _mm256_add_epi64(p, _mm256_load_si256((const __m256i*)(%s_vnudge + at)));", name.c_str()));
+  c.line("const __m256i negative = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);");
+  c.line(fmt("p = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, negative), "
+             "_mm256_load_si256((const __m256i*)(%s_vshift + at))), negative);", name.c_str()));
+  c.line("p = _mm256_blendv_epi8(p, lo, _mm256_cmpgt_epi64(lo, p));");
+  c.line("return _mm256_blendv_epi8(p, hi, _mm256_cmpgt_epi64(p, hi));");
+  c.close().blank();
+  c.open(fmt("%s void %s_requantize8(__m256i acc, int32_t co, int8_t* y)", kInline, name.c_str()));
+  if (bias) c.line(fmt("acc = _mm256_add_epi32(acc, _mm256_load_si256((const __m256i*)(%s_vbias + co)));", name.c_str()));
+  c.line(fmt("const __m256i m = _mm256_load_si256((const __m256i*)(%s_vmultiplier + co));", name.c_str()));
+  c.line(fmt("const __m256i even = %s_round(_mm256_mul_epi32(acc, m), co);", name.c_str()));
+  c.line(fmt("const __m256i odd = %s_round(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_srli_epi64(m, 32)), "
+             "co + 4);", name.c_str()));
+  c.line(fmt("const __m256i v = _mm256_add_epi32(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA), "
+             "_mm256_set1_epi32(%lld));", (long long)s.output_zero_point));
+  c.line("const __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));");
+  c.line("_mm_storel_epi64((__m128i*)y, _mm_packs_epi16(halves, halves));");
+  c.close().blank();
+}
+
+// Requantise `count` int32 sums at acc (aligned) into output channels first.. of the row at y: whole
+// vectors of 8 through NAME_requantize8 when `vector`, the rest per output as the reference.
+void emit_requantize(CWriter& c, const ConvShape& s, const std::string& name, const std::string& acc,
+                     const std::string& first, int64_t count, bool bias, bool vector) {
+  int64_t vectors = vector ? count / kLanes : 0;
+  if (vectors > 0) {
+    c.open(fmt("for (int32_t lane = 0; lane < %lld; lane += %d)", (long long)(vectors * kLanes), kLanes));
+    c.line(fmt("%s_requantize8(_mm256_load_si256((const __m256i*)(%s + lane)), %s + lane, y + %s + lane);",
+               name.c_str(), acc.c_str(), first.c_str(), first.c_str()));
+    c.close();
+  }
+  if (vectors * kLanes == count) return;
+  c.open(fmt("for (int32_t lane = %lld; lane < %lld; ++lane)", (long long)(vectors * kLanes), (long long)count));
+  c.line(fmt("const int32_t co = %s + lane;", first.c_str()));
+  c.line(fmt("y[co] = npu_requantize_rounding(%s[lane]%s, %s_multiplier[co], %s_shift[co], %lld, %lld, %lld, %lld);",
+             acc.c_str(), bias ? fmt(" + %s_bias[co]", name.c_str()).c_str() : "", name.c_str(), name.c_str(),
+             (long long)s.output_zero_point, (long long)s.act_min, (long long)s.act_max, (long long)s.rounding));
+  c.close();
+}
+
+// Output pixel `pixel` (flat over batches, out_h, out_w): its input row and output row.
+void emit_pixel_coordinates(CWriter& c, const ConvShape& s, const std::string& pixel) {
+  c.line(fmt("const int32_t b = %s / %lld, oy = %s / %lld %% %lld, ox = %s %% %lld;", pixel.c_str(),
+             (long long)(s.out_h * s.out_w), pixel.c_str(), (long long)s.out_w, (long long)s.out_h, pixel.c_str(),
+             (long long)s.out_w));
+}
+
+// The taps of output pixel (b, oy, ox) inside the input: `body` runs with x pointing at tap's input
+// channels and tap its index; `outside` (may be empty) runs for a tap in the padding.
+void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body, const std::string& outside) {
+  c.open(fmt("for (int32_t ky = 0; ky < %lld; ++ky)", (long long)s.kernel_h));
+  c.line(fmt("const int32_t iy = oy * %lld - %lld + ky * %lld;", (long long)s.stride_h, (long long)s.pad_top,
+             (long long)s.dilation_h));
+  c.open(fmt("for (int32_t kx = 0; kx < %lld; ++kx)", (long long)s.kernel_w));
+  c.line(fmt("const int32_t ix = ox * %lld - %lld + kx * %lld, tap = ky * %lld + kx;", (long long)s.stride_w,
+             (long long)s.pad_left, (long long)s.dilation_w, (long long)s.kernel_w));
+  c.open(fmt("if (iy < 0 || iy >= %lld || ix < 0 || ix >= %lld)", (long long)s.in_h, (long long)s.in_w));
+  if (!outside.empty()) c.line(outside);
+  c.line("continue;");
+  c.close();
+  c.line(fmt("const int8_t* x = input + (((size_t)b * %lld + iy) * %lld + ix) * %lld;", (long long)s.in_h,
+             (long long)s.in_w, (long long)s.in_c));
+  body();
+  c.close();
+  c.close();
+}
+
+class PairConvEmitter {
+ public:
+  PairConvEmitter(const KernelSpec& spec, const ConvShape& shape) : spec_(spec), s_(shape), k_(shape.taps() * shape.pairs()) {}
+
+  Emitted emit(const Arrays& arrays) {
+    Constants constants{spec_.name};
+    constants.add("int16_t", 2, "weight", pack_pairs(s_, array(arrays, "weight").values));
+    const Array* bias = optional_array(arrays, "bias");
+    if (bias) constants.add("int32_t", 4, "bias", bias->values);
+    constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
+    constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
+    CWriter c;
+    if (vector_requant()) add_vector_requant(constants, c, s_, spec_.name, arrays, bias);
+    emit_gather(c);
+    for (int pixels = 1; pixels <= kPixels; ++pixels) {
+      for (int vectors = 1; vectors <= kTileVectors; ++vectors) emit_tile(c, pixels, vectors);
+    }
+    emit_entry(c, bias != nullptr);
+    return {prologue(spec_) + constants.text + "\n" + c.str(), kPixels * k_ * 4, constants.bytes, Schedule{}};
+  }
+
+ private:
+  std::string name(const std::string& what) const { return spec_.name + "_" + what; }
+  bool vector_requant() const { return s_.rounding == 0; }
+
+  // pairs[tap * P + p] = (x[2p] - zp) | (x[2p + 1] - zp) << 16 as int16 halves; zeros for a padding tap.
+  void emit_gather(CWriter& c) {
+    const int64_t pairs = s_.pairs(), zp = s_.input_zero_point;
+    c.open(fmt("static %s void %s(const int8_t* input, int32_t pixel, int32_t* pairs)", kIsa, name("gather").c_str()));
+    emit_pixel_coordinates(c, s_, "pixel");
+    c.line(fmt("for (int32_t i = 0; i < %lld; ++i) pairs[i] = 0;", (long long)k_));
+    emit_taps(c, s_, [&] {
+      c.line(fmt("int32_t* row = pairs + tap * %lld;", (long long)pairs));
+      c.open(fmt("for (int32_t p = 0; p < %lld; ++p)", (long long)(s_.in_c / 2)));
+      c.line(fmt("row[p] = (int32_t)((uint32_t)(uint16_t)(int16_t)(x[2 * p] - %lld) | "
+                 "((uint32_t)(uint16_t)(int16_t)(x[2 * p + 1] - %lld) << 16));", (long long)zp, (long long)zp));
+      c.close();
+      if (s_.in_c % 2) {
+        c.line(fmt("row[%lld] = (int32_t)(uint32_t)(uint16_t)(int16_t)(x[%lld] - %lld);", (long long)(pairs - 1),
+                   (long long)(s_.in_c - 1), (long long)zp));
+      }
+    }, "");
+    c.close().blank();
+  }
+
+  // `pixels` pixels x `vectors` registers of 8 channels: acc[pixel][32] = sum over pairs.
+  void emit_tile(CWriter& c, int pixels, int vectors) {
+    c.open(fmt("%s void %s(const int32_t* pairs, const int16_t* w, int32_t* acc)", kInline,
+               name(fmt("tile%d_%d", pixels, vectors)).c_str()));
+    for (int p = 0; p < pixels; ++p) {
+      for (int v = 0; v < vectors; ++v) c.line(fmt("__m256i a%d%d = _mm256_setzero_si256();", p, v));
+    }
+    c.open(fmt("for (int32_t i = 0; i < %lld; ++i, w += %d)", (long long)k_, kTile * 2));
+    for (int v = 0; v < vectors; ++v) {
+      c.line(fmt("const __m256i w%d = _mm256_load_si256((const __m256i*)(w + %d));", v, v * 16));
+    }
+    for (int p = 0; p < pixels; ++p) {
+      c.line(fmt("const __m256i x%d = _mm256_set1_epi32(pairs[%lld + i]);", p, (long long)(p * k_)));
+      for (int v = 0; v < vectors; ++v) {
+        c.line(fmt("a%d%d = _mm256_add_epi32(a%d%d, _mm256_madd_epi16(x%d, w%d));", p, v, p, v, p, v));
+      }
+    }
+    c.close();
+    for (int p = 0; p < pixels; ++p) {
+      for (int v = 0; v < vectors; ++v) {
+        c.line(fmt("_mm256_storeu_si256((__m256i*)(acc + %d), a%d%d);", p * kTile + v * kLanes, p, v));
+      }
+    }
+    c.close().blank();
+  }
+
+  // One tile of `width` channels (a constant) for `pixels` pixels from pixel `first`.
+  void emit_tile_call(CWriter& c, int pixels, int64_t width, bool bias) {
+    int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
+    c.line(fmt("%s(pairs, %s + (size_t)tile * %lld, acc);", name(fmt("tile%d_%d", pixels, vectors)).c_str(),
+               name("weight").c_str(), (long long)(k_ * kTile * 2)));
+    for (int p = 0; p < pixels; ++p) {
+      c.open("");
+      c.line(fmt("int8_t* y = output + (size_t)(first + %d) * %lld;", p, (long long)s_.out_c));
+      emit_requantize(c, s_, spec_.name, fmt("(acc + %d)", p * kTile), "tile * " + std::to_string(kTile), width,
+                      bias, vector_requant());
+      c.close();
+    }
+  }
+
+  void emit_pixels(CWriter& c, int pixels, bool bias) {
+    for (int p = 0; p < pixels; ++p) {
+      c.line(fmt("%s(input, first + %d, pairs + %lld);", name("gather").c_str(), p, (long long)(p * k_)));
+    }
+    int64_t full = s_.out_c / kTile, rest = s_.out_c % kTile;
+    if (full > 0) {
+      c.open(fmt("for (int32_t tile = 0; tile < %lld; ++tile)", (long long)full));
+      emit_tile_call(c, pixels, kTile, bias);
+      c.close();
+    }
+    if (rest > 0) {
+      c.open("");
+      c.line(fmt("const int32_t tile = %lld;", (long long)full));
+      emit_tile_call(c, pixels, rest, bias);
+      c.close();
+    }
+  }
+
+  void emit_entry(CWriter& c, bool bias) {
+    c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec_.name.c_str()));
+    c.line("int32_t* pairs = (int32_t*)scratch;");
+    c.line(fmt("int32_t acc[%d] __attribute__((aligned(32)));", kPixels * kTile));
+    int64_t blocks = s_.pixels() / kPixels, tail = s_.pixels() % kPixels;
+    if (blocks > 0) {
+      c.open(fmt("for (int32_t first = 0; first < %lld; first += %d)", (long long)(blocks * kPixels), kPixels));
+      emit_pixels(c, kPixels, bias);
+      c.close();
+    }
+    if (tail > 0) {
+      c.open("");
+      c.line(fmt("const int32_t first = %lld;", (long long)(blocks * kPixels)));
+      emit_pixels(c, static_cast<int>(tail), bias);
+      c.close();
+    }
+    c.close();
+  }
+
+  const KernelSpec& spec_;
+  ConvShape s_;
+  int64_t k_;  // int32 input pairs per pixel: taps x pairs
+};
+
+Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
+  Constants constants{spec.name};
+  const int64_t stride = (s.out_c + kLanes - 1) / kLanes * kLanes, full_vectors = s.out_c / kLanes;
+  constants.add("int32_t", 4, "weight", pack_depthwise(s, array(arrays, "weight").values));
+  const Array* bias = optional_array(arrays, "bias");
+  if (bias) constants.add("int32_t", 4, "bias", bias->values);
+  constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
+  constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
+  const std::string w = spec.name + "_weight";
+  CWriter c;
+  const bool vector_requant = s.rounding == 0;
+  if (vector_requant) add_vector_requant(constants, c, s, spec.name, arrays, bias);
+  c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec.name.c_str()));
+  c.line(fmt("int32_t acc[%lld] __attribute__((aligned(32)));", (long long)stride));
+  c.line(fmt("const __m256i zp = _mm256_set1_epi32(%lld);", (long long)s.input_zero_point));
+  c.line("(void)scratch; (void)zp;");
+  c.open(fmt("for (int32_t pixel = 0; pixel < %lld; ++pixel)", (long long)s.pixels()));
+  emit_pixel_coordinates(c, s, "pixel");
+  // Blocks of up to 4 registers (32 channels) stay in registers across the taps.
+  for (int64_t c0 = 0; c0 < full_vectors * kLanes; c0 += kTile) {
+    int vectors = static_cast<int>(std::min<int64_t>(kTileVectors, full_vectors - c0 / kLanes));
+    c.open("");
+    for (int v = 0; v < vectors; ++v) c.line(fmt("__m256i a%d = _mm256_setzero_si256();", v));
+    emit_taps(c, s, [&] {
+      for (int v = 0; v < vectors; ++v) {
+        int64_t ch = c0 + v * kLanes;
+        c.line(fmt("a%d = _mm256_add_epi32(a%d, _mm256_mullo_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32("
+                   "_mm_loadl_epi64((const __m128i*)(x + %lld))), zp), _mm256_load_si256((const __m256i*)(%s + tap * %lld + %lld))));",
+                   v, v, (long long)ch, w.c_str(), (long long)stride, (long long)ch));
+      }
+    }, "");
+    for (int v = 0; v < vectors; ++v) {
+      c.line(fmt("_mm256_store_si256((__m256i*)(acc + %lld), a%d);", (long long)(c0 + v * kLanes), v));
+    }
+    c.close();
+  }
+  if (s.out_c % kLanes) {  // the last channels, scalar
+    c.line(fmt("for (int32_t ch = %lld; ch < %lld; ++ch) acc[ch] = 0;", (long long)(full_vectors * kLanes),
+               (long long)s.out_c));
+    emit_taps(c, s, [&] {
+      c.open(fmt("for (int32_t ch = %lld; ch < %lld; ++ch)", (long long)(full_vectors * kLanes), (long long)s.out_c));
+      c.line(fmt("acc[ch] += ((int32_t)x[ch] - %lld) * %s[tap * %lld + ch];", (long long)s.input_zero_point, w.c_str(),
+                 (long long)stride));
+      c.close();
+    }, "");
+  }
+  c.line(fmt("int8_t* y = output + (size_t)pixel * %lld;", (long long)s.out_c));
+  emit_requantize(c, s, spec.name, "acc", "0", s.out_c, bias != nullptr, vector_requant);
+  c.close();
+  c.close();
+  return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
+}
+
+Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
+  if (!vector) throw SpecError("the x86 kernels have no portable form: kernels/ref is the portable kernel");
+  std::string why = validate(spec, schedule);
+  if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+  ConvShape s = conv_shape(spec);
+  return s.depthwise() ? emit_depthwise(spec, s, arrays) : PairConvEmitter(spec, s).emit(arrays);
+}
+
+Schedule default_schedule(const KernelSpec&) { return Schedule{}; }
+
+const bool registered_conv = register_kernel({"conv2d", emit, default_schedule, validate, {}, "x86"});
+const bool registered_dense = register_kernel({"dense", emit, default_schedule, validate, {}, "x86"});
+
+}  // namespace
+
+}  // namespace coral::x86

@@ -1,0 +1,174 @@
+"""The host's x86 int8 kernels (cpp/src/x86_mac.cc, AVX2) are bit-exact to kernels/ref.
+
+Random cases are test_conv_dense.py's (odd shapes, every padding, strides, dilations, depthwise,
+extreme zero points / weights / multipliers / clamps, all three roundings); every case's generated
+kernel is compiled natively (the host build's flags) and run through ctypes beside the reference C
+kernel (compiler.quant._ref_conv). Grouped convolutions and depth multipliers > 1 have no x86
+kernel: the codegen says so and the host build keeps kernels/ref for them.
+Needs an x86-64 CPU with AVX2 (the CI machines have it); elsewhere the test fails saying so.
+"""
+
+import ctypes
+import subprocess
+
+import numpy as np
+import pytest
+from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
+
+from compiler.codegen.c_module import OBJECT_CFLAGS, _host_cc
+from compiler.codegen.c_render import SEARCH_DIRS
+from compiler.codegen.x86 import simd_host
+from compiler.coral import codegen
+from compiler.quant import _ref_conv as c_ref
+from compiler.quant import reference as np_ref
+
+
+@pytest.fixture(scope="module")
+def host():
+    target = simd_host()
+    assert target is not None, "the x86 kernels need an x86-64 CPU with AVX2 (/proc/cpuinfo flag avx2)"
+    return target
+
+
+def conv_params(x, w, kwargs) -> dict:
+    n, h, wd, c = x.shape
+    o, kh, kw, _ = w.shape
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = kwargs["stride"], kwargs["dilation"], kwargs["padding"]
+    return dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=np_ref.conv2d_output_size(h, kh, sh, dh, pt, pb),
+                out_w=np_ref.conv2d_output_size(wd, kw, sw, dw, pl, pr), out_c=o, kernel_h=kh, kernel_w=kw,
+                stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_top=pt, pad_left=pl,
+                groups=kwargs["groups"], **_value_params(kwargs))
+
+
+def dense_params(x, w, kwargs) -> dict:
+    return dict(batches=x.shape[0], in_features=x.shape[1], out_features=w.shape[0], **_value_params(kwargs))
+
+
+def _value_params(kwargs) -> dict:
+    return {key: int(kwargs[key]) for key in ("input_zero_point", "output_zero_point", "act_min", "act_max",
+                                              "rounding")}
+
+
+def arrays(w, bias, kwargs) -> dict:
+    channels = w.shape[0]
+    return {"weight": w, "bias": bias, "multiplier": np.broadcast_to(kwargs["multiplier"], channels).astype(np.int32),
+            "shift": np.broadcast_to(kwargs["shift"], channels).astype(np.int32)}
+
+
+def compile_kernels(sources: list[str], folder) -> ctypes.CDLL:
+    """One shared library of the generated kernels, built as the host build builds them. A new file name
+    each time: dlopen hands back an already loaded library of the same path."""
+    index = len(list(folder.glob("kernels*.so")))
+    src, lib = folder / f"kernels{index}.c", folder / f"kernels{index}.so"
+    src.write_text("\n".join(sources))
+    include = [f"-I{d}" for d in SEARCH_DIRS]
+    subprocess.run([_host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-fPIC", "-shared", *include, str(src), "-o",
+                    str(lib)], check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(lib))
+
+
+def run_kernel(library, name, x, out_shape, scratch_bytes) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    out = np.empty(out_shape, np.int8)
+    scratch = np.zeros(max(scratch_bytes, 1) + 32, np.int8)
+    getattr(library, name)(x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p),
+                           scratch.ctypes.data_as(ctypes.c_void_p))
+    return out
+
+
+def check_cases(kernel, cases, host, tmp_path):
+    """Emit, compile and run every (x, w, bias, kwargs) case; each must equal the reference C kernel."""
+    emitted, expected = [], []
+    for i, (x, w, bias, kwargs) in enumerate(cases):
+        if kernel == "conv2d":
+            params, reference = conv_params(x, w, kwargs), c_ref.conv2d_s8(x, w, bias, **kwargs)
+        else:
+            params, reference = dense_params(x, w, kwargs), c_ref.dense_s8(x, w, bias, **kwargs)
+        emitted.append((f"k{i}", codegen.emit(kernel, f"k{i}", params, arrays(w, bias, kwargs), target=host)))
+        expected.append(reference)
+    library = compile_kernels([out.source for _, out in emitted], tmp_path)
+    for (name, out), reference, (x, w, bias, kwargs) in zip(emitted, expected, cases):
+        actual = run_kernel(library, name, x, reference.shape, out.scratch_bytes)
+        shown = {k: v for k, v in kwargs.items() if k not in ("multiplier", "shift")}
+        np.testing.assert_array_equal(actual, reference, err_msg=f"{kernel} x{x.shape} w{w.shape} {shown}")
+
+
+def random_cases(random_case, seed, count, supported=lambda case: True, roundings=(0, 1, 2)):
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        x, w, bias, kwargs = random_case(rng, extreme=bool(len(cases) % 2))
+        kwargs["rounding"] = roundings[len(cases) % len(roundings)]  # 0: single (ONNX); 1, 2: double (TFLite)
+        if supported((x, w, bias, kwargs)):
+            cases.append((x, w, bias, kwargs))
+    return cases
+
+
+def random_wide_conv_case(rng, extreme):
+    """Channel counts that fill 8-lane vectors and 32-channel tiles, with tails: the vector requantisation."""
+    depthwise = rng.random() < 0.4
+    c = pick(rng, [8, 13, 16, 24, 37, 64])
+    o = c if depthwise else pick(rng, [8, 9, 16, 31, 32, 40, 72])
+    k = pick(rng, [1, 3]) if not depthwise else 3
+    x, w, bias, kwargs = random_values(rng, (1, int(rng.integers(2, 6)), int(rng.integers(2, 6)), c),
+                                       (o, k, k, 1 if depthwise else c), k * k * (1 if depthwise else c), extreme)
+    pad = (k // 2,) * 4
+    return x, w, bias, dict(stride=(1, 1), dilation=(1, 1), padding=pad, groups=c if depthwise else 1, **kwargs)
+
+
+def random_wide_dense_case(rng, extreme):
+    k, o = pick(rng, [3, 16, 64, 100]), pick(rng, [8, 16, 21, 40])
+    return random_values(rng, (int(rng.integers(1, 4)), k), (o, k), k, extreme)
+
+
+def x86_conv(case) -> bool:
+    x, w, _, kwargs = case
+    groups = kwargs["groups"]
+    return groups == 1 or (groups == x.shape[3] and w.shape[0] == groups)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_conv2d_matches_reference(seed, host, tmp_path):
+    check_cases("conv2d", random_cases(random_conv_case, 7000 + seed, 30, x86_conv), host, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_dense_matches_reference(seed, host, tmp_path):
+    check_cases("dense", random_cases(random_dense_case, 7100 + seed, 30), host, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_wide_layers_single_rounding(seed, host, tmp_path):
+    """Typical and extreme values (zero points, huge / tiny / > 1 multipliers, narrow clamps) through the
+    8-lane requantisation of ONNX models' single rounding."""
+    check_cases("conv2d", random_cases(random_wide_conv_case, 7300 + seed, 30, roundings=(0,)), host, tmp_path)
+    check_cases("dense", random_cases(random_wide_dense_case, 7400 + seed, 20, roundings=(0,)), host, tmp_path)
+
+
+def test_wide_layers_cross_every_tile_boundary(host, tmp_path):
+    """Channel counts around the 32-channel tiles and 8-lane registers, in and out, both pixel blocks."""
+    rng = np.random.default_rng(7200)
+    cases = []
+    for in_c, out_c, groups in [(64, 96, 1), (33, 31, 1), (17, 65, 1), (40, 40, 40), (37, 37, 37), (96, 96, 96)]:
+        kh = 3 if groups > 1 or in_c < 40 else 1
+        x = rng.integers(-128, 128, size=(1, 5, 3, in_c), dtype=np.int8)
+        w = rng.integers(-128, 128, size=(out_c, kh, kh, in_c // groups), dtype=np.int8)
+        bias = rng.integers(-5000, 5000, size=out_c).astype(np.int32)
+        multiplier = rng.integers(1 << 30, 1 << 31, size=out_c).astype(np.int32)
+        kwargs = dict(stride=(2, 1), dilation=(1, 1), padding=(1, 1, 1, 1) if kh == 3 else (0, 0, 0, 0),
+                      groups=groups, input_zero_point=int(rng.integers(-128, 128)), output_zero_point=5,
+                      multiplier=multiplier, shift=np.full(out_c, -12, np.int32), act_min=-128, act_max=127,
+                      rounding=0)
+        cases.append((x, w, bias, kwargs))
+    check_cases("conv2d", cases, host, tmp_path)
+
+
+def test_grouped_convolution_is_left_to_the_reference(host):
+    params = dict(batches=1, in_h=4, in_w=4, in_c=4, out_h=4, out_w=4, out_c=4, kernel_h=1, kernel_w=1, stride_h=1,
+                  stride_w=1, pad_top=0, pad_left=0, groups=2, input_zero_point=0, output_zero_point=0, act_min=-128,
+                  act_max=127)
+    assert "grouped convolution" in codegen.validate("conv2d", params, None, host)
+    with pytest.raises(codegen.SpecError, match="grouped convolution"):
+        codegen.emit("conv2d", "k", params, {"weight": np.zeros((4, 1, 1, 2), np.int8),
+                                             "multiplier": np.ones(4, np.int32), "shift": np.zeros(4, np.int32)},
+                     target=host)

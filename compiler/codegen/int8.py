@@ -127,7 +127,7 @@ def _emit_simd(kernel: Int8Kernel, inputs: list, out: Operand, ctx) -> str | Non
     ctx.include("npu_quant.h")
     ctx.helper("\n".join(line for line in text.splitlines() if not line.startswith('#include "')))
     scratch = ctx.scratch("int8", (scratch_bytes,)).expr if scratch_bytes else "NULL"
-    return f"{name}({inputs[0].expr}, {out.expr}, {scratch});"
+    return f"{name}({', '.join(x.expr for x in inputs)}, {out.expr}, {scratch});"
 
 
 def _operand(expr, by_param: dict, ctx) -> Operand:

@@ -13,6 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
 from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
 
 from compiler.codegen.c_module import OBJECT_CFLAGS, _host_cc
@@ -20,6 +21,7 @@ from compiler.codegen.c_render import SEARCH_DIRS
 from compiler.codegen.x86 import simd_host
 from compiler.coral import codegen
 from compiler.quant import _ref_conv as c_ref
+from compiler.quant import _ref_elementwise as c_elementwise
 from compiler.quant import reference as np_ref
 
 
@@ -67,12 +69,13 @@ def compile_kernels(sources: list[str], folder) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
-def run_kernel(library, name, x, out_shape, scratch_bytes) -> np.ndarray:
-    x = np.ascontiguousarray(x)
+def run_kernel(library, name, inputs, out_shape, scratch_bytes) -> np.ndarray:
+    """NAME(input, [input2,] output, scratch) on the int8 array(s) `inputs`."""
+    inputs = [np.ascontiguousarray(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     out = np.empty(out_shape, np.int8)
     scratch = np.zeros(max(scratch_bytes, 1) + 32, np.int8)
-    getattr(library, name)(x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p),
-                           scratch.ctypes.data_as(ctypes.c_void_p))
+    pointers = [a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, out, scratch)]
+    getattr(library, name)(*pointers)
     return out
 
 
@@ -172,3 +175,30 @@ def test_grouped_convolution_is_left_to_the_reference(host):
         codegen.emit("conv2d", "k", params, {"weight": np.zeros((4, 1, 1, 2), np.int8),
                                              "multiplier": np.ones(4, np.int32), "shift": np.zeros(4, np.int32)},
                      target=host)
+
+
+def random_add_case(rng):
+    """(a, b, npu_add_params) over the kernel's whole parameter domain: saturating multipliers, every
+    shift and left shift, subtract, per-channel broadcast, widths around the 8-lane vectors."""
+    n, h, w, c = int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.choice([1, 7, 8, 13, 16, 40]))
+    broadcast = int(rng.random() < 0.4)
+    a = int8_tensor(rng, (n, h, w, c))
+    b = int8_tensor(rng, (n, 1, 1, c) if broadcast else (n, h, w, c))
+    act_min, act_max = act_range(rng)
+    params = dict(batches=n, pixels=h * w, channels=c, broadcast=broadcast, subtract=int(rng.integers(2)),
+                  left_shift=int(rng.choice([20, 0, int(rng.integers(0, 21))])), act_min=act_min, act_max=act_max)
+    for prefix in ("input1_", "input2_", "output_"):
+        params.update({prefix + "zero_point": zero_point(rng), prefix + "multiplier": raw_multiplier(rng),
+                       prefix + "shift": int(rng.choice([0, -1, int(rng.integers(-31, 1))]))})
+    return a, b, params
+
+
+def test_add_matches_reference(host, tmp_path):
+    rng = np.random.default_rng(7500)
+    cases = [random_add_case(rng) for _ in range(60)]
+    emitted = [codegen.emit("add", f"add{i}", params, {}, target=host) for i, (_, _, params) in enumerate(cases)]
+    library = compile_kernels([out.source for out in emitted], tmp_path)
+    for i, ((a, b, params), out) in enumerate(zip(cases, emitted)):
+        expected = c_elementwise.add_s8(a, b, **params)
+        actual = run_kernel(library, f"add{i}", [a, b], expected.shape, out.scratch_bytes)
+        np.testing.assert_array_equal(actual, expected, err_msg=f"add {a.shape} {b.shape} {params}")

@@ -1,0 +1,137 @@
+// "add" for the x86 family (AVX2): the int8 residual add / subtract of kernels/ref/add_s8.c, with its
+// per-channel broadcast ([N,H,W,C] and [N,1,1,C]), 8 elements per step.
+//
+// Each input: sign-extend 8 bytes to int32, subtract the zero point, shift left by left_shift (the
+// reference's multiply by 1 << left_shift: 9 bits << 20 stays in int32), then MBQM with the input's
+// multiplier (64-bit products, single rounding; shift <= 0 keeps the result in int32, so the
+// reference's saturation never acts). The sum or difference (< 2^30) gets the output MBQM, clamped to
+// the activation range less the output zero point, plus the zero point. Elements after the last whole
+// vector of a row run the reference's arithmetic per element.
+#include "x86_common.h"
+
+namespace coral::x86 {
+
+namespace {
+
+struct Rescale {
+  int64_t zero_point, multiplier, shift;
+};
+
+struct AddShape {
+  int64_t batches, pixels, channels;
+  bool broadcast, subtract;
+  int64_t left_shift;
+  Rescale in1, in2, out;
+  int64_t act_min, act_max;
+};
+
+AddShape add_shape(const KernelSpec& spec) {
+  auto rescale = [&](const std::string& prefix) {
+    return Rescale{spec.at(prefix + "zero_point"), spec.at(prefix + "multiplier"), spec.at(prefix + "shift")};
+  };
+  return {spec.at("batches"), spec.at("pixels"), spec.at("channels"), spec.at("broadcast") != 0,
+          spec.get("subtract", 0) != 0, spec.at("left_shift"), rescale("input1_"), rescale("input2_"),
+          rescale("output_"), spec.at("act_min"), spec.at("act_max")};
+}
+
+std::string validate(const KernelSpec& spec, const Schedule&) {
+  AddShape a = add_shape(spec);
+  for (const Rescale* r : {&a.in1, &a.in2, &a.out}) {
+    if (r->shift > 0 || r->shift < -31) return fmt("shift %lld outside [-31, 0]", (long long)r->shift);
+  }
+  if (a.left_shift < 0 || a.left_shift > 20) return fmt("left_shift %lld outside [0, 20]", (long long)a.left_shift);
+  return "";
+}
+
+// MBQM(v, r.multiplier, r.shift) of 8 int32 lanes, clamped to [lo, hi] (C expressions).
+std::string mbqm(const std::string& name, const std::string& v, const Rescale& r, const std::string& lo,
+                 const std::string& hi) {
+  std::string nudge = fmt("_mm256_set1_epi64x(%lldLL)", (long long)rounding_nudge(r.shift));
+  std::string right = fmt("_mm256_set1_epi64x(%lld)", (long long)(31 - r.shift));
+  return fmt("%s_mbqm(%s, _mm256_set1_epi32(%lld), %s, %s, %s, %s, %s, %s)", name.c_str(), v.c_str(),
+             (long long)r.multiplier, nudge.c_str(), right.c_str(), nudge.c_str(), right.c_str(), lo.c_str(), hi.c_str());
+}
+
+void emit_vector_step(CWriter& c, const std::string& name, const AddShape& a) {
+  const std::string wide_lo = "_mm256_set1_epi64x(INT32_MIN)", wide_hi = "_mm256_set1_epi64x(INT32_MAX)";
+  for (int input = 1; input <= 2; ++input) {
+    const Rescale& r = input == 1 ? a.in1 : a.in2;
+    c.open(fmt("%s __m256i %s_input%d(const int8_t* x)", kInline, name.c_str(), input));
+    c.line(fmt("const __m256i v = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const "
+               "__m128i*)x)), _mm256_set1_epi32(%lld)), %lld);", (long long)r.zero_point, (long long)a.left_shift));
+    c.line("return " + mbqm(name, "v", r, wide_lo, wide_hi) + ";");
+    c.close().blank();
+  }
+  c.open(fmt("%s void %s_add8(const int8_t* x1, const int8_t* x2, int8_t* y)", kInline, name.c_str()));
+  c.line(fmt("const __m256i raw = _mm256_%s_epi32(%s_input1(x1), %s_input2(x2));", a.subtract ? "sub" : "add",
+             name.c_str(), name.c_str()));
+  std::string lo = fmt("_mm256_set1_epi64x(%lld)", (long long)(a.act_min - a.out.zero_point));
+  std::string hi = fmt("_mm256_set1_epi64x(%lld)", (long long)(a.act_max - a.out.zero_point));
+  c.line("const __m256i v = " + mbqm(name, "raw", a.out, lo, hi) + ";");
+  c.line(fmt("%s_store8(_mm256_add_epi32(v, _mm256_set1_epi32(%lld)), y);", name.c_str(), (long long)a.out.zero_point));
+  c.close().blank();
+}
+
+// One element, as kernels/ref/add_s8.c computes it.
+void emit_scalar_step(CWriter& c, const std::string& name, const AddShape& a) {
+  c.open(fmt("static inline int8_t %s_add1(int8_t x1, int8_t x2)", name.c_str()));
+  for (int input = 1; input <= 2; ++input) {
+    const Rescale& r = input == 1 ? a.in1 : a.in2;
+    c.line(fmt("const int32_t s%d = npu_multiply_by_quantized_multiplier(((int32_t)x%d - %lld) * %lld, %lld, %lld);",
+               input, input, (long long)r.zero_point, (long long)(int64_t{1} << a.left_shift), (long long)r.multiplier,
+               (long long)r.shift));
+  }
+  c.line(fmt("return npu_requantize(s1 %c s2, %lld, %lld, %lld, %lld, %lld);", a.subtract ? '-' : '+',
+             (long long)a.out.multiplier, (long long)a.out.shift, (long long)a.out.zero_point, (long long)a.act_min,
+             (long long)a.act_max));
+  c.close().blank();
+}
+
+// `count` elements from x1, x2 (C expressions) to y: whole vectors, then one by one.
+void emit_row(CWriter& c, const std::string& name, int64_t count, const std::string& x1, const std::string& x2,
+              const std::string& y) {
+  int64_t vectors = count / kLanes * kLanes;
+  if (vectors > 0) {
+    c.line(fmt("for (int32_t i = 0; i < %lld; i += %d) %s_add8(%s + i, %s + i, %s + i);", (long long)vectors, kLanes,
+               name.c_str(), x1.c_str(), x2.c_str(), y.c_str()));
+  }
+  if (vectors < count) {
+    c.line(fmt("for (int32_t i = %lld; i < %lld; ++i) %s[i] = %s_add1(%s[i], %s[i]);", (long long)vectors,
+               (long long)count, y.c_str(), name.c_str(), x1.c_str(), x2.c_str()));
+  }
+}
+
+Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
+  if (!vector) throw SpecError("the x86 kernels have no portable form: kernels/ref is the portable kernel");
+  std::string why = validate(spec, schedule);
+  if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+  AddShape a = add_shape(spec);
+  CWriter c;
+  emit_fixed_point_helpers(c, spec.name);
+  emit_vector_step(c, spec.name, a);
+  emit_scalar_step(c, spec.name, a);
+  c.open(fmt("%s void %s(const int8_t* input, const int8_t* input2, int8_t* output, int8_t* scratch)", kIsa,
+             spec.name.c_str()));
+  c.line("(void)scratch;");
+  if (!a.broadcast) {
+    emit_row(c, spec.name, a.batches * a.pixels * a.channels, "input", "input2", "output");
+  } else {  // input2 is [batches][channels]: every pixel's row meets its batch's row
+    c.open(fmt("for (int32_t b = 0; b < %lld; ++b)", (long long)a.batches));
+    c.open(fmt("for (int32_t px = 0; px < %lld; ++px)", (long long)a.pixels));
+    c.line(fmt("const size_t row = ((size_t)b * %lld + px) * %lld;", (long long)a.pixels, (long long)a.channels));
+    emit_row(c, spec.name, a.channels, "(input + row)", fmt("(input2 + (size_t)b * %lld)", (long long)a.channels),
+             "(output + row)");
+    c.close();
+    c.close();
+  }
+  c.close();
+  return {prologue(spec) + "\n" + c.str(), 0, 0, Schedule{}};
+}
+
+Schedule default_schedule(const KernelSpec&) { return Schedule{}; }
+
+const bool registered = register_kernel({"add", emit, default_schedule, validate, {}, "x86"});
+
+}  // namespace
+
+}  // namespace coral::x86

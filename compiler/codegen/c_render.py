@@ -96,6 +96,11 @@ class CUnit:
         self._constants: dict[tuple, Operand] = {}
         self._data: list[str] = []
         self._functions: list[str] = []
+        self._names = 0
+
+    def fresh_name(self, what: str) -> str:
+        self._names += 1
+        return f"npu_{what}{self._names - 1}"
 
     def _resolve(self, name: str, near: Path | None) -> Path:
         dirs = ([near] if near else []) + self.search_dirs
@@ -173,7 +178,6 @@ class RenderContext:
         self.inputs = inputs
         self.outputs = outputs
         self._scratch = 0
-        self._names = 0
 
     def include(self, name: str) -> None:
         self.unit.include(name)
@@ -188,9 +192,9 @@ class RenderContext:
         return self.unit.constant(value, hint)
 
     def fresh_name(self, what: str) -> str:
-        """A file-unique C name for something this function defines (a generated kernel)."""
-        self._names += 1
-        return f"{self.symbol}_{what}{self._names - 1}"
+        """A short file-unique C name (npu_<what><n>) for something a renderer defines (a generated
+        kernel). Not derived from the symbol: TVM's fused-function symbols run to kilobytes."""
+        return self.unit.fresh_name(what)
 
     def scratch(self, dtype: str, shape: tuple) -> Operand:
         """A static buffer for an intermediate (not reentrant: one call of the function at a time)."""

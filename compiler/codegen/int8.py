@@ -117,15 +117,17 @@ def emit_int8(call: CompositeCall, ctx) -> str:
 
 def _emit_simd(kernel: Int8Kernel, inputs: list, out: Operand, ctx) -> str | None:
     """The call of the host CPU's generated SIMD kernel for this op (codegen/x86.py), or None when
-    it has none (kernels/ref runs it). The kernel's C (its constants inside) joins the file once; its
-    name starts with the entry symbol's, which is unique in the model."""
+    it has none (kernels/ref runs it). The kernel's C (its constants inside) joins the file once, under
+    a name unique in the file."""
     name = ctx.fresh_name("kernel")
     generated = x86_kernel(kernel, name)
     if generated is None:
         return None
     text, scratch_bytes = generated
-    ctx.include("npu_quant.h")
-    ctx.helper("\n".join(line for line in text.splitlines() if not line.startswith('#include "')))
+    lines = text.splitlines()
+    for header in (line.split('"')[1] for line in lines if line.startswith('#include "')):
+        ctx.include(header)  # inlined once per file (npu_quant.h, npu_parallel.h)
+    ctx.helper("\n".join(line for line in lines if not line.startswith('#include "')))
     scratch = ctx.scratch("int8", (scratch_bytes,)).expr if scratch_bytes else "NULL"
     return f"{name}({', '.join(x.expr for x in inputs)}, {out.expr}, {scratch});"
 

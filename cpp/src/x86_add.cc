@@ -6,7 +6,10 @@
 // multiplier (64-bit products, single rounding; shift <= 0 keeps the result in int32, so the
 // reference's saturation never acts). The sum or difference (< 2^30) gets the output MBQM, clamped to
 // the activation range less the output zero point, plus the zero point. Elements after the last whole
-// vector of a row run the reference's arithmetic per element.
+// vector of a row run the reference's arithmetic per element. Vectors (or broadcast rows) are split over
+// the TVM runtime's threads (npu_parallel.h).
+#include <algorithm>
+
 #include "x86_common.h"
 
 namespace coral::x86 {
@@ -43,32 +46,26 @@ std::string validate(const KernelSpec& spec, const Schedule&) {
   return "";
 }
 
-// MBQM(v, r.multiplier, r.shift) of 8 int32 lanes, clamped to [lo, hi] (C expressions).
-std::string mbqm(const std::string& name, const std::string& v, const Rescale& r, const std::string& lo,
-                 const std::string& hi) {
-  std::string nudge = fmt("_mm256_set1_epi64x(%lldLL)", (long long)rounding_nudge(r.shift));
-  std::string right = fmt("_mm256_set1_epi64x(%lld)", (long long)(31 - r.shift));
-  return fmt("%s_mbqm(%s, _mm256_set1_epi32(%lld), %s, %s, %s, %s, %s, %s)", name.c_str(), v.c_str(),
-             (long long)r.multiplier, nudge.c_str(), right.c_str(), nudge.c_str(), right.c_str(), lo.c_str(), hi.c_str());
+// MBQM(v, r.multiplier, r.shift) of 8 int32 lanes, clamped to [lo, hi].
+std::string mbqm(const std::string& v, const Rescale& r, int64_t lo, int64_t hi) {
+  return fmt("npu_x86_mbqm_x(%s, %lld, %lld, %lldLL, %lldLL)", v.c_str(), (long long)r.multiplier, (long long)r.shift,
+             (long long)lo, (long long)hi);
 }
 
 void emit_vector_step(CWriter& c, const std::string& name, const AddShape& a) {
-  const std::string wide_lo = "_mm256_set1_epi64x(INT32_MIN)", wide_hi = "_mm256_set1_epi64x(INT32_MAX)";
   for (int input = 1; input <= 2; ++input) {
     const Rescale& r = input == 1 ? a.in1 : a.in2;
     c.open(fmt("%s __m256i %s_input%d(const int8_t* x)", kInline, name.c_str(), input));
     c.line(fmt("const __m256i v = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const "
                "__m128i*)x)), _mm256_set1_epi32(%lld)), %lld);", (long long)r.zero_point, (long long)a.left_shift));
-    c.line("return " + mbqm(name, "v", r, wide_lo, wide_hi) + ";");
+    c.line("return " + mbqm("v", r, INT32_MIN, INT32_MAX) + ";");
     c.close().blank();
   }
   c.open(fmt("%s void %s_add8(const int8_t* x1, const int8_t* x2, int8_t* y)", kInline, name.c_str()));
   c.line(fmt("const __m256i raw = _mm256_%s_epi32(%s_input1(x1), %s_input2(x2));", a.subtract ? "sub" : "add",
              name.c_str(), name.c_str()));
-  std::string lo = fmt("_mm256_set1_epi64x(%lld)", (long long)(a.act_min - a.out.zero_point));
-  std::string hi = fmt("_mm256_set1_epi64x(%lld)", (long long)(a.act_max - a.out.zero_point));
-  c.line("const __m256i v = " + mbqm(name, "raw", a.out, lo, hi) + ";");
-  c.line(fmt("%s_store8(_mm256_add_epi32(v, _mm256_set1_epi32(%lld)), y);", name.c_str(), (long long)a.out.zero_point));
+  c.line("const __m256i v = " + mbqm("raw", a.out, a.act_min - a.out.zero_point, a.act_max - a.out.zero_point) + ";");
+  c.line(fmt("npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(%lld)), y);", (long long)a.out.zero_point));
   c.close().blank();
 }
 
@@ -107,22 +104,40 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
   AddShape a = add_shape(spec);
   CWriter c;
-  emit_fixed_point_helpers(c, spec.name);
   emit_vector_step(c, spec.name, a);
   emit_scalar_step(c, spec.name, a);
-  c.open(fmt("%s void %s(const int8_t* input, const int8_t* input2, int8_t* output, int8_t* scratch)", kIsa,
-             spec.name.c_str()));
-  c.line("(void)scratch;");
+  // NAME_range(begin, end, io): vectors of 8 elements [begin, end), or with broadcast rows (pixels) of
+  // `channels` elements meeting their batch's input2 row; split over the runtime's threads.
+  const std::string name = spec.name;
+  c.open(fmt("static %s void %s_range(int64_t begin, int64_t end, const void* data)", kIsa, name.c_str()));
+  c.line("const npu_io* io = (const npu_io*)data;");
+  int64_t count, grain;
   if (!a.broadcast) {
-    emit_row(c, spec.name, a.batches * a.pixels * a.channels, "input", "input2", "output");
-  } else {  // input2 is [batches][channels]: every pixel's row meets its batch's row
-    c.open(fmt("for (int32_t b = 0; b < %lld; ++b)", (long long)a.batches));
-    c.open(fmt("for (int32_t px = 0; px < %lld; ++px)", (long long)a.pixels));
-    c.line(fmt("const size_t row = ((size_t)b * %lld + px) * %lld;", (long long)a.pixels, (long long)a.channels));
-    emit_row(c, spec.name, a.channels, "(input + row)", fmt("(input2 + (size_t)b * %lld)", (long long)a.channels),
-             "(output + row)");
+    count = a.batches * a.pixels * a.channels / kLanes;
+    grain = 4096 / kLanes;
+    c.open("for (int64_t i = begin * 8; i < end * 8; i += 8)");
+    c.line(fmt("%s_add8(io->input + i, io->input2 + i, io->output + i);", name.c_str()));
     c.close();
+  } else {
+    count = a.batches * a.pixels;
+    grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.channels));
+    c.open("for (int64_t row = begin; row < end; ++row)");
+    c.line(fmt("const int8_t* x2 = io->input2 + (size_t)(row / %lld) * %lld;", (long long)a.pixels,
+               (long long)a.channels));
+    emit_row(c, name, a.channels, "(io->input + row * " + std::to_string(a.channels) + ")", "x2",
+             "(io->output + row * " + std::to_string(a.channels) + ")");
     c.close();
+  }
+  c.close().blank();
+  c.open(fmt("%s void %s(const int8_t* input, const int8_t* input2, int8_t* output, int8_t* scratch)", kIsa,
+             name.c_str()));
+  c.line("(void)scratch;");
+  c.line("const npu_io io = {input, input2, output};");
+  c.line(fmt("npu_parallel_range(%s_range, &io, %lld, %lld);", name.c_str(), (long long)count, (long long)grain));
+  int64_t size = a.batches * a.pixels * a.channels, done = count * kLanes;
+  if (!a.broadcast && done < size) {
+    c.line(fmt("for (int32_t i = %lld; i < %lld; ++i) output[i] = %s_add1(input[i], input2[i]);", (long long)done,
+               (long long)size, name.c_str()));
   }
   c.close();
   return {prologue(spec) + "\n" + c.str(), 0, 0, Schedule{}};

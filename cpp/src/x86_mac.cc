@@ -11,6 +11,9 @@
 // reference's skipped tap adds). Channel tiles of 32 outputs (4 registers of 8 int32 lanes) then
 // accumulate two pixels at once: per input pair one broadcast per pixel and one vpmaddwd per
 // register against weights packed at compile time as [tile][tap][pair][32 lanes][2] int16.
+// The tile loops and the requantisation are npu_x86_quant.h's, shared by every kernel of a file (one
+// copy each: per-kernel copies made a MobileNetV2's host C take 3x longer to compile); a kernel's own
+// code is its constants, its gather and its loops over pixels and tiles.
 // conv2d, depthwise (groups == in_c == out_c): 8 channels per register, 32 per block, the taps in
 // the input outside the loop over channels; inputs sign-extended to int32 and multiplied by int32
 // weights packed [tap][channel].
@@ -100,10 +103,8 @@ std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_
 // of 8, the bias and multiplier as int32, and the 64-bit rounding nudge and right shift (31 - shift)
 // ordered per 8 channels as [c0, c2, c4, c6, c1, c3, c5, c7]: the even and odd lanes' halves of
 // _mm256_mul_epi32.
-// Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge, NAME_vshift, the fixed-point helpers and
-// NAME_requantize8 (8 int32 sums of output channels co.. -> 8 int8 outputs at y).
-void add_vector_requant(Constants& constants, CWriter& c, const ConvShape& s, const std::string& name,
-                        const Arrays& arrays, const Array* bias) {
+// Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge and NAME_vshift.
+void add_vector_requant(Constants& constants, const ConvShape& s, const Arrays& arrays, const Array* bias) {
   const int64_t padded = round_up(s.out_c, kLanes);
   const auto& multiplier = array(arrays, "multiplier").values;
   const auto& shift = array(arrays, "shift").values;
@@ -116,43 +117,21 @@ void add_vector_requant(Constants& constants, CWriter& c, const ConvShape& s, co
     right[slot] = 31 - shift[co];
     nudge[slot] = rounding_nudge(shift[co]);
   }
-  if (bias) constants.add("int32_t", 4, "vbias", vbias);
+  constants.add("int32_t", 4, "vbias", vbias);  // zeros without a bias
   constants.add("int32_t", 4, "vmultiplier", vmultiplier);
   constants.add64("vnudge", nudge);
   constants.add64("vshift", right);
-  emit_fixed_point_helpers(c, name);
-  c.open(fmt("%s void %s_requantize8(__m256i acc, int32_t co, int8_t* y)", kInline, name.c_str()));
-  if (bias) c.line(fmt("acc = _mm256_add_epi32(acc, _mm256_load_si256((const __m256i*)(%s_vbias + co)));", name.c_str()));
-  auto load = [&](const char* what, const char* at) {
-    return fmt("_mm256_load_si256((const __m256i*)(%s_%s + %s))", name.c_str(), what, at);
-  };
-  c.line(fmt("const __m256i v = %s_mbqm(acc, %s, %s, %s, %s, %s, _mm256_set1_epi64x(%lld), _mm256_set1_epi64x(%lld));",
-             name.c_str(), load("vmultiplier", "co").c_str(), load("vnudge", "co").c_str(), load("vshift", "co").c_str(),
-             load("vnudge", "co + 4").c_str(), load("vshift", "co + 4").c_str(),
-             (long long)(s.act_min - s.output_zero_point), (long long)(s.act_max - s.output_zero_point)));
-  c.line(fmt("%s_store8(_mm256_add_epi32(v, _mm256_set1_epi32(%lld)), y);", name.c_str(),
-             (long long)s.output_zero_point));
-  c.close().blank();
 }
 
-// Requantise `count` int32 sums at acc (aligned) into output channels first.. of the row at y: whole
-// vectors of 8 through NAME_requantize8 when `vector`, the rest per output as the reference.
-void emit_requantize(CWriter& c, const ConvShape& s, const std::string& name, const std::string& acc,
-                     const std::string& first, int64_t count, bool bias, bool vector) {
-  int64_t vectors = vector ? count / kLanes : 0;
-  if (vectors > 0) {
-    c.open(fmt("for (int32_t lane = 0; lane < %lld; lane += %d)", (long long)(vectors * kLanes), kLanes));
-    c.line(fmt("%s_requantize8(_mm256_load_si256((const __m256i*)(%s + lane)), %s + lane, y + %s + lane);",
-               name.c_str(), acc.c_str(), first.c_str(), first.c_str()));
-    c.close();
-  }
-  if (vectors * kLanes == count) return;
-  c.open(fmt("for (int32_t lane = %lld; lane < %lld; ++lane)", (long long)(vectors * kLanes), (long long)count));
-  c.line(fmt("const int32_t co = %s + lane;", first.c_str()));
-  c.line(fmt("y[co] = npu_requantize_rounding(%s[lane]%s, %s_multiplier[co], %s_shift[co], %lld, %lld, %lld, %lld);",
-             acc.c_str(), bias ? fmt(" + %s_bias[co]", name.c_str()).c_str() : "", name.c_str(), name.c_str(),
-             (long long)s.output_zero_point, (long long)s.act_min, (long long)s.act_max, (long long)s.rounding));
-  c.close();
+// NAME_rq: the kernel's npu_x86_requant (npu_x86_quant.h), whose npu_x86_requantize all kernels share.
+void add_requant_struct(Constants& constants, const ConvShape& s, const std::string& name, bool bias, bool vector) {
+  auto field = [&](bool present, const char* what) { return present ? name + "_" + what : std::string("NULL"); };
+  constants.text += fmt("static const npu_x86_requant %s_rq = {%s, %s_multiplier, %s_shift, %s, %s, %s, %s, %lld, %lld, "
+                        "%lld, %lld, %d};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(), name.c_str(),
+                        field(vector, "vbias").c_str(), field(vector, "vmultiplier").c_str(),
+                        field(vector, "vnudge").c_str(), field(vector, "vshift").c_str(),
+                        (long long)s.output_zero_point, (long long)s.act_min, (long long)s.act_max,
+                        (long long)s.rounding, vector ? 1 : 0);
 }
 
 // Output pixel `pixel` (flat over batches, out_h, out_w): its input row and output row.
@@ -194,13 +173,11 @@ class PairConvEmitter {
     constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
     constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
     CWriter c;
-    if (vector_requant()) add_vector_requant(constants, c, s_, spec_.name, arrays, bias);
+    if (vector_requant()) add_vector_requant(constants, s_, arrays, bias);
+    add_requant_struct(constants, s_, spec_.name, bias != nullptr, vector_requant());
     emit_gather(c);
-    for (int pixels = 1; pixels <= kPixels; ++pixels) {
-      for (int vectors = 1; vectors <= kTileVectors; ++vectors) emit_tile(c, pixels, vectors);
-    }
-    emit_entry(c, bias != nullptr);
-    return {prologue(spec_) + constants.text + "\n" + c.str(), kPixels * k_ * 4, constants.bytes, Schedule{}};
+    emit_entry(c);
+    return {prologue(spec_) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
   }
 
  private:
@@ -227,78 +204,75 @@ class PairConvEmitter {
     c.close().blank();
   }
 
-  // `pixels` pixels x `vectors` registers of 8 channels: acc[pixel][32] = sum over pairs.
-  void emit_tile(CWriter& c, int pixels, int vectors) {
-    c.open(fmt("%s void %s(const int32_t* pairs, const int16_t* w, int32_t* acc)", kInline,
-               name(fmt("tile%d_%d", pixels, vectors)).c_str()));
-    for (int p = 0; p < pixels; ++p) {
-      for (int v = 0; v < vectors; ++v) c.line(fmt("__m256i a%d%d = _mm256_setzero_si256();", p, v));
-    }
-    c.open(fmt("for (int32_t i = 0; i < %lld; ++i, w += %d)", (long long)k_, kTile * 2));
-    for (int v = 0; v < vectors; ++v) {
-      c.line(fmt("const __m256i w%d = _mm256_load_si256((const __m256i*)(w + %d));", v, v * 16));
-    }
-    for (int p = 0; p < pixels; ++p) {
-      c.line(fmt("const __m256i x%d = _mm256_set1_epi32(pairs[%lld + i]);", p, (long long)(p * k_)));
-      for (int v = 0; v < vectors; ++v) {
-        c.line(fmt("a%d%d = _mm256_add_epi32(a%d%d, _mm256_madd_epi16(x%d, w%d));", p, v, p, v, p, v));
-      }
-    }
-    c.close();
-    for (int p = 0; p < pixels; ++p) {
-      for (int v = 0; v < vectors; ++v) {
-        c.line(fmt("_mm256_storeu_si256((__m256i*)(acc + %d), a%d%d);", p * kTile + v * kLanes, p, v));
-      }
-    }
-    c.close().blank();
-  }
-
   // One tile of `width` channels (a constant) for `pixels` pixels from pixel `first`.
-  void emit_tile_call(CWriter& c, int pixels, int64_t width, bool bias) {
+  void emit_tile_call(CWriter& c, int pixels, int64_t width) {
     int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
-    c.line(fmt("%s(pairs, %s + (size_t)tile * %lld, acc);", name(fmt("tile%d_%d", pixels, vectors)).c_str(),
+    c.line(fmt("npu_x86_tile%d_%d(pairs, %lld, %s + (size_t)tile * %lld, acc);", pixels, vectors, (long long)k_,
                name("weight").c_str(), (long long)(k_ * kTile * 2)));
     for (int p = 0; p < pixels; ++p) {
       c.open("");
       c.line(fmt("int8_t* y = output + (size_t)(first + %d) * %lld;", p, (long long)s_.out_c));
-      emit_requantize(c, s_, spec_.name, fmt("(acc + %d)", p * kTile), "tile * " + std::to_string(kTile), width,
-                      bias, vector_requant());
+      c.line(fmt("npu_x86_requantize(&%s, acc + %d, tile * %d, %lld, y);", name("rq").c_str(), p * kTile, kTile,
+                 (long long)width));
       c.close();
     }
   }
 
-  void emit_pixels(CWriter& c, int pixels, bool bias) {
+  void emit_pixels(CWriter& c, int pixels) {
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("%s(input, first + %d, pairs + %lld);", name("gather").c_str(), p, (long long)(p * k_)));
     }
     int64_t full = s_.out_c / kTile, rest = s_.out_c % kTile;
     if (full > 0) {
       c.open(fmt("for (int32_t tile = 0; tile < %lld; ++tile)", (long long)full));
-      emit_tile_call(c, pixels, kTile, bias);
+      emit_tile_call(c, pixels, kTile);
       c.close();
     }
     if (rest > 0) {
       c.open("");
       c.line(fmt("const int32_t tile = %lld;", (long long)full));
-      emit_tile_call(c, pixels, rest, bias);
+      emit_tile_call(c, pixels, rest);
       c.close();
     }
   }
 
-  void emit_entry(CWriter& c, bool bias) {
-    c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec_.name.c_str()));
-    c.line("int32_t* pairs = (int32_t*)scratch;");
+  void emit_buffers(CWriter& c) {
+    c.line(fmt("int32_t pairs[%lld] __attribute__((aligned(32)));", (long long)(kPixels * k_)));
     c.line(fmt("int32_t acc[%d] __attribute__((aligned(32)));", kPixels * kTile));
+  }
+
+  // NAME_blocks(begin, end, io): pixel blocks [begin, end), each thread with its own pair and sum
+  // buffers on its stack.
+  void emit_blocks(CWriter& c) {
+    c.open(fmt("static %s void %s(int64_t begin, int64_t end, const void* data)", kIsa, name("blocks").c_str()));
+    c.line("const int8_t* input = ((const npu_io*)data)->input;");
+    c.line("int8_t* output = ((const npu_io*)data)->output;");
+    emit_buffers(c);
+    c.open(fmt("for (int32_t first = (int32_t)begin * %d; first < (int32_t)end * %d; first += %d)", kPixels, kPixels,
+               kPixels));
+    emit_pixels(c, kPixels);
+    c.close();
+    c.close().blank();
+  }
+
+  // The entry splits the pixel blocks over the runtime's threads, then does the odd pixel.
+  void emit_entry(CWriter& c) {
     int64_t blocks = s_.pixels() / kPixels, tail = s_.pixels() % kPixels;
+    if (blocks > 0) emit_blocks(c);
+    c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec_.name.c_str()));
+    c.line("(void)scratch;");
     if (blocks > 0) {
-      c.open(fmt("for (int32_t first = 0; first < %lld; first += %d)", (long long)(blocks * kPixels), kPixels));
-      emit_pixels(c, kPixels, bias);
-      c.close();
+      c.line("const npu_io io = {input, NULL, output};");
+      // a slice of at least ~64k multiply-accumulates is worth a thread
+      int64_t block_macs = std::max<int64_t>(1, kPixels * 2 * k_ * s_.out_c);
+      c.line(fmt("npu_parallel_range(%s, &io, %lld, %lld);", name("blocks").c_str(), (long long)blocks,
+                 (long long)std::max<int64_t>(1, 65536 / block_macs)));
     }
     if (tail > 0) {
       c.open("");
+      emit_buffers(c);
       c.line(fmt("const int32_t first = %lld;", (long long)(blocks * kPixels)));
-      emit_pixels(c, static_cast<int>(tail), bias);
+      emit_pixels(c, static_cast<int>(tail));
       c.close();
     }
     c.close();
@@ -311,53 +285,32 @@ class PairConvEmitter {
 
 Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
   Constants constants{spec.name};
-  const int64_t stride = (s.out_c + kLanes - 1) / kLanes * kLanes, full_vectors = s.out_c / kLanes;
   constants.add("int32_t", 4, "weight", pack_depthwise(s, array(arrays, "weight").values));
   const Array* bias = optional_array(arrays, "bias");
   if (bias) constants.add("int32_t", 4, "bias", bias->values);
   constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
   constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
-  const std::string w = spec.name + "_weight";
-  CWriter c;
   const bool vector_requant = s.rounding == 0;
-  if (vector_requant) add_vector_requant(constants, c, s, spec.name, arrays, bias);
+  if (vector_requant) add_vector_requant(constants, s, arrays, bias);
+  add_requant_struct(constants, s, spec.name, bias != nullptr, vector_requant);
+  constants.text += fmt("static const npu_x86_depthwise_shape %s_shape = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                        "%lld, %lld, %lld, %lld, %lld, %lld};\n", spec.name.c_str(), (long long)s.in_h,
+                        (long long)s.in_w, (long long)s.out_c, (long long)s.out_h, (long long)s.out_w,
+                        (long long)s.kernel_h, (long long)s.kernel_w, (long long)s.stride_h, (long long)s.stride_w,
+                        (long long)s.dilation_h, (long long)s.dilation_w, (long long)s.pad_top, (long long)s.pad_left,
+                        (long long)s.input_zero_point);
+  // NAME_pixels(begin, end, io): output pixels [begin, end) by npu_x86_depthwise, split over the threads.
+  CWriter c;
+  c.open(fmt("static void %s_pixels(int64_t begin, int64_t end, const void* data)", spec.name.c_str()));
+  c.line("const npu_io* io = (const npu_io*)data;");
+  c.line(fmt("npu_x86_depthwise(&%s_shape, %s_weight, &%s_rq, io->input, io->output, begin, end);", spec.name.c_str(),
+             spec.name.c_str(), spec.name.c_str()));
+  c.close().blank();
   c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec.name.c_str()));
-  c.line(fmt("int32_t acc[%lld] __attribute__((aligned(32)));", (long long)stride));
-  c.line(fmt("const __m256i zp = _mm256_set1_epi32(%lld);", (long long)s.input_zero_point));
-  c.line("(void)scratch; (void)zp;");
-  c.open(fmt("for (int32_t pixel = 0; pixel < %lld; ++pixel)", (long long)s.pixels()));
-  emit_pixel_coordinates(c, s, "pixel");
-  // Blocks of up to 4 registers (32 channels) stay in registers across the taps.
-  for (int64_t c0 = 0; c0 < full_vectors * kLanes; c0 += kTile) {
-    int vectors = static_cast<int>(std::min<int64_t>(kTileVectors, full_vectors - c0 / kLanes));
-    c.open("");
-    for (int v = 0; v < vectors; ++v) c.line(fmt("__m256i a%d = _mm256_setzero_si256();", v));
-    emit_taps(c, s, [&] {
-      for (int v = 0; v < vectors; ++v) {
-        int64_t ch = c0 + v * kLanes;
-        c.line(fmt("a%d = _mm256_add_epi32(a%d, _mm256_mullo_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32("
-                   "_mm_loadl_epi64((const __m128i*)(x + %lld))), zp), _mm256_load_si256((const __m256i*)(%s + tap * %lld + %lld))));",
-                   v, v, (long long)ch, w.c_str(), (long long)stride, (long long)ch));
-      }
-    }, "");
-    for (int v = 0; v < vectors; ++v) {
-      c.line(fmt("_mm256_store_si256((__m256i*)(acc + %lld), a%d);", (long long)(c0 + v * kLanes), v));
-    }
-    c.close();
-  }
-  if (s.out_c % kLanes) {  // the last channels, scalar
-    c.line(fmt("for (int32_t ch = %lld; ch < %lld; ++ch) acc[ch] = 0;", (long long)(full_vectors * kLanes),
-               (long long)s.out_c));
-    emit_taps(c, s, [&] {
-      c.open(fmt("for (int32_t ch = %lld; ch < %lld; ++ch)", (long long)(full_vectors * kLanes), (long long)s.out_c));
-      c.line(fmt("acc[ch] += ((int32_t)x[ch] - %lld) * %s[tap * %lld + ch];", (long long)s.input_zero_point, w.c_str(),
-                 (long long)stride));
-      c.close();
-    }, "");
-  }
-  c.line(fmt("int8_t* y = output + (size_t)pixel * %lld;", (long long)s.out_c));
-  emit_requantize(c, s, spec.name, "acc", "0", s.out_c, bias != nullptr, vector_requant);
-  c.close();
+  c.line("(void)scratch;");
+  c.line("const npu_io io = {input, NULL, output};");
+  c.line(fmt("npu_parallel_range(%s_pixels, &io, %lld, %lld);", spec.name.c_str(), (long long)s.pixels(),
+             (long long)std::max<int64_t>(1, 65536 / std::max<int64_t>(1, s.taps() * s.out_c))));
   c.close();
   return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
 }

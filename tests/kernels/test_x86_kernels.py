@@ -3,7 +3,8 @@
 Random cases are test_conv_dense.py's (odd shapes, every padding, strides, dilations, depthwise,
 extreme zero points / weights / multipliers / clamps, all three roundings); every case's generated
 kernel is compiled natively (the host build's flags) and run through ctypes beside the reference C
-kernel (compiler.quant._ref_conv). Grouped convolutions and depth multipliers > 1 have no x86
+kernel (compiler.quant._ref_conv), once on the calling thread and once split over the TVM runtime's
+threads (npu_parallel.h). Grouped convolutions and depth multipliers > 1 have no x86
 kernel: the codegen says so and the host build keeps kernels/ref for them.
 Needs an x86-64 CPU with AVX2 (the CI machines have it); elsewhere the test fails saying so.
 """
@@ -13,6 +14,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import tvm
 from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
 from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
 
@@ -64,7 +66,7 @@ def compile_kernels(sources: list[str], folder) -> ctypes.CDLL:
     src, lib = folder / f"kernels{index}.c", folder / f"kernels{index}.so"
     src.write_text("\n".join(sources))
     include = [f"-I{d}" for d in SEARCH_DIRS]
-    subprocess.run([_host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-fPIC", "-shared", *include, str(src), "-o",
+    subprocess.run([_host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-Werror=implicit-function-declaration", "-fPIC", "-shared", *include, str(src), "-o",
                     str(lib)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
 
@@ -79,8 +81,17 @@ def run_kernel(library, name, inputs, out_shape, scratch_bytes) -> np.ndarray:
     return out
 
 
+def set_parallel_launch(library, enabled: bool) -> None:
+    """Point the library's weak __TVMBackendParallelLaunch at the TVM runtime's thread pool (as the TVM
+    runtime does when it loads a model library), or back to NULL: every range runs on this thread."""
+    launch = tvm.base._LOADED_LIBS["tvm_runtime"].TVMBackendParallelLaunch
+    pointer = ctypes.c_void_p.in_dll(library, "__TVMBackendParallelLaunch")
+    pointer.value = ctypes.cast(launch, ctypes.c_void_p).value if enabled else None
+
+
 def check_cases(kernel, cases, host, tmp_path):
-    """Emit, compile and run every (x, w, bias, kwargs) case; each must equal the reference C kernel."""
+    """Emit, compile and run every (x, w, bias, kwargs) case, on this thread and split over the TVM
+    runtime's threads; each result must equal the reference C kernel's."""
     emitted, expected = [], []
     for i, (x, w, bias, kwargs) in enumerate(cases):
         if kernel == "conv2d":
@@ -90,10 +101,13 @@ def check_cases(kernel, cases, host, tmp_path):
         emitted.append((f"k{i}", codegen.emit(kernel, f"k{i}", params, arrays(w, bias, kwargs), target=host)))
         expected.append(reference)
     library = compile_kernels([out.source for _, out in emitted], tmp_path)
-    for (name, out), reference, (x, w, bias, kwargs) in zip(emitted, expected, cases):
-        actual = run_kernel(library, name, x, reference.shape, out.scratch_bytes)
-        shown = {k: v for k, v in kwargs.items() if k not in ("multiplier", "shift")}
-        np.testing.assert_array_equal(actual, reference, err_msg=f"{kernel} x{x.shape} w{w.shape} {shown}")
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for (name, out), reference, (x, w, bias, kwargs) in zip(emitted, expected, cases):
+            actual = run_kernel(library, name, x, reference.shape, out.scratch_bytes)
+            shown = {k: v for k, v in kwargs.items() if k not in ("multiplier", "shift")}
+            np.testing.assert_array_equal(actual, reference,
+                                          err_msg=f"{kernel} x{x.shape} w{w.shape} {shown} parallel={parallel}")
 
 
 def random_cases(random_case, seed, count, supported=lambda case: True, roundings=(0, 1, 2)):
@@ -148,6 +162,21 @@ def test_wide_layers_single_rounding(seed, host, tmp_path):
     check_cases("dense", random_cases(random_wide_dense_case, 7400 + seed, 20, roundings=(0,)), host, tmp_path)
 
 
+def test_layers_large_enough_to_split_over_threads(host, tmp_path):
+    """Work above the kernels' grain (npu_parallel_range splits it): each thread's slice of pixel blocks,
+    pixels or element vectors gives the same bytes, with an odd tail after the split part."""
+    rng = np.random.default_rng(7250)
+    cases = []
+    for in_c, out_c, groups, k in [(64, 96, 1, 1), (24, 40, 1, 3), (72, 72, 72, 3)]:
+        x = rng.integers(-128, 128, size=(1, 29, 27, in_c), dtype=np.int8)
+        w = rng.integers(-127, 128, size=(out_c, k, k, in_c // groups), dtype=np.int8)
+        kwargs = dict(stride=(1, 1), dilation=(1, 1), padding=(k // 2,) * 4, groups=groups, input_zero_point=-7,
+                      output_zero_point=3, multiplier=rng.integers(1 << 30, 1 << 31, size=out_c).astype(np.int32),
+                      shift=np.full(out_c, -9 - k, np.int32), act_min=-128, act_max=127, rounding=0)
+        cases.append((x, w, rng.integers(-9000, 9000, size=out_c).astype(np.int32), kwargs))
+    check_cases("conv2d", cases, host, tmp_path)
+
+
 def test_wide_layers_cross_every_tile_boundary(host, tmp_path):
     """Channel counts around the 32-channel tiles and 8-lane registers, in and out, both pixel blocks."""
     rng = np.random.default_rng(7200)
@@ -196,9 +225,16 @@ def random_add_case(rng):
 def test_add_matches_reference(host, tmp_path):
     rng = np.random.default_rng(7500)
     cases = [random_add_case(rng) for _ in range(60)]
+    for broadcast in (0, 1):  # large enough to be split over threads, with a tail
+        a, _, params = random_add_case(rng)
+        a = rng.integers(-128, 128, size=(1, 61, 59, 37), dtype=np.int8)
+        b = rng.integers(-128, 128, size=(1, 1, 1, 37) if broadcast else a.shape, dtype=np.int8)
+        cases.append((a, b, dict(params, batches=1, pixels=61 * 59, channels=37, broadcast=broadcast)))
     emitted = [codegen.emit("add", f"add{i}", params, {}, target=host) for i, (_, _, params) in enumerate(cases)]
     library = compile_kernels([out.source for out in emitted], tmp_path)
-    for i, ((a, b, params), out) in enumerate(zip(cases, emitted)):
-        expected = c_elementwise.add_s8(a, b, **params)
-        actual = run_kernel(library, f"add{i}", [a, b], expected.shape, out.scratch_bytes)
-        np.testing.assert_array_equal(actual, expected, err_msg=f"add {a.shape} {b.shape} {params}")
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for i, ((a, b, params), out) in enumerate(zip(cases, emitted)):
+            expected = c_elementwise.add_s8(a, b, **params)
+            actual = run_kernel(library, f"add{i}", [a, b], expected.shape, out.scratch_bytes)
+            np.testing.assert_array_equal(actual, expected, err_msg=f"add {a.shape} {b.shape} {params} parallel={parallel}")

@@ -139,8 +139,11 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_depthwise(
     for (int64_t pixel = begin; pixel < end; ++pixel) {
         const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
         const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
-        for (int32_t c0 = 0; c0 < whole; c0 += 32) {
-            const int32_t vectors = whole - c0 >= 32 ? 4 : (whole - c0) / 8;
+        for (int32_t ch = whole; ch < channels; ++ch) acc[ch] = 0;
+        /* blocks of 32 channels; the last also takes the channels after the last whole vector */
+        for (int32_t c0 = 0; c0 < channels; c0 += 32) {
+            const int32_t vectors = whole - c0 >= 32 ? 4 : (whole > c0 ? (whole - c0) / 8 : 0);
+            const int32_t tail_end = c0 + 32 >= channels ? channels : whole;
             __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                             _mm256_setzero_si256()};
             for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
@@ -149,30 +152,17 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_depthwise(
                 for (int32_t kx = 0; kx < s->kernel_w; ++kx) {
                     const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
                     if (ix < 0 || ix >= s->in_w) continue;
-                    const int8_t* x = input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * channels + c0;
-                    const int32_t* wt = w + (size_t)(ky * s->kernel_w + kx) * stride + c0;
+                    const int8_t* x = input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * channels;
+                    const int32_t* wt = w + (size_t)(ky * s->kernel_w + kx) * stride;
                     for (int32_t v = 0; v < vectors; ++v) {
                         const __m256i xv = _mm256_sub_epi32(
-                            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(x + 8 * v))), zp);
-                        a[v] = _mm256_add_epi32(a[v], _mm256_mullo_epi32(xv, _mm256_load_si256((const __m256i*)(wt + 8 * v))));
+                            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(x + c0 + 8 * v))), zp);
+                        a[v] = _mm256_add_epi32(a[v], _mm256_mullo_epi32(xv, _mm256_load_si256((const __m256i*)(wt + c0 + 8 * v))));
                     }
+                    for (int32_t ch = whole; ch < tail_end; ++ch) acc[ch] += ((int32_t)x[ch] - s->input_zero_point) * wt[ch];
                 }
             }
             for (int32_t v = 0; v < vectors; ++v) _mm256_store_si256((__m256i*)(acc + c0 + 8 * v), a[v]);
-        }
-        for (int32_t ch = whole; ch < channels; ++ch) acc[ch] = 0;
-        if (whole < channels) {
-            for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
-                const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-                if (iy < 0 || iy >= s->in_h) continue;
-                for (int32_t kx = 0; kx < s->kernel_w; ++kx) {
-                    const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
-                    if (ix < 0 || ix >= s->in_w) continue;
-                    const int8_t* x = input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * channels;
-                    const int32_t* wt = w + (size_t)(ky * s->kernel_w + kx) * stride;
-                    for (int32_t ch = whole; ch < channels; ++ch) acc[ch] += ((int32_t)x[ch] - s->input_zero_point) * wt[ch];
-                }
-            }
         }
         npu_x86_requantize(q, acc, 0, channels, output + (size_t)pixel * channels);
     }

@@ -127,9 +127,10 @@ def main(argv=None) -> int:
     for index, (label, (kernel, shape)) in enumerate(LAYERS.items()):
         params, arrays, inputs, out_shape, work = _case(rng, kernel, shape)
         emitted = codegen.emit(kernel, f"x86_{index}", params, arrays, target=host)
-        sources.add(KERNELS[kernel][0])
+        lines = emitted.source.splitlines()
+        sources |= {KERNELS[kernel][0], *(line.split('"')[1] for line in lines if line.startswith('#include "'))}
         parts += [_buffers(index, inputs, out_shape, arrays, emitted.scratch_bytes),
-                  "\n".join(line for line in emitted.source.splitlines() if not line.startswith('#include "')),
+                  "\n".join(line for line in lines if not line.startswith('#include "')),
                   _ref_call(kernel, params, arrays, index)]
         arguments = ", ".join([f"in{index}_{i}" for i in range(len(inputs))] + [f"out{index}", f"scratch{index}"])
         parts.append(f"void gen{index}(void) {{ x86_{index}({arguments}); }}")

@@ -18,10 +18,10 @@ from fuzz.mutations import mutate
 SEED = int(os.environ.get("FUZZ_SEED", "20261204"))
 CASES = int(os.environ.get("FUZZ_CASES", "0"))  # 0: the default share per target below
 TARGETS = {  # target flags, cases
-    "host-float": ([], 72),
-    "host-int8": (["--quantize", "int8", "--calib", "random", "--calib-samples", "8"], 30),
+    "host-float": ([], 40),
+    "host-int8": (["--quantize", "int8", "--calib", "random", "--calib-samples", "8"], 20),
     "coral-npu": (["--target", "coral-npu", "--memory", "highmem", "--quantize", "int8", "--calib", "random",
-                   "--calib-samples", "8"], 12),
+                   "--calib-samples", "8"], 10),
 }
 BASES = {
     "conv_bn_act": lambda: onnx_models.conv_bn_act(size=6),

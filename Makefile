@@ -22,8 +22,13 @@ demo: deps
 	    --quantize int8 --calib examples/digits/calib.npz --val examples/digits/val.npz
 	$(PY) -m compiler run $(DEMO_OUT) --input examples/digits/sample.npy
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a whole test file per process so each
+# module's fixtures (kernel builds, calibrated models) are made once: most tests wait on one
+# single-threaded tool (clang, QEMU, a TVM build), so two cores take half the time.
+TEST_WORKERS ?= 2
+
 test: deps mediapipe-models
-	$(PY) -m pytest -q --durations=25 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 deps: system-deps python-deps
 

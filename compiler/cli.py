@@ -32,6 +32,13 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
+def _quiet_after_interrupt() -> None:
+    """An interrupt can land inside any constructor (TVM's TempDirectory.__init__, say): the half-built
+    object's __del__ then fails when the unwound frames are freed, and Python would print that
+    ("Exception ignored in ...", a traceback) after our one line. The process is ending: say nothing."""
+    sys.unraisablehook = lambda unraisable: None
+
+
 def _flag_value(text: str, parse, valid, expected: str):
     """An argparse type: `parse(text)`, accepted only when `valid(value)`; else says `expected`."""
     try:
@@ -383,9 +390,11 @@ def main(argv=None) -> int:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outputs are staged: nothing half-written is left behind
+        _quiet_after_interrupt()
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Terminated as stop:
+        _quiet_after_interrupt()
         print(f"terminated by {signal.Signals(stop.signum).name}", file=sys.stderr)
         return 128 + stop.signum
     except Exception as err:  # a bug: one line for the user, the traceback on request

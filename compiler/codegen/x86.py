@@ -1,20 +1,22 @@
-"""The host build's SIMD int8 kernels: conv2d, dense and add through the C++ codegen's x86 family.
+"""The host build's SIMD int8 kernels through the C++ codegen's x86 family.
 
     source = x86_kernel(int8_kernel, "npu_k3")   # C defining void npu_k3(input, [input2,] output, scratch), or None
 
 The x86 emitters (cpp/src/x86_mac.cc, AVX2 intrinsics) take the same kernel spec as the RVV ones and
 are bit-exact to kernels/ref (tests/kernels/test_x86_kernels.py): cpp/src/x86_mac.cc (convolutions
-with groups 1, depthwise, dense), cpp/src/x86_add.cc (residual add / subtract, broadcast). They are used when this CPU has
+with groups 1, depthwise, dense), cpp/src/x86_add.cc (residual add / subtract, broadcast),
+cpp/src/x86_elementwise.cc (lut, requantize, quantize, mul, max pooling, the mean over H, W). They are used when this CPU has
 every flag the host target's [isa] `requires` (the object is compiled -march=native, so it runs
 where it was built, like TVM's LLVM code for the host CPU); None tells the caller to use
-kernels/ref: another CPU, or a kernel the family does not cover (grouped convolutions).
+kernels/ref: another CPU, or a kernel the family does not cover (grouped convolutions, average
+pooling, TFLite's double rounding outside the convolutions).
 """
 
 from functools import lru_cache
 
 from compiler.cpu_features import has_flags, is_x86
 
-X86_KERNELS = ("conv2d", "dense", "add")
+X86_KERNELS = ("conv2d", "dense", "add", "lut", "requantize", "quantize", "mul", "max_pool2d", "global_avg_pool2d")
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <tuple>
 #include <utility>
 
 namespace coral::ew {
@@ -134,6 +135,80 @@ std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, 
   if (act_min > INT8_MIN) out = fmt("__riscv_vmax_vx_%s(%s, %lld, vl)", t.suffix().c_str(), out.c_str(), (long long)act_min);
   if (act_max < INT8_MAX) out = fmt("__riscv_vmin_vx_%s(%s, %lld, vl)", t.suffix().c_str(), out.c_str(), (long long)act_max);
   return out;
+}
+
+MulSpec read_mul_spec(const KernelSpec& spec) {
+  MulSpec m;
+  m.batches = field(spec, "batches", 0, INT32_MAX);
+  m.pixels = field(spec, "pixels", 0, INT32_MAX / std::max<int64_t>(m.batches, 1));
+  m.channels = field(spec, "channels", 0, INT32_MAX / std::max<int64_t>(m.batches * m.pixels, 1));
+  m.broadcast = field(spec, "broadcast", 0, 1) == 1;
+  m.input1_zero_point = field(spec, "input1_zero_point", INT8_MIN, INT8_MAX);
+  m.input2_zero_point = field(spec, "input2_zero_point", INT8_MIN, INT8_MAX);
+  m.output_zero_point = field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
+  m.multiplier = field(spec, "output_multiplier", 0, INT32_MAX);
+  m.shift = field(spec, "output_shift", -31, 30);
+  std::tie(m.act_min, m.act_max) = act_range(spec);
+  // Rounding shift 31 - shift + pre_shift >= 33. For shift > 13 the product cannot be shifted that
+  // far; those multipliers (2^12 and more unless tiny: they saturate) keep the general path.
+  const int64_t needed = std::max<int64_t>(0, m.shift + 2);
+  m.rounding = rounding(spec);
+  m.pre_shift = needed <= kMaxPreShift && m.rounding == 0 ? needed : 0;
+  return m;
+}
+
+MeanSpec read_mean_spec(const KernelSpec& spec) {
+  MeanSpec m;
+  m.batches = field(spec, "batches", 0, INT32_MAX);
+  int64_t in_h = field(spec, "in_h", 1, 1 << 23);
+  m.pixels = in_h * field(spec, "in_w", 1, (1 << 23) / in_h);  // |sum| <= 255 * 2^23 fits int32
+  m.channels = field(spec, "channels", 1, INT32_MAX);
+  if (m.batches * m.pixels * m.channels > INT32_MAX) throw SpecError(spec.kernel + " " + spec.name + ": input larger than 2^31 elements");
+  m.input_zero_point = field(spec, "input_zero_point", INT8_MIN, INT8_MAX);
+  m.output_zero_point = field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
+  m.multiplier = field(spec, "multiplier", 0, INT32_MAX);
+  m.shift = field(spec, "shift", -31, 30);
+  std::tie(m.act_min, m.act_max) = act_range(spec);
+  m.bias = spec.params.count("bias") ? field(spec, "bias", -(1 << 30), 1 << 30) : 0;
+  m.rounding = rounding(spec);
+  m.block_rounding = spec.params.count("block_rounding") ? field(spec, "block_rounding", 0, 2) : 0;
+  return m;
+}
+
+// The windows along one axis are each non-empty (as the kernels/ref bindings demand).
+static void check_windows(const KernelSpec& spec, const char* axis, int64_t out, int64_t in, int64_t kernel, int64_t stride,
+                   int64_t pad) {
+  if (pad >= kernel || (out - 1) * stride - pad >= in) {
+    throw SpecError(fmt("%s %s: a window along %s lies entirely in the padding", spec.kernel.c_str(), spec.name.c_str(), axis));
+  }
+}
+
+PoolSpec read_pool_spec(const KernelSpec& spec) {
+  PoolSpec p;
+  p.is_max = spec.kernel == "max_pool2d";
+  p.batches = field(spec, "batches", 0, INT32_MAX);
+  p.in_h = field(spec, "in_h", 1, INT32_MAX);
+  p.in_w = field(spec, "in_w", 1, INT32_MAX);
+  p.channels = field(spec, "channels", 1, INT32_MAX);
+  p.out_h = field(spec, "out_h", 1, INT32_MAX);
+  p.out_w = field(spec, "out_w", 1, INT32_MAX);
+  p.kernel_h = field(spec, "kernel_h", 1, 1 << 23);
+  p.kernel_w = field(spec, "kernel_w", 1, (1 << 23) / p.kernel_h);
+  p.stride_h = field(spec, "stride_h", 1, INT32_MAX);
+  p.stride_w = field(spec, "stride_w", 1, INT32_MAX);
+  p.pad_top = field(spec, "pad_top", 0, INT32_MAX);
+  p.pad_left = field(spec, "pad_left", 0, INT32_MAX);
+  std::tie(p.act_min, p.act_max) = act_range(spec);
+  check_windows(spec, "H", p.out_h, p.in_h, p.kernel_h, p.stride_h, p.pad_top);
+  check_windows(spec, "W", p.out_w, p.in_w, p.kernel_w, p.stride_w, p.pad_left);
+  if (p.batches * p.in_h * p.in_w * p.channels > INT32_MAX || p.batches * p.out_h * p.out_w * p.channels > INT32_MAX) {
+    throw SpecError(spec.kernel + " " + spec.name + ": tensor larger than 2^31 elements");
+  }
+  p.pad_right = std::max<int64_t>(0, (p.out_w - 1) * p.stride_w - p.pad_left + p.kernel_w - p.in_w);
+  // |sum| + count / 2 <= 128 * count + count / 2 fits int16 up to count 255.
+  p.acc_bits = p.is_max ? 8 : (p.kernel_h * p.kernel_w <= 255 ? 16 : 32);
+  p.vlen = spec.target.vlen;
+  return p;
 }
 
 }  // namespace coral::ew

@@ -85,4 +85,45 @@ std::string emit_table_loop(const KernelSpec& spec, int64_t size, const std::str
 // the range is the whole int8 range.
 std::string clamp_s8(const VType& t, const std::string& value, int64_t act_min, int64_t act_max);
 
+
+// The specs of the kernels whose RVV and x86 emitters both read them (mul.cc, global_pool.cc, pool.cc,
+// x86_elementwise.cc); each reader throws SpecError naming a field outside the kernel's domain.
+struct MulSpec {
+  int64_t batches, pixels, channels;
+  bool broadcast;
+  int64_t input1_zero_point, input2_zero_point, output_zero_point;
+  int64_t multiplier, shift;  // as in the spec: the scalar code's
+  int64_t pre_shift;          // the vector code's: MBQM(x << pre_shift, multiplier, shift - pre_shift)
+  int64_t act_min, act_max;
+  int64_t rounding;           // npu_quant.h NPU_ROUND_*: double rounding takes vsmul (no pre-shift)
+};
+
+// |product| <= 255^2 < 2^16: shifted by up to 15 bits it stays in int32.
+constexpr int64_t kMaxPreShift = 15;
+
+MulSpec read_mul_spec(const KernelSpec& spec);
+
+struct MeanSpec {
+  int64_t batches, pixels, channels;
+  int64_t input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
+  int64_t bias, rounding, block_rounding;  // optional: 0 when absent (ONNX models)
+};
+
+MeanSpec read_mean_spec(const KernelSpec& spec);
+
+struct PoolSpec {
+  bool is_max;
+  int64_t batches, in_h, in_w, channels, out_h, out_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+  int64_t act_min, act_max;
+  int64_t pad_right;  // identity columns right of the input that the last window reaches
+  int acc_bits;       // the reduced row's elements: int8 (max), int16 (sum of <= 255) or int32
+  int vlen;           // the target's vector register width in bits
+
+  int64_t row_elements() const { return (pad_left + in_w + pad_right) * channels; }
+  std::string acc_type() const { return "int" + std::to_string(acc_bits) + "_t"; }
+};
+
+PoolSpec read_pool_spec(const KernelSpec& spec);
+
 }  // namespace coral::ew

@@ -15,38 +15,15 @@ namespace coral {
 namespace {
 
 using ew::VType;
+using ew::MeanSpec;
 
 constexpr int64_t kPartialPixels = 256;  // 256 * -128 is still an int16
 constexpr int64_t kBlock = 16;           // npu_kernels_elementwise.h NPU_MEAN_BLOCK
-
-struct MeanSpec {
-  int64_t batches, pixels, channels;
-  int64_t input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
-  int64_t bias, rounding, block_rounding;  // optional: 0 when absent (ONNX models)
-};
 
 // Channels [begin, end), requantised with one rounding (npu_quant.h NPU_ROUND_*).
 struct ChannelRange {
   int64_t begin, end, rounding;
 };
-
-MeanSpec read_spec(const KernelSpec& spec) {
-  MeanSpec m;
-  m.batches = ew::field(spec, "batches", 0, INT32_MAX);
-  int64_t in_h = ew::field(spec, "in_h", 1, 1 << 23);
-  m.pixels = in_h * ew::field(spec, "in_w", 1, (1 << 23) / in_h);  // |sum| <= 255 * 2^23 fits int32
-  m.channels = ew::field(spec, "channels", 1, INT32_MAX);
-  if (m.batches * m.pixels * m.channels > INT32_MAX) throw SpecError(spec.kernel + " " + spec.name + ": input larger than 2^31 elements");
-  m.input_zero_point = ew::field(spec, "input_zero_point", INT8_MIN, INT8_MAX);
-  m.output_zero_point = ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
-  m.multiplier = ew::field(spec, "multiplier", 0, INT32_MAX);
-  m.shift = ew::field(spec, "shift", -31, 30);
-  std::tie(m.act_min, m.act_max) = ew::act_range(spec);
-  m.bias = spec.params.count("bias") ? ew::field(spec, "bias", -(1 << 30), 1 << 30) : 0;
-  m.rounding = ew::rounding(spec);
-  m.block_rounding = spec.params.count("block_rounding") ? ew::field(spec, "block_rounding", 0, 2) : 0;
-  return m;
-}
 
 // The channel ranges of one rounding each: whole blocks of kBlock channels, then the rest.
 std::vector<ChannelRange> channel_ranges(const MeanSpec& m) {
@@ -93,7 +70,7 @@ void scalar_loops(CWriter& w, const MeanSpec& m, const ChannelRange& r) {
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  MeanSpec m = read_spec(spec);
+  MeanSpec m = ew::read_mean_spec(spec);
   CWriter w;
   w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   w.line("(void)scratch;");
@@ -116,7 +93,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
 }
 
 const bool registered =
-    register_kernel(ew::lmul_only_entry("global_avg_pool2d", emit, [](const KernelSpec& spec) { read_spec(spec); }));
+    register_kernel(ew::lmul_only_entry("global_avg_pool2d", emit, [](const KernelSpec& spec) { ew::read_mean_spec(spec); }));
 
 }  // namespace
 }  // namespace coral

@@ -18,39 +18,7 @@ namespace coral {
 namespace {
 
 using ew::VType;
-
-struct MulSpec {
-  int64_t batches, pixels, channels;
-  bool broadcast;
-  int64_t input1_zero_point, input2_zero_point, output_zero_point;
-  int64_t multiplier, shift;  // as in the spec: the scalar code's
-  int64_t pre_shift;          // the vector code's: MBQM(x << pre_shift, multiplier, shift - pre_shift)
-  int64_t act_min, act_max;
-  int64_t rounding;           // npu_quant.h NPU_ROUND_*: double rounding takes vsmul (no pre-shift)
-};
-
-// |product| <= 255^2 < 2^16: shifted by up to 15 bits it stays in int32.
-constexpr int64_t kMaxPreShift = 15;
-
-MulSpec read_spec(const KernelSpec& spec) {
-  MulSpec m;
-  m.batches = ew::field(spec, "batches", 0, INT32_MAX);
-  m.pixels = ew::field(spec, "pixels", 0, INT32_MAX / std::max<int64_t>(m.batches, 1));
-  m.channels = ew::field(spec, "channels", 0, INT32_MAX / std::max<int64_t>(m.batches * m.pixels, 1));
-  m.broadcast = ew::field(spec, "broadcast", 0, 1) == 1;
-  m.input1_zero_point = ew::field(spec, "input1_zero_point", INT8_MIN, INT8_MAX);
-  m.input2_zero_point = ew::field(spec, "input2_zero_point", INT8_MIN, INT8_MAX);
-  m.output_zero_point = ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
-  m.multiplier = ew::field(spec, "output_multiplier", 0, INT32_MAX);
-  m.shift = ew::field(spec, "output_shift", -31, 30);
-  std::tie(m.act_min, m.act_max) = ew::act_range(spec);
-  // Rounding shift 31 - shift + pre_shift >= 33. For shift > 13 the product cannot be shifted that
-  // far; those multipliers (2^12 and more unless tiny: they saturate) keep the general path.
-  const int64_t needed = std::max<int64_t>(0, m.shift + 2);
-  m.rounding = ew::rounding(spec);
-  m.pre_shift = needed <= kMaxPreShift && m.rounding == 0 ? needed : 0;
-  return m;
-}
+using ew::MulSpec;
 
 // (in - zp) << pre_shift as an int32 vector expression, from the int8 elements at `pointer`.
 std::string vector_operand(const VType& t, const std::string& pointer, int64_t zero_point, int64_t pre_shift) {
@@ -147,7 +115,7 @@ std::string emit_scalar(const KernelSpec& spec, const MulSpec& m) {
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  MulSpec m = read_spec(spec);
+  MulSpec m = ew::read_mul_spec(spec);
   Emitted out;
   out.source = c_prologue(spec, vector) + (vector ? emit_vector(spec, m, schedule) : emit_scalar(spec, m));
   out.schedule = schedule;
@@ -155,7 +123,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
 }
 
 const bool registered =
-    register_kernel(ew::lmul_only_entry("mul", emit, [](const KernelSpec& spec) { read_spec(spec); }));
+    register_kernel(ew::lmul_only_entry("mul", emit, [](const KernelSpec& spec) { ew::read_mul_spec(spec); }));
 
 }  // namespace
 }  // namespace coral

@@ -21,55 +21,7 @@ namespace coral {
 namespace {
 
 using ew::VType;
-
-struct PoolSpec {
-  bool is_max;
-  int64_t batches, in_h, in_w, channels, out_h, out_w;
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
-  int64_t act_min, act_max;
-  int64_t pad_right;  // identity columns right of the input that the last window reaches
-  int acc_bits;       // the reduced row's elements: int8 (max), int16 (sum of <= 255) or int32
-  int vlen;           // the target's vector register width in bits
-
-  int64_t row_elements() const { return (pad_left + in_w + pad_right) * channels; }
-  std::string acc_type() const { return "int" + std::to_string(acc_bits) + "_t"; }
-};
-
-// The windows along one axis are each non-empty (as the kernels/ref bindings demand).
-void check_windows(const KernelSpec& spec, const char* axis, int64_t out, int64_t in, int64_t kernel, int64_t stride,
-                   int64_t pad) {
-  if (pad >= kernel || (out - 1) * stride - pad >= in) {
-    throw SpecError(fmt("%s %s: a window along %s lies entirely in the padding", spec.kernel.c_str(), spec.name.c_str(), axis));
-  }
-}
-
-PoolSpec read_spec(const KernelSpec& spec) {
-  PoolSpec p;
-  p.is_max = spec.kernel == "max_pool2d";
-  p.batches = ew::field(spec, "batches", 0, INT32_MAX);
-  p.in_h = ew::field(spec, "in_h", 1, INT32_MAX);
-  p.in_w = ew::field(spec, "in_w", 1, INT32_MAX);
-  p.channels = ew::field(spec, "channels", 1, INT32_MAX);
-  p.out_h = ew::field(spec, "out_h", 1, INT32_MAX);
-  p.out_w = ew::field(spec, "out_w", 1, INT32_MAX);
-  p.kernel_h = ew::field(spec, "kernel_h", 1, 1 << 23);
-  p.kernel_w = ew::field(spec, "kernel_w", 1, (1 << 23) / p.kernel_h);
-  p.stride_h = ew::field(spec, "stride_h", 1, INT32_MAX);
-  p.stride_w = ew::field(spec, "stride_w", 1, INT32_MAX);
-  p.pad_top = ew::field(spec, "pad_top", 0, INT32_MAX);
-  p.pad_left = ew::field(spec, "pad_left", 0, INT32_MAX);
-  std::tie(p.act_min, p.act_max) = ew::act_range(spec);
-  check_windows(spec, "H", p.out_h, p.in_h, p.kernel_h, p.stride_h, p.pad_top);
-  check_windows(spec, "W", p.out_w, p.in_w, p.kernel_w, p.stride_w, p.pad_left);
-  if (p.batches * p.in_h * p.in_w * p.channels > INT32_MAX || p.batches * p.out_h * p.out_w * p.channels > INT32_MAX) {
-    throw SpecError(spec.kernel + " " + spec.name + ": tensor larger than 2^31 elements");
-  }
-  p.pad_right = std::max<int64_t>(0, (p.out_w - 1) * p.stride_w - p.pad_left + p.kernel_w - p.in_w);
-  // |sum| + count / 2 <= 128 * count + count / 2 fits int16 up to count 255.
-  p.acc_bits = p.is_max ? 8 : (p.kernel_h * p.kernel_w <= 255 ? 16 : 32);
-  p.vlen = spec.target.vlen;
-  return p;
-}
+using ew::PoolSpec;
 
 // Valid columns of each output column's window, `copies` times each (one per lane of a channel group).
 std::vector<int32_t> column_counts(const PoolSpec& p, int copies) {
@@ -353,7 +305,7 @@ std::string pool_body(const std::string& name, const PoolSpec& p) {
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  PoolSpec p = read_spec(spec);
+  PoolSpec p = ew::read_pool_spec(spec);
   Emitted out;
   out.source = c_prologue(spec, vector);
   if (!p.is_max) {
@@ -379,7 +331,7 @@ std::string cheaper_loop_order(const PoolSpec& p, int lmul) {
 }
 
 Schedule default_schedule(const KernelSpec& spec) {
-  PoolSpec p = read_spec(spec);
+  PoolSpec p = ew::read_pool_spec(spec);
   Schedule s;
   s.lmul = 8;
   s.loop_order = cheaper_loop_order(p, s.lmul);
@@ -387,7 +339,7 @@ Schedule default_schedule(const KernelSpec& spec) {
 }
 
 std::string validate(const KernelSpec& spec, const Schedule& schedule) {
-  read_spec(spec);
+  ew::read_pool_spec(spec);
   return ew::check_lmul_and_loop_order(schedule);
 }
 

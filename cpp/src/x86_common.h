@@ -31,6 +31,19 @@ struct Constants {
 
 int64_t round_up(int64_t value, int64_t multiple);
 
+// A kernel split over the TVM runtime's threads (npu_parallel.h): NAME_range(begin, end, data) runs
+// `body` (C statements over the items [begin, end), with `io`, the kernel's npu_io, in scope), and
+// void NAME(const INPUT* input, [const int8_t* input2,] int8_t* output, int8_t* scratch) hands the
+// items [0, count) to npu_parallel_range in slices of at least `grain`, then runs `after` (C
+// statements with the entry's parameters in scope).
+struct ParallelKernel {
+  std::string input_type = "int8_t";
+  bool two_inputs = false;
+  int64_t count = 0, grain = 1;
+  std::string body, after;
+};
+std::string parallel_kernel(const std::string& name, const ParallelKernel& k);
+
 // The 64-bit nudge and right shift of a rounding by 31 - shift bits (MBQM with single rounding).
 int64_t rounding_nudge(int64_t shift);
 

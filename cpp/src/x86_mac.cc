@@ -89,49 +89,60 @@ std::vector<int32_t> pack_pairs(const ConvShape& s, const std::vector<int32_t>& 
   return packed;
 }
 
-// [tap][channel rounded up to 8]: one tap's weights for 8 channels are one int32 register.
+// npu_x86_depthwise's weights: [tap pair][channel rounded up to 8][2] int16, 0 past the last tap.
 std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_t>& weight) {
-  int64_t stride = (s.out_c + kLanes - 1) / kLanes * kLanes;
-  std::vector<int32_t> packed(s.taps() * stride, 0);
+  const int64_t stride = round_up(s.out_c, kLanes), pairs = (s.taps() + 1) / 2;
+  std::vector<int32_t> packed(pairs * stride * 2, 0);
   for (int64_t c = 0; c < s.out_c; ++c) {
-    for (int64_t tap = 0; tap < s.taps(); ++tap) packed[tap * stride + c] = weight[c * s.taps() + tap];
+    for (int64_t tap = 0; tap < s.taps(); ++tap) packed[((tap / 2) * stride + c) * 2 + tap % 2] = weight[c * s.taps() + tap];
   }
   return packed;
+}
+
+// Every shift <= 0 (multipliers below 1, as nearly every layer's): npu_x86_mbqm_narrow's cheaper rounding.
+bool narrow_requant(const Arrays& arrays) {
+  const auto& shift = array(arrays, "shift").values;
+  return std::all_of(shift.begin(), shift.end(), [](int32_t value) { return value <= 0; });
 }
 
 // Requantisation constants for 8-lane vectors (single rounding only): per channel, padded to a multiple
 // of 8, the bias and multiplier as int32, and the 64-bit rounding nudge and right shift (31 - shift)
 // ordered per 8 channels as [c0, c2, c4, c6, c1, c3, c5, c7]: the even and odd lanes' halves of
 // _mm256_mul_epi32.
-// Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge and NAME_vshift.
+// Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge and NAME_vshift (and NAME_vfix when narrow).
 void add_vector_requant(Constants& constants, const ConvShape& s, const Arrays& arrays, const Array* bias) {
   const int64_t padded = round_up(s.out_c, kLanes);
   const auto& multiplier = array(arrays, "multiplier").values;
   const auto& shift = array(arrays, "shift").values;
-  std::vector<int32_t> vbias(padded, 0), vmultiplier(padded, 0);
+  const bool narrow = narrow_requant(arrays);
+  std::vector<int32_t> vbias(padded, 0), vmultiplier(padded, 0), vfix(padded, 0);
   std::vector<int64_t> nudge(padded, 1), right(padded, 1);
   for (int64_t co = 0; co < s.out_c; ++co) {
     vbias[co] = bias ? bias->values[co] : 0;
     vmultiplier[co] = multiplier[co];
     int64_t lane = co % kLanes, slot = co - lane + (lane % 2) * 4 + lane / 2;
     right[slot] = 31 - shift[co];
-    nudge[slot] = rounding_nudge(shift[co]);
+    nudge[slot] = rounding_nudge(shift[co]) + (narrow ? int64_t{1} << 62 : 0);
+    // npu_x86_mbqm_narrow's fix: -2^(62 - right) mod 2^32
+    vfix[co] = static_cast<int32_t>(0u - static_cast<uint32_t>(uint64_t{1} << (62 - right[slot])));
   }
   constants.add("int32_t", 4, "vbias", vbias);  // zeros without a bias
   constants.add("int32_t", 4, "vmultiplier", vmultiplier);
   constants.add64("vnudge", nudge);
   constants.add64("vshift", right);
+  if (narrow) constants.add("int32_t", 4, "vfix", vfix);
 }
 
 // NAME_rq: the kernel's npu_x86_requant (npu_x86_quant.h), whose npu_x86_requantize all kernels share.
-void add_requant_struct(Constants& constants, const ConvShape& s, const std::string& name, bool bias, bool vector) {
+void add_requant_struct(Constants& constants, const ConvShape& s, const std::string& name, bool bias, bool vector,
+                        bool narrow) {
   auto field = [&](bool present, const char* what) { return present ? name + "_" + what : std::string("NULL"); };
-  constants.text += fmt("static const npu_x86_requant %s_rq = {%s, %s_multiplier, %s_shift, %s, %s, %s, %s, %lld, %lld, "
-                        "%lld, %lld, %d};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(), name.c_str(),
-                        field(vector, "vbias").c_str(), field(vector, "vmultiplier").c_str(),
+  constants.text += fmt("static const npu_x86_requant %s_rq = {%s, %s_multiplier, %s_shift, %s, %s, %s, %s, %s, %lld, "
+                        "%lld, %lld, %lld, %d, %d};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(),
+                        name.c_str(), field(vector, "vbias").c_str(), field(vector, "vmultiplier").c_str(),
                         field(vector, "vnudge").c_str(), field(vector, "vshift").c_str(),
-                        (long long)s.output_zero_point, (long long)s.act_min, (long long)s.act_max,
-                        (long long)s.rounding, vector ? 1 : 0);
+                        field(vector && narrow, "vfix").c_str(), (long long)s.output_zero_point, (long long)s.act_min,
+                        (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0);
 }
 
 // Output pixel `pixel` (flat over batches, out_h, out_w): its input row and output row.
@@ -174,7 +185,7 @@ class PairConvEmitter {
     constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
     CWriter c;
     if (vector_requant()) add_vector_requant(constants, s_, arrays, bias);
-    add_requant_struct(constants, s_, spec_.name, bias != nullptr, vector_requant());
+    add_requant_struct(constants, s_, spec_.name, bias != nullptr, vector_requant(), narrow_requant(arrays));
     emit_gather(c);
     emit_entry(c);
     return {prologue(spec_) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
@@ -285,14 +296,14 @@ class PairConvEmitter {
 
 Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
   Constants constants{spec.name};
-  constants.add("int32_t", 4, "weight", pack_depthwise(s, array(arrays, "weight").values));
+  constants.add("int16_t", 2, "weight", pack_depthwise(s, array(arrays, "weight").values));
   const Array* bias = optional_array(arrays, "bias");
   if (bias) constants.add("int32_t", 4, "bias", bias->values);
   constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
   constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
   const bool vector_requant = s.rounding == 0;
   if (vector_requant) add_vector_requant(constants, s, arrays, bias);
-  add_requant_struct(constants, s, spec.name, bias != nullptr, vector_requant);
+  add_requant_struct(constants, s, spec.name, bias != nullptr, vector_requant, narrow_requant(arrays));
   constants.text += fmt("static const npu_x86_depthwise_shape %s_shape = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
                         "%lld, %lld, %lld, %lld, %lld, %lld};\n", spec.name.c_str(), (long long)s.in_h,
                         (long long)s.in_w, (long long)s.out_c, (long long)s.out_h, (long long)s.out_w,

@@ -38,9 +38,31 @@ NPU_X86 __m256i npu_x86_mbqm(__m256i x, __m256i m, __m256i nudge_even, __m256i r
     return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-/* One multiplier and shift for every lane (shift in [-31, 30]). */
+/* npu_x86_mbqm for lanes whose shifts are all <= 0 (rounding shifts right >= 31), unclamped: then
+ * |x * m| < 2^62 and the result fits int32 (the reference's saturation never acts), so each lane's
+ * low 32 bits hold it. The nudges come with 2^62 added (nudge_offset_*): the sum is non-negative
+ * and the logical shift is the arithmetic one plus 2^(62 - right), which `fix` (-2^(62 - right)
+ * mod 2^32 per lane) takes off again. No 64-bit compares or blends: half the instructions. */
+NPU_X86 __m256i npu_x86_mbqm_narrow(__m256i x, __m256i m, __m256i nudge_offset_even, __m256i right_even,
+                                    __m256i nudge_offset_odd, __m256i right_odd, __m256i fix) {
+    const __m256i even = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge_offset_even), right_even);
+    const __m256i odd = _mm256_srlv_epi64(
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge_offset_odd),
+        right_odd);
+    return _mm256_add_epi32(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA), fix);
+}
+
+/* One multiplier and shift for every lane (shift in [-31, 30]), clamped to [lo, hi]. Callers pass
+ * constants, so the branch and the constants fold away. */
 NPU_X86 __m256i npu_x86_mbqm_x(__m256i x, int32_t multiplier, int32_t shift, int64_t lo, int64_t hi) {
-    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << (30 - shift)), right = _mm256_set1_epi64x(31 - shift);
+    const __m256i right = _mm256_set1_epi64x(31 - shift);
+    if (shift <= 0 && lo >= INT32_MIN && hi <= INT32_MAX) {
+        const __m256i nudge = _mm256_set1_epi64x(((int64_t)1 << (30 - shift)) + ((int64_t)1 << 62));
+        const __m256i fix = _mm256_set1_epi32((int32_t)(0u - (uint32_t)((uint64_t)1 << (62 - (31 - shift)))));
+        const __m256i v = npu_x86_mbqm_narrow(x, _mm256_set1_epi32(multiplier), nudge, right, nudge, right, fix);
+        return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32((int32_t)lo)), _mm256_set1_epi32((int32_t)hi));
+    }
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << (30 - shift));
     return npu_x86_mbqm(x, _mm256_set1_epi32(multiplier), nudge, right, nudge, right, _mm256_set1_epi64x(lo),
                         _mm256_set1_epi64x(hi));
 }
@@ -54,12 +76,14 @@ NPU_X86 void npu_x86_store8(__m256i v, int8_t* y) {
 /* A kernel's per-channel requantisation: the reference's arrays, and for the vector path (single
  * rounding only; vector = 0 otherwise) the bias and multiplier padded to whole vectors and the 64-bit
  * nudges and right shifts ordered per 8 channels [c0, c2, c4, c6, c1, c3, c5, c7] (npu_x86_mbqm's
- * even and odd halves). */
+ * even and odd halves). narrow = 1 when every shift is <= 0: the nudges then include 2^62 and vfix
+ * holds npu_x86_mbqm_narrow's per-channel fix (NULL otherwise). */
 typedef struct {
     const int32_t *bias, *multiplier, *shift; /* bias may be NULL */
     const int32_t *vbias, *vmultiplier;       /* vbias: zeros when there is no bias */
     const int64_t *vnudge, *vshift;
-    int32_t output_zero_point, act_min, act_max, rounding, vector;
+    const int32_t* vfix;
+    int32_t output_zero_point, act_min, act_max, rounding, vector, narrow;
 } npu_x86_requant;
 
 /* `count` int32 sums at acc (32-byte aligned) -> output channels first.. of the row at y (first a
@@ -72,6 +96,20 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
         const __m256i lo = _mm256_set1_epi64x(q->act_min - q->output_zero_point);
         const __m256i hi = _mm256_set1_epi64x(q->act_max - q->output_zero_point);
         const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
+        const __m256i lo32 = _mm256_set1_epi32(q->act_min - q->output_zero_point);
+        const __m256i hi32 = _mm256_set1_epi32(q->act_max - q->output_zero_point);
+        for (; q->narrow && lane + 8 <= count; lane += 8) {
+            const int32_t co = first + lane;
+            const __m256i sums = _mm256_add_epi32(_mm256_load_si256((const __m256i*)(acc + lane)),
+                                                  _mm256_load_si256((const __m256i*)(q->vbias + co)));
+            const __m256i v = npu_x86_mbqm_narrow(sums, _mm256_load_si256((const __m256i*)(q->vmultiplier + co)),
+                                                  _mm256_load_si256((const __m256i*)(q->vnudge + co)),
+                                                  _mm256_load_si256((const __m256i*)(q->vshift + co)),
+                                                  _mm256_load_si256((const __m256i*)(q->vnudge + co + 4)),
+                                                  _mm256_load_si256((const __m256i*)(q->vshift + co + 4)),
+                                                  _mm256_load_si256((const __m256i*)(q->vfix + co)));
+            npu_x86_store8(_mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo32), hi32), zp), y + co);
+        }
         for (; lane + 8 <= count; lane += 8) {
             const int32_t co = first + lane;
             const __m256i sums = _mm256_add_epi32(_mm256_load_si256((const __m256i*)(acc + lane)),
@@ -121,48 +159,70 @@ NPU_X86_TILE(2, 3)
 NPU_X86_TILE(2, 4)
 
 /* Depthwise convolution (groups == channels, depth multiplier 1) over output pixels [begin, end) of
- * the flat (batch, y, x) order: 8 channels per register, up to 32 per block held across the taps,
- * inputs sign-extended to int32 less the zero point times int32 weights packed [tap][channel rounded
- * up to 8]; taps in the padding add nothing, as in the reference; the last channels one by one. */
+ * the flat (batch, y, x) order: 8 channels per register, up to 32 per block held across the taps.
+ * Taps go in pairs: the two taps' input bytes interleaved, widened to int16 less the zero point, times
+ * the pair's int16 weights interleaved alike, by one vpmaddwd (|x - zp| <= 255, |w| <= 128: no
+ * saturation). A tap in the padding reads a row of zero points (x - zp = 0 adds nothing, as the
+ * reference's skipped tap); an odd tap count ends with a zero weight. Weights packed
+ * [pair][channel rounded up to 8][2] int16; the last channels one by one. */
 typedef struct {
     int32_t in_h, in_w, channels, out_h, out_w, kernel_h, kernel_w;
     int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, input_zero_point;
 } npu_x86_depthwise_shape;
 
+/* rows[tap]: the input channels of each tap of output pixel `pixel`, or zero_row in the padding;
+ * rows[taps] = zero_row (the partner of an odd last tap). */
+static inline void npu_x86_depthwise_rows(const npu_x86_depthwise_shape* s, const int8_t* input, const int8_t* zero_row,
+                                          int64_t pixel, const int8_t** rows) {
+    const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
+    const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
+    int32_t tap = 0;
+    for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
+        const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
+            const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+            const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+            rows[tap] = inside ? input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * s->channels : zero_row;
+        }
+    }
+    rows[tap] = zero_row;
+}
+
 static __attribute__((noinline, unused, target("avx2"))) void npu_x86_depthwise(
-    const npu_x86_depthwise_shape* s, const int32_t* w, const npu_x86_requant* q, const int8_t* input, int8_t* output,
+    const npu_x86_depthwise_shape* s, const int16_t* w, const npu_x86_requant* q, const int8_t* input, int8_t* output,
     int64_t begin, int64_t end) {
     const int32_t channels = s->channels, stride = (channels + 7) / 8 * 8, whole = channels / 8 * 8;
+    const int32_t taps = s->kernel_h * s->kernel_w, pairs = (taps + 1) / 2;
     int32_t storage[stride + 8];
     int32_t* acc = (int32_t*)(((uintptr_t)storage + 31) & ~(uintptr_t)31);
-    const __m256i zp = _mm256_set1_epi32(s->input_zero_point);
+    int8_t zero_row[stride];
+    for (int32_t ch = 0; ch < stride; ++ch) zero_row[ch] = (int8_t)s->input_zero_point;
+    const int8_t* rows[taps + 1];
+    const __m256i zp = _mm256_set1_epi16((int16_t)s->input_zero_point);
     for (int64_t pixel = begin; pixel < end; ++pixel) {
-        const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
-        const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
-        for (int32_t ch = whole; ch < channels; ++ch) acc[ch] = 0;
+        npu_x86_depthwise_rows(s, input, zero_row, pixel, rows);
         /* blocks of 32 channels; the last also takes the channels after the last whole vector */
         for (int32_t c0 = 0; c0 < channels; c0 += 32) {
             const int32_t vectors = whole - c0 >= 32 ? 4 : (whole > c0 ? (whole - c0) / 8 : 0);
-            const int32_t tail_end = c0 + 32 >= channels ? channels : whole;
             __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                             _mm256_setzero_si256()};
-            for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
-                const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-                if (iy < 0 || iy >= s->in_h) continue;
-                for (int32_t kx = 0; kx < s->kernel_w; ++kx) {
-                    const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
-                    if (ix < 0 || ix >= s->in_w) continue;
-                    const int8_t* x = input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * channels;
-                    const int32_t* wt = w + (size_t)(ky * s->kernel_w + kx) * stride;
-                    for (int32_t v = 0; v < vectors; ++v) {
-                        const __m256i xv = _mm256_sub_epi32(
-                            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(x + c0 + 8 * v))), zp);
-                        a[v] = _mm256_add_epi32(a[v], _mm256_mullo_epi32(xv, _mm256_load_si256((const __m256i*)(wt + c0 + 8 * v))));
-                    }
-                    for (int32_t ch = whole; ch < tail_end; ++ch) acc[ch] += ((int32_t)x[ch] - s->input_zero_point) * wt[ch];
+            for (int32_t pair = 0; pair < pairs; ++pair) {
+                const int8_t *x0 = rows[2 * pair] + c0, *x1 = rows[2 * pair + 1] + c0;
+                const int16_t* wt = w + ((size_t)pair * stride + c0) * 2;
+                for (int32_t v = 0; v < vectors; ++v) {
+                    const __m128i both = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i*)(x0 + 8 * v)),
+                                                           _mm_loadl_epi64((const __m128i*)(x1 + 8 * v)));
+                    const __m256i x = _mm256_sub_epi16(_mm256_cvtepi8_epi16(both), zp);
+                    a[v] = _mm256_add_epi32(a[v], _mm256_madd_epi16(x, _mm256_load_si256((const __m256i*)(wt + 16 * v))));
                 }
             }
             for (int32_t v = 0; v < vectors; ++v) _mm256_store_si256((__m256i*)(acc + c0 + 8 * v), a[v]);
+        }
+        for (int32_t ch = whole; ch < channels; ++ch) {
+            int32_t sum = 0;
+            for (int32_t tap = 0; tap < taps; ++tap)
+                sum += ((int32_t)rows[tap][ch] - s->input_zero_point) * w[((size_t)(tap / 2) * stride + ch) * 2 + tap % 2];
+            acc[ch] = sum;
         }
         npu_x86_requantize(q, acc, 0, channels, output + (size_t)pixel * channels);
     }

@@ -130,6 +130,31 @@ def test_a_signal_during_the_build_removes_the_staging_folder(tmp_path, signum):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.onnx"]
 
 
+HALF_BUILT = """
+import os, signal, sys
+import compiler.cli as cli
+
+class HalfBuilt:  # as TVM's TempDirectory when the signal lands inside its __init__
+    def __init__(self):
+        os.kill(os.getpid(), signal.{signal})
+        self.path = "never set"
+
+    def __del__(self):
+        self.path
+
+cli._targets = lambda args: HalfBuilt()
+raise SystemExit(cli.main(["targets"]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_inside_a_constructor_still_prints_one_line(signame):
+    """The half-built object's failing __del__ (run when the unwound frames are freed) prints nothing."""
+    result = subprocess.run([sys.executable, "-c", HALF_BUILT.format(signal=signame)], capture_output=True, text=True)
+    assert result.returncode in (128 + getattr(signal, signame), 130), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
 def test_a_staging_folder_left_by_a_killed_build_is_cleaned_up(model, tmp_path):
     stale = tmp_path / ".out.partial-999999999-abc"  # no such process
     stale.mkdir()

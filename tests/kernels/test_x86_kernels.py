@@ -1,10 +1,11 @@
-"""The host's x86 int8 kernels (cpp/src/x86_mac.cc, AVX2) are bit-exact to kernels/ref.
+"""The host's x86 int8 kernels (cpp/src/x86_*.cc, AVX2) are bit-exact to kernels/ref.
 
 Random cases are test_conv_dense.py's (odd shapes, every padding, strides, dilations, depthwise,
 extreme zero points / weights / multipliers / clamps, all three roundings); every case's generated
 kernel is compiled natively (the host build's flags) and run through ctypes beside the reference C
 kernel (compiler.quant._ref_conv), once on the calling thread and once split over the TVM runtime's
-threads (npu_parallel.h). Grouped convolutions and depth multipliers > 1 have no x86
+threads (npu_parallel.h). The element-wise and pooling kernels take the RVV kernel tests' cases
+(elementwise_cases.py). Grouped convolutions and depth multipliers > 1 have no x86
 kernel: the codegen says so and the host build keeps kernels/ref for them.
 Needs an x86-64 CPU with AVX2 (the CI machines have it); elsewhere the test fails saying so.
 """
@@ -15,6 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 import tvm
+from elementwise_cases import benchmark_specs, specs
 from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
 from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
 
@@ -238,3 +240,59 @@ def test_add_matches_reference(host, tmp_path):
             expected = c_elementwise.add_s8(a, b, **params)
             actual = run_kernel(library, f"add{i}", [a, b], expected.shape, out.scratch_bytes)
             np.testing.assert_array_equal(actual, expected, err_msg=f"add {a.shape} {b.shape} {params} parallel={parallel}")
+
+
+X86_ELEMENTWISE = ("add", "mul", "lut", "requantize", "max_pool2d", "global_avg_pool2d")
+
+
+def test_elementwise_and_pooling_match_reference(host, tmp_path):
+    """The element-wise and pooling cases of the RVV kernel tests (elementwise_cases.py: random specs over
+    each kernel's whole domain, and real layers large enough to be split over threads); those with
+    TFLite's double rounding are refused (kernels/ref runs them), the rest are bit-exact."""
+    cases, refused = [], []
+    for spec in [*specs(), *benchmark_specs()]:
+        if spec.kernel not in X86_ELEMENTWISE:
+            continue
+        why = codegen.validate(spec.kernel, spec.params, None, host)
+        (cases if why == "" else refused).append((spec, why))
+    assert {spec.kernel for spec, _ in cases} == set(X86_ELEMENTWISE)
+    assert refused and all("double rounding" in why for _, why in refused), refused[:3]
+    assert all(spec.params.get("rounding", 0) or spec.params.get("block_rounding", 0) for spec, _ in refused)
+    emitted = [codegen.emit(spec.kernel, f"e{i}", spec.params, spec.arrays, target=host)
+               for i, (spec, _) in enumerate(cases)]
+    library = compile_kernels([out.source for out in emitted], tmp_path)
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for i, ((spec, _), out) in enumerate(zip(cases, emitted)):
+            actual = run_kernel(library, f"e{i}", spec.inputs, spec.want.shape, out.scratch_bytes)
+            np.testing.assert_array_equal(actual, spec.want, err_msg=f"{spec.label} parallel={parallel}")
+
+
+def special_floats(rng, scale, count):
+    """Floats around every rounding tie and saturation edge of a quantisation by `scale`, and NaN, inf."""
+    ties = (rng.integers(-300, 300, count) + rng.choice([0.5, -0.5, 0.0, 0.49999997, 0.50000006], count)) * scale
+    edges = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 255.5, 256.0, -255.5, -256.0, 127.5, -128.5],
+                     np.float32) * np.float32(scale)
+    wide = rng.standard_normal(count) * scale * 10.0 ** rng.uniform(-2, 3, count)
+    return np.concatenate([ties, edges, wide]).astype(np.float32)
+
+
+def test_quantize_matches_reference(host, tmp_path):
+    """float32 -> int8 at a model input: ties both ways, NaN, infinities, quotients beyond +-256, every zero
+    point; sizes with 8-lane tails and above the 4096-element slices."""
+    rng = np.random.default_rng(7600)
+    cases = []
+    for i in range(24):
+        scale = float(np.float32(10.0 ** rng.uniform(-4, 1)))
+        x = special_floats(rng, scale, int(rng.choice([1, 7, 100, 5000])))
+        cases.append((rng.permutation(x), scale, int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))))
+    cases.append((np.zeros(0, np.float32), 0.5, 3))
+    params = [dict(size=x.size, zero_point=zp, scale=scale) for x, scale, zp in cases]
+    emitted = [codegen.emit("quantize", f"q{i}", p, {}, target=host) for i, p in enumerate(params)]
+    library = compile_kernels([out.source for out in emitted], tmp_path)
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for i, ((x, scale, zp), out) in enumerate(zip(cases, emitted)):
+            expected = c_elementwise.quantize(x, scale, zp)
+            actual = run_kernel(library, f"q{i}", x, expected.shape, out.scratch_bytes)
+            np.testing.assert_array_equal(actual, expected, err_msg=f"quantize scale {scale} zp {zp} parallel={parallel}")

@@ -1,0 +1,195 @@
+// The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
+// looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
+// squeeze-excite broadcast), max_pool2d and global_avg_pool2d. The loops are the microkernels of
+// kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
+// independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
+// kernels/ref (tests/kernels/test_x86_kernels.py). Double rounding (TFLite models) is refused:
+// kernels/ref runs those.
+#include <algorithm>
+#include <functional>
+
+#include "elementwise.h"
+#include "x86_common.h"
+
+namespace coral::x86 {
+
+namespace {
+
+constexpr int64_t kChunk = 4096;  // elements per slice of the flat kernels
+
+std::string header(const KernelSpec& spec) {
+  return prologue(spec) + "#include \"npu_x86_elementwise.h\"\n\n";
+}
+
+// The body of a flat kernel's range: its elements [start, stop) of `size`, in chunks of kChunk.
+std::string chunk_bounds(int64_t size) {
+  return fmt("const int64_t start = begin * %lld, stop = end * %lld < %lld ? end * %lld : %lld;\n", (long long)kChunk,
+             (long long)kChunk, (long long)size, (long long)kChunk, (long long)size);
+}
+
+int64_t chunks(int64_t size) { return (size + kChunk - 1) / kChunk; }
+
+// ---- lut, requantize ----
+
+// by_byte: the output of each input byte read as unsigned (0..127, then -128..-1).
+Emitted emit_lookup(const KernelSpec& spec, int64_t size, const std::vector<int32_t>& by_byte) {
+  std::vector<int32_t> rows;
+  for (int row = 0; row < 16; ++row) {
+    for (int lane = 0; lane < 2; ++lane) rows.insert(rows.end(), by_byte.begin() + 16 * row, by_byte.begin() + 16 * row + 16);
+  }
+  Constants constants{spec.name};
+  const std::string row_array = constants.add("int8_t", 1, "rows", rows);
+  const std::string table = constants.add("int8_t", 1, "table", by_byte);
+  ParallelKernel k;
+  k.count = chunks(size);
+  k.body = chunk_bounds(size) + fmt("npu_x86_lookup(%s, %s, io->input, io->output, start, stop);", row_array.c_str(), table.c_str());
+  return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
+}
+
+Emitted emit_lut(const KernelSpec& spec, const Arrays& arrays) {
+  const Array& table = array(arrays, "table");
+  if (table.dtype != "int8" || table.values.size() != 256) throw SpecError("lut: array 'table' must be int8[256]");
+  std::vector<int32_t> by_byte(256);
+  for (int byte = 0; byte < 256; ++byte) by_byte[byte] = table.values[(byte + 128) % 256];  // table[q + 128]
+  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), by_byte);
+}
+
+std::vector<int32_t> requantize_by_byte(const KernelSpec& spec) {
+  auto [act_min, act_max] = ew::act_range(spec);
+  return ew::requantize_table(ew::field(spec, "input_zero_point", INT8_MIN, INT8_MAX),
+                              ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX),
+                              ew::field(spec, "multiplier", 0, INT32_MAX), ew::field(spec, "shift", -31, 30), act_min,
+                              act_max);
+}
+
+Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
+  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), requantize_by_byte(spec));
+}
+
+// ---- quantize ----
+
+Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
+  ew::FloatQuantization q = ew::read_float_quantization(spec);
+  ParallelKernel k;
+  k.input_type = "float";
+  k.count = chunks(q.size);
+  k.body = chunk_bounds(q.size) + fmt("npu_x86_quantize((const float*)io->input, io->output, start, stop, %af, %lld);",
+                                      (double)q.scale, (long long)q.zero_point);
+  return {header(spec) + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
+}
+
+// ---- mul ----
+
+Emitted emit_mul(const KernelSpec& spec, const Arrays&) {
+  ew::MulSpec m = ew::read_mul_spec(spec);
+  const std::string params = spec.name + "_params";
+  std::string constants = fmt("static const npu_x86_mul_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                              params.c_str(), (long long)m.input1_zero_point, (long long)m.input2_zero_point,
+                              (long long)m.output_zero_point, (long long)m.multiplier, (long long)m.shift,
+                              (long long)m.act_min, (long long)m.act_max);
+  ParallelKernel k;
+  k.two_inputs = true;
+  if (!m.broadcast) {
+    const int64_t size = m.batches * m.pixels * m.channels;
+    k.count = chunks(size);
+    k.body = chunk_bounds(size) + fmt("npu_x86_mul(&%s, io->input + start, io->input2 + start, io->output + start, stop - start);",
+                                      params.c_str());
+  } else {
+    // rows of `channels` elements, each meeting its batch's input2 row
+    const long long c = m.channels, pixels = m.pixels;
+    k.count = m.batches * m.pixels;
+    k.grain = kChunk / std::max<int64_t>(1, m.channels);
+    k.body = fmt("for (int64_t row = begin; row < end; ++row)\n"
+                 "  npu_x86_mul(&%s, io->input + row * %lld, io->input2 + row / %lld * %lld, io->output + row * %lld, %lld);",
+                 params.c_str(), c, pixels, c, c, c);
+  }
+  return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
+}
+
+// ---- max_pool2d ----
+
+Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
+  ew::PoolSpec p = ew::read_pool_spec(spec);
+  const std::string shape = spec.name + "_shape";
+  std::string constants = fmt("static const npu_x86_pool_shape %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                              "%lld, %lld, %lld, %lld};\n", shape.c_str(), (long long)p.in_h, (long long)p.in_w,
+                              (long long)p.channels, (long long)p.out_h, (long long)p.out_w, (long long)p.kernel_h,
+                              (long long)p.kernel_w, (long long)p.stride_h, (long long)p.stride_w, (long long)p.pad_top,
+                              (long long)p.pad_left, (long long)p.act_min, (long long)p.act_max);
+  ParallelKernel k;
+  k.count = p.batches * p.out_h * p.out_w;
+  k.grain = 4 * kChunk / std::max<int64_t>(1, p.channels * p.kernel_h * p.kernel_w);
+  k.body = fmt("npu_x86_max_pool(&%s, io->input, io->output, begin, end);", shape.c_str());
+  return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
+}
+
+// ---- global_avg_pool2d ----
+
+Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
+  ew::MeanSpec m = ew::read_mean_spec(spec);
+  const std::string shape = spec.name + "_shape";
+  std::string constants = fmt("static const npu_x86_mean_shape %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                              shape.c_str(), (long long)m.pixels, (long long)m.channels, (long long)m.input_zero_point,
+                              (long long)m.output_zero_point, (long long)m.multiplier, (long long)m.shift,
+                              (long long)m.act_min, (long long)m.act_max, (long long)m.bias);
+  ParallelKernel k;
+  k.count = m.batches * std::max<int64_t>(1, m.channels / 8);  // npu_x86_mean's work items
+  k.grain = 16 * kChunk / std::max<int64_t>(1, 8 * m.pixels);
+  k.body = fmt("npu_x86_mean(&%s, io->input, io->output, begin, end);", shape.c_str());
+  return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
+}
+
+// ---- the table ----
+
+using Check = std::function<std::string(const KernelSpec&)>;  // "" or why the x86 kernel cannot take it
+
+std::string single_rounding(const KernelSpec& spec) {
+  return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no x86 kernel";
+}
+
+std::string mean_rounding(const KernelSpec& spec) {
+  ew::MeanSpec m = ew::read_mean_spec(spec);
+  const bool blocks = m.channels >= 16 && m.block_rounding != 0;  // npu_global_avg_pool_s8's blocks of 16
+  return m.rounding == 0 && !blocks ? "" : "double rounding (TFLite) has no x86 kernel";
+}
+
+std::string no_condition(const KernelSpec&) { return ""; }
+
+using Emit = std::function<Emitted(const KernelSpec&, const Arrays&)>;
+
+// The entry of one kernel: `read` throws SpecError for a spec the reference would refuse, `check`
+// says what the x86 kernel leaves to kernels/ref.
+KernelEntry entry(const std::string& kernel, Emit emit_kernel, std::function<void(const KernelSpec&)> read, Check check) {
+  auto validate = [read, check](const KernelSpec& spec, const Schedule&) -> std::string {
+    try {
+      read(spec);
+      return check(spec);
+    } catch (const SpecError& error) {
+      return error.what();
+    }
+  };
+  auto emit = [emit_kernel, validate](const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
+    if (!vector) throw SpecError("the x86 kernels have no portable form: kernels/ref is the portable kernel");
+    std::string why = validate(spec, schedule);
+    if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+    return emit_kernel(spec, arrays);
+  };
+  return {kernel, emit, [](const KernelSpec&) { return Schedule{}; }, validate, {}, "x86"};
+}
+
+void read_size(const KernelSpec& spec) { ew::field(spec, "size", 0, INT32_MAX); }
+
+const bool registered = [] {
+  register_kernel(entry("lut", emit_lut, read_size, no_condition));
+  register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); requantize_by_byte(s); },
+                        no_condition));
+  register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
+  register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
+  register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
+  register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));
+  return true;
+}();
+
+}  // namespace
+
+}  // namespace coral::x86

@@ -1,0 +1,193 @@
+/* x86 AVX2 element-wise and pooling microkernels of the host build (cpp/src/x86_elementwise.cc emits
+ * the calls): 256-entry table lookups (lut, requantize), float -> int8 quantisation, multiply, max
+ * pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
+ * (tests/kernels/test_x86_kernels.py); each works on a range [begin, end) of independent outputs, so
+ * that npu_parallel_range can split it over the TVM runtime's threads.
+ */
+#ifndef NPU_X86_ELEMENTWISE_H
+#define NPU_X86_ELEMENTWISE_H
+
+#include "npu_x86_quant.h"
+
+#define NPU_X86_RANGE static __attribute__((noinline, unused, target("avx2")))
+
+/* ---- table lookup: output = table[(uint8_t)input] ---- */
+
+/* 32 lookups: `rows` holds the table as 16 rows of 16 bytes (row k: the outputs of the unsigned input
+ * bytes 16k .. 16k + 15), each row twice (both 128-bit lanes, as vpshufb reads). The low nibble picks
+ * the byte of every row (vpshufb), the high nibble the row (compare and blend). */
+NPU_X86 __m256i npu_x86_lookup32(const int8_t* rows, __m256i x) {
+    const __m256i nibble = _mm256_set1_epi8(15);
+    const __m256i low = _mm256_and_si256(x, nibble), high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+    __m256i y = _mm256_setzero_si256();
+    for (int row = 0; row < 16; ++row) {
+        const __m256i found = _mm256_shuffle_epi8(_mm256_load_si256((const __m256i*)(rows + 32 * row)), low);
+        y = _mm256_blendv_epi8(y, found, _mm256_cmpeq_epi8(high, _mm256_set1_epi8((char)row)));
+    }
+    return y;
+}
+
+/* Elements [begin, end): 32 at a time, the rest from the 256-byte table (unsigned-byte order). */
+NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* table, const int8_t* x, int8_t* y, int64_t begin,
+                                  int64_t end) {
+    int64_t i = begin;
+    for (; i + 32 <= end; i += 32)
+        _mm256_storeu_si256((__m256i*)(y + i), npu_x86_lookup32(rows, _mm256_loadu_si256((const __m256i*)(x + i))));
+    for (; i < end; ++i) y[i] = table[(uint8_t)x[i]];
+}
+
+/* ---- quantize: float32 -> int8, as npu_quantize_f32_s8 ---- */
+
+/* x / scale rounded half away from zero (the quotient first clamped to +-256, NaN -> 0: beyond
+ * +-256 every zero point saturates), + zero_point, saturated to int8. The division is IEEE's in
+ * both, and the rounding is the reference's: truncate, then step by the exact fraction. */
+NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point) {
+    __m256 v = _mm256_div_ps(x, scale);
+    v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-256.0f)), _mm256_set1_ps(256.0f));
+    const __m256 whole = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 fraction = _mm256_sub_ps(v, whole);
+    __m256i rounded = _mm256_cvttps_epi32(whole);
+    /* compare masks are -1 where true */
+    rounded = _mm256_sub_epi32(rounded, _mm256_castps_si256(_mm256_cmp_ps(fraction, _mm256_set1_ps(0.5f), _CMP_GE_OQ)));
+    rounded = _mm256_add_epi32(rounded, _mm256_castps_si256(_mm256_cmp_ps(fraction, _mm256_set1_ps(-0.5f), _CMP_LE_OQ)));
+    return _mm256_add_epi32(rounded, zero_point);
+}
+
+static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point) {
+    const float v = x / scale;
+    int32_t rounded = 0;
+    if (v >= 256.0f) {
+        rounded = 256;
+    } else if (v <= -256.0f) {
+        rounded = -256;
+    } else if (v == v) {
+        rounded = (int32_t)v;
+        const float fraction = v - (float)rounded;
+        rounded += (fraction >= 0.5f) - (fraction <= -0.5f);
+    }
+    rounded += zero_point;
+    return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));
+}
+
+NPU_X86_RANGE void npu_x86_quantize(const float* x, int8_t* y, int64_t begin, int64_t end, float scale,
+                                    int32_t zero_point) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const __m256i vzero_point = _mm256_set1_epi32(zero_point);
+    int64_t i = begin;
+    for (; i + 8 <= end; i += 8) npu_x86_store8(npu_x86_quantize8(_mm256_loadu_ps(x + i), vscale, vzero_point), y + i);
+    for (; i < end; ++i) y[i] = npu_x86_quantize1(x[i], scale, zero_point);
+}
+
+/* ---- multiply: npu_mul_s8 with single rounding ---- */
+
+typedef struct {
+    int32_t input1_zero_point, input2_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
+} npu_x86_mul_params;
+
+/* 8 products (in1 - zp1) * (in2 - zp2) (17 bits) requantised: MBQM clamped to the activation range. */
+NPU_X86 void npu_x86_mul8(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y) {
+    const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x1)),
+                                       _mm256_set1_epi32(p->input1_zero_point));
+    const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x2)),
+                                       _mm256_set1_epi32(p->input2_zero_point));
+    const __m256i v = npu_x86_mbqm_x(_mm256_mullo_epi32(a, b), p->multiplier, p->shift,
+                                     p->act_min - p->output_zero_point, p->act_max - p->output_zero_point);
+    npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(p->output_zero_point)), y);
+}
+
+/* `count` elements: whole vectors of 8, the rest as the reference. */
+NPU_X86_RANGE void npu_x86_mul(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
+                               int64_t count) {
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) npu_x86_mul8(p, x1 + i, x2 + i, y + i);
+    for (; i < count; ++i) {
+        const int32_t product = ((int32_t)x1[i] - p->input1_zero_point) * ((int32_t)x2[i] - p->input2_zero_point);
+        y[i] = npu_requantize(product, p->multiplier, p->shift, p->output_zero_point, p->act_min, p->act_max);
+    }
+}
+
+/* ---- max pooling: npu_max_pool_s8 over output pixels [begin, end) of the flat (batch, y, x) order ---- */
+
+typedef struct {
+    int32_t in_h, in_w, channels, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t act_min, act_max;
+} npu_x86_pool_shape;
+
+/* [*start, *end): the window of output index o along one axis, within the input. */
+static inline void npu_x86_window(int32_t o, int32_t stride, int32_t pad, int32_t kernel, int32_t size, int32_t* start,
+                                  int32_t* end) {
+    const int32_t origin = o * stride - pad;
+    *start = origin > 0 ? origin : 0;
+    *end = origin + kernel < size ? origin + kernel : size;
+}
+
+NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* input, int8_t* output, int64_t begin,
+                                    int64_t end) {
+    const int32_t channels = s->channels, whole = channels / 32 * 32;
+    const __m256i lo = _mm256_set1_epi8((char)s->act_min), hi = _mm256_set1_epi8((char)s->act_max);
+    for (int64_t pixel = begin; pixel < end; ++pixel) {
+        const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
+        int32_t y0, y1, x0, x1;
+        npu_x86_window((int32_t)(pixel / s->out_w % s->out_h), s->stride_h, s->pad_top, s->kernel_h, s->in_h, &y0, &y1);
+        npu_x86_window((int32_t)(pixel % s->out_w), s->stride_w, s->pad_left, s->kernel_w, s->in_w, &x0, &x1);
+        const int8_t* image = input + (size_t)b * s->in_h * s->in_w * channels;
+        int8_t* out = output + (size_t)pixel * channels;
+        for (int32_t c = 0; c < whole; c += 32) {
+            __m256i m = _mm256_set1_epi8(-128);
+            for (int32_t y = y0; y < y1; ++y)
+                for (int32_t x = x0; x < x1; ++x)
+                    m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i*)(image + ((size_t)y * s->in_w + x) * channels + c)));
+            _mm256_storeu_si256((__m256i*)(out + c), _mm256_min_epi8(_mm256_max_epi8(m, lo), hi));
+        }
+        for (int32_t c = whole; c < channels; ++c) {
+            int32_t m = -128;
+            for (int32_t y = y0; y < y1; ++y)
+                for (int32_t x = x0; x < x1; ++x) {
+                    const int32_t v = image[((size_t)y * s->in_w + x) * channels + c];
+                    m = v > m ? v : m;
+                }
+            out[c] = (int8_t)(m < s->act_min ? s->act_min : (m > s->act_max ? s->act_max : m));
+        }
+    }
+}
+
+/* ---- mean over H, W: npu_global_avg_pool_s8 with single rounding ---- */
+
+typedef struct {
+    int32_t pixels, channels, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max, bias;
+} npu_x86_mean_shape;
+
+/* Work items [begin, end) of the flat (batch, group of 8 channels) order; the channels after the last
+ * whole group go with the batch's last group. Sums of (in - zp) over the pixels, 8 channels per
+ * register; then the one requantisation (1 / pixels is in the multiplier), clamped to the activation
+ * range less the zero point and bias (inside int32: the reference's int32 saturation cannot act). */
+NPU_X86_RANGE void npu_x86_mean(const npu_x86_mean_shape* s, const int8_t* input, int8_t* output, int64_t begin,
+                                int64_t end) {
+    const int32_t channels = s->channels, groups = channels / 8, whole = groups * 8;
+    const int32_t offset = s->output_zero_point + s->bias;
+    const int64_t lo = (int64_t)s->act_min - offset, hi = (int64_t)s->act_max - offset;
+    for (int64_t item = begin; item < end; ++item) {
+        const int64_t b = groups > 0 ? item / groups : item;
+        const int8_t* image = input + (size_t)b * s->pixels * channels;
+        int8_t* out = output + (size_t)b * channels;
+        if (groups > 0) {
+            const int32_t c = (int32_t)(item % groups) * 8;
+            __m256i sum = _mm256_setzero_si256();
+            for (int32_t i = 0; i < s->pixels; ++i)
+                sum = _mm256_add_epi32(sum, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(image + (size_t)i * channels + c))));
+            sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(s->pixels * s->input_zero_point));
+            const __m256i v = npu_x86_mbqm_x(sum, s->multiplier, s->shift, lo, hi);
+            npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(offset)), out + c);
+            if (c + 8 < whole) continue;
+        }
+        for (int32_t c = whole; c < channels; ++c) {
+            int32_t sum = 0;
+            for (int32_t i = 0; i < s->pixels; ++i) sum += (int32_t)image[(size_t)i * channels + c] - s->input_zero_point;
+            const int64_t mean = (int64_t)npu_multiply_by_quantized_multiplier(sum, s->multiplier, s->shift) + offset;
+            out[c] = (int8_t)(mean < s->act_min ? s->act_min : (mean > s->act_max ? s->act_max : mean));
+        }
+    }
+}
+
+#endif /* NPU_X86_ELEMENTWISE_H */

@@ -141,32 +141,40 @@ def _graph_module(compiled):
 
 def _measure_quantisation(compiled, validation):
     from compiler.codegen.int8 import offload_int8
-    from compiler.quant.evaluate import layer_errors, top1_accuracy
+    from compiler.quant.evaluate import layer_errors, module_runner, probes, top1_accuracy, vm_runner
     from compiler.report.quant_summary import summarise_quantisation
 
-    progress = compiled.quantised.config.progress
+    quantised = compiled.quantised
+    progress = quantised.config.progress
     spec = compiled.integer_spec
     offload = lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec)  # noqa: E731
-    errors = layer_errors(compiled.partitioned, compiled.quantised, offload, progress=progress)
+    float_probe, int8_probe = probes(compiled.partitioned, quantised, offload)
+    errors = layer_errors(float_probe, int8_probe, quantised.held_out, progress=progress)
     accuracy = None
     if validation is not None:
         images, labels, shape = validation
         _check_label_range(compiled, labels)
-        accuracy = top1_accuracy(compiled.partitioned, offload(compiled.quantised.qdq), images, labels, shape,
-                                 progress=progress)
+        if quantised.config.io != "float":  # integer I/O: the QDQ module as written, fed float images
+            int8_runner = module_runner(offload(quantised.qdq))
+        elif compiled.executable is not None:  # the host build itself
+            int8_runner = vm_runner(tvm.relax.VirtualMachine(compiled.executable, tvm.cpu()))
+        else:  # the instrumented int8 module's output is the build's (same kernels, same QDQ)
+            int8_runner = int8_probe.output
+        accuracy = top1_accuracy(float_probe.output, int8_runner, images, labels, shape, progress=progress)
     return summarise_quantisation(compiled, errors, accuracy)
 
 
 def _measure_reduced_precision(compiled, validation, mode: str) -> dict:
     """--quantize dynamic / fp16: what was reduced, the bytes, and top-1 against float on --val."""
     from compiler.analysis import module_param_bytes
-    from compiler.quant.evaluate import top1_accuracy
+    from compiler.quant.evaluate import module_runner, top1_accuracy
 
     accuracy = None
     if validation is not None:
         images, labels, shape = validation
         _check_label_range(compiled, labels)
-        accuracy = top1_accuracy(compiled.optimised, compiled.lowered, images, labels, shape)
+        accuracy = top1_accuracy(module_runner(compiled.optimised), module_runner(compiled.lowered), images, labels,
+                                 shape)
     scheme, count = RUNTIME_SCHEMES[mode]
     return {"mode": mode, "scheme": scheme, "reduced": count(compiled.optimised),
             "model_bytes": {"float": module_param_bytes(compiled.optimised), mode: module_param_bytes(compiled.lowered)},

@@ -22,7 +22,7 @@ from compiler.errors import CompilerError
 from compiler.partition import group_name, group_nodes
 from compiler.passes.insert_qdq import insert_qdq, is_quantisable_group
 from compiler.progress import Progress
-from compiler.quant.evaluate import top1
+from compiler.quant.evaluate import module_runner, top1
 
 
 def quantisable_layers(mod) -> list[str]:
@@ -41,7 +41,9 @@ class Evaluator:
     def __init__(self, compiled, validation, lower):
         self.compiled, self.lower = compiled, lower
         self.images, self.labels, self.shape = validation
-        self.float_top1 = top1(compiled.partitioned, self.images, self.labels, self.shape)
+        floats = compiled.quantised.float_probe
+        self.float_top1 = top1(floats.output if floats else module_runner(compiled.partitioned), self.images,
+                               self.labels, self.shape)
         self.kept_by_user = frozenset(compiled.quantised.config.keep_float)
 
     def qdq(self, kept: frozenset):
@@ -50,7 +52,8 @@ class Evaluator:
                           io=q.config.io, input_means=q.input_means)
 
     def drop(self, kept: frozenset) -> float:
-        return round(self.float_top1 - top1(self.lower(self.qdq(kept)), self.images, self.labels, self.shape), 2)
+        return round(self.float_top1 - top1(module_runner(self.lower(self.qdq(kept))), self.images, self.labels,
+                                            self.shape), 2)
 
 
 def raise_precision(evaluator: Evaluator, budget: float, progress=True) -> dict:

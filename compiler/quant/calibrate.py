@@ -13,7 +13,7 @@
 
 How: a variant of main (dataflow blocks turned into plain blocks, so inner vars may be
 returned) returns (original output, *observed tensors); it is compiled once for
-{"kind": "llvm"} and run on the Relax VM per model run. A model run takes a whole batch
+{"kind": "llvm"} (a Probe, which the report reuses) and run on the Relax VM per model run. A model run takes a whole batch
 of samples when the input's batch axis B is > 1; with B = 1 (the usual case) samples run
 one at a time, which is fast enough for a few hundred small samples and needs no
 re-shaped copy of the model. Progress goes to stderr (compiler/progress.py).
@@ -86,10 +86,34 @@ def instrumented(mod: tvm.IRModule, input_names=None) -> tuple[tvm.IRModule, lis
     return result, ids
 
 
+class Probe:
+    """An instrumented module (main returning (output, *observed tensors), `ids` naming the observed
+    ones) compiled for the host once. The float one (float_probe) serves calibration, then the report's
+    layer errors and float top-1 (output 0 is the model's own), instead of three compiles of it."""
+
+    def __init__(self, variant: tvm.IRModule, ids: list[str]):
+        self.ids = ids
+        self.vm = relax.VirtualMachine(tvm.compile(variant, target=tvm.target.Target({"kind": "llvm"})), tvm.cpu())
+
+    def run(self, feed) -> list:
+        """(model output, *observed tensors) as runtime tensors."""
+        return list(self.vm["main"](*[tvm.runtime.tensor(array) for array in feed]))
+
+    def output(self, feed) -> np.ndarray:
+        """The model's output alone."""
+        return self.run(feed)[0].numpy()
+
+
+def float_probe(mod: tvm.IRModule, input_names=None) -> Probe:
+    return Probe(*instrumented(mod, input_names))
+
+
 def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax", percentile: float = 99.99,
-              progress: bool = True, means: dict | None = None) -> dict[str, tuple[float, float]]:
+              progress: bool = True, means: dict | None = None, probe: Probe | None = None
+              ) -> dict[str, tuple[float, float]]:
     """{tensor id: (lo, hi)} observed over `samples` with observers of `method`; `means`, when given,
-    receives {tensor id: per-channel mean} (channels last) for bias correction."""
+    receives {tensor id: per-channel mean} (channels last) for bias correction. `probe`: mod's Probe
+    for the sample input names, when the caller keeps it (else one is compiled here)."""
     if method not in METHODS:
         raise CompilerError(f"--calib-method {method}: unknown calibration method (known: {', '.join(METHODS)})")
     if method == "percentile" and not 50.0 < percentile <= 100.0:
@@ -104,9 +128,8 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
             raise CompilerError(f"{samples.source}: input {spec.name!r} is {list(spec.shape)} {spec.dtype} in the data "
                                 f"but {list(shape) if shape else 'dynamic'} {dtype} in the model")
 
-    variant, ids = instrumented(mod, [spec.name for spec in samples.inputs])
-    executable = tvm.compile(variant, target=tvm.target.Target({"kind": "llvm"}))
-    vm = relax.VirtualMachine(executable, tvm.cpu())
+    probe = probe or float_probe(mod, [spec.name for spec in samples.inputs])
+    ids = probe.ids
     float_inputs = [i for i, spec in enumerate(samples.inputs) if np.issubdtype(np.dtype(spec.dtype), np.floating)]
     observers = {samples.inputs[i].name: make_observer(method, percentile) for i in float_inputs}
     observers.update({name: make_observer(method, percentile) for name in ids})
@@ -117,8 +140,7 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
         for feed in samples.feeds():
             for i in float_inputs:
                 observers[samples.inputs[i].name].update(feed[i])
-            results = vm["main"](*[tvm.runtime.tensor(array) for array in feed])
-            for name, tensor in zip(ids, list(results)[1:]):
+            for name, tensor in zip(ids, probe.run(feed)[1:]):
                 array = tensor.numpy()
                 observers[name].update(array)
                 if name in channel_means:

@@ -1,7 +1,10 @@
 """What quantisation costs: per-layer float-vs-int8 error and, with labelled data, top-1 accuracy.
 
 Both builds run for real: the float module in TVM, the quantised one through the same
-lowering as the deployed build (the int8 kernels), never a float simulation of it.
+lowering as the deployed build (the int8 kernels), never a float simulation of it. Each module is
+compiled once: calibration's float Probe serves the float side of both measures, the int8 Probe
+(insert_qdq_instrumented, lowered) the layer errors, and the int8 top-1 runs the deployed host
+executable when there is one.
 """
 
 import numpy as np
@@ -10,7 +13,7 @@ from tvm import relax
 
 from compiler.passes.insert_qdq import insert_qdq_instrumented
 from compiler.progress import Progress
-from compiler.quant.calibrate import instrumented
+from compiler.quant.calibrate import Probe, float_probe
 
 HOST = {"kind": "llvm"}
 
@@ -22,6 +25,15 @@ def _vm(mod):
 def _run(vm, feed):
     result = vm["main"](*[tvm.runtime.tensor(array) for array in feed])
     return [t.numpy() for t in result] if not hasattr(result, "numpy") else [result.numpy()]
+
+
+def module_runner(mod):
+    """feed -> the model's first output, of `mod` compiled for the host."""
+    return vm_runner(_vm(mod))
+
+
+def vm_runner(vm):
+    return lambda feed: _run(vm, feed)[0]
 
 
 class _ErrorStats:
@@ -42,43 +54,47 @@ class _ErrorStats:
         return {"sqnr_db": round(sqnr, 2), "cosine": round(float(cosine), 6), "max_abs_error": self.max_abs}
 
 
-def layer_errors(float_mod, quantised, lower, progress=True) -> list[dict]:
+def probes(float_mod, quantised, lower) -> tuple[Probe, Probe]:
+    """(float, int8) Probes: calibration's float one when it kept it, the int8 one compiled here."""
+    floats = quantised.float_probe or float_probe(float_mod, quantised.input_names)
+    variant, ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
+                                           frozenset(quantised.config.keep_float), quantised.input_means)
+    return floats, Probe(lower(variant), ids)
+
+
+def layer_errors(float_side: Probe, int8_side: Probe, held_out, progress=True) -> list[dict]:
     """[{tensor, sqnr_db, cosine, max_abs_error}] on the held-out samples, worst (lowest SQNR) first."""
-    held_out = quantised.held_out
     if held_out is None:
         return []
-    float_variant, float_ids = instrumented(float_mod, quantised.input_names)
-    int8_variant, int8_ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
-                                                     frozenset(quantised.config.keep_float), quantised.input_means)
-    float_vm, int8_vm = _vm(float_variant), _vm(lower(int8_variant))
     outputs = 1  # both variants return (model output, *tensors); models here have one output
-    float_index = {tensor_id: outputs + i for i, tensor_id in enumerate(float_ids)}
-    stats = {tensor_id: _ErrorStats() for tensor_id in int8_ids if tensor_id in float_index}
+    float_index = {tensor_id: outputs + i for i, tensor_id in enumerate(float_side.ids)}
+    stats = {tensor_id: _ErrorStats() for tensor_id in int8_side.ids if tensor_id in float_index}
     with Progress("measuring int8 error", held_out.runs, enabled=progress) as bar:
         for feed in held_out.feeds():
-            float_out, int8_out = _run(float_vm, feed), _run(int8_vm, feed)
-            for i, tensor_id in enumerate(int8_ids):
+            float_out, int8_out = float_side.run(feed), int8_side.run(feed)
+            for i, tensor_id in enumerate(int8_side.ids):
                 if tensor_id in stats:
-                    stats[tensor_id].update(float_out[float_index[tensor_id]], int8_out[outputs + i])
+                    stats[tensor_id].update(float_out[float_index[tensor_id]].numpy(), int8_out[outputs + i].numpy())
             bar.advance()
     rows = [{"tensor": tensor_id, **s.row()} for tensor_id, s in stats.items()]
     return sorted(rows, key=lambda row: row["sqnr_db"])
 
 
-def top1(mod, images: np.ndarray, labels: np.ndarray, input_shape, progress=False) -> float:
-    """Top-1 (percent) of one build over (images, labels), one model run per image."""
-    vm, correct = _vm(mod), 0
+def top1(runner, images: np.ndarray, labels: np.ndarray, input_shape, progress=False) -> float:
+    """Top-1 (percent) of one build (`runner`: feed -> output) over (images, labels), one run per image."""
+    correct = 0
     with Progress("validating", len(images), enabled=progress) as bar:
         for image, label in zip(images, labels):
-            correct += int(_run(vm, [np.ascontiguousarray(image.reshape(input_shape))])[0].argmax() == label)
+            correct += int(runner([np.ascontiguousarray(image.reshape(input_shape))]).argmax() == label)
             bar.advance()
     return 100.0 * correct / len(images)
 
 
-def top1_accuracy(float_mod, int8_mod, images: np.ndarray, labels: np.ndarray, input_shape, progress=True) -> dict:
+def top1_accuracy(float_runner, int8_runner, images: np.ndarray, labels: np.ndarray, input_shape,
+                  progress=True) -> dict:
     """Top-1 of the float and the int8 build over (images, labels)."""
-    float_top1 = top1(float_mod, images, labels, input_shape, progress)
-    int8_top1 = top1(int8_mod, images, labels, input_shape, progress)
+    float_top1 = top1(float_runner, images, labels, input_shape, progress)
+    int8_top1 = top1(int8_runner, images, labels, input_shape, progress)
     n = len(images)
     return {"samples": n, "float_top1": round(float_top1, 2), "int8_top1": round(int8_top1, 2),
             "drop_points": round(float_top1 - int8_top1, 2)}

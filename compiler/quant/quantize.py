@@ -14,7 +14,7 @@ from compiler.errors import CompilerError
 from compiler.partition import group_nodes
 from compiler.passes.insert_qdq import insert_qdq
 from compiler.quant.calib_data import CalibrationSet, input_specs, load_calibration
-from compiler.quant.calibrate import calibrate
+from compiler.quant.calibrate import calibrate, float_probe
 from compiler.quant.observers import METHODS
 from compiler.quant.plan import plan_activations
 
@@ -47,6 +47,7 @@ class Quantised:
     input_names: list[str] = field(default_factory=list)
     equalized: list = field(default_factory=list)  # (conv, conv) name pairs --equalize rescaled
     input_means: dict | None = None   # tensor id -> per-channel mean: biases corrected (--equalize)
+    float_probe: object = None        # calibrate.Probe of the float module: the report runs it again
 
 
 def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> Quantised:
@@ -57,11 +58,14 @@ def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> 
     loaded = load_calibration(config.calib, specs, limit=config.samples + HELD_OUT)
     calibration, held_out = _split(loaded, config.samples)
     means = {} if config.equalize else None  # --equalize corrects biases with the measured input means
-    ranges = calibrate(mod, calibration, config.method, config.percentile, progress=config.progress, means=means)
+    probe = float_probe(mod, list(input_names))
+    ranges = calibrate(mod, calibration, config.method, config.percentile, progress=config.progress, means=means,
+                       probe=probe)
     plan = plan_activations(mod, ranges, input_names)
     qdq_mod = insert_qdq(mod, plan, input_names, keep_float=frozenset(config.keep_float), io=config.io,
                          input_means=means)
-    return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names), input_means=means)
+    return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names), input_means=means,
+                     float_probe=probe)
 
 
 def _split(loaded: CalibrationSet, count: int):

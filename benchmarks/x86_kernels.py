@@ -27,6 +27,7 @@ LAYERS = {
     "pointwise 14x14 96->576": ("conv2d", dict(in_h=14, in_w=14, in_c=96, out_c=576, kernel=1, stride=1, groups=1)),
     "depthwise 3x3 56x56x144": ("conv2d", dict(in_h=56, in_w=56, in_c=144, out_c=144, kernel=3, stride=1, groups=144)),
     "conv 3x3/2 224x224 3->32": ("conv2d", dict(in_h=224, in_w=224, in_c=3, out_c=32, kernel=3, stride=2, groups=1)),
+    "conv 3x3 56x56 64->64 (ResNet-18)": ("conv2d", dict(in_h=56, in_w=56, in_c=64, out_c=64, kernel=3, stride=1, groups=1)),
     "dense 1280->1000": ("dense", dict(in_features=1280, out_features=1000)),
     "add 56x56x24": ("add", dict(pixels=56 * 56, channels=24)),
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),

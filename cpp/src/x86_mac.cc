@@ -195,38 +195,27 @@ class PairConvEmitter {
   std::string name(const std::string& what) const { return spec_.name + "_" + what; }
   bool vector_requant() const { return s_.rounding == 0; }
 
-  // pairs[tap * P + p] = (x[2p] - zp) | (x[2p + 1] - zp) << 16 as int16 halves; zeros for a padding tap.
+  // pairs[tap * P + p] = (x[2p] - zp) | (x[2p + 1] - zp) << 16 as int16 halves (npu_x86_widen_pairs);
+  // zeros for a padding tap.
   void emit_gather(CWriter& c) {
-    const int64_t pairs = s_.pairs(), zp = s_.input_zero_point;
+    const long long pairs = s_.pairs();
     c.open(fmt("static %s void %s(const int8_t* input, int32_t pixel, int32_t* pairs)", kIsa, name("gather").c_str()));
     emit_pixel_coordinates(c, s_, "pixel");
-    c.line(fmt("for (int32_t i = 0; i < %lld; ++i) pairs[i] = 0;", (long long)k_));
     emit_taps(c, s_, [&] {
-      c.line(fmt("int32_t* row = pairs + tap * %lld;", (long long)pairs));
-      c.open(fmt("for (int32_t p = 0; p < %lld; ++p)", (long long)(s_.in_c / 2)));
-      c.line(fmt("row[p] = (int32_t)((uint32_t)(uint16_t)(int16_t)(x[2 * p] - %lld) | "
-                 "((uint32_t)(uint16_t)(int16_t)(x[2 * p + 1] - %lld) << 16));", (long long)zp, (long long)zp));
-      c.close();
-      if (s_.in_c % 2) {
-        c.line(fmt("row[%lld] = (int32_t)(uint32_t)(uint16_t)(int16_t)(x[%lld] - %lld);", (long long)(pairs - 1),
-                   (long long)(s_.in_c - 1), (long long)zp));
-      }
-    }, "");
+      c.line(fmt("npu_x86_widen_pairs(x, %lld, %lld, pairs + tap * %lld);", (long long)s_.in_c,
+                 (long long)s_.input_zero_point, pairs));
+    }, fmt("for (int32_t p = 0; p < %lld; ++p) pairs[tap * %lld + p] = 0;", pairs, pairs));
     c.close().blank();
   }
 
-  // One tile of `width` channels (a constant) for `pixels` pixels from pixel `first`.
+  // A pixel's sums: one row of acc, every output channel (rounded up to a whole tile).
+  int64_t acc_stride() const { return round_up(s_.out_c, kTile); }
+
+  // One tile of `width` channels (a constant) for `pixels` pixels: their sums into acc's rows.
   void emit_tile_call(CWriter& c, int pixels, int64_t width) {
     int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
-    c.line(fmt("npu_x86_tile%d_%d(pairs, %lld, %s + (size_t)tile * %lld, acc);", pixels, vectors, (long long)k_,
-               name("weight").c_str(), (long long)(k_ * kTile * 2)));
-    for (int p = 0; p < pixels; ++p) {
-      c.open("");
-      c.line(fmt("int8_t* y = output + (size_t)(first + %d) * %lld;", p, (long long)s_.out_c));
-      c.line(fmt("npu_x86_requantize(&%s, acc + %d, tile * %d, %lld, y);", name("rq").c_str(), p * kTile, kTile,
-                 (long long)width));
-      c.close();
-    }
+    c.line(fmt("npu_x86_tile%d_%d(pairs, %lld, %s + (size_t)tile * %lld, acc + tile * %d, %lld);", pixels, vectors,
+               (long long)k_, name("weight").c_str(), (long long)(k_ * kTile * 2), kTile, (long long)acc_stride()));
   }
 
   void emit_pixels(CWriter& c, int pixels) {
@@ -245,11 +234,16 @@ class PairConvEmitter {
       emit_tile_call(c, pixels, rest);
       c.close();
     }
+    // then each pixel's whole row at once: one call per pixel, not one per tile
+    for (int p = 0; p < pixels; ++p) {
+      c.line(fmt("npu_x86_requantize(&%s, acc + %lld, 0, %lld, output + (size_t)(first + %d) * %lld);",
+                 name("rq").c_str(), (long long)(p * acc_stride()), (long long)s_.out_c, p, (long long)s_.out_c));
+    }
   }
 
   void emit_buffers(CWriter& c) {
     c.line(fmt("int32_t pairs[%lld] __attribute__((aligned(32)));", (long long)(kPixels * k_)));
-    c.line(fmt("int32_t acc[%d] __attribute__((aligned(32)));", kPixels * kTile));
+    c.line(fmt("int32_t acc[%lld] __attribute__((aligned(32)));", (long long)(kPixels * acc_stride())));
   }
 
   // NAME_blocks(begin, end, io): pixel blocks [begin, end), each thread with its own pair and sum

@@ -129,12 +129,27 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
     }
 }
 
-/* PIXELS pixels x VECTORS registers of 8 output channels: acc[pixel][32] = sum over the k input pairs
- * of each pixel (pairs[pixel * k + i], two int16 halves) times the tile's packed weights
+/* One tap's `channels` input bytes as the tiles' int16 pairs less the zero point: row[p] holds
+ * (x[2p] - zp) in its low half and (x[2p + 1] - zp) in its high half (0 past an odd last channel).
+ * Little-endian, that is the channels widened to int16 in order: 16 per vector. */
+NPU_X86 void npu_x86_widen_pairs(const int8_t* x, int32_t channels, int32_t zero_point, int32_t* row) {
+    const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
+    int32_t c = 0;
+    for (; c + 16 <= channels; c += 16)
+        _mm256_storeu_si256((__m256i*)(row + c / 2),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(x + c))), zp));
+    for (; c + 2 <= channels; c += 2)
+        row[c / 2] = (int32_t)((uint32_t)(uint16_t)(int16_t)(x[c] - zero_point) |
+                               ((uint32_t)(uint16_t)(int16_t)(x[c + 1] - zero_point) << 16));
+    if (c < channels) row[c / 2] = (int32_t)(uint32_t)(uint16_t)(int16_t)(x[c] - zero_point);
+}
+
+/* PIXELS pixels x VECTORS registers of 8 output channels: acc[pixel * stride + 8 * v] = sum over the k
+ * input pairs of each pixel (pairs[pixel * k + i], two int16 halves) times the tile's packed weights
  * (w[i][32 lanes][2] int16), by vpmaddwd. */
 #define NPU_X86_TILE(PIXELS, VECTORS)                                                                          \
     static __attribute__((noinline, unused, target("avx2"))) void npu_x86_tile##PIXELS##_##VECTORS(            \
-        const int32_t* pairs, int32_t k, const int16_t* w, int32_t* acc) {                                    \
+        const int32_t* pairs, int32_t k, const int16_t* w, int32_t* acc, int32_t stride) {                    \
         __m256i a[PIXELS][VECTORS];                                                                            \
         for (int p = 0; p < PIXELS; ++p)                                                                       \
             for (int v = 0; v < VECTORS; ++v) a[p][v] = _mm256_setzero_si256();                               \
@@ -147,7 +162,7 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
             }                                                                                                  \
         }                                                                                                      \
         for (int p = 0; p < PIXELS; ++p)                                                                       \
-            for (int v = 0; v < VECTORS; ++v) _mm256_storeu_si256((__m256i*)(acc + 32 * p + 8 * v), a[p][v]);   \
+            for (int v = 0; v < VECTORS; ++v) _mm256_storeu_si256((__m256i*)(acc + stride * p + 8 * v), a[p][v]); \
     }
 NPU_X86_TILE(1, 1)
 NPU_X86_TILE(1, 2)

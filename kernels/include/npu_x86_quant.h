@@ -86,11 +86,36 @@ typedef struct {
     int32_t output_zero_point, act_min, act_max, rounding, vector, narrow;
 } npu_x86_requant;
 
+/* 4 x 8 int32 lanes already in [-128, 127] -> 32 bytes at y, in order (the two saturating packs
+ * interleave 128-bit halves; one permute puts the 4-byte groups back). */
+NPU_X86 void npu_x86_store32(__m256i v0, __m256i v1, __m256i v2, __m256i v3, int8_t* y) {
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(v0, v1), _mm256_packs_epi32(v2, v3));
+    _mm256_storeu_si256((__m256i*)y, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+/* The narrow requantisation (every shift <= 0) of the 8 sums at acc, output channels co.., with the
+ * zero point added: in [act_min, act_max]. */
+NPU_X86 __m256i npu_x86_requant8_narrow(const npu_x86_requant* q, const int32_t* acc, int32_t co, __m256i lo, __m256i hi,
+                                        __m256i zp) {
+    const __m256i sums = _mm256_add_epi32(_mm256_load_si256((const __m256i*)acc),
+                                          _mm256_load_si256((const __m256i*)(q->vbias + co)));
+    const __m256i v = npu_x86_mbqm_narrow(sums, _mm256_load_si256((const __m256i*)(q->vmultiplier + co)),
+                                          _mm256_load_si256((const __m256i*)(q->vnudge + co)),
+                                          _mm256_load_si256((const __m256i*)(q->vshift + co)),
+                                          _mm256_load_si256((const __m256i*)(q->vnudge + co + 4)),
+                                          _mm256_load_si256((const __m256i*)(q->vshift + co + 4)),
+                                          _mm256_load_si256((const __m256i*)(q->vfix + co)));
+    return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), zp);
+}
+
 /* `count` int32 sums at acc (32-byte aligned) -> output channels first.. of the row at y (first a
- * multiple of 8): whole vectors of 8 on the vector path, the rest one by one as the reference.
- * Out of line: one copy per file, called per tile and pixel. */
-static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize(const npu_x86_requant* q, const int32_t* acc,
+ * multiple of 8): whole vectors of 8 on the vector path (32 per store on the narrow one), the rest
+ * one by one as the reference. Out of line: one copy per file, called per pixel. The struct is
+ * copied first: stores through y (int8_t, which may alias anything) would make the compiler reload
+ * its fields after each. */
+static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize(const npu_x86_requant* qp, const int32_t* acc,
                                                                      int32_t first, int32_t count, int8_t* y) {
+    const npu_x86_requant rq = *qp, *q = &rq;
     int32_t lane = 0;
     if (q->vector) {
         const __m256i lo = _mm256_set1_epi64x(q->act_min - q->output_zero_point);
@@ -98,18 +123,15 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
         const __m256i zp = _mm256_set1_epi32(q->output_zero_point);
         const __m256i lo32 = _mm256_set1_epi32(q->act_min - q->output_zero_point);
         const __m256i hi32 = _mm256_set1_epi32(q->act_max - q->output_zero_point);
-        for (; q->narrow && lane + 8 <= count; lane += 8) {
+        for (; q->narrow && lane + 32 <= count; lane += 32) {
             const int32_t co = first + lane;
-            const __m256i sums = _mm256_add_epi32(_mm256_load_si256((const __m256i*)(acc + lane)),
-                                                  _mm256_load_si256((const __m256i*)(q->vbias + co)));
-            const __m256i v = npu_x86_mbqm_narrow(sums, _mm256_load_si256((const __m256i*)(q->vmultiplier + co)),
-                                                  _mm256_load_si256((const __m256i*)(q->vnudge + co)),
-                                                  _mm256_load_si256((const __m256i*)(q->vshift + co)),
-                                                  _mm256_load_si256((const __m256i*)(q->vnudge + co + 4)),
-                                                  _mm256_load_si256((const __m256i*)(q->vshift + co + 4)),
-                                                  _mm256_load_si256((const __m256i*)(q->vfix + co)));
-            npu_x86_store8(_mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo32), hi32), zp), y + co);
+            npu_x86_store32(npu_x86_requant8_narrow(q, acc + lane, co, lo32, hi32, zp),
+                            npu_x86_requant8_narrow(q, acc + lane + 8, co + 8, lo32, hi32, zp),
+                            npu_x86_requant8_narrow(q, acc + lane + 16, co + 16, lo32, hi32, zp),
+                            npu_x86_requant8_narrow(q, acc + lane + 24, co + 24, lo32, hi32, zp), y + co);
         }
+        for (; q->narrow && lane + 8 <= count; lane += 8)
+            npu_x86_store8(npu_x86_requant8_narrow(q, acc + lane, first + lane, lo32, hi32, zp), y + first + lane);
         for (; lane + 8 <= count; lane += 8) {
             const int32_t co = first + lane;
             const __m256i sums = _mm256_add_epi32(_mm256_load_si256((const __m256i*)(acc + lane)),

@@ -18,7 +18,7 @@ from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings
 from compiler.progress import Progress
 from compiler.quant.calib_data import CalibrationWarning, InputSpec, input_specs, load_calibration
-from compiler.quant.calibrate import calibrate, tensor_ids
+from compiler.quant.calibrate import calibrate, float_probe, tensor_ids
 from compiler.targets import get_target
 
 SAMPLES = 12
@@ -78,6 +78,20 @@ def test_minmax_ranges_match_onnxruntime(tiny, data, minmax_ranges):
         lo, hi = reference[node]
         np.testing.assert_allclose(minmax_ranges[tensor], (min(lo, 0.0), max(hi, 0.0)), rtol=1e-4, atol=1e-5,
                                    err_msg=f"{tensor} ({node})")
+
+
+def test_a_kept_probe_serves_calibration_and_the_float_output(tiny, data, minmax_ranges):
+    """The report reuses calibration's compiled float probe: the same ranges, and output 0 is the
+    model's own output (ONNX Runtime's, within float tolerance)."""
+    model, cm = tiny
+    path, x = data
+    probe = float_probe(cm.partitioned, ["input"])
+    samples = load_calibration(path, input_specs(cm.partitioned), limit=SAMPLES)
+    assert calibrate(cm.partitioned, samples, "minmax", progress=False, probe=probe) == minmax_ranges
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for i in range(3):
+        expected = session.run(None, {"input": x[i:i + 1]})[0]
+        np.testing.assert_allclose(probe.output([x[i:i + 1]]), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_every_fused_group_has_a_range(tiny, minmax_ranges):

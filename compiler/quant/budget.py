@@ -41,9 +41,7 @@ class Evaluator:
     def __init__(self, compiled, validation, lower):
         self.compiled, self.lower = compiled, lower
         self.images, self.labels, self.shape = validation
-        floats = compiled.quantised.float_probe
-        self.float_top1 = top1(floats.output if floats else module_runner(compiled.partitioned), self.images,
-                               self.labels, self.shape)
+        self.float_top1 = top1(compiled.quantised.float_probe.output, self.images, self.labels, self.shape)
         self.kept_by_user = frozenset(compiled.quantised.config.keep_float)
 
     def qdq(self, kept: frozenset):

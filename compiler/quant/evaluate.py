@@ -13,7 +13,7 @@ from tvm import relax
 
 from compiler.passes.insert_qdq import insert_qdq_instrumented
 from compiler.progress import Progress
-from compiler.quant.calibrate import Probe, float_probe
+from compiler.quant.calibrate import Probe
 
 HOST = {"kind": "llvm"}
 
@@ -55,11 +55,10 @@ class _ErrorStats:
 
 
 def probes(float_mod, quantised, lower) -> tuple[Probe, Probe]:
-    """(float, int8) Probes: calibration's float one when it kept it, the int8 one compiled here."""
-    floats = quantised.float_probe or float_probe(float_mod, quantised.input_names)
+    """(float, int8) Probes: calibration's float one, and the int8 one compiled here."""
     variant, ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
                                            frozenset(quantised.config.keep_float), quantised.input_means)
-    return floats, Probe(lower(variant), ids)
+    return quantised.float_probe, Probe(lower(variant), ids)
 
 
 def layer_errors(float_side: Probe, int8_side: Probe, held_out, progress=True) -> list[dict]:

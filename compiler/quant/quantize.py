@@ -14,7 +14,7 @@ from compiler.errors import CompilerError
 from compiler.partition import group_nodes
 from compiler.passes.insert_qdq import insert_qdq
 from compiler.quant.calib_data import CalibrationSet, input_specs, load_calibration
-from compiler.quant.calibrate import calibrate, float_probe
+from compiler.quant.calibrate import Probe, calibrate, float_probe
 from compiler.quant.observers import METHODS
 from compiler.quant.plan import plan_activations
 
@@ -47,7 +47,7 @@ class Quantised:
     input_names: list[str] = field(default_factory=list)
     equalized: list = field(default_factory=list)  # (conv, conv) name pairs --equalize rescaled
     input_means: dict | None = None   # tensor id -> per-channel mean: biases corrected (--equalize)
-    float_probe: object = None        # calibrate.Probe of the float module: the report runs it again
+    float_probe: Probe | None = None  # the float module's calibration Probe: the report runs it again
 
 
 def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> Quantised:

@@ -106,41 +106,35 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   CWriter c;
   emit_vector_step(c, spec.name, a);
   emit_scalar_step(c, spec.name, a);
-  // NAME_range(begin, end, io): vectors of 8 elements [begin, end), or with broadcast rows (pixels) of
-  // `channels` elements meeting their batch's input2 row; split over the runtime's threads.
+  // vectors of 8 elements, or with broadcast rows (pixels) of `channels` elements meeting their batch's
+  // input2 row; split over the runtime's threads, then the elements after the last whole vector
   const std::string name = spec.name;
-  c.open(fmt("static %s void %s_range(int64_t begin, int64_t end, const void* data)", kIsa, name.c_str()));
-  c.line("const npu_io* io = (const npu_io*)data;");
-  int64_t count, grain;
+  ParallelKernel k;
+  k.two_inputs = true;
+  CWriter body;
   if (!a.broadcast) {
-    count = a.batches * a.pixels * a.channels / kLanes;
-    grain = 4096 / kLanes;
-    c.open("for (int64_t i = begin * 8; i < end * 8; i += 8)");
-    c.line(fmt("%s_add8(io->input + i, io->input2 + i, io->output + i);", name.c_str()));
-    c.close();
+    k.count = a.batches * a.pixels * a.channels / kLanes;
+    k.grain = 4096 / kLanes;
+    body.open("for (int64_t i = begin * 8; i < end * 8; i += 8)");
+    body.line(fmt("%s_add8(io->input + i, io->input2 + i, io->output + i);", name.c_str()));
+    body.close();
+    const int64_t size = a.batches * a.pixels * a.channels, done = k.count * kLanes;
+    if (done < size) {
+      k.after = fmt("for (int32_t i = %lld; i < %lld; ++i) output[i] = %s_add1(input[i], input2[i]);", (long long)done,
+                    (long long)size, name.c_str());
+    }
   } else {
-    count = a.batches * a.pixels;
-    grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.channels));
-    c.open("for (int64_t row = begin; row < end; ++row)");
-    c.line(fmt("const int8_t* x2 = io->input2 + (size_t)(row / %lld) * %lld;", (long long)a.pixels,
-               (long long)a.channels));
-    emit_row(c, name, a.channels, "(io->input + row * " + std::to_string(a.channels) + ")", "x2",
+    k.count = a.batches * a.pixels;
+    k.grain = 4096 / std::max<int64_t>(1, a.channels);
+    body.open("for (int64_t row = begin; row < end; ++row)");
+    body.line(fmt("const int8_t* x2 = io->input2 + (size_t)(row / %lld) * %lld;", (long long)a.pixels,
+                  (long long)a.channels));
+    emit_row(body, name, a.channels, "(io->input + row * " + std::to_string(a.channels) + ")", "x2",
              "(io->output + row * " + std::to_string(a.channels) + ")");
-    c.close();
+    body.close();
   }
-  c.close().blank();
-  c.open(fmt("%s void %s(const int8_t* input, const int8_t* input2, int8_t* output, int8_t* scratch)", kIsa,
-             name.c_str()));
-  c.line("(void)scratch;");
-  c.line("const npu_io io = {input, input2, output};");
-  c.line(fmt("npu_parallel_range(%s_range, &io, %lld, %lld);", name.c_str(), (long long)count, (long long)grain));
-  int64_t size = a.batches * a.pixels * a.channels, done = count * kLanes;
-  if (!a.broadcast && done < size) {
-    c.line(fmt("for (int32_t i = %lld; i < %lld; ++i) output[i] = %s_add1(input[i], input2[i]);", (long long)done,
-               (long long)size, name.c_str()));
-  }
-  c.close();
-  return {prologue(spec) + "\n" + c.str(), 0, 0, Schedule{}};
+  k.body = body.str();
+  return {prologue(spec) + "\n" + c.str() + parallel_kernel(name, k), 0, 0, Schedule{}};
 }
 
 Schedule default_schedule(const KernelSpec&) { return Schedule{}; }

@@ -39,10 +39,9 @@ Emitted emit_lookup(const KernelSpec& spec, int64_t size, const std::vector<int3
   }
   Constants constants{spec.name};
   const std::string row_array = constants.add("int8_t", 1, "rows", rows);
-  const std::string table = constants.add("int8_t", 1, "table", by_byte);
   ParallelKernel k;
   k.count = chunks(size);
-  k.body = chunk_bounds(size) + fmt("npu_x86_lookup(%s, %s, io->input, io->output, start, stop);", row_array.c_str(), table.c_str());
+  k.body = chunk_bounds(size) + fmt("npu_x86_lookup(%s, io->input, io->output, start, stop);", row_array.c_str());
   return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 

@@ -304,20 +304,13 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
                         (long long)s.kernel_h, (long long)s.kernel_w, (long long)s.stride_h, (long long)s.stride_w,
                         (long long)s.dilation_h, (long long)s.dilation_w, (long long)s.pad_top, (long long)s.pad_left,
                         (long long)s.input_zero_point);
-  // NAME_pixels(begin, end, io): output pixels [begin, end) by npu_x86_depthwise, split over the threads.
-  CWriter c;
-  c.open(fmt("static void %s_pixels(int64_t begin, int64_t end, const void* data)", spec.name.c_str()));
-  c.line("const npu_io* io = (const npu_io*)data;");
-  c.line(fmt("npu_x86_depthwise(&%s_shape, %s_weight, &%s_rq, io->input, io->output, begin, end);", spec.name.c_str(),
-             spec.name.c_str(), spec.name.c_str()));
-  c.close().blank();
-  c.open(fmt("%s void %s(const int8_t* input, int8_t* output, int8_t* scratch)", kIsa, spec.name.c_str()));
-  c.line("(void)scratch;");
-  c.line("const npu_io io = {input, NULL, output};");
-  c.line(fmt("npu_parallel_range(%s_pixels, &io, %lld, %lld);", spec.name.c_str(), (long long)s.pixels(),
-             (long long)std::max<int64_t>(1, 65536 / std::max<int64_t>(1, s.taps() * s.out_c))));
-  c.close();
-  return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
+  // output pixels by npu_x86_depthwise, split over the threads
+  ParallelKernel k;
+  k.count = s.pixels();
+  k.grain = 65536 / std::max<int64_t>(1, s.taps() * s.out_c);
+  k.body = fmt("npu_x86_depthwise(&%s_shape, %s_weight, &%s_rq, io->input, io->output, begin, end);", spec.name.c_str(),
+               spec.name.c_str(), spec.name.c_str());
+  return {prologue(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {

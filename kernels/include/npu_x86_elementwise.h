@@ -27,13 +27,12 @@ NPU_X86 __m256i npu_x86_lookup32(const int8_t* rows, __m256i x) {
     return y;
 }
 
-/* Elements [begin, end): 32 at a time, the rest from the 256-byte table (unsigned-byte order). */
-NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* table, const int8_t* x, int8_t* y, int64_t begin,
-                                  int64_t end) {
+/* Elements [begin, end): 32 at a time, the rest one by one from the same rows. */
+NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* x, int8_t* y, int64_t begin, int64_t end) {
     int64_t i = begin;
     for (; i + 32 <= end; i += 32)
         _mm256_storeu_si256((__m256i*)(y + i), npu_x86_lookup32(rows, _mm256_loadu_si256((const __m256i*)(x + i))));
-    for (; i < end; ++i) y[i] = table[(uint8_t)x[i]];
+    for (; i < end; ++i) y[i] = rows[32 * ((uint8_t)x[i] >> 4) + ((uint8_t)x[i] & 15)];
 }
 
 /* ---- quantize: float32 -> int8, as npu_quantize_f32_s8 ---- */

@@ -58,7 +58,7 @@ NPU_X86 __m256i npu_x86_mbqm_x(__m256i x, int32_t multiplier, int32_t shift, int
     const __m256i right = _mm256_set1_epi64x(31 - shift);
     if (shift <= 0 && lo >= INT32_MIN && hi <= INT32_MAX) {
         const __m256i nudge = _mm256_set1_epi64x(((int64_t)1 << (30 - shift)) + ((int64_t)1 << 62));
-        const __m256i fix = _mm256_set1_epi32((int32_t)(0u - (uint32_t)((uint64_t)1 << (62 - (31 - shift)))));
+        const __m256i fix = _mm256_set1_epi32((int32_t)(0u - (uint32_t)((uint64_t)1 << (31 + shift)))); /* 62 - right */
         const __m256i v = npu_x86_mbqm_narrow(x, _mm256_set1_epi32(multiplier), nudge, right, nudge, right, fix);
         return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32((int32_t)lo)), _mm256_set1_epi32((int32_t)hi));
     }

@@ -35,7 +35,9 @@ import json
 import logging
 import math
 import os
+import platform
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,6 +118,7 @@ def tune_host(lowered: tvm.IRModule, target: tvm.target.Target, db_path: Path, t
     (15-20 s on a busy 2-core machine, mostly parsing CUDA intrinsics), which the time budget counts."""
     _check_arguments(target, trials, time_budget)
     clock = _Clock(time_budget)
+    _register_cpu_intrinsics()
     say = progress or (lambda message: None)
     tasks = host_tasks(lowered, target)
     if not tasks:
@@ -219,6 +222,36 @@ def _open_database(directory: Path) -> ms.database.JSONDatabase:
 
 
 # --- tuning -------------------------------------------------------------------------------------
+
+
+_CPU_INTRINSICS = {"x86_64": ["x86"], "AMD64": ["x86"], "aarch64": ["arm_cpu"], "arm64": ["arm_cpu"]}
+
+
+def _register_cpu_intrinsics():
+    """Registers this CPU's tensor intrinsics without the rest of tvm.s_tir.tensor_intrin.
+
+    TuneContext imports that package, whose __init__ registers every target's intrinsics: 33 s on
+    this 2-core machine, 22 s of it CUDA's, most of a small tuning run. The LLVM schedule rules use
+    only the CPU's own (x86's VNNI / AVX-512 dot products, Arm's sdot / udot), so the package goes
+    into sys.modules with just those submodules imported, and TuneContext's import finds it there.
+    On another machine type, or if TVM's layout changes, the whole package is imported as before."""
+    name = "tvm.s_tir.tensor_intrin"
+    if name in sys.modules:
+        return
+    submodules = _CPU_INTRINSICS.get(platform.machine())
+    spec = importlib.util.find_spec(name)
+    if submodules is None or spec is None or spec.loader is None:
+        importlib.import_module(name)
+        return
+    sys.modules[name] = package = importlib.util.module_from_spec(spec)  # its __init__ is not run
+    try:
+        for submodule in submodules:
+            importlib.import_module(f"{name}.{submodule}")
+    except ImportError:
+        del sys.modules[name]
+        importlib.import_module(name)
+        return
+    tvm.s_tir.tensor_intrin = package
 
 
 def _builder():

@@ -8,8 +8,8 @@ ResNet-18, EfficientNet-Lite0, exported to ONNX (opset 17). Per model, on one se
   ort-int8   ONNX Runtime on the QDQ model of its own quantize_static (per-channel int8 weights, int8
              activations, the same calibration samples), default session options (what a user gets;
              on CPUs without VNNI its int8 kernels may saturate: compiler/run/onnxruntime_cpu.py);
-  ours-fp32  `build --target host` (TVM, LLVM for this CPU, no tuning run);
-  ours-int8  `build --target host --quantize int8` (int8 groups on the kernels/ref C kernels).
+  ours-fp32  `build --target host` (convolutions on oneDNN: compiler/codegen/dnnl.py; the rest TVM, LLVM for this CPU);
+  ours-int8  `build --target host --quantize int8` (int8 groups on the generated x86 AVX2 kernels).
 Each: one warm-up run, then --runs timed runs (compiler/run/host.py timed_runs); median and p90 in ms.
 ONNX Runtime gets --threads intra-op threads and TVM the same (TVM_NUM_THREADS, set before TVM loads).
 Goals (issue 17): ours-fp32 <= 1.5x ort-fp32; ours-int8 <= 1.0x ort-fp32 and <= 1.2x ort-int8.

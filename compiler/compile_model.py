@@ -97,6 +97,24 @@ def _equalized(mod: tvm.IRModule, quant: QuantConfig, note) -> tuple[tvm.IRModul
     return (equalize(mod) if pairs else mod), pairs
 
 
+def _float_library(target: Target, note):
+    """compiler.codegen.dnnl when the target runs its float convolutions on oneDNN ([float]
+    convolutions = "dnnl" in target.toml) and it is installed, else None (TVM compiles them)."""
+    if target.data.get("float", {}).get("convolutions") != "dnnl":
+        return None
+    from compiler.codegen import dnnl
+    from compiler.cpu_features import is_x86
+
+    if not is_x86():
+        return None
+    if dnnl.dnnl_library() is None:
+        if note is not None:
+            note("oneDNN is not installed (pip install -r requirements.txt): float convolutions run TVM's "
+                 "untuned loops, 20-90x slower")
+        return None
+    return dnnl
+
+
 def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, source="model",
                   quant: QuantConfig | None = None, host_tuning_db=None, note=None, spec: str | None = None
                   ) -> CompiledModel:
@@ -134,11 +152,16 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         lowered = fp16_weights(partitioned)
         clock.lap("float16 weights")
     elif quant is None:
-        # a TFLite model is NHWC: its float layers stay NHWC (its converter's transpose pairs cancel)
-        native = fold_constants(fold_transposes(to_nhwc(optimised))) if model_origin(model) == "tflite" else optimised
+        library = _float_library(target, note)
+        # a TFLite model is NHWC: its float layers stay NHWC (its converter's transpose pairs cancel);
+        # oneDNN's convolutions are fast on NHWC tensors (codegen/dnnl.py)
+        nhwc = model_origin(model) == "tflite" or library is not None
+        native = fold_constants(fold_transposes(to_nhwc(optimised))) if nhwc else optimised
+        if library is not None:
+            native = library.offload_float_convs(native)
         partitioned = partition(native, target.fusion_families)
         clock.lap("partition")
-        lowered = partitioned
+        lowered = partitioned if library is None else library.run_codegen(partitioned)
     else:
         from compiler.codegen.int8 import partition_int8, run_codegen
 

@@ -26,8 +26,14 @@ def _provenance_attrs(annotated) -> dict[str, str]:
     return {NODES_ATTR: "\n".join(dict.fromkeys(filter(None, map(source_node, calls))))}
 
 
-def fusion_patterns(families) -> list[relax.transform.FusionPattern]:
-    return [relax.transform.FusionPattern(row.name, row.pattern, row.annotations, row.check, _provenance_attrs)
+def fusion_patterns(families, codegen: str | None = None, check=None) -> list[relax.transform.FusionPattern]:
+    """The rows of `families` as FusionPatterns, named "<codegen>.<row>" for a codegen's offload;
+    `check(ctx)`, if given, must hold besides each row's own check."""
+    def both(row_check):
+        return lambda ctx: check(ctx) and (row_check is None or row_check(ctx))
+
+    return [relax.transform.FusionPattern(f"{codegen}.{row.name}" if codegen else row.name, row.pattern,
+                                          row.annotations, both(row.check) if check else row.check, _provenance_attrs)
             for row in rows_for(families)]
 
 

@@ -137,6 +137,17 @@ def dense_bias_relu(kind="gemm", batch=2, features=(16, 10), bias_shape=None, se
     return g.model([("x", [batch, k])], y, [batch, n])
 
 
+def dense_relu_softmax(seed=3, batch=4, features=(32, 64)):
+    """x -> Gemm -> Relu -> Softmax: the dense layer goes to oneDNN on a host float build, the softmax
+    stays TVM's (what host tuning has to tune)."""
+    g = GraphBuilder(seed)
+    k, n = features
+    x = g.node("Gemm", ["x", g.rand("w", (n, k)), g.rand("b", (n,))], "fc", transB=1)
+    x = g.node("Relu", [x], "relu")
+    x = g.node("Softmax", [x], "softmax", axis=-1)
+    return g.model([("x", (batch, k))], x, (batch, n))
+
+
 def pooling(kind, channels=4, size=8, seed=0):
     """x -> Relu -> MaxPool 2x2/2 | AveragePool 3x3/1 pad 1 | GlobalAveragePool."""
     g = GraphBuilder(seed)

@@ -10,7 +10,19 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from compiler.frontend import import_onnx
+from compiler.partition import partition
+from compiler.passes.pipeline import optimise
 from compiler.run.onnxruntime_cpu import session
+from compiler.targets import get_target
+
+
+def tvm_partition(model) -> tvm.IRModule:
+    """The float module as TVM alone compiles it: imported, optimised and partitioned with the
+    host's fusion families, in the model's own layout, nothing offloaded. (compile_model's float
+    host build also hands convolutions and dense layers to oneDNN, in NHWC: codegen/dnnl.py.) What
+    the IR tests of calibration, graph.onnx and host tuning take as their float model."""
+    return partition(optimise(import_onnx(model, None, "model")), get_target("host").fusion_families)
 
 
 def run_relax(mod: tvm.IRModule, *inputs: np.ndarray) -> np.ndarray:

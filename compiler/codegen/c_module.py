@@ -196,10 +196,11 @@ def register_codegen(name: str, renderer=None, *, composites: dict | None = None
     return codegen
 
 
-def offload(mod: tvm.IRModule, patterns, merge: bool = True) -> tvm.IRModule:
+def offload(mod: tvm.IRModule, patterns, merge: bool = True, bind_constants: bool = True) -> tvm.IRModule:
     """Group matches of `patterns` (relax.transform.FusionPattern, named "<codegen>.<op>") into
-    functions marked {"Codegen": <codegen>}; constants are bound into the composites."""
-    fuse = relax.transform.FuseOpsByPattern(list(patterns), bind_constants=True, annotate_codegen=not merge)
+    functions marked {"Codegen": <codegen>}; constants are bound into the composites (the C holds
+    them as arrays), or with bind_constants=False passed as arguments (the VM holds them)."""
+    fuse = relax.transform.FuseOpsByPattern(list(patterns), bind_constants=bind_constants, annotate_codegen=not merge)
     return relax.transform.MergeCompositeFunctions()(fuse(mod))
 
 

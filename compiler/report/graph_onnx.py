@@ -22,7 +22,7 @@ from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, is_const
 
 FUSED_DOMAIN = "compiler.fused"
-INT8_DOMAIN = "compiler.int8"  # groups named "<codegen>.<kernel>": the int8 kernels
+INT8_DOMAIN = "compiler.int8"  # groups named "<codegen>.<kernel>": the int8 kernels (dnnl.*: float groups)
 RELAX_DOMAIN = "relax"
 IR_VERSION = 10
 _OTHER_DTYPES = {"bfloat16": onnx.TensorProto.BFLOAT16}
@@ -139,6 +139,10 @@ class _Exporter:
         return self._emit(var, _op_type(op_name), RELAX_DOMAIN, name, inputs, attrs)
 
     def _group_node(self, var, call, func):
+        if func.attrs is not None and "Codegen" in func.attrs:  # a library's group (codegen/dnnl.py): its composite
+            from compiler.codegen.int8 import composites_in
+
+            func = composites_in(func)[0][1]
         pattern = group_name(func)
         inner = [b.value for b in bindings(func) if isinstance(b.value, relax.Call)]
         sources = group_nodes(func) or list(dict.fromkeys(n for c in inner for n in _span_names(c)))
@@ -152,7 +156,8 @@ class _Exporter:
             attrs["onnx_nodes"] = [shown(source) for source in sources]
         if inner:
             attrs.update(_attributes(inner[0].attrs))
-        domain = (INT8_DOMAIN if "." in pattern else FUSED_DOMAIN) if pattern else RELAX_DOMAIN
+        int8 = pattern is not None and "." in pattern and not pattern.startswith("dnnl.")
+        domain = (INT8_DOMAIN if int8 else FUSED_DOMAIN) if pattern else RELAX_DOMAIN
         return self._emit(var, op_type, domain, name, inputs, attrs)
 
     def _arguments(self, call, node, include_literals):

@@ -32,7 +32,7 @@ def render_markdown(report: dict) -> str:
              "- inputs: " + ", ".join(f"{md_code(t['name'])} {_shape(t['shape'])} {t['dtype']}" for t in model["inputs"]),
              "- outputs: " + ", ".join(f"{md_code(t['name'])} {_shape(t['shape'])} {t['dtype']}" for t in model["outputs"]),
              f"- {model['nodes']} ONNX nodes (opset {model['opset']}) -> {totals['layers']} layers, "
-             f"{totals['fused_layers']} of them fused groups",
+             f"{totals['fused_layers']} of them fused groups{_library_text(totals)}",
              f"- {totals['macs']:,} MACs, {totals['param_bytes']:,} parameter bytes",
              f"- BatchNorms folded into Conv: {len(bn['folded'])} of {bn['total']}",
              f"- Convs in fused groups: {conv['in_fused_groups']} of {conv['total']}",
@@ -139,13 +139,22 @@ def render_quantisation(quant: dict) -> list[str]:
     return lines
 
 
+_LIBRARIES = {"dnnl": "oneDNN"}
+
+
+def _library_text(totals: dict) -> str:
+    """"; 52 on oneDNN": the layers a library runs rather than TVM's own code (codegen/dnnl.py)."""
+    counts = totals.get("library_layers") or {}
+    return "".join(f"; {count} on {_LIBRARIES.get(name, name)}" for name, count in counts.items())
+
+
 def render_summary(report: dict) -> str:
     """A few lines for the terminal after a build."""
     totals, bn, conv = report["totals"], report["batchnorm"], report["conv"]
     groups = ", ".join(f"{name} x{count}" for name, count in report["fused_groups"].items()) or "none"
     return "\n".join([
         f"built {shown(report['model']['path'])} for {report['target']} in {report['compile_seconds']['total']:.2f} s",
-        f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups})",
+        f"  layers: {totals['layers']} ({totals['fused_layers']} fused groups: {groups}){_library_text(totals)}",
         f"  BatchNorms folded: {len(bn['folded'])}/{bn['total']}; Convs fused: {conv['in_fused_groups']}/{conv['total']}",
         f"  MACs: {totals['macs']:,}; parameters: {totals['param_bytes']:,} bytes",
     ] + _quant_summary_lines(report.get("quantization")) + _prequantised_summary_lines(report.get("prequantised")) + _reduced_summary_lines(report.get("reduced_precision")) + coral_summary_lines(report.get("coral"), report.get("target"))

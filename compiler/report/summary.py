@@ -45,6 +45,7 @@ def summarise(cm, model_path, quantisation=None) -> dict:
         "totals": {
             "layers": len(layer_rows),
             "fused_layers": sum(row["kind"] in GROUP_KINDS for row in layer_rows),
+            "library_layers": dict(Counter(row["library"] for row in layer_rows if "library" in row)),
             "macs": sum(row["macs"] for row in layer_rows),
             "param_bytes": sum(row["param_bytes"] for row in layer_rows),
         },
@@ -82,8 +83,9 @@ GROUP_KINDS = ("fused", "int8")  # a fused group in TVM, or one on the int8 kern
 
 
 def layers(mod: tvm.IRModule) -> list[dict]:
-    """One row per call in main: a fused group, a single op left to TVM's own fusion, or (in an
-    int8 build's offloaded module) one row per int8 kernel inside each generated-C function."""
+    """One row per call in main: a fused group, a single op left to TVM's own fusion, or one row
+    per composite inside each generated-C function (an int8 kernel, or a float group on oneDNN,
+    whose row names the "library")."""
     rows = []
     for binding in bindings(mod["main"]):
         call = binding.value
@@ -92,7 +94,8 @@ def layers(mod: tvm.IRModule) -> list[dict]:
         if isinstance(call.op, tvm.ir.GlobalVar) and "Codegen" in (mod[call.op].attrs or {}):
             from compiler.codegen.int8 import composites_in
 
-            rows += [_kernel_row(name, func) for name, func in composites_in(mod[call.op])]
+            row = _library_row if mod[call.op].attrs["Codegen"] == "dnnl" else _kernel_row
+            rows += [row(name, func) for name, func in composites_in(mod[call.op])]
             continue
         if isinstance(call.op, tvm.ir.GlobalVar):
             body, pattern = mod[call.op], group_name(mod[call.op])
@@ -151,6 +154,13 @@ def _kernel_row(name, func) -> dict:
     return {"name": (computing_nodes(func) or nodes or [name])[0], "kind": "int8", "op": name.split(".", 1)[-1], "onnx_nodes": nodes,
             "output_shape": list(shape) if shape else None, "macs": macs(func), "param_bytes": param_bytes(func),
             "precision": "int8"}
+
+
+def _library_row(name, func) -> dict:
+    """A float group run by a library (codegen/dnnl.py: "dnnl.conv2d_bias_clip") rather than TVM."""
+    row = _kernel_row(name, func)
+    row.pop("precision")
+    return {**row, "kind": "fused", "library": name.split(".", 1)[0]}
 
 
 def _unique(names) -> list[str]:

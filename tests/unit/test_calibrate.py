@@ -1,6 +1,7 @@
 """Calibration on tiny_cnn: observed ranges against ONNX Runtime, data loading, progress, errors."""
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -11,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 import onnx_models
-from compiler.compile_model import compile_model
+from relax_testing import tvm_partition
 from compiler.errors import CompilerError
 from compiler.frontend.provenance import source_node
 from compiler.partition import group_name, group_nodes
@@ -19,7 +20,6 @@ from compiler.passes.util import bindings
 from compiler.progress import Progress
 from compiler.quant.calib_data import CalibrationWarning, InputSpec, input_specs, load_calibration
 from compiler.quant.calibrate import calibrate, float_probe, tensor_ids
-from compiler.targets import get_target
 
 SAMPLES = 12
 
@@ -27,7 +27,7 @@ SAMPLES = 12
 @pytest.fixture(scope="module")
 def tiny():
     model = onnx_models.tiny_cnn()
-    return model, compile_model(model, get_target("host"))
+    return model, SimpleNamespace(partitioned=tvm_partition(model))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_histogram_methods_stay_inside_minmax(tiny, data, minmax_ranges, method)
 
 def test_batched_model_runs_in_batches_and_wraps_the_last_one():
     model = onnx_models.dense_bias_relu(batch=4, features=(16, 10))
-    cm = compile_model(model, get_target("host"))
+    cm = SimpleNamespace(partitioned=tvm_partition(model))
     x = np.random.default_rng(3).standard_normal((6, 16)).astype(np.float32)
     samples = load_calibration_from(x, input_specs(cm.partitioned))
     assert samples.batch == 4 and samples.runs == 2

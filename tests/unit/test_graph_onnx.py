@@ -16,14 +16,13 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 import onnx_models
-from compiler.compile_model import compile_model
+from relax_testing import tvm_partition
 from compiler.frontend import import_onnx, load_onnx
 from compiler.frontend.onnx import node_name
 from compiler.frontend.provenance import node_span, with_span
 from compiler.partition import group_name
 from compiler.passes.util import bindings, is_const
 from compiler.report.graph_onnx import FUSED_DOMAIN, RELAX_DOMAIN, export_graph
-from compiler.targets import get_target
 
 # conv node -> the ONNX nodes that must be fused with it (BN, residual add, activation)
 FUSED_WITH = {
@@ -41,7 +40,7 @@ LIGHT_RESNET50 = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data
 def compiled(name):
     """(name, source model, partitioned module, exported graph) for a builder in tests/onnx_models.py."""
     model = getattr(onnx_models, name)()
-    mod = compile_model(model, get_target("host")).partitioned
+    mod = tvm_partition(model)
     return name, model, mod, export_graph(mod)
 
 
@@ -240,7 +239,7 @@ needs_resnet = pytest.mark.skipif(not os.path.exists(LIGHT_RESNET50), reason="on
 @pytest.fixture(scope="module")
 def resnet50():
     model = load_onnx(LIGHT_RESNET50)
-    mod = compile_model(model, get_target("host")).partitioned
+    mod = tvm_partition(model)
     return model, mod, export_graph(mod)
 
 

@@ -20,9 +20,10 @@ from compiler.frontend.provenance import source_node
 from compiler.names import shown
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings, is_const
+from compiler.quant.patterns import CODEGEN as INT8_CODEGEN
 
 FUSED_DOMAIN = "compiler.fused"
-INT8_DOMAIN = "compiler.int8"  # groups named "<codegen>.<kernel>": the int8 kernels (dnnl.*: float groups)
+INT8_DOMAIN = "compiler.int8"  # groups named "npu_ref.<kernel>": the int8 kernels (other codegens' are float groups)
 RELAX_DOMAIN = "relax"
 IR_VERSION = 10
 _OTHER_DTYPES = {"bfloat16": onnx.TensorProto.BFLOAT16}
@@ -156,7 +157,7 @@ class _Exporter:
             attrs["onnx_nodes"] = [shown(source) for source in sources]
         if inner:
             attrs.update(_attributes(inner[0].attrs))
-        int8 = pattern is not None and "." in pattern and not pattern.startswith("dnnl.")
+        int8 = pattern is not None and pattern.split(".")[0] == INT8_CODEGEN
         domain = (INT8_DOMAIN if int8 else FUSED_DOMAIN) if pattern else RELAX_DOMAIN
         return self._emit(var, op_type, domain, name, inputs, attrs)
 

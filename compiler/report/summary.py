@@ -92,9 +92,9 @@ def layers(mod: tvm.IRModule) -> list[dict]:
         if not isinstance(call, relax.Call):
             continue
         if isinstance(call.op, tvm.ir.GlobalVar) and "Codegen" in (mod[call.op].attrs or {}):
-            from compiler.codegen.int8 import composites_in
+            from compiler.codegen.int8 import CODEGEN, composites_in
 
-            row = _library_row if mod[call.op].attrs["Codegen"] == "dnnl" else _kernel_row
+            row = _kernel_row if mod[call.op].attrs["Codegen"] == CODEGEN else _library_row
             rows += [row(name, func) for name, func in composites_in(mod[call.op])]
             continue
         if isinstance(call.op, tvm.ir.GlobalVar):
@@ -157,7 +157,7 @@ def _kernel_row(name, func) -> dict:
 
 
 def _library_row(name, func) -> dict:
-    """A float group run by a library (codegen/dnnl.py: "dnnl.conv2d_bias_clip") rather than TVM."""
+    """A float group another codegen's library runs (codegen/dnnl.py: "dnnl.conv2d_bias_clip"), not TVM."""
     row = _kernel_row(name, func)
     row.pop("precision")
     return {**row, "kind": "fused", "library": name.split(".", 1)[0]}

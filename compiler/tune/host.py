@@ -114,8 +114,8 @@ def tune_host(lowered: tvm.IRModule, target: tvm.target.Target, db_path: Path, t
     progress(message) gets a line when the defaults are measured, after every measured iteration
     ("host tuning: 128/1000 trials, 95 s (last: matmul)") and at the end.
 
-    The first tuning in a process also pays for MetaSchedule importing tvm.s_tir.tensor_intrin
-    (15-20 s on a busy 2-core machine, mostly parsing CUDA intrinsics), which the time budget counts."""
+    The first tuning in a process also pays for registering this CPU's tensor intrinsics (a few
+    seconds: _register_cpu_intrinsics), which the time budget counts."""
     _check_arguments(target, trials, time_budget)
     clock = _Clock(time_budget)
     _register_cpu_intrinsics()

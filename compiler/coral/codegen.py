@@ -74,8 +74,9 @@ def _default_target():
     return get_target(DEFAULT_TARGET)
 
 
-def kernels() -> list[str]:
-    return _native().kernels()
+def kernels(target=None) -> list[str]:
+    """The kernels the emitter family of `target` ([isa] arch; default coral-npu's, "rvv") implements."""
+    return _native().kernels(isa(target).get("arch", "rvv"))
 
 
 def __getattr__(name):

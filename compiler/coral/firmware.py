@@ -37,7 +37,8 @@ RESERVED_DTCM = 2048  # runtime .data/.bss besides the arena and the counters
 @dataclass
 class Layer:
     step: Step
-    impl: str                   # rvv (generated RVV kernel), c (generated portable C), ref (kernels/ref),
+    impl: str                   # rvv / neon (generated kernel of the target's emitter family), c (generated
+                                # portable C), ref (kernels/ref),
                                 # transpose, tvm (TVM's LLVM code through a generated wrapper)
     function: str
     source: str                 # the C file's text
@@ -102,16 +103,17 @@ def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
     kernel = step.kernel
     if not use_codegen:
         reason = "reference build"
-    elif kernel.kernel in codegen.kernels():
+    elif kernel.kernel in codegen.kernels(target):
         try:
             emitted = codegen.emit_int8_kernel(kernel, function, schedule=schedule, vector=vector, target=target)
         except codegen.SpecError as err:
             reason = str(err)
         else:
-            return Layer(step, "rvv" if vector else "c", function, emitted.source, emitted.scratch_bytes,
+            family = codegen.isa(target).get("arch", "rvv")  # rvv, neon: the emitter family that made it
+            return Layer(step, family if vector else "c", function, emitted.source, emitted.scratch_bytes,
                          emitted.constant_bytes, emitted.schedule)
     else:
-        reason = f"the Coral codegen has no {kernel.kernel} kernel"
+        reason = f"the codegen has no {codegen.isa(target).get('arch', 'rvv')} {kernel.kernel} kernel"
     source, constant_bytes = _ref_source(graph, step, function)
     return Layer(step, "ref", function, source, 0, constant_bytes, None, reason)
 

@@ -25,7 +25,7 @@ from compiler.coral.codegen import Emitted, emit, target_or_default
 from compiler.coral.memory import profile_for
 from compiler.coral.memory_plan import ALIGN
 from compiler.coral.ref_layer import ref_file, ref_layer_source
-from compiler.coral.simulator import run_firmware
+from compiler.coral.simulator import input_capacity, run_firmware
 from compiler.coral.toolchain import Toolchain
 from compiler.errors import CompilerError
 from compiler.resources import data_dir
@@ -85,7 +85,7 @@ def run_kernel_cases(cases: list[KernelCase], workdir: Path, profile: str | None
     profile = profile or kernel_profile(target)
     memory = profile_for(target, profile)
     emitted = [_emit(index, case, target) for index, case in enumerate(cases)]
-    batches = _batches(emitted, memory, cases_per_firmware)
+    batches = _batches(emitted, memory, cases_per_firmware, input_capacity(target))
     toolchain = Toolchain.for_target(target)
 
     def run(numbered):
@@ -148,9 +148,9 @@ def _arena_section(arena_bytes: int, memory) -> str:
     return ".arena" if arena_bytes <= data.size - memory.stack - RESERVED_DATA else ".extmem_bss"
 
 
-def _batches(emitted: list[_Emitted], memory, per_firmware: int) -> list[list[_Emitted]]:
+def _batches(emitted: list[_Emitted], memory, per_firmware: int, capacity: int) -> list[list[_Emitted]]:
     """Consecutive cases whose constant tables, and arena when it spills beside them, fit, and
-    whose inputs fit the simulator's inbox."""
+    whose inputs fit the simulator's input stream (`capacity` bytes)."""
     weights = memory.region_for("weights")
     batches: list[list[_Emitted]] = [[]]
     for item in emitted:
@@ -159,7 +159,7 @@ def _batches(emitted: list[_Emitted], memory, per_firmware: int) -> list[list[_E
         shared = weights.name == memory.region_for("spill").name and _arena_section(arena, memory) == ".extmem_bss"
         needed = sum(e.constant_bytes for e in batch) + (arena if shared else 0)
         inputs = sum(np.asarray(array).nbytes for e in batch for array in e.case.inputs)
-        if batches[-1] and (needed > weights.size or len(batch) > per_firmware or inputs + 4 > memory.inbox.size):
+        if batches[-1] and (needed > weights.size or len(batch) > per_firmware or inputs + 4 > capacity):
             batches.append([item])
         else:
             batches[-1] = batch

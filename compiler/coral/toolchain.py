@@ -1,4 +1,4 @@
-"""The RVV targets' toolchain driver: C sources + the bare-metal runtime -> firmware ELF.
+"""The firmware targets' toolchain driver: C sources + the target's runtime -> firmware ELF.
 
     tc = Toolchain.for_target(get_target("coral-npu"))
     elf = tc.build_firmware([Path("model.c")], out / "firmware.elf", profile="highmem")
@@ -6,9 +6,9 @@
     tc.vector_float_instructions(elf) # [] when the build is Zve32x-clean
 
 Tools and flags come from [toolchain] and [isa] in the target's target.toml. The runtime
-([toolchain] runtime: a folder beside the target's, targets/riscv_runtime/ for every RVV target
-here) is compiled with the scalar -march, the firmware's sources with the vector one. Every tool
-failure a user can cause becomes a one-line CompilerError.
+([toolchain] runtime: folders beside the target's, its platform's and targets/runtime_common/;
+every .c and .S file in them is built) is compiled with the scalar -march, the firmware's
+sources with the vector one. Every tool failure a user can cause becomes a one-line CompilerError.
 """
 
 import json
@@ -24,8 +24,6 @@ from pathlib import Path
 from compiler.coral.memory import MemoryProfile, linker_script, profile_for, profiles_for
 from compiler.errors import CompilerError, FitError
 from compiler.resources import data_dir
-
-RUNTIME_SOURCES = ("crt0.S", "hostio.c", "trap.c", "string.c", "tvm_backend.c", "mathf.c")
 
 # RVV floating-point opcodes (illegal on Zve32x, [isa] vector_float = false): "vf..." except the integer mask op vfirst,
 # plus the float compares that write masks.
@@ -96,13 +94,14 @@ class Toolchain:
         out_elf.parent.mkdir(parents=True, exist_ok=True)
         kernel_flags = self._cflags(self.isa["march"], include_dirs, defines) + [opt, *cflags]
         runtime_flags = self._cflags(self.isa["march_scalar"], defines=self._io_defines()) + ["-O2", "-fno-builtin"]
-        jobs = [(self.runtime_dir / name, runtime_flags) for name in RUNTIME_SOURCES]
+        jobs = [(source, runtime_flags) for folder in self.runtime_dirs for source in sorted(folder.glob("*.[cS]"))]
         jobs += [(Path(source), kernel_flags) for source in sources]
         # The build directory sits beside the ELF (same file system) and vanishes afterwards.
         with tempfile.TemporaryDirectory(prefix=".build-", dir=out_elf.parent) as build:
             objects = self._compile_all(jobs, Path(build)) + [Path(obj) for obj in objects]
             script = Path(build) / "link.ld"
-            script.write_text(linker_script(memory))
+            config = self.target.data["toolchain"]
+            script.write_text(linker_script(memory, config.get("output_arch", "riscv"), config.get("segment_align", 1)))
             self._link(objects, script, out_elf, memory)
         return out_elf
 
@@ -122,8 +121,10 @@ class Toolchain:
         return self.target.data["isa"]
 
     @property
-    def runtime_dir(self) -> Path:
-        return (self.target.folder / self.target.data["toolchain"]["runtime"]).resolve()
+    def runtime_dirs(self) -> list[Path]:
+        """The runtime's folders: the platform's first, so its headers win."""
+        folders = self.target.data["toolchain"]["runtime"]
+        return [(self.target.folder / folder).resolve() for folder in ([folders] if isinstance(folders, str) else folders)]
 
     @property
     def vector_float(self) -> bool:
@@ -132,7 +133,7 @@ class Toolchain:
         return self.isa["vector_float"]
 
     def _cflags(self, march: str, include_dirs=(), defines=()) -> list:
-        includes = [self.runtime_dir, data_dir("kernels") / "include", *include_dirs]
+        includes = [*self.runtime_dirs, data_dir("kernels") / "include", *include_dirs]
         return [*self.target.data["toolchain"]["cflags"], f"-march={march}", f"-mabi={self.isa['mabi']}",
                 *(f"-I{path}" for path in includes), *(f"-D{define}" for define in defines)]
 

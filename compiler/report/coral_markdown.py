@@ -1,5 +1,5 @@
-"""The firmware part of report.md and of the build's terminal summary for the RVV targets (coral-npu,
-rvv256-rv64: report.json "coral")."""
+"""The firmware part of report.md and of the build's terminal summary for the firmware targets (coral-npu,
+rvv256-rv64, arm64-neon: report.json "coral")."""
 
 from compiler.names import md_code, md_text
 
@@ -32,6 +32,10 @@ def render_coral(coral: dict, target: str) -> list[str]:
             schedule += " (tuned)"
         shape = "x".join(str(d) for d in row["output_shape"])
         lines.append(_cells((row["index"], md_code(row['name']), row["op"], shape, f"{row['macs']:,}", impl, schedule)))
+    if not build.get("counts_instructions", True):
+        return lines + ["", "`python -m compiler run OUT --input x.npy` runs the whole model in the emulator and checks its "
+                            "outputs. The emulator (QEMU's user mode) counts no instructions, and its wall time is not "
+                            "a performance figure for the chip.", ""]
     return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
                         "OUT/run.json).", ""]
 
@@ -61,8 +65,9 @@ def coral_summary_lines(coral, target: str) -> list[str]:
         return []
     regions = ", ".join(f"{r['region']} {r['used_bytes']:,}/{r['size_bytes']:,} B ({r['percent']}%)"
                         for r in coral["memory_map"])
-    generated = sum(row["impl"] == "rvv" for row in coral["layers"])
-    parts = [f"{generated} on generated RVV kernels"]
+    family = coral.get("build", {}).get("arch", "rvv")
+    generated = sum(row["impl"] == family for row in coral["layers"])
+    parts = [f"{generated} on generated {family.upper()} kernels"]
     for impl, where in (("ref", "kernels/ref"), ("tvm", "TVM's LLVM code")):
         rows = [row for row in coral["layers"] if row["impl"] == impl]
         if rows:

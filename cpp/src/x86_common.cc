@@ -23,27 +23,6 @@ std::string prologue(const KernelSpec& spec) {
          "#include \"npu_parallel.h\"\n#include \"npu_x86_quant.h\"\n\n";
 }
 
-std::string Constants::add(const std::string& ctype, int64_t element_bytes, const std::string& what,
-                           const std::vector<int32_t>& values) {
-  std::string array_name = name + "_" + what;
-  std::string array = c_array(ctype, array_name, values);
-  text += array.replace(array.find("aligned(16)"), 11, "aligned(32)");
-  bytes += element_bytes * static_cast<int64_t>(values.size());
-  return array_name;
-}
-
-std::string Constants::add64(const std::string& what, const std::vector<int64_t>& values) {
-  std::string array_name = name + "_" + what;
-  text += "static const int64_t " + array_name + "[" + std::to_string(values.size()) +
-          "] __attribute__((section(\".weights\"), aligned(32))) = {";
-  for (size_t i = 0; i < values.size(); ++i) text += (i % 8 ? " " : "\n  ") + std::to_string(values[i]) + "LL,";
-  text += "\n};\n";
-  bytes += 8 * static_cast<int64_t>(values.size());
-  return array_name;
-}
-
-int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
 std::string parallel_kernel(const std::string& name, const ParallelKernel& k) {
   CWriter c;
   c.open(fmt("static %s void %s_range(int64_t begin, int64_t end, const void* data)", kIsa, name.c_str()));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "coral/codegen.h"
+#include "simd_common.h"
 
 namespace coral::x86 {
 
@@ -20,16 +21,8 @@ constexpr const char* kInline = "static inline __attribute__((always_inline, tar
 // npu_x86_quant.h: the AVX2 requantisation helpers every kernel calls).
 std::string prologue(const KernelSpec& spec);
 
-// Static constants, named NAME_<what> (several kernels share one translation unit), 32-byte aligned.
-struct Constants {
-  std::string name, text;
-  int64_t bytes = 0;
-  std::string add(const std::string& ctype, int64_t element_bytes, const std::string& what,
-                  const std::vector<int32_t>& values);
-  std::string add64(const std::string& what, const std::vector<int64_t>& values);
-};
-
-int64_t round_up(int64_t value, int64_t multiple);
+using simd::Constants;
+using simd::round_up;
 
 // A kernel split over the TVM runtime's threads (npu_parallel.h): NAME_range(begin, end, data) runs
 // `body` (C statements over the items [begin, end), with `io`, the kernel's npu_io, in scope), and

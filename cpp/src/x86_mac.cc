@@ -30,34 +30,17 @@ namespace coral::x86 {
 
 namespace {
 
+using simd::ConvShape;
+using simd::conv_shape;
+using simd::emit_pixel_coordinates;
+using simd::emit_taps;
+
+// int16 input pairs per tap (groups 1)
+int64_t pairs_of(const ConvShape& s) { return (s.in_c + 1) / 2; }
+
 constexpr int kTileVectors = 4;               // accumulator registers per channel tile and pixel
 constexpr int kTile = kLanes * kTileVectors;  // output channels per tile
 constexpr int kPixels = 2;                    // output pixels sharing each weight load
-
-struct ConvShape {
-  int64_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
-  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, groups;
-  int64_t input_zero_point, output_zero_point, act_min, act_max, rounding;
-
-  int64_t taps() const { return kernel_h * kernel_w; }
-  int64_t pairs() const { return (in_c + 1) / 2; }        // int16 input pairs per tap (groups 1)
-  int64_t pixels() const { return batches * out_h * out_w; }
-  bool depthwise() const { return groups > 1 && groups == in_c && out_c == in_c; }
-};
-
-// A dense layer is a 1x1 convolution over `batches` one-pixel images.
-ConvShape conv_shape(const KernelSpec& spec) {
-  if (spec.kernel == "dense") {
-    return {spec.at("batches"), 1, 1, spec.at("in_features"), 1, 1, spec.at("out_features"), 1, 1, 1, 1, 1, 1, 0, 0, 1,
-            spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"), spec.at("act_max"),
-            spec.get("rounding", 0)};
-  }
-  return {spec.at("batches"), spec.at("in_h"), spec.at("in_w"), spec.at("in_c"), spec.at("out_h"), spec.at("out_w"),
-          spec.at("out_c"), spec.at("kernel_h"), spec.at("kernel_w"), spec.at("stride_h"), spec.at("stride_w"),
-          spec.get("dilation_h", 1), spec.get("dilation_w", 1), spec.at("pad_top"), spec.at("pad_left"),
-          spec.get("groups", 1), spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"),
-          spec.at("act_max"), spec.get("rounding", 0)};
-}
 
 std::string validate(const KernelSpec& spec, const Schedule&) {
   ConvShape s = conv_shape(spec);
@@ -71,11 +54,11 @@ std::string validate(const KernelSpec& spec, const Schedule&) {
 // [tile][tap][pair][lane of the tile][2]: one tile's weights for one input pair are 4 registers.
 std::vector<int32_t> pack_pairs(const ConvShape& s, const std::vector<int32_t>& weight) {
   int64_t tiles = (s.out_c + kTile - 1) / kTile;
-  std::vector<int32_t> packed(tiles * s.taps() * s.pairs() * kTile * 2, 0);
+  std::vector<int32_t> packed(tiles * s.taps() * pairs_of(s) * kTile * 2, 0);
   size_t at = 0;
   for (int64_t tile = 0; tile < tiles; ++tile) {
     for (int64_t tap = 0; tap < s.taps(); ++tap) {
-      for (int64_t pair = 0; pair < s.pairs(); ++pair) {
+      for (int64_t pair = 0; pair < pairs_of(s); ++pair) {
         for (int64_t lane = 0; lane < kTile; ++lane, at += 2) {
           int64_t co = tile * kTile + lane;
           for (int64_t half = 0; half < 2; ++half) {
@@ -145,36 +128,9 @@ void add_requant_struct(Constants& constants, const ConvShape& s, const std::str
                         (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0);
 }
 
-// Output pixel `pixel` (flat over batches, out_h, out_w): its input row and output row.
-void emit_pixel_coordinates(CWriter& c, const ConvShape& s, const std::string& pixel) {
-  c.line(fmt("const int32_t b = %s / %lld, oy = %s / %lld %% %lld, ox = %s %% %lld;", pixel.c_str(),
-             (long long)(s.out_h * s.out_w), pixel.c_str(), (long long)s.out_w, (long long)s.out_h, pixel.c_str(),
-             (long long)s.out_w));
-}
-
-// The taps of output pixel (b, oy, ox) inside the input: `body` runs with x pointing at tap's input
-// channels and tap its index; `outside` (may be empty) runs for a tap in the padding.
-void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body, const std::string& outside) {
-  c.open(fmt("for (int32_t ky = 0; ky < %lld; ++ky)", (long long)s.kernel_h));
-  c.line(fmt("const int32_t iy = oy * %lld - %lld + ky * %lld;", (long long)s.stride_h, (long long)s.pad_top,
-             (long long)s.dilation_h));
-  c.open(fmt("for (int32_t kx = 0; kx < %lld; ++kx)", (long long)s.kernel_w));
-  c.line(fmt("const int32_t ix = ox * %lld - %lld + kx * %lld, tap = ky * %lld + kx;", (long long)s.stride_w,
-             (long long)s.pad_left, (long long)s.dilation_w, (long long)s.kernel_w));
-  c.open(fmt("if (iy < 0 || iy >= %lld || ix < 0 || ix >= %lld)", (long long)s.in_h, (long long)s.in_w));
-  if (!outside.empty()) c.line(outside);
-  c.line("continue;");
-  c.close();
-  c.line(fmt("const int8_t* x = input + (((size_t)b * %lld + iy) * %lld + ix) * %lld;", (long long)s.in_h,
-             (long long)s.in_w, (long long)s.in_c));
-  body();
-  c.close();
-  c.close();
-}
-
 class PairConvEmitter {
  public:
-  PairConvEmitter(const KernelSpec& spec, const ConvShape& shape) : spec_(spec), s_(shape), k_(shape.taps() * shape.pairs()) {}
+  PairConvEmitter(const KernelSpec& spec, const ConvShape& shape) : spec_(spec), s_(shape), k_(shape.taps() * pairs_of(shape)) {}
 
   Emitted emit(const Arrays& arrays) {
     Constants constants{spec_.name};
@@ -198,7 +154,7 @@ class PairConvEmitter {
   // pairs[tap * P + p] = (x[2p] - zp) | (x[2p + 1] - zp) << 16 as int16 halves (npu_x86_widen_pairs);
   // zeros for a padding tap.
   void emit_gather(CWriter& c) {
-    const long long pairs = s_.pairs();
+    const long long pairs = pairs_of(s_);
     c.open(fmt("static %s void %s(const int8_t* input, int32_t pixel, int32_t* pairs)", kIsa, name("gather").c_str()));
     emit_pixel_coordinates(c, s_, "pixel");
     emit_taps(c, s_, [&] {
@@ -222,18 +178,7 @@ class PairConvEmitter {
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("%s(input, first + %d, pairs + %lld);", name("gather").c_str(), p, (long long)(p * k_)));
     }
-    int64_t full = s_.out_c / kTile, rest = s_.out_c % kTile;
-    if (full > 0) {
-      c.open(fmt("for (int32_t tile = 0; tile < %lld; ++tile)", (long long)full));
-      emit_tile_call(c, pixels, kTile);
-      c.close();
-    }
-    if (rest > 0) {
-      c.open("");
-      c.line(fmt("const int32_t tile = %lld;", (long long)full));
-      emit_tile_call(c, pixels, rest);
-      c.close();
-    }
+    simd::emit_channel_tiles(c, s_.out_c, kTile, [&](int64_t width) { emit_tile_call(c, pixels, width); });
     // then each pixel's whole row at once: one call per pixel, not one per tile
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("npu_x86_requantize(&%s, acc + %lld, 0, %lld, output + (size_t)(first + %d) * %lld);",

@@ -1,4 +1,4 @@
-"""The runtime's expf/logf (targets/riscv_runtime/mathf.c, the libm calls of TVM-compiled
+"""The runtime's expf/logf (targets/runtime_common/mathf.c, the libm calls of TVM-compiled
 layers) in QEMU against numpy's float64 results rounded to float32: at most 1 ulp apart over
 the whole domain, with the IEEE special cases exact."""
 

@@ -14,12 +14,7 @@ import json
 import zlib
 
 import pytest
-import test_kernels_elementwise as elementwise
-import test_kernels_mac as mac
-import test_kernels_move as move
-import test_kernels_prelu as prelu
-import test_kernels_resize as resize
-import test_kernels_softmax as softmax
+from kernel_suites import SUITES, large_spec_labels, suite_name
 from kernel_testing import assert_bit_exact, run_cases
 from test_coral_build import DIGITS, build, digits_equal_host
 
@@ -30,25 +25,16 @@ from compiler.targets import get_target
 TARGET = get_target("rvv256-rv64")
 SAMPLE = 3
 
-# test module, and its spec's constant arrays and inputs
-SUITES = [(mac, lambda spec: spec.arrays, lambda spec: [spec.x]),
-          (elementwise, lambda spec: spec.arrays, lambda spec: spec.inputs),
-          (move, lambda spec: {}, lambda spec: spec.inputs),
-          (softmax, lambda spec: {}, lambda spec: [spec.x]),
-          (prelu, lambda spec: dict(alpha=spec.alpha), lambda spec: [spec.x]),
-          (resize, lambda spec: spec.arrays, lambda spec: [spec.x])]
-
-
 def _cases():
     """(label, spec, schedule, vector, reference, arrays, inputs) rows, labels prefixed by the suite."""
     rows = []
     for module, arrays, inputs in SUITES:
-        benchmarks = set(getattr(module, "BENCHMARK_CEILINGS", mac.BENCHMARKS))  # the large specs' labels
+        benchmarks = large_spec_labels(module)  # the large specs' labels
         kept = [case for case in module.CASES if not any(case[0].startswith(label) for label in benchmarks)]
         for label, spec, schedule, vector, *reference in kept:
             if zlib.crc32(label.encode()) % SAMPLE:
                 continue
-            rows.append((f"{module.__name__[len('test_kernels_'):]}:{label}", spec, schedule, vector,
+            rows.append((f"{suite_name(module)}:{label}", spec, schedule, vector,
                          bool(reference and reference[0]), arrays, inputs))
     return rows
 
@@ -62,7 +48,7 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rvv256")
     out = {}
     for module, *_ in SUITES:  # one run_cases call per suite: the suites read their specs differently
-        prefix = module.__name__[len("test_kernels_"):] + ":"
+        prefix = suite_name(module) + ":"
         rows = [row for row in CASES if row[0].startswith(prefix)]
         arrays, inputs = rows[0][5], rows[0][6]
         out.update(run_cases([row[:5] for row in rows], folder / prefix[:-1], arrays, inputs, target=TARGET))

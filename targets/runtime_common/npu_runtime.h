@@ -1,12 +1,17 @@
-/* The bare-metal runtime of the RVV targets (coral-npu's RV32, rvv256-rv64's RV64): what generated
- * firmware and tests call. Every target.toml names this folder ([toolchain] runtime); the code is
- * XLEN-agnostic C, and the addresses of the simulator's devices arrive as -D flags.
+/* The runtime of the firmware targets: what generated firmware and tests call. A target.toml
+ * names its folders ([toolchain] runtime): this one (runtime_common/: output records, exit,
+ * mem*, libm, TVM's hooks), which is portable C, and its platform's, which provides
+ * npu_platform.h (the instruction counter) and the functions under "platform" below:
+ *   riscv_runtime/         bare metal in qemu-system-riscv (coral-npu, rvv256-rv64): startup,
+ *                          traps, the inbox, the UART, the test finisher (device addresses arrive
+ *                          as -D flags); exact instruction counts (rdinstret under -icount).
+ *   arm64_linux_runtime/   a static Linux executable in qemu-aarch64 user mode (arm64-neon):
+ *                          stdin, stdout and exit_group; no instruction counter.
  *
- * I/O: in the simulator, an input stream the host writes into memory before the start and
- * records on the console UART (hostio.c; no semihosting, so firmware cannot reach host files or
- * commands); on the chip the host moves tensors by writing memory at ELF symbol addresses
- * instead. Startup (crt0.S) enables the vector and float units, zeroes .bss, calls main and
- * exits with its return value. */
+ * I/O: in the simulator, an input stream the host prepares and records on the console (no
+ * semihosting, so bare-metal firmware cannot reach host files or commands); on a chip the host
+ * moves tensors by writing memory at ELF symbol addresses instead. Startup (crt0.S) sets up
+ * the stack and its canary, zeroes .bss, calls main and exits with its return value. */
 #ifndef NPU_RUNTIME_H
 #define NPU_RUNTIME_H
 
@@ -14,6 +19,7 @@
 #define NPU_EXIT_TRAP 3           /* an exception: trap.c printed "trap: mcause=..." first */
 #define NPU_EXIT_STACK_OVERFLOW 4 /* the stack canary was overwritten: "stack overflow: ..." */
 #define NPU_EXIT_TVM 5            /* a TVM-compiled layer reported an error (printed first) */
+#define NPU_EXIT_IO 6             /* the console could not be written (arm64 Linux: write(2) failed) */
 #define NPU_STACK_CANARY 0x5AC3C0DE /* crt0.S writes it at the stack's bottom; npu_exit checks */
 
 #ifndef __ASSEMBLER__
@@ -40,15 +46,14 @@ void npu_exit(int code) __attribute__((noreturn));
 void npu_tvm_workspace(void *base, uint32_t bytes);
 void npu_tvm_failed(const char *layer) __attribute__((noreturn));
 
-/* Retired instructions since reset: exact and repeatable under `qemu -icount shift=0`
- * (a reading costs a few instructions). The performance metric of this target. */
-static inline uint32_t npu_instret(void) {
-    unsigned long v; /* XLEN wide; the low 32 bits suffice for differences */
-    __asm__ volatile("rdinstret %0" : "=r"(v));
-    return (uint32_t)v;
-}
+/* Platform (the target's runtime folder). */
+void npu_write(const char *s, uint32_t n);             /* console bytes */
+void npu_finish(int code) __attribute__((noreturn)); /* ends the program, no checks */
 
-/* Runtime internals shared by hostio.c and trap.c. */
+/* npu_instret() and NPU_COUNTS_INSTRUCTIONS (1 when its counts are exact and repeatable). */
+#include "npu_platform.h"
+
+/* Runtime internals shared by records.c and the platform (trap.c). */
 char *npu_format_u32(char *out, uint32_t v, uint32_t base); /* writes digits, returns the end */
 
 #endif /* __ASSEMBLER__ */

@@ -1,0 +1,82 @@
+// The CPU SIMD emitter families' shared pieces (simd_common.h).
+#include "simd_common.h"
+
+namespace coral::simd {
+
+std::string Constants::add(const std::string& ctype, int64_t element_bytes, const std::string& what,
+                           const std::vector<int32_t>& values) {
+  std::string array_name = name + "_" + what;
+  std::string array = c_array(ctype, array_name, values);
+  text += array.replace(array.find("aligned(16)"), 11, "aligned(32)");
+  bytes += element_bytes * static_cast<int64_t>(values.size());
+  return array_name;
+}
+
+std::string Constants::add64(const std::string& what, const std::vector<int64_t>& values) {
+  std::string array_name = name + "_" + what;
+  text += "static const int64_t " + array_name + "[" + std::to_string(values.size()) +
+          "] __attribute__((section(\".weights\"), aligned(32))) = {";
+  for (size_t i = 0; i < values.size(); ++i) text += (i % 8 ? " " : "\n  ") + std::to_string(values[i]) + "LL,";
+  text += "\n};\n";
+  bytes += 8 * static_cast<int64_t>(values.size());
+  return array_name;
+}
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+ConvShape conv_shape(const KernelSpec& spec) {
+  if (spec.kernel == "dense") {
+    return {spec.at("batches"), 1, 1, spec.at("in_features"), 1, 1, spec.at("out_features"), 1, 1, 1, 1, 1, 1, 0, 0, 1,
+            spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"), spec.at("act_max"),
+            spec.get("rounding", 0)};
+  }
+  return {spec.at("batches"), spec.at("in_h"), spec.at("in_w"), spec.at("in_c"), spec.at("out_h"), spec.at("out_w"),
+          spec.at("out_c"), spec.at("kernel_h"), spec.at("kernel_w"), spec.at("stride_h"), spec.at("stride_w"),
+          spec.get("dilation_h", 1), spec.get("dilation_w", 1), spec.at("pad_top"), spec.at("pad_left"),
+          spec.get("groups", 1), spec.at("input_zero_point"), spec.at("output_zero_point"), spec.at("act_min"),
+          spec.at("act_max"), spec.get("rounding", 0)};
+}
+
+// Output pixel `pixel` (flat over batches, out_h, out_w): its input row and output row.
+void emit_pixel_coordinates(CWriter& c, const ConvShape& s, const std::string& pixel) {
+  c.line(fmt("const int32_t b = %s / %lld, oy = %s / %lld %% %lld, ox = %s %% %lld;", pixel.c_str(),
+             (long long)(s.out_h * s.out_w), pixel.c_str(), (long long)s.out_w, (long long)s.out_h, pixel.c_str(),
+             (long long)s.out_w));
+}
+
+// The taps of output pixel (b, oy, ox) inside the input: `body` runs with x pointing at tap's input
+// channels and tap its index; `outside` (may be empty) runs for a tap in the padding.
+void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body, const std::string& outside) {
+  c.open(fmt("for (int32_t ky = 0; ky < %lld; ++ky)", (long long)s.kernel_h));
+  c.line(fmt("const int32_t iy = oy * %lld - %lld + ky * %lld;", (long long)s.stride_h, (long long)s.pad_top,
+             (long long)s.dilation_h));
+  c.open(fmt("for (int32_t kx = 0; kx < %lld; ++kx)", (long long)s.kernel_w));
+  c.line(fmt("const int32_t ix = ox * %lld - %lld + kx * %lld, tap = ky * %lld + kx;", (long long)s.stride_w,
+             (long long)s.pad_left, (long long)s.dilation_w, (long long)s.kernel_w));
+  c.open(fmt("if (iy < 0 || iy >= %lld || ix < 0 || ix >= %lld)", (long long)s.in_h, (long long)s.in_w));
+  if (!outside.empty()) c.line(outside);
+  c.line("continue;");
+  c.close();
+  c.line(fmt("const int8_t* x = input + (((size_t)b * %lld + iy) * %lld + ix) * %lld;", (long long)s.in_h,
+             (long long)s.in_w, (long long)s.in_c));
+  body();
+  c.close();
+  c.close();
+}
+
+void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call) {
+  int64_t full = count / tile, rest = count % tile;
+  if (full > 0) {
+    c.open(fmt("for (int32_t tile = 0; tile < %lld; ++tile)", (long long)full));
+    call(tile);
+    c.close();
+  }
+  if (rest > 0) {
+    c.open("");
+    c.line(fmt("const int32_t tile = %lld;", (long long)full));
+    call(rest);
+    c.close();
+  }
+}
+
+}  // namespace coral::simd

@@ -1,0 +1,49 @@
+// Shared by the CPU SIMD emitter families (x86_*.cc, neon_*.cc): static constants, a convolution's
+// shape, and the C that walks an output pixel's taps.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "coral/codegen.h"
+
+namespace coral::simd {
+
+// Static constants, named NAME_<what> (several kernels share one translation unit), 32-byte aligned.
+struct Constants {
+  std::string name, text;
+  int64_t bytes = 0;
+  std::string add(const std::string& ctype, int64_t element_bytes, const std::string& what,
+                  const std::vector<int32_t>& values);
+  std::string add64(const std::string& what, const std::vector<int64_t>& values);
+};
+
+int64_t round_up(int64_t value, int64_t multiple);
+
+// A conv2d spec's geometry and quantisation; a dense layer is a 1x1 convolution over `batches`
+// one-pixel images.
+struct ConvShape {
+  int64_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
+  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, groups;
+  int64_t input_zero_point, output_zero_point, act_min, act_max, rounding;
+
+  int64_t taps() const { return kernel_h * kernel_w; }
+  int64_t pixels() const { return batches * out_h * out_w; }
+  bool depthwise() const { return groups > 1 && groups == in_c && out_c == in_c; }
+};
+
+ConvShape conv_shape(const KernelSpec& spec);
+
+// Output pixel `pixel` (flat over batches, out_h, out_w): C defining b, oy, ox.
+void emit_pixel_coordinates(CWriter& c, const ConvShape& s, const std::string& pixel);
+
+// The taps of output pixel (b, oy, ox) inside the input: `body` runs with x pointing at tap's input
+// channels and tap its index; `outside` (may be empty) runs for a tap in the padding.
+void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body, const std::string& outside);
+
+// `count` output channels in tiles of `tile`: a loop over the whole tiles, then a block for the
+// partial one; `call(width)` emits one tile's statement, with `tile` (the tile's index) in scope.
+void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call);
+
+}  // namespace coral::simd

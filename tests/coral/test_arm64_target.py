@@ -1,0 +1,208 @@
+"""The arm64 edge-CPU targets (targets/arm64_neon: Cortex-A76 class with dot product; arm64_neon_a72:
+Cortex-A72 class without): static Linux executables cross-compiled by clang-19 and run in
+qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
+(targets/arm64_linux_runtime/: stdin, stdout, exit_group).
+
+- the NEON emitter family's convolutions (groups 1 and depthwise) and dense layers
+  (cpp/src/neon_mac.cc: sdot on the A76, smull + sadalp on the A72, smlal for depthwise) bit-exact
+  to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
+  scales, the three roundings) and their benchmarks;
+- kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
+  kernel tests' NumPy references on a CRC-picked quarter of their specs;
+- the digits CNN on both CPUs equal to the host int8 build bit for bit, and a layer kept in float
+  (TVM's LLVM code for aarch64) inside it;
+- what the emulator cannot say is not said: no instruction counts, no tuning;
+- the A72 model really lacks the dot product: an sdot is a clear one-line failure.
+"""
+
+import json
+import re
+import zlib
+
+import numpy as np
+import pytest
+import test_kernels_mac as mac
+from kernel_suites import SUITES, large_spec_labels, suite_name
+from kernel_testing import run_cases
+from test_coral_build import DIGITS, build, cli, digits_equal_host
+
+from compiler.coral.codegen import emit
+from compiler.coral.simulator import SimulatorError, check_simulator_tools, run_firmware
+from compiler.coral.toolchain import Toolchain, run_tool
+from compiler.targets import get_target
+
+TARGETS = [get_target("arm64-neon"), get_target("arm64-neon-a72")]
+SAMPLE = 4
+
+def _specs():
+    """(suite, label, spec) for one spec in SAMPLE of each suite (by the CRC-32 of its label), the
+    large benchmark specs left out; a spec appears once however many schedules it is run with."""
+    rows, seen = [], set()
+    for module, _, _ in SUITES:
+        benchmarks = large_spec_labels(module)
+        for _, spec, *_ in module.CASES:
+            label = f"{suite_name(module)}:{spec.label}"
+            if (label in seen or any(spec.label.startswith(name) for name in benchmarks)
+                    or zlib.crc32(label.encode()) % SAMPLE):
+                continue
+            seen.add(label)
+            rows.append((module, label, spec))
+    return rows
+
+
+SPECS = _specs()
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=[target.name for target in TARGETS])
+def reference_runs(request, tmp_path_factory):
+    """label -> KernelRun of kernels/ref for every sampled spec on one arm64 CPU."""
+    target = request.param
+    check_simulator_tools(target)
+    folder = tmp_path_factory.mktemp(target.name)
+    out = {}
+    for module, arrays, inputs in SUITES:
+        rows = [(label, spec, None, False, True) for suite, label, spec in SPECS if suite is module]
+        out.update(run_cases(rows, folder / module.__name__, arrays, inputs, target=target))
+    return out
+
+
+def test_kernels_ref_is_bit_exact_on_arm64(reference_runs):
+    kinds = {spec.kernel for _, _, spec in SPECS}
+    assert {"conv2d", "dense", "add", "mul", "softmax", "max_pool2d", "resize_bilinear"} <= kinds  # the main kernels
+    assert any(spec.params.get("groups", 1) > 1 for _, _, spec in SPECS if spec.kernel == "conv2d")  # depthwise too
+    for _, label, spec in SPECS:
+        got = reference_runs[label].output
+        bad = np.argwhere(got != spec.want)
+        assert bad.size == 0, f"{label}: {len(bad)} of {spec.want.size} outputs differ, first at {tuple(bad[0])}"
+
+
+def _neon(spec) -> bool:
+    """Convolutions with groups 1 or depthwise (depth multiplier 1), and dense layers: the NEON family's."""
+    groups, p = spec.params.get("groups", 1), spec.params
+    return groups == 1 or (groups == p["in_c"] == p["out_c"])
+
+
+NEON_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon(spec)]
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=[target.name for target in TARGETS])
+def neon_runs(request, tmp_path_factory):
+    """(target, label -> KernelRun) of the generated NEON kernel for every such MAC spec."""
+    rows = [(spec.label, spec, None, True) for spec in NEON_SPECS]
+    folder = tmp_path_factory.mktemp(f"neon-{request.param.name}")
+    return request.param, run_cases(rows, folder, lambda spec: spec.arrays, lambda spec: [spec.x], target=request.param)
+
+
+def test_neon_kernels_are_bit_exact(neon_runs):
+    target, runs = neon_runs
+    assert {spec.params.get("rounding", 0) for spec in NEON_SPECS} == {0, 1, 2}
+    assert {spec.kernel for spec in NEON_SPECS} == {"conv2d", "dense"}
+    assert any(spec.params.get("groups", 1) > 1 for spec in NEON_SPECS)  # depthwise
+    for spec in NEON_SPECS:
+        got = runs[spec.label].output
+        bad = np.argwhere(got != spec.want)
+        assert bad.size == 0, (f"{target.name} {spec.label}: {len(bad)} of {spec.want.size} outputs differ, first at "
+                               f"{tuple(bad[0])}: got {got[tuple(bad[0])]}, want {spec.want[tuple(bad[0])]}")
+
+
+def test_each_cpu_gets_its_own_products(tmp_path):
+    """The A76 build multiplies with sdot, the A72 build (no dot product) with int8 smull (into int16 lanes)."""
+    spec = NEON_SPECS[0]
+    sdot, smull8 = re.compile(r"\bsdot\b"), re.compile(r"\bsmull\s+v\d+\.8h")
+    for target, present, absent in ((TARGETS[0], sdot, smull8), (TARGETS[1], smull8, sdot)):
+        (tmp_path / "k.c").write_text(emit(spec.kernel, "k", spec.params, spec.arrays, target=target).source)
+        toolchain = Toolchain.for_target(target)
+        obj = toolchain.compile(tmp_path / "k.c", tmp_path / f"{target.name}.o", flags=["-O2"])
+        listing = run_tool([toolchain.objdump, "-d", "--mattr=+dotprod", obj], "disassembling")
+        assert present.search(listing) and not absent.search(listing)
+
+
+@pytest.fixture(scope="module")
+def host_digits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("host") / "host"
+    build(DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz", out, "--target", "host")
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
+def test_digits_equals_the_host_build_bit_for_bit(target, host_digits, tmp_path):
+    out = tmp_path / target.name
+    report = build(DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz", out, "--target", target.name)
+    stdout = digits_equal_host(out, host_digits, tmp_path / "runs", count=2)
+    assert "not a performance figure" in stdout and "MACs/instr" not in stdout
+    coral = report["coral"]
+    assert coral["build"]["counts_instructions"] is False and coral["build"]["arch"] == "neon"
+    convs = [row for row in coral["layers"] if row["op"].startswith("conv2d") or row["op"].startswith("dense")]
+    assert [row["impl"] for row in convs] == ["neon"] * 6
+    assert [row["region"] for row in coral["memory_map"]] == ["DRAM"]
+    record = json.loads((out / "run.json").read_text())
+    assert record["total_instructions"] is None and "counts no instructions" in record["note"]
+    assert all("instructions" not in row for row in record["layers"])
+    assert "counts no instructions" in (out / "report.md").read_text()
+    data = (out / "firmware.elf").read_bytes()
+    assert data[4] == 2 and data[18:20] == (183).to_bytes(2, "little")  # ELFCLASS64, EM_AARCH64
+    assert b"/lib/ld-linux" not in data  # static: no program interpreter
+
+
+def test_a_float_layer_runs_tvm_code_for_aarch64(host_digits, tmp_path):
+    """--keep-float leaves a convolution to TVM's LLVM backend (mtriple aarch64-linux-gnu); the same
+    layer kept in float on the host gives the same outputs within float rounding."""
+    keep = ("--keep-float", "/features/features.6/Conv")
+    arm = build(DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz", tmp_path / "arm", "--target", "arm64-neon-a72", *keep)
+    assert "nn.conv2d" in {row["op"] for row in arm["coral"]["layers"] if row["impl"] == "tvm"}
+    build(DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz", tmp_path / "host", "--target", "host", *keep)
+    x = np.load(DIGITS / "sample.npy").astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    outputs = []
+    for name in ("arm", "host"):
+        result = cli("run", tmp_path / name, "--input", tmp_path / "x.npy", "--output", tmp_path / f"{name}.npy")
+        assert result.returncode == 0, result.stderr
+        outputs.append(np.load(tmp_path / f"{name}.npy"))
+    # The float conv's output is requantised to int8 before the next layer: a float-rounding
+    # difference can move one value by one step, so allow one step of the output's scale.
+    assert np.allclose(outputs[0], outputs[1], atol=0.05)
+
+
+def test_tune_is_refused_on_a_target_that_counts_nothing(tmp_path):
+    result = cli("tune", DIGITS / "digits_cnn.onnx", "--target", "arm64-neon", "--quantize", "int8",
+                 "--calib", DIGITS / "calib.npz", "--tuning-db", tmp_path / "db.json", "-o", tmp_path / "out")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: tune --target arm64-neon: qemu-aarch64 counts no instructions (QEMU's user mode), "
+        "so there is no figure to tune by")
+
+
+def _program(target, tmp_path, body: str, cflags=()):
+    (tmp_path / "main.c").write_text('#include "npu_runtime.h"\n' + body)
+    return Toolchain.for_target(target).build_firmware([tmp_path / "main.c"], tmp_path / "firmware.elf", cflags=cflags)
+
+
+def test_the_a72_model_has_no_dot_product(tmp_path):
+    """The same program with an sdot runs on the A76 model and stops with SIGILL, named in one line,
+    on the A72's: the CPU models keep a kernel honest about the instructions it may use."""
+    body = r"""
+        int main(void) {
+            __asm__ volatile("sdot v0.4s, v1.16b, v2.16b" ::: "v0");
+            npu_puts("dot product ran\n");
+            return 0;
+        }"""
+    a76, a72 = TARGETS
+    elf = _program(a72, tmp_path, body, cflags=["-march=armv8.2-a+dotprod"])
+    assert "dot product ran" in run_firmware(elf, tmp_path, target=a76).stdout
+    with pytest.raises(SimulatorError, match=r"^simulator failed: qemu: uncaught target signal 4 \(Illegal instruction\)"):
+        run_firmware(elf, tmp_path, target=a72)
+
+
+def test_the_input_stream_is_stdin(tmp_path):
+    """npu_read_input reads the length-prefixed stream from stdin; a short stream is reported, not read past."""
+    target = TARGETS[0]
+    elf = _program(target, tmp_path, r"""
+        int main(void) {
+            uint8_t first[3], second[2];
+            if (npu_read_input(first, 3) != 0) return 10;
+            npu_send(0, first, 3);
+            if (npu_read_input(second, 2) != 0) { npu_puts("short stream\n"); return 11; }
+            return 0;
+        }""")
+    result = run_firmware(elf, tmp_path, inputs=[b"\x01\x02", b"\x03\x04"], target=target, check=False)
+    assert result.records[0] == b"\x01\x02\x03" and result.exit_code == 11 and "short stream" in result.stdout

@@ -46,15 +46,6 @@ bool in_place(const ConvShape& s) {
          s.out_h == s.in_h && s.out_w == s.in_w && s.in_c % 4 == 0;
 }
 
-std::string validate(const KernelSpec& spec, const Schedule&) {
-  ConvShape s = conv_shape(spec);
-  if (s.groups != 1 && !s.depthwise()) {
-    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
-               "multiplier 1 have NEON kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c);
-  }
-  return "";
-}
-
 // [tile][word][lane of the tile][4 bytes]: one tile's weights for one input word are 4 registers.
 std::vector<int32_t> pack_words(const ConvShape& s, const std::vector<int32_t>& weight) {
   const int64_t tiles = (s.out_c + kTile - 1) / kTile, words = words_of(s), k = s.taps() * s.in_c;
@@ -193,12 +184,7 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
   Constants constants{spec.name};
   constants.add("int16_t", 2, "weight", pack_depthwise(s, array(arrays, "weight").values));
   add_requant(constants, s, arrays, false);
-  constants.text += fmt("static const npu_neon_depthwise_shape %s_shape = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n", spec.name.c_str(), (long long)s.in_h,
-                        (long long)s.in_w, (long long)s.out_c, (long long)s.out_h, (long long)s.out_w,
-                        (long long)s.kernel_h, (long long)s.kernel_w, (long long)s.stride_h, (long long)s.stride_w,
-                        (long long)s.dilation_h, (long long)s.dilation_w, (long long)s.pad_top, (long long)s.pad_left,
-                        (long long)s.input_zero_point);
+  constants.text += simd::depthwise_shape_constant(spec.name, s);
   CWriter c;
   c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   c.line("(void)scratch;");
@@ -208,18 +194,9 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
   return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
 }
 
-Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
-  if (!vector) throw SpecError("the NEON kernels have no portable form: kernels/ref is the portable kernel");
-  std::string why = validate(spec, schedule);
-  if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
-  ConvShape s = conv_shape(spec);
-  return s.depthwise() ? emit_depthwise(spec, s, arrays) : WordConvEmitter(spec, s).emit(arrays);
-}
-
-Schedule default_schedule(const KernelSpec&) { return Schedule{}; }
-
-const bool registered_conv = register_kernel({"conv2d", emit, default_schedule, validate, {}, "neon"});
-const bool registered_dense = register_kernel({"dense", emit, default_schedule, validate, {}, "neon"});
+const bool registered = simd::register_mac_family(
+    "neon", "NEON", emit_depthwise,
+    [](const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) { return WordConvEmitter(spec, s).emit(arrays); });
 
 }  // namespace
 

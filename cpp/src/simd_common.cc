@@ -64,6 +64,35 @@ void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body
   c.close();
 }
 
+bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
+                         const MacEmitter& general) {
+  auto validate = [=](const KernelSpec& spec, const Schedule&) {
+    ConvShape s = conv_shape(spec);
+    if (s.groups == 1 || s.depthwise()) return std::string();
+    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
+               "multiplier 1 have %s kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c,
+               family.c_str());
+  };
+  auto emit = [=](const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
+    if (!vector) throw SpecError("the " + family + " kernels have no portable form: kernels/ref is the portable kernel");
+    std::string why = validate(spec, schedule);
+    if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+    ConvShape s = conv_shape(spec);
+    return s.depthwise() ? depthwise(spec, s, arrays) : general(spec, s, arrays);
+  };
+  auto no_knobs = [](const KernelSpec&) { return Schedule{}; };
+  return register_kernel({"conv2d", emit, no_knobs, validate, {}, arch}) &&
+         register_kernel({"dense", emit, no_knobs, validate, {}, arch});
+}
+
+std::string depthwise_shape_constant(const std::string& name, const ConvShape& s) {
+  return fmt("static const npu_depthwise_shape %s_shape = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+             "%lld, %lld, %lld, %lld};\n", name.c_str(), (long long)s.in_h, (long long)s.in_w, (long long)s.out_c,
+             (long long)s.out_h, (long long)s.out_w, (long long)s.kernel_h, (long long)s.kernel_w, (long long)s.stride_h,
+             (long long)s.stride_w, (long long)s.dilation_h, (long long)s.dilation_w, (long long)s.pad_top,
+             (long long)s.pad_left, (long long)s.input_zero_point);
+}
+
 void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call) {
   int64_t full = count / tile, rest = count % tile;
   if (full > 0) {

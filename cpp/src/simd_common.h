@@ -42,6 +42,17 @@ void emit_pixel_coordinates(CWriter& c, const ConvShape& s, const std::string& p
 // channels and tap its index; `outside` (may be empty) runs for a tap in the padding.
 void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body, const std::string& outside);
 
+// Registers a family's conv2d and dense kernels (`family` names it in messages: "x86", "NEON"):
+// depthwise convolutions (depth multiplier 1) go to `depthwise`, groups 1 and dense layers to
+// `general`; other grouped convolutions are refused (validate() says why, and the build runs
+// kernels/ref). No schedule knobs, and no portable form (kernels/ref is the portable kernel).
+using MacEmitter = std::function<Emitted(const KernelSpec&, const ConvShape&, const Arrays&)>;
+bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
+                         const MacEmitter& general);
+
+// "static const npu_depthwise_shape NAME_shape = {...};" (kernels/include/npu_depthwise.h).
+std::string depthwise_shape_constant(const std::string& name, const ConvShape& s);
+
 // `count` output channels in tiles of `tile`: a loop over the whole tiles, then a block for the
 // partial one; `call(width)` emits one tile's statement, with `tile` (the tile's index) in scope.
 void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call);

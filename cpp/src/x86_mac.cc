@@ -42,15 +42,6 @@ constexpr int kTileVectors = 4;               // accumulator registers per chann
 constexpr int kTile = kLanes * kTileVectors;  // output channels per tile
 constexpr int kPixels = 2;                    // output pixels sharing each weight load
 
-std::string validate(const KernelSpec& spec, const Schedule&) {
-  ConvShape s = conv_shape(spec);
-  if (s.groups != 1 && !s.depthwise()) {
-    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
-               "multiplier 1 have x86 kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c);
-  }
-  return "";
-}
-
 // [tile][tap][pair][lane of the tile][2]: one tile's weights for one input pair are 4 registers.
 std::vector<int32_t> pack_pairs(const ConvShape& s, const std::vector<int32_t>& weight) {
   int64_t tiles = (s.out_c + kTile - 1) / kTile;
@@ -243,12 +234,7 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
   const bool vector_requant = s.rounding == 0;
   if (vector_requant) add_vector_requant(constants, s, arrays, bias);
   add_requant_struct(constants, s, spec.name, bias != nullptr, vector_requant, narrow_requant(arrays));
-  constants.text += fmt("static const npu_x86_depthwise_shape %s_shape = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld};\n", spec.name.c_str(), (long long)s.in_h,
-                        (long long)s.in_w, (long long)s.out_c, (long long)s.out_h, (long long)s.out_w,
-                        (long long)s.kernel_h, (long long)s.kernel_w, (long long)s.stride_h, (long long)s.stride_w,
-                        (long long)s.dilation_h, (long long)s.dilation_w, (long long)s.pad_top, (long long)s.pad_left,
-                        (long long)s.input_zero_point);
+  constants.text += simd::depthwise_shape_constant(spec.name, s);
   // output pixels by npu_x86_depthwise, split over the threads
   ParallelKernel k;
   k.count = s.pixels();
@@ -258,18 +244,9 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
   return {prologue(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
-Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
-  if (!vector) throw SpecError("the x86 kernels have no portable form: kernels/ref is the portable kernel");
-  std::string why = validate(spec, schedule);
-  if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
-  ConvShape s = conv_shape(spec);
-  return s.depthwise() ? emit_depthwise(spec, s, arrays) : PairConvEmitter(spec, s).emit(arrays);
-}
-
-Schedule default_schedule(const KernelSpec&) { return Schedule{}; }
-
-const bool registered_conv = register_kernel({"conv2d", emit, default_schedule, validate, {}, "x86"});
-const bool registered_dense = register_kernel({"dense", emit, default_schedule, validate, {}, "x86"});
+const bool registered = simd::register_mac_family(
+    "x86", "x86", emit_depthwise,
+    [](const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) { return PairConvEmitter(spec, s).emit(arrays); });
 
 }  // namespace
 

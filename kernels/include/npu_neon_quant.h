@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "npu_depthwise.h"
 #include "npu_quant.h"
 
 #define NPU_NEON static inline __attribute__((always_inline))
@@ -143,12 +144,7 @@ NPU_NEON_TILE(2, 4)
  * A tap in the padding reads a row of zero points (x - zp = 0 adds nothing, as the reference's
  * skipped tap). Weights packed [tap][channel rounded up to 8] int16; the channels after the last 8
  * one by one. The requantisation's offsets are the bias alone. */
-typedef struct {
-    int32_t in_h, in_w, channels, out_h, out_w, kernel_h, kernel_w;
-    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, input_zero_point;
-} npu_neon_depthwise_shape;
-
-static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_neon_depthwise_shape* s, const int16_t* w,
+static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_depthwise_shape* s, const int16_t* w,
                                                                  const npu_neon_requant* q, const int8_t* input,
                                                                  int8_t* output, int64_t begin, int64_t end) {
     const int32_t channels = s->channels, stride = (channels + 7) / 8 * 8, whole = channels / 8 * 8;
@@ -156,19 +152,10 @@ static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_neon_
     int32_t acc[stride] __attribute__((aligned(16)));
     int8_t zero_row[stride];
     npu_neon_fill((int8_t)s->input_zero_point, stride, zero_row);
-    const int8_t* rows[taps];
+    const int8_t* rows[taps + 1];
     const int8x8_t zp = vdup_n_s8((int8_t)s->input_zero_point);
     for (int64_t pixel = begin; pixel < end; ++pixel) {
-        const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
-        const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
-        for (int32_t ky = 0, tap = 0; ky < s->kernel_h; ++ky) {
-            const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-            for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
-                const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
-                const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
-                rows[tap] = inside ? input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * channels : zero_row;
-            }
-        }
+        npu_depthwise_rows(s, input, zero_row, pixel, rows);
         for (int32_t c = 0; c < whole; c += 8) {
             int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
             for (int32_t tap = 0; tap < taps; ++tap) {

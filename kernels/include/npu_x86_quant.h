@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "npu_depthwise.h"
 #include "npu_quant.h"
 
 #define NPU_X86 static inline __attribute__((always_inline, target("avx2")))
@@ -202,31 +203,8 @@ NPU_X86_TILE(2, 4)
  * saturation). A tap in the padding reads a row of zero points (x - zp = 0 adds nothing, as the
  * reference's skipped tap); an odd tap count ends with a zero weight. Weights packed
  * [pair][channel rounded up to 8][2] int16; the last channels one by one. */
-typedef struct {
-    int32_t in_h, in_w, channels, out_h, out_w, kernel_h, kernel_w;
-    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, input_zero_point;
-} npu_x86_depthwise_shape;
-
-/* rows[tap]: the input channels of each tap of output pixel `pixel`, or zero_row in the padding;
- * rows[taps] = zero_row (the partner of an odd last tap). */
-static inline void npu_x86_depthwise_rows(const npu_x86_depthwise_shape* s, const int8_t* input, const int8_t* zero_row,
-                                          int64_t pixel, const int8_t** rows) {
-    const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
-    const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
-    int32_t tap = 0;
-    for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
-        const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-        for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
-            const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
-            const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
-            rows[tap] = inside ? input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * s->channels : zero_row;
-        }
-    }
-    rows[tap] = zero_row;
-}
-
 static __attribute__((noinline, unused, target("avx2"))) void npu_x86_depthwise(
-    const npu_x86_depthwise_shape* s, const int16_t* w, const npu_x86_requant* q, const int8_t* input, int8_t* output,
+    const npu_depthwise_shape* s, const int16_t* w, const npu_x86_requant* q, const int8_t* input, int8_t* output,
     int64_t begin, int64_t end) {
     const int32_t channels = s->channels, stride = (channels + 7) / 8 * 8, whole = channels / 8 * 8;
     const int32_t taps = s->kernel_h * s->kernel_w, pairs = (taps + 1) / 2;
@@ -237,7 +215,7 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_depthwise(
     const int8_t* rows[taps + 1];
     const __m256i zp = _mm256_set1_epi16((int16_t)s->input_zero_point);
     for (int64_t pixel = begin; pixel < end; ++pixel) {
-        npu_x86_depthwise_rows(s, input, zero_row, pixel, rows);
+        npu_depthwise_rows(s, input, zero_row, pixel, rows);
         /* blocks of 32 channels; the last also takes the channels after the last whole vector */
         for (int32_t c0 = 0; c0 < channels; c0 += 32) {
             const int32_t vectors = whole - c0 >= 32 ? 4 : (whole > c0 ? (whole - c0) / 8 : 0);

@@ -1,0 +1,32 @@
+/* A depthwise convolution's geometry and the input rows of an output pixel's taps: shared by the
+ * CPU SIMD families' depthwise kernels (npu_x86_quant.h, npu_neon_quant.h). */
+#ifndef NPU_DEPTHWISE_H
+#define NPU_DEPTHWISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t in_h, in_w, channels, out_h, out_w, kernel_h, kernel_w;
+    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, input_zero_point;
+} npu_depthwise_shape;
+
+/* rows[tap]: the input channels of each tap of output pixel `pixel`, or zero_row in the padding;
+ * rows[taps] = zero_row (the partner of an odd last tap for kernels that take taps in pairs). */
+static inline void npu_depthwise_rows(const npu_depthwise_shape* s, const int8_t* input, const int8_t* zero_row,
+                                      int64_t pixel, const int8_t** rows) {
+    const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
+    const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
+    int32_t tap = 0;
+    for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
+        const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
+            const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+            const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+            rows[tap] = inside ? input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * s->channels : zero_row;
+        }
+    }
+    rows[tap] = zero_row;
+}
+
+#endif /* NPU_DEPTHWISE_H */

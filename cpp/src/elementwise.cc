@@ -211,4 +211,18 @@ PoolSpec read_pool_spec(const KernelSpec& spec) {
   return p;
 }
 
+std::vector<int32_t> lut_by_byte(const Arrays& arrays) {
+  const Array& table = array(arrays, "table");
+  if (table.dtype != "int8" || table.values.size() != 256) throw SpecError("lut: array 'table' must be int8[256]");
+  std::vector<int32_t> by_byte(256);
+  for (int byte = 0; byte < 256; ++byte) by_byte[byte] = table.values[(byte + 128) % 256];  // table[q + 128]
+  return by_byte;
+}
+
+std::vector<int32_t> requantize_by_byte(const KernelSpec& spec) {
+  auto [act_min, act_max] = act_range(spec);
+  return requantize_table(field(spec, "input_zero_point", INT8_MIN, INT8_MAX), field(spec, "output_zero_point", INT8_MIN, INT8_MAX),
+                          field(spec, "multiplier", 0, INT32_MAX), field(spec, "shift", -31, 30), act_min, act_max);
+}
+
 }  // namespace coral::ew

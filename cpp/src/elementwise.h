@@ -76,6 +76,12 @@ FloatQuantization read_float_quantization(const KernelSpec& spec);
 std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
                                       int64_t shift, int64_t act_min, int64_t act_max);
 
+// The CPU SIMD families' 256-entry tables, by the input byte read as unsigned (0..127, then
+// -128..-1): a lut spec's array 'table' (int8[256], indexed by q + 128), and a requantize spec's
+// requantize_table. SpecError for a malformed table or spec.
+std::vector<int32_t> lut_by_byte(const Arrays& arrays);
+std::vector<int32_t> requantize_by_byte(const KernelSpec& spec);
+
 // The loop of a table kernel (requantize.cc, lut.cc): void NAME(const int8_t* input, int8_t* output,
 // int8_t* scratch) with output[i] = table[(uint8_t)input[i]], `table` a 256-byte array in the
 // unsigned-byte order of requantize_table; one vluxei8 per vector of 8 * lmul * VLEN/8 bytes.

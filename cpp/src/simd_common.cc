@@ -64,25 +64,44 @@ void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body
   c.close();
 }
 
+KernelEntry simple_entry(const std::string& arch, const std::string& family, const std::string& kernel, Emit emit_kernel,
+                         std::function<void(const KernelSpec&)> read, Check check) {
+  auto validate = [read, check](const KernelSpec& spec, const Schedule&) -> std::string {
+    try {
+      read(spec);
+      return check(spec);
+    } catch (const SpecError& error) {
+      return error.what();
+    }
+  };
+  auto emit = [emit_kernel, validate, family](const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule,
+                                              bool vector) {
+    if (!vector) throw SpecError("the " + family + " kernels have no portable form: kernels/ref is the portable kernel");
+    std::string why = validate(spec, schedule);
+    if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+    return emit_kernel(spec, arrays);
+  };
+  return {kernel, emit, [](const KernelSpec&) { return Schedule{}; }, validate, {}, arch};
+}
+
+std::string no_condition(const KernelSpec&) { return ""; }
+
 bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
                          const MacEmitter& general) {
-  auto validate = [=](const KernelSpec& spec, const Schedule&) {
+  auto read = [](const KernelSpec& spec) { conv_shape(spec); };
+  auto check = [family](const KernelSpec& spec) {
     ConvShape s = conv_shape(spec);
     if (s.groups == 1 || s.depthwise()) return std::string();
     return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
                "multiplier 1 have %s kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c,
                family.c_str());
   };
-  auto emit = [=](const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
-    if (!vector) throw SpecError("the " + family + " kernels have no portable form: kernels/ref is the portable kernel");
-    std::string why = validate(spec, schedule);
-    if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
+  auto emit = [depthwise, general](const KernelSpec& spec, const Arrays& arrays) {
     ConvShape s = conv_shape(spec);
     return s.depthwise() ? depthwise(spec, s, arrays) : general(spec, s, arrays);
   };
-  auto no_knobs = [](const KernelSpec&) { return Schedule{}; };
-  return register_kernel({"conv2d", emit, no_knobs, validate, {}, arch}) &&
-         register_kernel({"dense", emit, no_knobs, validate, {}, arch});
+  return register_kernel(simple_entry(arch, family, "conv2d", emit, read, check)) &&
+         register_kernel(simple_entry(arch, family, "dense", emit, read, check));
 }
 
 std::string depthwise_shape_constant(const std::string& name, const ConvShape& s) {

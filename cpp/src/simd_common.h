@@ -50,6 +50,15 @@ using MacEmitter = std::function<Emitted(const KernelSpec&, const ConvShape&, co
 bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
                          const MacEmitter& general);
 
+// One kernel's entry in a SIMD family (no schedule knobs, no portable form): `read` throws SpecError
+// for a spec the reference would refuse, `check` says what the family leaves to kernels/ref ("" when
+// nothing); `family` names it in messages.
+using Check = std::function<std::string(const KernelSpec&)>;
+using Emit = std::function<Emitted(const KernelSpec&, const Arrays&)>;
+KernelEntry simple_entry(const std::string& arch, const std::string& family, const std::string& kernel, Emit emit_kernel,
+                         std::function<void(const KernelSpec&)> read, Check check);
+std::string no_condition(const KernelSpec&);
+
 // "static const npu_depthwise_shape NAME_shape = {...};" (kernels/include/npu_depthwise.h).
 std::string depthwise_shape_constant(const std::string& name, const ConvShape& s);
 

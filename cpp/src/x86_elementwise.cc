@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "elementwise.h"
+#include "simd_common.h"
 #include "x86_common.h"
 
 namespace coral::x86 {
@@ -46,23 +47,11 @@ Emitted emit_lookup(const KernelSpec& spec, int64_t size, const std::vector<int3
 }
 
 Emitted emit_lut(const KernelSpec& spec, const Arrays& arrays) {
-  const Array& table = array(arrays, "table");
-  if (table.dtype != "int8" || table.values.size() != 256) throw SpecError("lut: array 'table' must be int8[256]");
-  std::vector<int32_t> by_byte(256);
-  for (int byte = 0; byte < 256; ++byte) by_byte[byte] = table.values[(byte + 128) % 256];  // table[q + 128]
-  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), by_byte);
-}
-
-std::vector<int32_t> requantize_by_byte(const KernelSpec& spec) {
-  auto [act_min, act_max] = ew::act_range(spec);
-  return ew::requantize_table(ew::field(spec, "input_zero_point", INT8_MIN, INT8_MAX),
-                              ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX),
-                              ew::field(spec, "multiplier", 0, INT32_MAX), ew::field(spec, "shift", -31, 30), act_min,
-                              act_max);
+  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), ew::lut_by_byte(arrays));
 }
 
 Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
-  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), requantize_by_byte(spec));
+  return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), ew::requantize_by_byte(spec));
 }
 
 // ---- quantize ----
@@ -140,7 +129,8 @@ Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
 
 // ---- the table ----
 
-using Check = std::function<std::string(const KernelSpec&)>;  // "" or why the x86 kernel cannot take it
+using simd::Check;
+using simd::no_condition;
 
 std::string single_rounding(const KernelSpec& spec) {
   return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no x86 kernel";
@@ -152,35 +142,15 @@ std::string mean_rounding(const KernelSpec& spec) {
   return m.rounding == 0 && !blocks ? "" : "double rounding (TFLite) has no x86 kernel";
 }
 
-std::string no_condition(const KernelSpec&) { return ""; }
-
-using Emit = std::function<Emitted(const KernelSpec&, const Arrays&)>;
-
-// The entry of one kernel: `read` throws SpecError for a spec the reference would refuse, `check`
-// says what the x86 kernel leaves to kernels/ref.
-KernelEntry entry(const std::string& kernel, Emit emit_kernel, std::function<void(const KernelSpec&)> read, Check check) {
-  auto validate = [read, check](const KernelSpec& spec, const Schedule&) -> std::string {
-    try {
-      read(spec);
-      return check(spec);
-    } catch (const SpecError& error) {
-      return error.what();
-    }
-  };
-  auto emit = [emit_kernel, validate](const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
-    if (!vector) throw SpecError("the x86 kernels have no portable form: kernels/ref is the portable kernel");
-    std::string why = validate(spec, schedule);
-    if (!why.empty()) throw SpecError(spec.kernel + " " + spec.name + ": " + why);
-    return emit_kernel(spec, arrays);
-  };
-  return {kernel, emit, [](const KernelSpec&) { return Schedule{}; }, validate, {}, "x86"};
+KernelEntry entry(const std::string& kernel, simd::Emit emit_kernel, std::function<void(const KernelSpec&)> read, Check check) {
+  return simd::simple_entry("x86", "x86", kernel, emit_kernel, read, check);
 }
 
 void read_size(const KernelSpec& spec) { ew::field(spec, "size", 0, INT32_MAX); }
 
 const bool registered = [] {
   register_kernel(entry("lut", emit_lut, read_size, no_condition));
-  register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); requantize_by_byte(s); },
+  register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                         no_condition));
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));

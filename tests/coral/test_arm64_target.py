@@ -6,7 +6,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
 - the NEON emitter family's convolutions (groups 1 and depthwise) and dense layers
   (cpp/src/neon_mac.cc: sdot on the A76, smull + sadalp on the A72, smlal for depthwise) bit-exact
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
-  scales, the three roundings) and their benchmarks;
+  scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
+  tbx) on the element-wise tests' specs;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
 - the digits CNN on both CPUs equal to the host int8 build bit for bit, and a layer kept in float
@@ -21,6 +22,7 @@ import zlib
 
 import numpy as np
 import pytest
+import test_kernels_elementwise as elementwise
 import test_kernels_mac as mac
 from kernel_suites import SUITES, large_spec_labels, suite_name
 from kernel_testing import run_cases
@@ -76,29 +78,35 @@ def test_kernels_ref_is_bit_exact_on_arm64(reference_runs):
         assert bad.size == 0, f"{label}: {len(bad)} of {spec.want.size} outputs differ, first at {tuple(bad[0])}"
 
 
-def _neon(spec) -> bool:
+def _neon_mac(spec) -> bool:
     """Convolutions with groups 1 or depthwise (depth multiplier 1), and dense layers: the NEON family's."""
     groups, p = spec.params.get("groups", 1), spec.params
     return groups == 1 or (groups == p["in_c"] == p["out_c"])
 
 
-NEON_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon(spec)]
+NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
+NEON_TABLE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES if spec.kernel in ("lut", "requantize")}.values())
 
 
 @pytest.fixture(scope="module", params=TARGETS, ids=[target.name for target in TARGETS])
 def neon_runs(request, tmp_path_factory):
-    """(target, label -> KernelRun) of the generated NEON kernel for every such MAC spec."""
-    rows = [(spec.label, spec, None, True) for spec in NEON_SPECS]
-    folder = tmp_path_factory.mktemp(f"neon-{request.param.name}")
-    return request.param, run_cases(rows, folder, lambda spec: spec.arrays, lambda spec: [spec.x], target=request.param)
+    """(target, label -> KernelRun) of the generated NEON kernel for every spec of the NEON family."""
+    target, folder = request.param, tmp_path_factory.mktemp(f"neon-{request.param.name}")
+    runs = {}
+    for name, specs, inputs in (("mac", NEON_MAC_SPECS, lambda spec: [spec.x]),
+                                ("table", NEON_TABLE_SPECS, lambda spec: spec.inputs)):
+        rows = [(spec.label, spec, None, True) for spec in specs]
+        runs.update(run_cases(rows, folder / name, lambda spec: spec.arrays, inputs, target=target))
+    return target, runs
 
 
 def test_neon_kernels_are_bit_exact(neon_runs):
     target, runs = neon_runs
-    assert {spec.params.get("rounding", 0) for spec in NEON_SPECS} == {0, 1, 2}
-    assert {spec.kernel for spec in NEON_SPECS} == {"conv2d", "dense"}
-    assert any(spec.params.get("groups", 1) > 1 for spec in NEON_SPECS)  # depthwise
-    for spec in NEON_SPECS:
+    assert {spec.params.get("rounding", 0) for spec in NEON_MAC_SPECS} == {0, 1, 2}
+    assert {spec.kernel for spec in NEON_MAC_SPECS} == {"conv2d", "dense"}
+    assert any(spec.params.get("groups", 1) > 1 for spec in NEON_MAC_SPECS)  # depthwise
+    assert {spec.kernel for spec in NEON_TABLE_SPECS} == {"lut", "requantize"}
+    for spec in NEON_MAC_SPECS + NEON_TABLE_SPECS:
         got = runs[spec.label].output
         bad = np.argwhere(got != spec.want)
         assert bad.size == 0, (f"{target.name} {spec.label}: {len(bad)} of {spec.want.size} outputs differ, first at "
@@ -107,7 +115,7 @@ def test_neon_kernels_are_bit_exact(neon_runs):
 
 def test_each_cpu_gets_its_own_products(tmp_path):
     """The A76 build multiplies with sdot, the A72 build (no dot product) with int8 smull (into int16 lanes)."""
-    spec = NEON_SPECS[0]
+    spec = NEON_MAC_SPECS[0]
     sdot, smull8 = re.compile(r"\bsdot\b"), re.compile(r"\bsmull\s+v\d+\.8h")
     for target, present, absent in ((TARGETS[0], sdot, smull8), (TARGETS[1], smull8, sdot)):
         (tmp_path / "k.c").write_text(emit(spec.kernel, "k", spec.params, spec.arrays, target=target).source)

@@ -211,20 +211,17 @@ def _run_backend(args, report) -> int:
 
 
 def _run_coral(args, report) -> int:
-    from compiler.run.coral import NOT_COUNTED, RUN_JSON, layer_table, run_coral
+    from compiler.run.coral import RUN_JSON, layer_table, run_coral
 
     if args.repeat > 1:  # before the simulator starts: N identical runs would only cost N times the wait
         raise CompilerError(f"--repeat {args.repeat}: {report['target']} runs in QEMU, whose figure is an exact "
-                            "instruction count (-icount shift=0) or none at all (user mode), not a latency to time; "
+                            "instruction count, the same on every run, not a latency to time; "
                             "drop --repeat (it times host, LiteRT, OpenVINO and ONNX Runtime runs)")
     result = run_coral(args.out_dir, args.input, timeout=args.timeout)
     print(layer_table(result))
     _print_outputs(result)
-    if not result.counted:
-        print(f"emulated in {result.seconds:.1f} s ({result.simulator}, user mode): {NOT_COUNTED}")
-    else:
-        print(f"simulated in {result.seconds:.1f} s ({result.simulator} -icount shift=0); "
-              f"per-layer counts recorded in {shown(args.out_dir)}/{RUN_JSON}")
+    print(f"simulated in {result.seconds:.1f} s ({result.simulator} {result.counting}); "
+          f"per-layer counts recorded in {shown(args.out_dir)}/{RUN_JSON}")
     _save_outputs(args, result)
     return 0
 

@@ -18,7 +18,6 @@ from compiler.codegen.int8 import int8_groups
 from compiler.coral.firmware import generate_firmware
 from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for, profiles_for
-from compiler.coral.simulator import counts_instructions
 from compiler.coral.toolchain import Toolchain
 from compiler.coral.tvm_fallback import compile_object
 from compiler.coral.weight_fit import all_int8, check_constants_fit, pack_for_fit, stored_weight_bytes, weight_elements
@@ -67,7 +66,7 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
             warn(note)
     section = _section(graph, firmware, profile, toolchain.region_usage(elf))
     section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix,
-                        "arch": toolchain.isa.get("arch", "rvv"), "counts_instructions": counts_instructions(target)}
+                        "arch": toolchain.isa.get("arch", "rvv")}
     tuned_steps = set(schedules_of(tuned))
     for row in section["layers"]:
         row["tuned"] = row["index"] in tuned_steps

@@ -92,13 +92,16 @@ def generate_firmware(graph: FirmwareGraph, profile, schedules: dict | None = No
 
 
 def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
+    from compiler.coral import codegen
+
     function = c_identifier("layer", step.index, step.name)
     if step.kind == "transpose":
-        # The reference build keeps the portable loops: what a user without our kernels writes.
-        return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen))
+        # RVV strided stores on the RVV targets; elsewhere, and in the reference build (what a user
+        # without our kernels writes), the portable loops.
+        rvv = codegen.isa(target).get("arch", "rvv") == "rvv"
+        return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen and rvv))
     if step.kind == "tvm":
         return _tvm_layer(graph, step, function)
-    from compiler.coral import codegen
 
     kernel = step.kernel
     if not use_codegen:

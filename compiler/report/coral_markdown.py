@@ -32,10 +32,6 @@ def render_coral(coral: dict, target: str) -> list[str]:
             schedule += " (tuned)"
         shape = "x".join(str(d) for d in row["output_shape"])
         lines.append(_cells((row["index"], md_code(row['name']), row["op"], shape, f"{row['macs']:,}", impl, schedule)))
-    if not build.get("counts_instructions", True):
-        return lines + ["", "`python -m compiler run OUT --input x.npy` runs the whole model in the emulator and checks its "
-                            "outputs. The emulator (QEMU's user mode) counts no instructions, and its wall time is not "
-                            "a performance figure for the chip.", ""]
     return lines + ["", "Instruction counts per layer: `python -m compiler run OUT --input x.npy` (recorded in "
                         "OUT/run.json).", ""]
 

@@ -2,9 +2,9 @@
 
 The firmware (coral/firmware.py) reads the inputs from the simulator's input stream and sends
 output i under record tag i and the counters under COUNTERS_TAG (coral/simulator.py: the sandbox).
-On the RISC-V targets instruction counts are exact (-icount shift=0, rdinstret around every
-layer); they are recorded in OUT/run.json beside the build's report. The arm64 targets run in
-QEMU's user mode, which counts nothing: their run.json has no counts and says why.
+Instruction counts are exact (npu_instret around every layer: rdinstret under -icount shift=0 on
+the RISC-V targets, a TCG plugin's count in qemu-aarch64); they are recorded in OUT/run.json beside
+the build's report.
 """
 
 import json
@@ -15,7 +15,7 @@ import numpy as np
 
 from compiler.coral.build import FIRMWARE
 from compiler.coral.firmware import COUNTERS_TAG
-from compiler.coral.simulator import counts_instructions, run_firmware
+from compiler.coral.simulator import counting_method, run_firmware
 from compiler.targets import get_target
 from compiler.errors import CompilerError
 from compiler.names import md_code
@@ -31,13 +31,10 @@ class CoralRun:
     outputs: list[np.ndarray]
     output_names: list[str]
     layers: list[dict]         # the report's layers, each with "instructions" and "macs_per_instruction"
-    total_instructions: int | None  # None where the simulator counts nothing (user mode)
+    total_instructions: int
     seconds: float             # QEMU's wall time (not a performance figure)
     simulator: str = ""        # the QEMU that ran it (the target's runner)
-    counted: bool = True       # whether instructions were counted
-
-NOT_COUNTED = ("QEMU's user mode counts no instructions, and the emulator's wall time is not a performance "
-               "figure for the chip: this run checks outputs only")
+    counting: str = ""         # how it counted ([simulator] counting)
 
 
 def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
@@ -57,10 +54,9 @@ def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
                for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
     counters = np.frombuffer(_record(result.records, COUNTERS_TAG, 4 * (len(coral["layers"]) + 1), "counters"),
                              dtype=np.uint32)
-    counted = counts_instructions(target)
-    layers = _with_counts(coral["layers"], counters, counted)
-    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers,
-                   int(counters[-1]) if counted else None, result.seconds, target.runner, counted)
+    layers = _with_counts(coral["layers"], counters)
+    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds,
+                   target.runner, counting_method(target))
     _write_run_json(out_dir, run)
     return run
 
@@ -78,25 +74,20 @@ def _read(records: dict, index: int, tensor: dict, spec: dict) -> np.ndarray:
     return np.frombuffer(data, dtype=tensor["dtype"]).reshape(spec["shape"]).copy()
 
 
-def _with_counts(layers: list[dict], counters: np.ndarray, counted: bool = True) -> list[dict]:
+def _with_counts(layers: list[dict], counters: np.ndarray) -> list[dict]:
     if len(counters) != len(layers) + 1:
         raise CompilerError(f"firmware wrote {len(counters)} counters for {len(layers)} layers")
     rows = []
     for layer, count in zip(layers, counters[:-1].tolist()):
         row = {key: layer[key] for key in ("index", "name", "op", "impl", "macs")}
-        if counted:
-            row["instructions"] = count
-            row["macs_per_instruction"] = round(layer["macs"] / count, 2) if count else 0.0
+        row["instructions"] = count
+        row["macs_per_instruction"] = round(layer["macs"] / count, 2) if count else 0.0
         rows.append(row)
     return rows
 
 
 def _write_run_json(out_dir: Path, run: CoralRun) -> None:
     total_macs = sum(row["macs"] for row in run.layers)
-    if not run.counted:
-        write_text_atomic(out_dir / RUN_JSON, json.dumps({"total_instructions": None, "total_macs": total_macs,
-                                                          "note": NOT_COUNTED, "layers": run.layers}, indent=2) + "\n")
-        return
     write_text_atomic(out_dir / RUN_JSON, json.dumps({
         "total_instructions": run.total_instructions,
         "total_macs": total_macs,
@@ -107,11 +98,6 @@ def _write_run_json(out_dir: Path, run: CoralRun) -> None:
 
 def layer_table(run: CoralRun) -> str:
     """The per-layer table `run` prints (Markdown)."""
-    if not run.counted:
-        lines = ["| # | layer | op | impl | MACs |", "|---:|---|---|---|---:|"]
-        lines += [f"| {row['index']} | {md_code(row['name'])} | {row['op']} | {row['impl']} | {row['macs']:,} |"
-                  for row in run.layers]
-        return "\n".join(lines + [f"| | **total** | | | {sum(row['macs'] for row in run.layers):,} |"])
     lines = ["| # | layer | op | impl | MACs | instructions | MACs/instr |", "|---:|---|---|---|---:|---:|---:|"]
     for row in run.layers:
         lines.append(f"| {row['index']} | {md_code(row['name'])} | {row['op']} | {row['impl']} | {row['macs']:,} | "

@@ -1,6 +1,7 @@
 /* The arm64 Linux platform's host I/O: a static executable in qemu-aarch64 user mode, whose
  * system calls QEMU passes to the host kernel. The runtime makes exactly three: read(2) on
- * stdin, write(2) on stdout and exit_group(2); the runner (compiler/coral/simulator.py) starts
+ * stdin, write(2) on stdout and exit_group(2) (and npu_platform.h's counter reading, which the
+ * runner's QEMU plugin answers and the kernel refuses); the runner (compiler/coral/simulator.py) starts
  * it in an empty folder with the input stream (a length word, then the inputs back to back) as
  * stdin and parses the "@tag:hex" records on stdout (runtime_common/records.c). */
 #include "npu_runtime.h"

@@ -6,7 +6,8 @@
  *                          traps, the inbox, the UART, the test finisher (device addresses arrive
  *                          as -D flags); exact instruction counts (rdinstret under -icount).
  *   arm64_linux_runtime/   a static Linux executable in qemu-aarch64 user mode (arm64-neon):
- *                          stdin, stdout and exit_group; no instruction counter.
+ *                          stdin, stdout and exit_group; exact instruction counts from a QEMU
+ *                          plugin (qemu_plugin/instret.c).
  *
  * I/O: in the simulator, an input stream the host prepares and records on the console (no
  * semihosting, so bare-metal firmware cannot reach host files or commands); on a chip the host

@@ -1,11 +1,17 @@
 /* arm64 NEON element-wise microkernels (cpp/src/neon_elementwise.cc emits the calls): 256-entry
- * table lookups (lut: sigmoid, hard-swish, ...; requantize). Bit-exact to kernels/ref
+ * table lookups (lut: sigmoid, hard-swish, ...; requantize) and the residual add / subtract with its
+ * squeeze-excite style broadcast, over the reference's own params struct. Bit-exact to kernels/ref
  * (tests/coral/test_arm64_target.py, in qemu-aarch64). */
 #ifndef NPU_NEON_ELEMENTWISE_H
 #define NPU_NEON_ELEMENTWISE_H
 
 #include <arm_neon.h>
 #include <stdint.h>
+
+#include "npu_kernels_elementwise.h"
+#include "npu_quant.h"
+
+#define NPU_NEON_EW static inline __attribute__((always_inline))
 
 /* y[i] = table[(uint8_t)x[i]] for i in [begin, end): the table as four 64-byte blocks held in 16
  * registers; tbl looks up the first block (an index past it gives 0), tbx the others (the index less
@@ -24,6 +30,69 @@ static __attribute__((noinline, unused)) void npu_neon_lookup(const int8_t* tabl
         vst1q_s8(y + i, r);
     }
     for (; i < end; ++i) y[i] = table[(uint8_t)x[i]];
+}
+
+/* npu_multiply_by_quantized_multiplier on 4 lanes (single rounding): 64-bit products, the rounding
+ * right shift of srshl by 31 - shift, saturated to int32 as the reference. */
+NPU_NEON_EW int32x4_t npu_neon_mbqm4(int32x4_t x, int32_t multiplier, int64x2_t right) {
+    const int64x2_t lo = vrshlq_s64(vmull_n_s32(vget_low_s32(x), multiplier), right);
+    const int64x2_t hi = vrshlq_s64(vmull_high_n_s32(x, multiplier), right);
+    return vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi));
+}
+
+/* One input's 8 bytes as the reference's add_input: ((x - zp) << left_shift) rescaled, two halves. */
+NPU_NEON_EW void npu_neon_add_input(const int8_t* x, int32_t zero_point, int32_t left_shift, int32_t multiplier,
+                                    int64x2_t right, int32x4_t* lo, int32x4_t* hi) {
+    const int16x8_t wide = vsubq_s16(vmovl_s8(vld1_s8(x)), vdupq_n_s16((int16_t)zero_point)); /* |x - zp| <= 255 */
+    const int32x4_t shift = vdupq_n_s32(left_shift);
+    *lo = npu_neon_mbqm4(vshlq_s32(vmovl_s16(vget_low_s16(wide)), shift), multiplier, right);
+    *hi = npu_neon_mbqm4(vshlq_s32(vmovl_high_s16(wide), shift), multiplier, right);
+}
+
+/* 8 outputs of npu_add_s8 from 8 input1 and 8 input2 bytes. */
+NPU_NEON_EW void npu_neon_add8(const npu_add_params* p, const int8_t* x1, const int8_t* x2, int8_t* y) {
+    int32x4_t a_lo, a_hi, b_lo, b_hi;
+    npu_neon_add_input(x1, p->input1_zero_point, p->left_shift, p->input1_multiplier,
+                       vdupq_n_s64(-(31 - p->input1_shift)), &a_lo, &a_hi);
+    npu_neon_add_input(x2, p->input2_zero_point, p->left_shift, p->input2_multiplier,
+                       vdupq_n_s64(-(31 - p->input2_shift)), &b_lo, &b_hi);
+    /* |scaled| < 2^28: the sum or difference fits int32, as the reference notes */
+    const int32x4_t raw_lo = p->subtract ? vsubq_s32(a_lo, b_lo) : vaddq_s32(a_lo, b_lo);
+    const int32x4_t raw_hi = p->subtract ? vsubq_s32(a_hi, b_hi) : vaddq_s32(a_hi, b_hi);
+    const int64x2_t right = vdupq_n_s64(-(31 - p->output_shift));
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    /* the zero point added saturating (the reference adds it in 64 bits), then the clamp */
+    const int32x4_t v_lo = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(raw_lo, p->output_multiplier, right), zp), lo), hi);
+    const int32x4_t v_hi = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(raw_hi, p->output_multiplier, right), zp), lo), hi);
+    vst1_s8(y, vqmovn_s16(vcombine_s16(vqmovn_s32(v_lo), vqmovn_s32(v_hi))));
+}
+
+/* One output of npu_add_s8, as the reference computes it. */
+NPU_NEON_EW int8_t npu_neon_add1(const npu_add_params* p, int8_t x1, int8_t x2) {
+    const int32_t one = (int32_t)1 << p->left_shift;
+    const int32_t a = npu_multiply_by_quantized_multiplier(((int32_t)x1 - p->input1_zero_point) * one,
+                                                           p->input1_multiplier, p->input1_shift);
+    const int32_t b = npu_multiply_by_quantized_multiplier(((int32_t)x2 - p->input2_zero_point) * one,
+                                                           p->input2_multiplier, p->input2_shift);
+    return npu_requantize(p->subtract ? a - b : a + b, p->output_multiplier, p->output_shift, p->output_zero_point,
+                          p->act_min, p->act_max);
+}
+
+/* npu_add_s8: rows of `channels` (broadcast: each meets its batch's input2 row) or the whole tensor
+ * as one row, 8 elements per step, the rest one by one. */
+static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params* p, const int8_t* x1, const int8_t* x2,
+                                                           int8_t* y) {
+    const int64_t size = (int64_t)p->batches * p->pixels * p->channels;
+    const int64_t row = p->broadcast ? p->channels : size, rows = p->broadcast ? (int64_t)p->batches * p->pixels : 1;
+    for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* a = x1 + r * row;
+        const int8_t* b = p->broadcast ? x2 + (r / p->pixels) * p->channels : x2;
+        int8_t* out = y + r * row;
+        int64_t i = 0;
+        for (; i + 8 <= row; i += 8) npu_neon_add8(p, a + i, b + i, out + i);
+        for (; i < row; ++i) out[i] = npu_neon_add1(p, a[i], b[i]);
+    }
 }
 
 #endif /* NPU_NEON_ELEMENTWISE_H */

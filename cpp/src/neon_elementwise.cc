@@ -1,8 +1,9 @@
 // The NEON family's element-wise kernels (kernels/include/npu_neon_elementwise.h): lut and
 // requantize, a 256-entry table looked up 16 bytes at a time with tbl / tbx (the reference's table,
-// indexed by the input byte read as unsigned); add / subtract over the reference's own params struct,
-// 8 elements per step (the input rescales and the output one on 4 lanes of 64-bit products). Bit-exact
-// to kernels/ref (tests/coral/test_arm64_target.py).
+// indexed by the input byte read as unsigned); add / subtract and mul (single rounding: TFLite's
+// double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
+// (rescales on 4 lanes of 64-bit products); max pooling, 16 channels per step. Bit-exact to
+// kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -41,16 +42,42 @@ const char* const kAddFields[] = {"batches", "pixels", "channels", "broadcast", 
                                   "input2_zero_point", "input2_multiplier", "input2_shift",
                                   "output_zero_point", "output_multiplier", "output_shift", "act_min", "act_max"};
 
-Emitted emit_add(const KernelSpec& spec, const Arrays&) {
+const char* const kMulFields[] = {"batches", "pixels", "channels", "broadcast", "input1_zero_point",
+                                  "input2_zero_point", "output_zero_point", "output_multiplier", "output_shift",
+                                  "act_min", "act_max"};
+const char* const kPoolFields[] = {"batches", "in_h", "in_w", "channels", "out_h", "out_w", "kernel_h", "kernel_w",
+                                   "stride_h", "stride_w", "pad_top", "pad_left", "act_min", "act_max"};
+
+// A kernel that hands the reference's params struct (`type`, its `fields` in order) to `function`.
+template <size_t N>
+Emitted emit_struct_call(const KernelSpec& spec, const char* type, const char* const (&fields)[N], const char* function,
+                         bool two_inputs) {
   std::string values;
-  for (const char* field : kAddFields) values += (values.empty() ? "" : ", ") + std::to_string(spec.get(field, 0));
+  for (const char* field : fields) values += (values.empty() ? "" : ", ") + std::to_string(spec.get(field, 0));
   CWriter c;
-  c.line(fmt("static const npu_add_params %s_params = {%s};", spec.name.c_str(), values.c_str()));
-  c.open(fmt("void %s(const int8_t* input, const int8_t* input2, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  c.line(fmt("static const %s %s_params = {%s};", type, spec.name.c_str(), values.c_str()));
+  c.open(fmt("void %s(const int8_t* input, %sint8_t* output, int8_t* scratch)", spec.name.c_str(),
+             two_inputs ? "const int8_t* input2, " : ""));
   c.line("(void)scratch;");
-  c.line(fmt("npu_neon_add(&%s_params, input, input2, output);", spec.name.c_str()));
+  c.line(fmt("%s(&%s_params, input, %soutput);", function, spec.name.c_str(), two_inputs ? "input2, " : ""));
   c.close();
   return {prologue(spec) + c.str(), 0, 0, Schedule{}};
+}
+
+Emitted emit_add(const KernelSpec& spec, const Arrays&) {
+  return emit_struct_call(spec, "npu_add_params", kAddFields, "npu_neon_add", true);
+}
+
+Emitted emit_mul(const KernelSpec& spec, const Arrays&) {
+  return emit_struct_call(spec, "npu_mul_params", kMulFields, "npu_neon_mul", true);
+}
+
+Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
+  return emit_struct_call(spec, "npu_maxpool_params", kPoolFields, "npu_neon_max_pool", false);
+}
+
+std::string single_rounding(const KernelSpec& spec) {
+  return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no NEON kernel";
 }
 
 // The reference's domain, and what the vector step assumes: shifts <= 0 (the rescales stay inside
@@ -71,6 +98,10 @@ const bool registered = [] {
                                      [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
+                                     single_rounding));
+  register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,
+                                     [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
   return true;
 }();
 

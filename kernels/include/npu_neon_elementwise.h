@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "npu_kernels_elementwise.h"
+#include "npu_pool_window.h"
 #include "npu_quant.h"
 
 #define NPU_NEON_EW static inline __attribute__((always_inline))
@@ -92,6 +93,62 @@ static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params*
         int64_t i = 0;
         for (; i + 8 <= row; i += 8) npu_neon_add8(p, a + i, b + i, out + i);
         for (; i < row; ++i) out[i] = npu_neon_add1(p, a[i], b[i]);
+    }
+}
+
+/* npu_mul_s8 with single rounding: 8 products of (x1 - zp1) (x2 - zp2) (17 bits) per step. */
+static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params* p, const int8_t* x1, const int8_t* x2,
+                                                           int8_t* y) {
+    const int64_t size = (int64_t)p->batches * p->pixels * p->channels;
+    const int64_t row = p->broadcast ? p->channels : size, rows = p->broadcast ? (int64_t)p->batches * p->pixels : 1;
+    const int16x8_t zp1 = vdupq_n_s16((int16_t)p->input1_zero_point), zp2 = vdupq_n_s16((int16_t)p->input2_zero_point);
+    const int64x2_t right = vdupq_n_s64(-(31 - p->output_shift));
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point), lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* a = x1 + r * row;
+        const int8_t* b = p->broadcast ? x2 + (r / p->pixels) * p->channels : x2;
+        int8_t* out = y + r * row;
+        int64_t i = 0;
+        for (; i + 8 <= row; i += 8) {
+            const int16x8_t u = vsubq_s16(vmovl_s8(vld1_s8(a + i)), zp1), v = vsubq_s16(vmovl_s8(vld1_s8(b + i)), zp2);
+            const int32x4_t p_lo = vmull_s16(vget_low_s16(u), vget_low_s16(v)), p_hi = vmull_high_s16(u, v);
+            const int32x4_t r_lo = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(p_lo, p->output_multiplier, right), zp), lo), hi);
+            const int32x4_t r_hi = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(p_hi, p->output_multiplier, right), zp), lo), hi);
+            vst1_s8(out + i, vqmovn_s16(vcombine_s16(vqmovn_s32(r_lo), vqmovn_s32(r_hi))));
+        }
+        for (; i < row; ++i) {
+            const int32_t product = ((int32_t)a[i] - p->input1_zero_point) * ((int32_t)b[i] - p->input2_zero_point);
+            out[i] = npu_requantize(product, p->output_multiplier, p->output_shift, p->output_zero_point, p->act_min,
+                                    p->act_max);
+        }
+    }
+}
+
+/* npu_max_pool_s8: per output pixel, the largest valid element of its clipped window, 16 channels
+ * per step, then the clamp. */
+static __attribute__((noinline, unused)) void npu_neon_max_pool(const npu_maxpool_params* p, const int8_t* input,
+                                                                int8_t* output) {
+    const int32_t c = p->channels, whole = c / 16 * 16;
+    const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t* image = input + (int64_t)b * p->in_h * p->in_w * c;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            int32_t y0, y1;
+            npu_pool_window(oy, p->stride_h, p->pad_top, p->kernel_h, p->in_h, &y0, &y1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                int32_t x0, x1;
+                npu_pool_window(ox, p->stride_w, p->pad_left, p->kernel_w, p->in_w, &x0, &x1);
+                int8_t* out = output + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * c;
+                for (int32_t ch = 0; ch < whole; ch += 16) {
+                    int8x16_t m = vdupq_n_s8(-128);
+                    for (int32_t y = y0; y < y1; ++y)
+                        for (int32_t x = x0; x < x1; ++x) m = vmaxq_s8(m, vld1q_s8(image + ((int64_t)y * p->in_w + x) * c + ch));
+                    vst1q_s8(out + ch, vminq_s8(vmaxq_s8(m, lo), hi));
+                }
+                for (int32_t ch = whole; ch < c; ++ch)
+                    out[ch] = npu_window_max(image, p->in_w, c, ch, y0, y1, x0, x1, p->act_min, p->act_max);
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 #ifndef NPU_X86_ELEMENTWISE_H
 #define NPU_X86_ELEMENTWISE_H
 
+#include "npu_pool_window.h"
 #include "npu_x86_quant.h"
 
 #define NPU_X86_RANGE static __attribute__((noinline, unused, target("avx2")))
@@ -113,14 +114,6 @@ typedef struct {
     int32_t act_min, act_max;
 } npu_x86_pool_shape;
 
-/* [*start, *end): the window of output index o along one axis, within the input. */
-static inline void npu_x86_window(int32_t o, int32_t stride, int32_t pad, int32_t kernel, int32_t size, int32_t* start,
-                                  int32_t* end) {
-    const int32_t origin = o * stride - pad;
-    *start = origin > 0 ? origin : 0;
-    *end = origin + kernel < size ? origin + kernel : size;
-}
-
 NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* input, int8_t* output, int64_t begin,
                                     int64_t end) {
     const int32_t channels = s->channels, whole = channels / 32 * 32;
@@ -128,8 +121,8 @@ NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* i
     for (int64_t pixel = begin; pixel < end; ++pixel) {
         const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
         int32_t y0, y1, x0, x1;
-        npu_x86_window((int32_t)(pixel / s->out_w % s->out_h), s->stride_h, s->pad_top, s->kernel_h, s->in_h, &y0, &y1);
-        npu_x86_window((int32_t)(pixel % s->out_w), s->stride_w, s->pad_left, s->kernel_w, s->in_w, &x0, &x1);
+        npu_pool_window((int32_t)(pixel / s->out_w % s->out_h), s->stride_h, s->pad_top, s->kernel_h, s->in_h, &y0, &y1);
+        npu_pool_window((int32_t)(pixel % s->out_w), s->stride_w, s->pad_left, s->kernel_w, s->in_w, &x0, &x1);
         const int8_t* image = input + (size_t)b * s->in_h * s->in_w * channels;
         int8_t* out = output + (size_t)pixel * channels;
         for (int32_t c = 0; c < whole; c += 32) {
@@ -139,15 +132,8 @@ NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* i
                     m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i*)(image + ((size_t)y * s->in_w + x) * channels + c)));
             _mm256_storeu_si256((__m256i*)(out + c), _mm256_min_epi8(_mm256_max_epi8(m, lo), hi));
         }
-        for (int32_t c = whole; c < channels; ++c) {
-            int32_t m = -128;
-            for (int32_t y = y0; y < y1; ++y)
-                for (int32_t x = x0; x < x1; ++x) {
-                    const int32_t v = image[((size_t)y * s->in_w + x) * channels + c];
-                    m = v > m ? v : m;
-                }
-            out[c] = (int8_t)(m < s->act_min ? s->act_min : (m > s->act_max ? s->act_max : m));
-        }
+        for (int32_t c = whole; c < channels; ++c)
+            out[c] = npu_window_max(image, s->in_w, channels, c, y0, y1, x0, x1, s->act_min, s->act_max);
     }
 }
 

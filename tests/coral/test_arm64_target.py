@@ -7,7 +7,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   (cpp/src/neon_mac.cc: sdot on the A76, smull + sadalp on the A72, smlal for depthwise) bit-exact
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
-  tbx) and adds / subtracts (with the broadcast) on the element-wise tests' specs;
+  tbx), adds / subtracts and multiplies (with the broadcast) and max pooling on the element-wise
+  tests' specs (TFLite's double-rounding multiplies left to kernels/ref);
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
 - the digits CNN on both CPUs equal to the host int8 build bit for bit, and a layer kept in float
@@ -86,7 +87,8 @@ def _neon_mac(spec) -> bool:
 
 NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
-                               if spec.kernel in ("lut", "requantize", "add")}.values())
+                               if spec.kernel in ("lut", "requantize", "add", "mul", "max_pool2d")
+                               and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,7 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert {spec.params.get("rounding", 0) for spec in NEON_MAC_SPECS} == {0, 1, 2}
     assert {spec.kernel for spec in NEON_MAC_SPECS} == {"conv2d", "dense"}
     assert any(spec.params.get("groups", 1) > 1 for spec in NEON_MAC_SPECS)  # depthwise
-    assert {spec.kernel for spec in NEON_ELEMENTWISE_SPECS} == {"lut", "requantize", "add"}
+    assert {spec.kernel for spec in NEON_ELEMENTWISE_SPECS} == {"lut", "requantize", "add", "mul", "max_pool2d"}
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS:

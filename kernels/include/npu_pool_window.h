@@ -1,0 +1,30 @@
+/* A pooling window clipped to the input, and the scalar max over it: shared by the CPU SIMD families'
+ * max pooling (npu_x86_elementwise.h, npu_neon_elementwise.h) for the channels after their last vector. */
+#ifndef NPU_POOL_WINDOW_H
+#define NPU_POOL_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* [*start, *end): the window of output index o along one axis, within the input. */
+static inline void npu_pool_window(int32_t o, int32_t stride, int32_t pad, int32_t kernel, int32_t size, int32_t* start,
+                                   int32_t* end) {
+    const int32_t origin = o * stride - pad;
+    *start = origin > 0 ? origin : 0;
+    *end = origin + kernel < size ? origin + kernel : size;
+}
+
+/* Channel ch of the window rows [y0, y1) x columns [x0, x1) of an image `in_w` wide with `channels`
+ * channels: its largest element, clamped to [act_min, act_max] (-128 before the clamp when empty). */
+static inline int8_t npu_window_max(const int8_t* image, int32_t in_w, int32_t channels, int32_t ch, int32_t y0,
+                                    int32_t y1, int32_t x0, int32_t x1, int32_t act_min, int32_t act_max) {
+    int32_t m = -128;
+    for (int32_t y = y0; y < y1; ++y)
+        for (int32_t x = x0; x < x1; ++x) {
+            const int32_t v = image[((size_t)y * in_w + x) * channels + ch];
+            m = v > m ? v : m;
+        }
+    return (int8_t)(m < act_min ? act_min : (m > act_max ? act_max : m));
+}
+
+#endif /* NPU_POOL_WINDOW_H */

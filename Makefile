@@ -1,14 +1,14 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Both first install what is missing: Debian packages (RISC-V toolchain and QEMU)
+# Both first install what is missing: Debian packages (the cross toolchain, QEMU, and gcc for QEMU plugins)
 # and a .venv with the pinned Python packages plus this package (editable).
 
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
-APT_PKGS    := clang-19 lld-19 llvm-19 qemu-user qemu-system-misc
+APT_PKGS    := clang-19 lld-19 llvm-19 qemu-user qemu-system-misc gcc
 # The commands those packages provide; any one missing triggers the apt install.
-APT_TOOLS   := clang-19 ld.lld-19 llvm-objdump-19 qemu-riscv32 qemu-system-riscv32 qemu-system-riscv64
+APT_TOOLS   := clang-19 ld.lld-19 llvm-objdump-19 qemu-riscv32 qemu-aarch64 qemu-system-riscv32 qemu-system-riscv64 gcc
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT    := build/demo
 # Real trained .tflite models for the TFLite tests: the 14 inside the mediapipe 0.10.14 wheel

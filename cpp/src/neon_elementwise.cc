@@ -2,8 +2,8 @@
 // requantize, a 256-entry table looked up 16 bytes at a time with tbl / tbx (the reference's table,
 // indexed by the input byte read as unsigned); add / subtract and mul (single rounding: TFLite's
 // double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
-// (rescales on 4 lanes of 64-bit products); max pooling, 16 channels per step. Bit-exact to
-// kernels/ref (tests/coral/test_arm64_target.py).
+// (rescales on 4 lanes of 64-bit products); max pooling, 16 channels per step; quantize (float ->
+// int8), 8 per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -76,6 +76,17 @@ Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
   return emit_struct_call(spec, "npu_maxpool_params", kPoolFields, "npu_neon_max_pool", false);
 }
 
+Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
+  ew::FloatQuantization q = ew::read_float_quantization(spec);
+  CWriter c;
+  c.open(fmt("void %s(const float* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  c.line("(void)scratch;");
+  c.line(fmt("npu_neon_quantize(input, output, %lld, %af, %lld);", (long long)q.size, (double)q.scale,
+             (long long)q.zero_point));
+  c.close();
+  return {prologue(spec) + c.str(), 0, 0, Schedule{}};
+}
+
 std::string single_rounding(const KernelSpec& spec) {
   return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no NEON kernel";
 }
@@ -100,6 +111,8 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
                                      single_rounding));
+  register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,
+                                     [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,
                                      [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
   return true;

@@ -96,6 +96,27 @@ static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params*
     }
 }
 
+/* npu_quantize_f32_s8: x / scale (the same IEEE division), clamped to +-256 (NaN stays NaN through
+ * fmax / fmin and converts to 0, as the reference's NaN case), rounded half away from zero (fcvtas),
+ * plus the zero point, saturated to int8; 8 elements per step. */
+static __attribute__((noinline, unused)) void npu_neon_quantize(const float* x, int8_t* y, int64_t size, float scale,
+                                                                int32_t zero_point) {
+    const float32x4_t s = vdupq_n_f32(scale), lo = vdupq_n_f32(-256.0f), hi = vdupq_n_f32(256.0f);
+    const int32x4_t zp = vdupq_n_s32(zero_point);
+    int64_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        const float32x4_t a = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i), s), lo), hi);
+        const float32x4_t b = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i + 4), s), lo), hi);
+        const int32x4_t qa = vaddq_s32(vcvtaq_s32_f32(a), zp), qb = vaddq_s32(vcvtaq_s32_f32(b), zp);
+        vst1_s8(y + i, vqmovn_s16(vcombine_s16(vqmovn_s32(qa), vqmovn_s32(qb))));
+    }
+    for (; i < size; ++i) {
+        const float v = vminq_f32(vmaxq_f32(vdupq_n_f32(x[i] / scale), lo), hi)[0];
+        const int32_t q = vcvtas_s32_f32(v) + zero_point;
+        y[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
+    }
+}
+
 /* npu_mul_s8 with single rounding: 8 products of (x1 - zp1) (x2 - zp2) (17 bits) per step. */
 static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params* p, const int8_t* x1, const int8_t* x2,
                                                            int8_t* y) {

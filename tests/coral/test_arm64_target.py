@@ -8,7 +8,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
   tbx), adds / subtracts and multiplies (with the broadcast) and max pooling on the element-wise
-  tests' specs (TFLite's double-rounding multiplies left to kernels/ref);
+  tests' specs (TFLite's double-rounding multiplies left to kernels/ref), and the float input's
+  quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
 - the digits CNN on both CPUs equal to the host int8 build bit for bit, and a layer kept in float
@@ -25,11 +26,13 @@ import numpy as np
 import pytest
 import test_kernels_elementwise as elementwise
 import test_kernels_mac as mac
+import test_kernels_quantize as quantize
 from kernel_suites import SUITES, large_spec_labels, suite_name
 from kernel_testing import assert_bit_exact, run_cases
 from test_coral_build import DIGITS, build, cli, digits_equal_host
 
 from compiler.coral.codegen import emit
+from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
 from compiler.coral.simulator import SimulatorError, check_simulator_tools, run_firmware
 from compiler.coral.toolchain import Toolchain, run_tool
 from compiler.targets import get_target
@@ -115,6 +118,19 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS:
         assert_bit_exact(neon_runs[target.name][spec.label], spec, None)  # and counted: instructions > 0
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
+def test_neon_quantize_matches_kernels_ref(target, tmp_path):
+    """The float input's quantisation (fdiv, fcvtas) against kernels/ref's on the same CPU model, bit for
+    bit: the coral-npu quantize tests' values (exact ties, saturation, infinities, NaN, -0, subnormals)."""
+    rows = quantize.cases()
+    cases = [KernelCase("quantize", params, {}, [x], (params["size"],), reference=reference)
+             for reference in (False, True) for _, params, x, _ in rows]
+    runs = run_kernel_cases(cases, tmp_path, target=target, progress=False)
+    for (label, *_), ours, ref in zip(rows, runs[:len(rows)], runs[len(rows):]):
+        assert np.array_equal(ours.output, ref.output), label
+        assert ours.instructions < ref.instructions
 
 
 def test_the_dot_product_needs_fewer_instructions(neon_runs):

@@ -144,9 +144,10 @@ NPU_NEON_TILE(2, 4)
  * A tap in the padding reads a row of zero points (x - zp = 0 adds nothing, as the reference's
  * skipped tap). Weights packed [tap][channel rounded up to 8] int16; the channels after the last 8
  * one by one. The requantisation's offsets are the bias alone. */
-static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_depthwise_shape* s, const int16_t* w,
-                                                                 const npu_neon_requant* q, const int8_t* input,
-                                                                 int8_t* output, int64_t begin, int64_t end) {
+/* Inlined into each kernel, whose shape is a static constant: the tap count and strides fold, the tap
+ * loop unrolls. */
+NPU_NEON void npu_neon_depthwise(const npu_depthwise_shape* s, const int16_t* w, const npu_neon_requant* q,
+                                 const int8_t* input, int8_t* output, int64_t begin, int64_t end) {
     const int32_t channels = s->channels, stride = (channels + 7) / 8 * 8, whole = channels / 8 * 8;
     const int32_t taps = s->kernel_h * s->kernel_w;
     int32_t acc[stride] __attribute__((aligned(16)));
@@ -154,18 +155,26 @@ static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_depth
     npu_neon_fill((int8_t)s->input_zero_point, stride, zero_row);
     const int8_t* rows[taps + 1];
     const int8x8_t zp = vdup_n_s8((int8_t)s->input_zero_point);
+    const int single = q->rounding == NPU_ROUND_SINGLE; /* requantise in registers, 8 channels at a time */
     for (int64_t pixel = begin; pixel < end; ++pixel) {
         npu_depthwise_rows(s, input, zero_row, pixel, rows);
+        int8_t* y = output + (size_t)pixel * channels;
         for (int32_t c = 0; c < whole; c += 8) {
             int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
+#pragma clang loop unroll(full) /* a constant tap count once inlined: the row pointers stay in registers */
             for (int32_t tap = 0; tap < taps; ++tap) {
                 const int16x8_t x = vsubl_s8(vld1_s8(rows[tap] + c), zp);
                 const int16x8_t wt = vld1q_s16(w + (size_t)tap * stride + c);
                 lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(wt));
                 hi = vmlal_high_s16(hi, x, wt);
             }
-            vst1q_s32(acc + c, lo);
-            vst1q_s32(acc + c + 4, hi);
+            if (single) {
+                const int32x4_t a = npu_neon_requant4(q, lo, c), b = npu_neon_requant4(q, hi, c + 4);
+                vst1_s8(y + c, vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b))));
+            } else {
+                vst1q_s32(acc + c, lo);
+                vst1q_s32(acc + c + 4, hi);
+            }
         }
         for (int32_t c = whole; c < channels; ++c) {
             int32_t sum = 0;
@@ -173,7 +182,13 @@ static __attribute__((noinline, unused)) void npu_neon_depthwise(const npu_depth
                 sum += ((int32_t)rows[tap][c] - s->input_zero_point) * w[(size_t)tap * stride + c];
             acc[c] = sum;
         }
-        npu_neon_requantize(q, acc, channels, output + (size_t)pixel * channels);
+        if (single) { /* the channels after the last 8, as the reference */
+            for (int32_t c = whole; c < channels; ++c)
+                y[c] = npu_requantize_rounding((int32_t)((uint32_t)acc[c] + (uint32_t)q->offset[c]), q->multiplier[c],
+                                               q->shift[c], q->output_zero_point, q->act_min, q->act_max, q->rounding);
+        } else {
+            npu_neon_requantize(q, acc, channels, y);
+        }
     }
 }
 

@@ -36,17 +36,27 @@ typedef struct {
     const int32_t* offset;     /* bias - input zero point x the channel's weight sum */
     const int32_t* multiplier; /* the reference's */
     const int64_t* right;      /* -(31 - shift): srshl's rounding right shift */
-    const int32_t* shift;      /* the reference's (the double roundings) */
+    const int32_t* shift;      /* the reference's (the double roundings, and the narrow path) */
     int32_t output_zero_point, act_min, act_max, rounding;
+    int32_t narrow; /* every shift <= -1: the 32-bit path of npu_neon_requant4 is exact */
 } npu_neon_requant;
 
-/* 4 sums of channels co.. -> int32 in [act_min, act_max] (single rounding). */
+/* 4 sums of channels co.. -> int32 in [act_min, act_max] (single rounding). With every shift = -k <=
+ * -1 (q->narrow: nearly every layer), (x m + 2^(30+k)) >> (31+k) = (floor(x m / 2^31) + 2^(k-1)) >> k,
+ * because 2^(30+k) is a multiple of 2^31: sqdmulh (floor(2 x m / 2^32)) then srshl by -k, two 32-bit
+ * instructions. Otherwise 64-bit products (smull) and srshl by -(31 - shift). */
 NPU_NEON int32x4_t npu_neon_requant4(const npu_neon_requant* q, int32x4_t acc, int32_t co) {
     const int32x4_t x = vaddq_s32(acc, vld1q_s32(q->offset + co));
     const int32x4_t m = vld1q_s32(q->multiplier + co);
-    const int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(x), vget_low_s32(m)), vld1q_s64(q->right + co));
-    const int64x2_t hi = vrshlq_s64(vmull_high_s32(x, m), vld1q_s64(q->right + co + 2));
-    const int32x4_t v = vqaddq_s32(vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi)), vdupq_n_s32(q->output_zero_point));
+    int32x4_t v;
+    if (q->narrow) {
+        v = vrshlq_s32(vqdmulhq_s32(x, m), vld1q_s32(q->shift + co));
+    } else {
+        const int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(x), vget_low_s32(m)), vld1q_s64(q->right + co));
+        const int64x2_t hi = vrshlq_s64(vmull_high_s32(x, m), vld1q_s64(q->right + co + 2));
+        v = vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi));
+    }
+    v = vqaddq_s32(v, vdupq_n_s32(q->output_zero_point));
     return vminq_s32(vmaxq_s32(v, vdupq_n_s32(q->act_min)), vdupq_n_s32(q->act_max));
 }
 

@@ -15,6 +15,7 @@ import tvm
 import tvm_ffi.libinfo
 
 from compiler.codegen.int8 import int8_groups
+from compiler.coral import codegen
 from compiler.coral.firmware import generate_firmware
 from compiler.coral.graph import extract_graph
 from compiler.coral.memory import profile_for, profiles_for
@@ -66,7 +67,7 @@ def build_firmware(compiled, out_dir: Path, memory: str | None = None, schedules
             warn(note)
     section = _section(graph, firmware, profile, toolchain.region_usage(elf))
     section["build"] = {"kernels": kernels, "opt": opt, "march": toolchain.isa["march"] + march_suffix,
-                        "arch": toolchain.isa.get("arch", "rvv")}
+                        "arch": codegen.family(target)}
     tuned_steps = set(schedules_of(tuned))
     for row in section["layers"]:
         row["tuned"] = row["index"] in tuned_steps

@@ -74,9 +74,14 @@ def _default_target():
     return get_target(DEFAULT_TARGET)
 
 
+def family(target=None) -> str:
+    """The emitter family of `target`: its [isa] arch ("rvv" when absent, as coral-npu's; "neon", "x86")."""
+    return isa(target).get("arch", "rvv")
+
+
 def kernels(target=None) -> list[str]:
-    """The kernels the emitter family of `target` ([isa] arch; default coral-npu's, "rvv") implements."""
-    return _native().kernels(isa(target).get("arch", "rvv"))
+    """The kernels the emitter family of `target` implements."""
+    return _native().kernels(family(target))
 
 
 def __getattr__(name):

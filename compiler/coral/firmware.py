@@ -98,7 +98,7 @@ def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
     if step.kind == "transpose":
         # RVV strided stores on the RVV targets; elsewhere, and in the reference build (what a user
         # without our kernels writes), the portable loops.
-        rvv = codegen.isa(target).get("arch", "rvv") == "rvv"
+        rvv = codegen.family(target) == "rvv"
         return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen and rvv))
     if step.kind == "tvm":
         return _tvm_layer(graph, step, function)
@@ -112,11 +112,10 @@ def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
         except codegen.SpecError as err:
             reason = str(err)
         else:
-            family = codegen.isa(target).get("arch", "rvv")  # rvv, neon: the emitter family that made it
-            return Layer(step, family if vector else "c", function, emitted.source, emitted.scratch_bytes,
+            return Layer(step, codegen.family(target) if vector else "c", function, emitted.source, emitted.scratch_bytes,
                          emitted.constant_bytes, emitted.schedule)
     else:
-        reason = f"the codegen has no {codegen.isa(target).get('arch', 'rvv')} {kernel.kernel} kernel"
+        reason = f"the codegen has no {codegen.family(target)} {kernel.kernel} kernel"
     source, constant_bytes = _ref_source(graph, step, function)
     return Layer(step, "ref", function, source, 0, constant_bytes, None, reason)
 

@@ -1,9 +1,9 @@
 """Firmware targets' memory profiles (`--memory NAME`) and the linker script each one implies.
 
 The regions, their chip addresses and sizes, the stack size and which region holds what all
-come from [memory] in the target's target.toml (coral-npu's TCMs, a board's DRAM). The simulation links every region at
-sim_base + its chip address (QEMU's virt machine has RAM only from 0x80000000) with the chip's
-size, so ld.lld still refuses a firmware that would not fit the chip.
+come from [memory] in the target's target.toml (coral-npu's TCMs, a board's DRAM). The simulation
+links every region at sim_base + its chip address (QEMU's virt machine has RAM only from
+0x80000000) with the chip's size, so ld.lld still refuses a firmware that would not fit the chip.
 """
 
 import re

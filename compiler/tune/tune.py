@@ -65,10 +65,9 @@ def tune_model(model_path, target_name: str, out_dir, db_path, quant=None, memor
         raise CompilerError(f"--memory {memory}: target {target.name} has no memory profiles (coral-npu has)")
     checked_output(out_dir, build_inputs(model_path, quant, tuning_db=[db_path]))  # before the search, not after it
     model = load_model(model_path)
-    family = target.data.get("isa", {}).get("arch", "rvv")
-    if "simulator" in target.data and family != "rvv":  # before the long part
-        raise CompilerError(f"tune --target {target.name}: its {family} kernels have no schedule knobs to tune "
-                            "(the tuner searches the RVV kernels' tiles)")
+    if "simulator" in target.data and codegen.family(target) != "rvv":  # before the long part
+        raise CompilerError(f"tune --target {target.name}: its {codegen.family(target)} kernels have no schedule "
+                            "knobs to tune (the tuner searches the RVV kernels' tiles)")
     compiled = compile_model(model, target, parse_input_shapes(input_shapes), source=shown(model_path), quant=quant)
     if target.runner == "relax-vm":
         return _tune_host(compiled, model_path, target, out_dir, db_path, quant, input_shapes, options, warn)

@@ -2,7 +2,8 @@
 // requantize, a 256-entry table looked up 16 bytes at a time with tbl / tbx (the reference's table,
 // indexed by the input byte read as unsigned); add / subtract and mul (single rounding: TFLite's
 // double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
-// (rescales on 4 lanes of 64-bit products); max pooling, 16 channels per step; quantize (float ->
+// (rescales on 4 lanes of 64-bit products); max pooling and the mean over H, W (every rounding: the
+// double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
@@ -76,6 +77,24 @@ Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
   return emit_struct_call(spec, "npu_maxpool_params", kPoolFields, "npu_neon_max_pool", false);
 }
 
+// The reference's npu_mean_params in its field order, n = in_h * in_w as read_mean_spec checked it.
+Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
+  const ew::MeanSpec m = ew::read_mean_spec(spec);
+  const int64_t in_h = spec.at("in_h");
+  const std::vector<int64_t> values = {m.batches, in_h, m.pixels / in_h, m.channels, m.input_zero_point,
+                                       m.output_zero_point, m.multiplier, m.shift, m.act_min, m.act_max, m.bias,
+                                       m.rounding, m.block_rounding};
+  std::string initialiser;
+  for (int64_t v : values) initialiser += (initialiser.empty() ? "" : ", ") + std::to_string(v);
+  CWriter c;
+  c.line(fmt("static const npu_mean_params %s_params = {%s};", spec.name.c_str(), initialiser.c_str()));
+  c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  c.line("(void)scratch;");
+  c.line(fmt("npu_neon_mean(&%s_params, input, output);", spec.name.c_str()));
+  c.close();
+  return {prologue(spec) + c.str(), 0, 0, Schedule{}};
+}
+
 Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
   ew::FloatQuantization q = ew::read_float_quantization(spec);
   CWriter c;
@@ -115,6 +134,8 @@ const bool registered = [] {
                                      [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,
                                      [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "global_avg_pool2d", emit_mean,
+                                     [](const KernelSpec& s) { ew::read_mean_spec(s); }, simd::no_condition));
   return true;
 }();
 

@@ -173,4 +173,65 @@ static __attribute__((noinline, unused)) void npu_neon_max_pool(const npu_maxpoo
     }
 }
 
+/* npu_global_avg_pool_s8, 16 channels per step: int16 partial sums of up to 256 pixels (vaddw, 256 *
+ * -128 is still an int16), each widened once into the int32 sums, which start at -n * zp (sum(in - zp)
+ * = sum(in) - n * zp; |n * zp| <= 2^30). The 16-channel steps are exactly the reference's blocks of
+ * NPU_MEAN_BLOCK, so they requantise as block_rounding: single rounding on 4 lanes of 64-bit products
+ * (the rounding shift of srshl, saturated as the reference), clamped to the activation range less
+ * zero point and bias inside int32; a double rounding per lane with the reference's own function.
+ * The channels after the last whole step are the reference's loop as written. */
+NPU_NEON_EW void npu_neon_mean16(const npu_mean_params* p, const int8_t* x, int32_t n, int32x4_t sums[4]) {
+    const int32_t c = p->channels;
+    for (int32_t k = 0; k < 4; ++k) sums[k] = vdupq_n_s32(-n * p->input_zero_point);
+    for (int32_t left = n; left > 0; left -= 256) {
+        int16x8_t a = vdupq_n_s16(0), b = vdupq_n_s16(0);
+        for (int32_t i = left < 256 ? left : 256; i > 0; --i, x += c) {
+            const int8x16_t v = vld1q_s8(x);
+            a = vaddw_s8(a, vget_low_s8(v));
+            b = vaddw_high_s8(b, v);
+        }
+        sums[0] = vaddw_s16(sums[0], vget_low_s16(a));
+        sums[1] = vaddw_high_s16(sums[1], a);
+        sums[2] = vaddw_s16(sums[2], vget_low_s16(b));
+        sums[3] = vaddw_high_s16(sums[3], b);
+    }
+}
+
+static __attribute__((noinline, unused)) void npu_neon_mean(const npu_mean_params* p, const int8_t* input,
+                                                            int8_t* output) {
+    const int32_t c = p->channels, n = p->in_h * p->in_w, whole = c / 16 * 16;
+    const int32_t offset = p->output_zero_point + p->bias;
+    const int32x4_t lo = vdupq_n_s32(p->act_min - offset), hi = vdupq_n_s32(p->act_max - offset);
+    const int32x4_t shift_back = vdupq_n_s32(offset);
+    const int64x2_t right = vdupq_n_s64(-(31 - p->shift));
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t* image = input + (int64_t)b * n * c;
+        int8_t* out = output + (int64_t)b * c;
+        for (int32_t ch = 0; ch < whole; ch += 16) {
+            int32x4_t sums[4];
+            npu_neon_mean16(p, image + ch, n, sums);
+            if (p->block_rounding != NPU_ROUND_SINGLE) {
+                int32_t lanes[16];
+                for (int32_t k = 0; k < 4; ++k) vst1q_s32(lanes + 4 * k, sums[k]);
+                for (int32_t k = 0; k < 16; ++k)
+                    out[ch + k] = npu_requantize_rounding(lanes[k], p->multiplier, p->shift, offset, p->act_min,
+                                                          p->act_max, p->block_rounding);
+                continue;
+            }
+            int16x4_t narrow[4];
+            for (int32_t k = 0; k < 4; ++k) {
+                const int32x4_t mean = vminq_s32(vmaxq_s32(npu_neon_mbqm4(sums[k], p->multiplier, right), lo), hi);
+                narrow[k] = vmovn_s32(vaddq_s32(mean, shift_back));
+            }
+            vst1q_s8(out + ch, vcombine_s8(vmovn_s16(vcombine_s16(narrow[0], narrow[1])),
+                                           vmovn_s16(vcombine_s16(narrow[2], narrow[3]))));
+        }
+        for (int32_t ch = whole; ch < c; ++ch) {
+            int32_t sum = 0;
+            for (int32_t i = 0; i < n; ++i) sum += (int32_t)image[(int64_t)i * c + ch] - p->input_zero_point;
+            out[ch] = npu_requantize_rounding(sum, p->multiplier, p->shift, offset, p->act_min, p->act_max, p->rounding);
+        }
+    }
+}
+
 #endif /* NPU_NEON_ELEMENTWISE_H */

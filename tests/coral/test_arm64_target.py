@@ -89,8 +89,9 @@ def _neon_mac(spec) -> bool:
 
 
 NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
+NEON_ELEMENTWISE = ("lut", "requantize", "add", "mul", "max_pool2d", "global_avg_pool2d")
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
-                               if spec.kernel in ("lut", "requantize", "add", "mul", "max_pool2d")
+                               if spec.kernel in NEON_ELEMENTWISE
                                and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
 
 
@@ -113,7 +114,10 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert {spec.params.get("rounding", 0) for spec in NEON_MAC_SPECS} == {0, 1, 2}
     assert {spec.kernel for spec in NEON_MAC_SPECS} == {"conv2d", "dense"}
     assert any(spec.params.get("groups", 1) > 1 for spec in NEON_MAC_SPECS)  # depthwise
-    assert {spec.kernel for spec in NEON_ELEMENTWISE_SPECS} == {"lut", "requantize", "add", "mul", "max_pool2d"}
+    assert {spec.kernel for spec in NEON_ELEMENTWISE_SPECS} == set(NEON_ELEMENTWISE)
+    means = [spec.params for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "global_avg_pool2d"]
+    assert {(p.get("rounding", 0), p.get("block_rounding", 0)) for p in means} >= {(r, b) for r in range(3) for b in range(3)}
+    assert any(p["in_h"] * p["in_w"] > 256 for p in means) and any(p["channels"] % 16 for p in means)  # flushes, tails
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS:

@@ -53,9 +53,12 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     validation = _load_validation(val_path, model) if val_path is not None else None
     # what the build computes: the exported file's spec, or a vendor backend's (its artefact's)
     spec = TFLITE if "tflite" in emit else (backend_for(target).INTEGER_SPEC if is_backend(target.runner) else None)
-    recompile = lambda q: compile_model(model, target, shapes, source=shown(model_path), quant=q,  # noqa: E731
-                                        host_tuning_db=host_tuning_db, note=warn, spec=spec)
-    compiled = recompile(quant)
+    recompile = lambda q, probe=False: compile_model(model, target, shapes, source=shown(model_path),  # noqa: E731
+                                                     quant=q, host_tuning_db=host_tuning_db, note=warn, spec=spec,
+                                                     probe=probe)
+    # a calibrated build measures its layer errors on an instrumented twin (_measure_quantisation);
+    # the budget search measures its candidates its own way
+    compiled = recompile(quant, probe=quant is not None and quant.scheme == "int8" and quant.accuracy_budget is None)
     budget = None
     if quant is not None and quant.accuracy_budget is not None:
         from compiler.accuracy_budget import meet_budget
@@ -140,22 +143,27 @@ def _graph_module(compiled):
 
 
 def _measure_quantisation(compiled, validation):
-    from compiler.codegen.int8 import offload_int8
+    from compiler.codegen.int8 import offload_int8, run_codegen
+    from compiler.quant.calibrate import Probe
     from compiler.quant.evaluate import layer_errors, module_runner, probes, top1_accuracy, vm_runner
     from compiler.report.quant_summary import summarise_quantisation
 
     quantised = compiled.quantised
     progress = quantised.config.progress
     spec = compiled.integer_spec
-    offload = lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec)  # noqa: E731
-    float_probe, int8_probe = probes(compiled.partitioned, quantised, offload)
+    if compiled.probe is not None:  # partitioned by compile_model, its C compiled beside the deployed module's
+        module, ids = compiled.probe
+        float_probe, int8_probe = quantised.float_probe, Probe(run_codegen(module), ids)
+    else:
+        offload = lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec)  # noqa: E731
+        float_probe, int8_probe = probes(compiled.partitioned, quantised, offload)
     errors = layer_errors(float_probe, int8_probe, quantised.held_out, progress=progress)
     accuracy = None
     if validation is not None:
         images, labels, shape = validation
         _check_label_range(compiled, labels)
         if quantised.config.io != "float":  # integer I/O: the QDQ module as written, fed float images
-            int8_runner = module_runner(offload(quantised.qdq))
+            int8_runner = module_runner(compiled.lowered)
         elif compiled.executable is not None:  # the host build itself
             int8_runner = vm_runner(tvm.relax.VirtualMachine(compiled.executable, tvm.cpu()))
         else:  # the instrumented int8 module's output is the build's (same kernels, same QDQ)

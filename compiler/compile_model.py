@@ -49,8 +49,21 @@ class CompiledModel:
     seconds: dict = field(default_factory=dict)  # stage -> wall time
     quantised: Quantised | None = None
     offloaded: tvm.IRModule | None = None  # INT8: the QDQ module with its int8 groups marked for the kernel codegen
-    lowered: tvm.IRModule | None = None    # what the target's TVM compile takes (host tuning tunes its PrimFuncs)
+    host_lowered: tvm.IRModule | None = None  # `lowered`, once made
     integer_spec: str = ONNX               # the int8 spec's origin (quant/integer_spec.py)
+    probe: tuple | None = None             # INT8 with probe=True: (the instrumented QDQ module partitioned for the
+                                           # kernel codegen, its tensor ids), its C compiling in the background
+
+    @property
+    def lowered(self) -> tvm.IRModule | None:
+        """What the target's TVM compile takes (host tuning tunes its PrimFuncs). A target with its
+        own artefact (coral-npu, vendor backends) does not need the host int8 module: its kernels
+        are compiled only when something asks (--emit tflite's check, a backend's reference run)."""
+        if self.host_lowered is None and self.offloaded is not None:
+            from compiler.codegen.int8 import run_codegen
+
+            self.host_lowered = run_codegen(self.offloaded)
+        return self.host_lowered
 
     @property
     def qdq(self) -> tvm.IRModule | None:
@@ -116,13 +129,15 @@ def _float_library(target: Target, note):
 
 
 def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, source="model",
-                  quant: QuantConfig | None = None, host_tuning_db=None, note=None, spec: str | None = None
-                  ) -> CompiledModel:
+                  quant: QuantConfig | None = None, host_tuning_db=None, note=None, spec: str | None = None,
+                  probe: bool = False) -> CompiledModel:
     """spec: the int8 build's integer spec (quant/integer_spec.py); None: the model's own (a
     pre-quantised model's origin's, ONNX's for our calibration); build --emit tflite asks for
     TFLite's, so that LiteRT runs the exported file bit-exact to the build. host_tuning_db: a tuning database FILE whose MetaSchedule records (FILE.metaschedule/,
     compiler/tune/host.py) schedule the LLVM-compiled PrimFuncs; note(message) hears why they
-    are ignored when they are."""
+    are ignored when they are. probe: an int8 build that will measure its layer errors (build's
+    report) gets its instrumented twin partitioned (CompiledModel.probe), the C of which compiles
+    beside the deployed module's."""
     clock = _Clock()
     imported = import_onnx(model, input_shapes, source)
     clock.lap("import")
@@ -142,7 +157,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
             partitioned = spec_form(partitioned, spec)
         offloaded = partition_int8(partitioned, spec)
         clock.lap("partition")
-        lowered = run_codegen(offloaded)
+        lowered = run_codegen(offloaded) if target.runner == "relax-vm" else None  # as for our int8 below
         clock.lap("int8 codegen")
     elif quant is not None and quant.scheme == "dynamic":
         partitioned = lowered = dynamic_quant(optimised)
@@ -173,7 +188,10 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         spec = spec or ONNX
         quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec), equalized=pairs)
         offloaded = partition_int8(quantised.qdq, spec)
-        lowered = run_codegen(offloaded)
+        if probe:
+            probe = _prefetched_probe(partitioned, quantised, spec)
+        # the host runs the int8 module itself; other targets build their artefact from `offloaded`
+        lowered = run_codegen(offloaded) if target.runner == "relax-vm" else None
         clock.lap("int8 codegen")
     executable = None
     if target.runner == "relax-vm":  # other targets build their own artefact from the modules (coral/build.py)
@@ -187,4 +205,16 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
     return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded,
-                         lowered, spec or ONNX)
+                         lowered, spec or ONNX, probe or None)
+
+
+def _prefetched_probe(partitioned: tvm.IRModule, quantised: Quantised, spec: str) -> tuple:
+    """(the instrumented int8 module partitioned for the kernel codegen, its tensor ids), its C
+    compile started (it runs while the deployed module's compiles: two compiler processes)."""
+    from compiler.codegen.int8 import NPU_REF, partition_int8
+    from compiler.quant.evaluate import instrumented_qdq
+
+    variant, ids = instrumented_qdq(partitioned, quantised)
+    module = partition_int8(spec_form(variant, spec), spec)
+    NPU_REF.prefetch(module)
+    return module, ids

@@ -57,17 +57,24 @@ Build modes (option "mode")
     export_library's compiler, g++ by default, i.e. as C++ and at -O0 unless
     export_library(..., options=["-O2"]); VirtualMachine(ex) jits with no options unless
     ex.jit(options=[...]) ran first (jit caches).
+Objects are kept by what determines them (compiler, command, source; the last few in memory), so C
+that a process lowers twice is compiled once, and prefetch(mod) starts the compile of a module
+that will be lowered later (a build's instrumented twin, while its deployed module compiles).
 Other options: "cc", "cflags" (list), "dump_dir" (writes <codegen>.c). Set them as defaults in
 register_codegen(name, ..., **options) or per build: run_codegen(mod, {name: {...}}).
 Constants bound into composites become static const arrays in the C file (no ConstLoaderModule,
 so constant_names is left untouched). Scratch buffers are static: one call at a time.
 """
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import tvm
@@ -155,21 +162,65 @@ class CCodegen:
                  and "Codegen" in f.attrs and str(f.attrs["Codegen"]) == self.name]
         return self.generate(funcs)[0]
 
+    def prefetch(self, mod: tvm.IRModule, options: dict | None = None) -> None:
+        """Start compiling the C that run_codegen(mod) will ask this codegen for, in the background
+        (mode "object" only): the later call waits for it instead of compiling."""
+        opts = {**self.options, **(options or {})}
+        if opts["mode"] == "object":
+            _OBJECTS.start(self.name, self.source_for(mod), opts)
+
     def _compile_object(self, source: str, symbols: list[str], opts: dict):
-        cc = opts["cc"] or _host_cc()
         with tempfile.TemporaryDirectory(prefix=f"{self.name}_") as tmp:
-            src, obj = Path(tmp) / f"{self.name}.c", Path(tmp) / f"{self.name}.o"
-            src.write_text(source)
-            cmd = [cc, "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-fPIC", "-c", str(src), "-o", str(obj),
-                   "-I" + libinfo.find_include_path(), "-I" + libinfo.find_dlpack_include_path(),
-                   *map(str, opts["cflags"])]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                kept = Path(tempfile.mkdtemp(prefix=f"{self.name}_failed_")) / src.name
-                kept.write_text(source)
-                raise CodegenError(f"codegen {self.name}: C compilation failed (source kept at {kept}):\n"
-                                   f"{' '.join(cmd)}\n{proc.stderr.strip()}")
+            obj = Path(tmp) / f"{self.name}.o"
+            obj.write_bytes(_OBJECTS.start(self.name, source, opts).result())
             return tvm.get_global_func("runtime.ModuleLoadStaticLibrary")(str(obj), symbols)
+
+
+def _compile_command(opts: dict, src: Path, obj: Path) -> list[str]:
+    return [opts["cc"] or _host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-fPIC", "-c", str(src), "-o", str(obj),
+            "-I" + libinfo.find_include_path(), "-I" + libinfo.find_dlpack_include_path(), *map(str, opts["cflags"])]
+
+
+def _compile(name: str, source: str, opts: dict) -> bytes:
+    """The object file's bytes; CodegenError (the source kept for a look) when the compiler fails."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}_") as tmp:
+        src, obj = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.o"
+        src.write_text(source)
+        cmd = _compile_command(opts, src, obj)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            kept = Path(tempfile.mkdtemp(prefix=f"{name}_failed_")) / src.name
+            kept.write_text(source)
+            raise CodegenError(f"codegen {name}: C compilation failed (source kept at {kept}):\n"
+                               f"{' '.join(cmd)}\n{proc.stderr.strip()}")
+        return obj.read_bytes()
+
+
+class _ObjectStore:
+    """Compiles by key (compiler, command, source), each at most once while it is among the last
+    `keep`: a compile runs in a worker thread (the GIL is free while the compiler process runs), so
+    two can overlap on two cores. A failed compile is not kept: asking again reports it again."""
+
+    def __init__(self, keep: int = 8):
+        self.keep, self.futures, self.lock = keep, OrderedDict(), threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="cc")
+        self.compiled = 0  # compiler runs started, for tests
+
+    def start(self, name: str, source: str, opts: dict) -> Future:
+        key = hashlib.sha256(repr((_compile_command(opts, Path("x.c"), Path("x.o")), source)).encode()).hexdigest()
+        with self.lock:
+            future = self.futures.get(key)
+            if future is not None and not (future.done() and future.exception() is not None):
+                self.futures.move_to_end(key)
+                return future
+            future = self.futures[key] = self.pool.submit(_compile, name, source, opts)
+            self.compiled += 1
+            while len(self.futures) > self.keep:
+                self.futures.popitem(last=False)
+            return future
+
+
+_OBJECTS = _ObjectStore()
 
 
 # The object is linked into a host build, which runs on the machine that built it (the host target's

@@ -54,10 +54,15 @@ class _ErrorStats:
         return {"sqnr_db": round(sqnr, 2), "cosine": round(float(cosine), 6), "max_abs_error": self.max_abs}
 
 
+def instrumented_qdq(float_mod, quantised) -> tuple[tvm.IRModule, list]:
+    """The QDQ module that also returns every quantised tensor (dequantized), and their ids."""
+    return insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
+                                   frozenset(quantised.config.keep_float), quantised.input_means)
+
+
 def probes(float_mod, quantised, lower) -> tuple[Probe, Probe]:
     """(float, int8) Probes: calibration's float one, and the int8 one compiled here."""
-    variant, ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
-                                           frozenset(quantised.config.keep_float), quantised.input_means)
+    variant, ids = instrumented_qdq(float_mod, quantised)
     return quantised.float_probe, Probe(lower(variant), ids)
 
 

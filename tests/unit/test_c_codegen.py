@@ -12,6 +12,7 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 
+from compiler.codegen import c_module
 from compiler.codegen.c_module import offload, register_codegen, run_codegen
 from compiler.codegen.c_render import CodegenError, CompositeCall, CUnit
 
@@ -241,8 +242,39 @@ def test_source_for_renders_without_compiling():
 def test_c_compile_error_names_the_kept_source():
     register_codegen("npu_c_broken", composites={"npu_c_broken.add": lambda call, ctx: "this is not C;"})
     patterns = [relax.transform.FusionPattern("npu_c_broken.add", is_op("relax.add")(wildcard(), wildcard()))]
-    with pytest.raises(RuntimeError, match=r"codegen npu_c_broken: C compilation failed \(source kept at"):
-        run_codegen(offload(build(add_between_casts), patterns))
+    started = c_module._OBJECTS.compiled
+    for _ in range(2):  # a failed compile is not kept: the second build compiles and reports it again
+        with pytest.raises(RuntimeError, match=r"codegen npu_c_broken: C compilation failed \(source kept at"):
+            run_codegen(offload(build(add_between_casts), patterns))
+    assert c_module._OBJECTS.compiled == started + 2
+
+
+def _add_constant(constant):
+    return build(lambda bb, x, y: relax.op.add(bb.emit(relax.op.astype(x, "int8")), relax.const(constant)))
+
+
+def test_prefetched_object_is_the_one_run_codegen_links():
+    """prefetch starts the compile; run_codegen of the same module waits for it instead of compiling."""
+    constant = (np.arange(8, dtype="int8").reshape(2, 4) * 31 - 100).astype("int8")  # C of this test alone
+    partitioned = offload(_add_constant(constant), PATTERNS)
+    started = c_module._OBJECTS.compiled
+    TEST_CODEGEN.prefetch(partitioned)
+    assert c_module._OBJECTS.compiled == started + 1
+    executable = tvm.compile(run_codegen(partitioned), target="llvm")
+    assert c_module._OBJECTS.compiled == started + 1
+    np.testing.assert_array_equal(run(executable, X, Y), sat_add(X.astype(np.int8), constant))
+
+
+def test_same_source_compiles_once_and_another_source_again():
+    constant = (np.arange(8, dtype="int8").reshape(2, 4) * 17 - 60).astype("int8")
+    started = c_module._OBJECTS.compiled
+    first = tvm.compile(run_codegen(offload(_add_constant(constant), PATTERNS)), target="llvm")
+    again = tvm.compile(run_codegen(offload(_add_constant(constant), PATTERNS)), target="llvm")
+    assert c_module._OBJECTS.compiled == started + 1
+    other = tvm.compile(run_codegen(offload(_add_constant(constant + 1), PATTERNS)), target="llvm")
+    assert c_module._OBJECTS.compiled == started + 2
+    for executable, added in ((first, constant), (again, constant), (other, constant + 1)):
+        np.testing.assert_array_equal(run(executable, X, Y), sat_add(X.astype(np.int8), added))
 
 
 def test_composite_without_emitter_is_reported():

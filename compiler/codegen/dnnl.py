@@ -3,6 +3,9 @@
     mod = offload_float_convs(nhwc_module)   # conv groups -> functions marked {"Codegen": "dnnl"}
     mod = run_codegen(mod)                    # ... -> calls of generated C that calls oneDNN
 
+    probe = offload_groups(partitioned)       # an already partitioned module's own conv / dense groups
+                                              # (the int8 build's float calibration probe, quant/calibrate.py)
+
 Why a library: TVM 0.27 has no default CPU schedules for conv2d (LegalizeOps' loop nests run as
 LLVM vectorises them: MobileNetV2 224 float in 206 ms where ONNX Runtime takes 4.5 ms), dlight's
 CPU rules cover only GEMV and reductions, and the wheel has no DNNL / BLAS contrib. MetaSchedule
@@ -23,18 +26,20 @@ import sys
 from pathlib import Path
 
 import tvm
+from tvm import relax
 
 from compiler.analysis import static_shape
 from compiler.codegen.c_module import offload, register_codegen, run_codegen
 from compiler.codegen.c_render import CodegenError, CompositeCall
-from compiler.partition import fusion_patterns
+from compiler.partition import fusion_patterns, group_name
+from compiler.passes.util import bindings
 from compiler.patterns import rows_for
 
 CODEGEN = "dnnl"
 FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense")
 LIBRARY = "libdnnl.so.3"
 
-__all__ = ["CODEGEN", "dnnl_library", "offload_float_convs", "run_codegen"]
+__all__ = ["CODEGEN", "dnnl_library", "offload_float_convs", "offload_groups", "run_codegen"]
 
 
 def dnnl_library() -> Path | None:
@@ -168,3 +173,65 @@ def _cflags() -> list[str]:
 
 
 DNNL = register_codegen(CODEGEN, composites=_emitters(), cflags=_cflags())
+
+
+# --- a partitioned module's own groups on oneDNN --------------------------------------------------
+
+_ROWS = frozenset(row.name for row in rows_for(FAMILIES))
+
+
+def offload_groups(mod: tvm.IRModule) -> tvm.IRModule:
+    """`mod` (partitioned: main calls one function per group) with every convolution and dense
+    group that oneDNN takes replaced by a {"Codegen": "dnnl"} function, ready for run_codegen.
+    main's bindings keep their variables, so what an instrumented main returns, and the ids
+    calibration gives its tensors (quant/calibrate.py), are unchanged: the float calibration probe
+    runs its convolutions on oneDNN, not on TVM's untuned loops."""
+    builder = relax.BlockBuilder(mod)  # its add_func gives GlobalVars that carry their function's type
+    replaced = {}
+    for binding in bindings(mod["main"]):
+        call = binding.value
+        if not (isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.GlobalVar)):
+            continue
+        group = mod[call.op]
+        if group_name(group) not in _ROWS:
+            continue
+        offloaded = _offloaded_alone(group)
+        if offloaded is None:  # the library's check refused it (layout, dtype, shapes): TVM keeps it
+            continue
+        library_call, library_function = offloaded
+        symbol = f"{call.op.name_hint}_{CODEGEN}"
+        gv = builder.add_func(library_function.with_attr("global_symbol", symbol), symbol)
+        by_param = {param.__chandle__(): arg for param, arg in zip(group.params, call.args)}
+        args = [by_param.get(arg.__chandle__(), arg) for arg in library_call.args]  # constants stay as they are
+        replaced[call.__chandle__()] = relax.Call(gv, args)
+    if not replaced:
+        return mod
+    result = builder.get()
+    result["main"] = _CallReplacer(replaced).visit_expr(mod["main"])
+    return relax.transform.DeadCodeElimination(["main"])(result)
+
+
+def _offloaded_alone(group: relax.Function):
+    """(the call of the library function, that function) when the whole group is one oneDNN
+    composite, its constants passed as arguments; else None."""
+    plain = relax.Function(group.params, group.body, group.ret_ty, group.is_pure)
+    offloaded = offload_float_convs(tvm.IRModule({"main": plain}))
+    body = offloaded["main"].body
+    calls = [b for b in bindings(offloaded["main"])]
+    if len(calls) != 1 or not calls[0].var.same_as(body.body):
+        return None
+    call = calls[0].value
+    if not isinstance(call.op, tvm.ir.GlobalVar):
+        return None
+    return call, offloaded[call.op]
+
+
+@relax.expr_functor.mutator
+class _CallReplacer(relax.PyExprMutator):
+    def __init__(self, replaced: dict):
+        super().__init__()
+        self.replaced = replaced
+
+    def visit_call_(self, call):
+        found = self.replaced.get(call.__chandle__())
+        return found if found is not None else super().visit_call_(call)

@@ -18,12 +18,17 @@ from tvm import relax
 
 from compiler.codegen import dnnl
 from compiler.compile_model import compile_model
+from compiler.partition import group_name, partition
+from compiler.passes.fold_constants import fold_constants
+from compiler.passes.fold_transposes import fold_transposes
 from compiler.passes.pipeline import optimise
 from compiler.passes.to_nhwc import to_nhwc
 from compiler.frontend import import_onnx
+from compiler.quant.calibrate import instrumented
 from compiler.report.summary import layers
 from compiler.targets import get_target
 from onnx_models import GraphBuilder
+from relax_testing import run_relax, tvm_partition
 
 
 
@@ -133,3 +138,46 @@ def test_graph_onnx_shows_each_onednn_group_as_its_pattern(built):
     assert (nodes["dw"].domain, nodes["dw"].op_type) == (FUSED_DOMAIN, "depthwise_conv2d_bias_relu")
     onnx_nodes = next(a.strings for a in nodes["grouped"].attribute if a.name == "onnx_nodes")
     assert [name.decode() for name in onnx_nodes] == ["grouped", "residual", "residual_relu"]
+
+
+def _int8_partitioned(model):
+    """The float module as an int8 build calibrates it: NHWC, one group per int8 op (compile_model)."""
+    native = fold_constants(fold_transposes(to_nhwc(optimise(import_onnx(model, None, "convs")))))
+    return partition(native, get_target("host").int8_families)
+
+
+def test_the_calibration_probe_runs_its_groups_on_onednn_returning_the_same_tensors():
+    """offload_groups on an instrumented main: every conv and dense group becomes a oneDNN call,
+    main's bindings stay, so each returned tensor is the one TVM's probe returns at that position
+    (calibration's ids), equal within the module's float tolerance."""
+    partitioned = _int8_partitioned(convs_model(seed=2))
+    variant, ids = instrumented(partitioned)
+    on_library = dnnl.offload_groups(variant)
+    groups = [group_name(func) for func in partitioned.functions.values()]
+    assert len(_dnnl_functions(on_library)) == sum(name in dnnl._ROWS for name in groups) == 5
+    assert not _conv_calls(on_library["main"]) and len(ids) > 5
+    x = np.random.default_rng(5).normal(0, 2, (1, 3, 15, 15)).astype(np.float32)
+    expected, ours = run_relax(variant, x), run_relax(dnnl.run_codegen(on_library), x)
+    assert len(ours) == len(expected) == len(ids) + 1  # the model's output, then one tensor per id
+    for tensor_id, want, got in zip(["output", *ids], expected, ours):
+        assert np.count_nonzero(want) >= 2, tensor_id
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=tensor_id)
+
+
+def test_groups_the_library_refuses_stay_in_tvm():
+    """In the model's NCHW layout only the dense group goes to oneDNN."""
+    variant, _ = instrumented(tvm_partition(convs_model(seed=2)))
+    on_library = dnnl.offload_groups(variant)
+    assert [name.split(".")[1] for name, _ in _composites(on_library)] == ["dense_bias_relu"]
+    assert sum(len(_conv_calls(func)) for func in on_library.functions.values()) == 4  # the 4 convolutions in TVM
+
+
+def test_calibration_takes_the_library_for_models_worth_its_compile(monkeypatch):
+    """A small model's probe stays on TVM (the library's compile would cost more than it saves);
+    above calibrate.LIBRARY_MACS its groups go to oneDNN."""
+    from compiler.quant import calibrate
+
+    variant, _ = instrumented(_int8_partitioned(convs_model(seed=2)))
+    assert calibrate._convolutions_on_library(variant) is variant
+    monkeypatch.setattr(calibrate, "LIBRARY_MACS", 0)
+    assert "external_mods" in calibrate._convolutions_on_library(variant).attrs

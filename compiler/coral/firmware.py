@@ -96,10 +96,10 @@ def _layer(graph, step: Step, schedule, vector, use_codegen, target) -> Layer:
 
     function = c_identifier("layer", step.index, step.name)
     if step.kind == "transpose":
-        # RVV strided stores on the RVV targets; elsewhere, and in the reference build (what a user
-        # without our kernels writes), the portable loops.
-        rvv = codegen.family(target) == "rvv"
-        return Layer(step, "transpose", function, _transpose_source(graph, step, function, vector and use_codegen and rvv))
+        # the target family's vector form (RVV strided stores, NEON interleaving stores); in the
+        # reference build (what a user without our kernels writes), the portable loops
+        family = codegen.family(target) if vector and use_codegen else None
+        return Layer(step, "transpose", function, _transpose_source(graph, step, function, family))
     if step.kind == "tvm":
         return _tvm_layer(graph, step, function)
 
@@ -144,10 +144,10 @@ def _ref_source(graph, step: Step, function: str) -> tuple[str, int]:
                             len(step.inputs), f"{step.name} ({step.op})")
 
 
-def _transpose_source(graph, step: Step, function: str, vector: bool) -> str:
+def _transpose_source(graph, step: Step, function: str, family: str | None) -> str:
     tensor = graph.tensors[step.inputs[0]]
     return transpose_source(function, _signature(graph, step, function), tensor.shape, step.axes,
-                            np.dtype(tensor.dtype).itemsize, vector)
+                            np.dtype(tensor.dtype).itemsize, family)
 
 
 def _layers_header(graph, layers) -> str:

@@ -5,6 +5,9 @@
               loads) and each row stored with one strided vector store to where that axis
               lands in the output: for 1x3x224x224 -> 1x224x224x3, 672 rows of two loads and
               two stores of up to 128 elements, instead of 150,528 scalar copies
+    neon      an axis of 2-4 moved to the end, the others in order (NCHW -> NHWC of an image's 3
+              channels): that many planes loaded 16 bytes at a time and stored interleaved with
+              one vst2/vst3/vst4; any other permutation takes the portable loops
 """
 
 import math
@@ -12,12 +15,17 @@ import math
 _SEW = {1: 8, 2: 16, 4: 32}  # element bytes -> RVV element width (m8: the most lanes per op)
 
 
-def transpose_source(function: str, signature: str, shape, axes, itemsize: int, vector: bool) -> str:
+def transpose_source(function: str, signature: str, shape, axes, itemsize: int, family: str | None) -> str:
+    """The layer's C: `family` "rvv" or "neon" (the target's emitter family) for its vector form,
+    None for the portable loops."""
     out_shape = [shape[a] for a in axes]
     header = [f"/* {function}: transpose {list(shape)} by axes {list(axes)} -> {out_shape}. */", "#include <stdint.h>"]
-    if vector and itemsize in _SEW and len(shape) > 0:
+    if family == "rvv" and itemsize in _SEW and len(shape) > 0:
         body = _rows(shape, axes, itemsize)
         header.append("#include <riscv_vector.h>")
+    elif family == "neon" and itemsize in _NEON_LANES and _interleaved_axis(shape, axes) is not None:
+        body = _interleave(shape, axes, itemsize)
+        header.append("#include <arm_neon.h>")
     else:
         body = _loops(shape, axes)
     return "\n".join(header + ["", signature + " {", "  (void)scratch;", *body, "}", ""])
@@ -58,3 +66,40 @@ def _rows(shape, axes, itemsize: int) -> list[str]:
               indent + "  }",
               indent + "}"]
     return lines
+
+
+_NEON_LANES = {1: 16, 2: 8, 4: 4}  # element bytes -> lanes of one q register
+
+
+def _interleaved_axis(shape, axes) -> int | None:
+    """The input axis that moves to the end, the others keeping their order, when it has 2-4
+    elements (vst2 / vst3 / vst4 interleave that many registers); else None."""
+    if len(axes) < 2:
+        return None
+    moved = axes[-1]
+    rest = [a for a in range(len(shape)) if a != moved]
+    return moved if list(axes[:-1]) == rest and 2 <= shape[moved] <= 4 and moved != len(shape) - 1 else None
+
+
+def _interleave(shape, axes, itemsize: int) -> list[str]:
+    """Per slice of the axes before the moved one: its `channels` planes of `inner` elements
+    (the axes after it) stored interleaved, a q register of each plane per step."""
+    moved = _interleaved_axis(shape, axes)
+    channels, outer, inner = shape[moved], math.prod(shape[:moved]), math.prod(shape[moved + 1:])
+    lanes, bits = _NEON_LANES[itemsize], itemsize * 8
+    kind, vector = f"uint{bits}_t", f"uint{bits}x{lanes}x{channels}_t"
+    loads = [f"      v.val[{c}] = vld1q_u{bits}(in + {c * inner} + p);" for c in range(channels)]
+    copies = [f"      out[p * {channels} + {c}] = in[{c * inner} + p];" for c in range(channels)]
+    return [f"  const {kind}* in = (const {kind}*)input0;",
+            f"  {kind}* out = ({kind}*)output;",
+            f"  for (int32_t o = 0; o < {outer}; ++o, in += {channels * inner}, out += {channels * inner}) {{",
+            "    int32_t p = 0;",
+            f"    for (; p + {lanes} <= {inner}; p += {lanes}) {{",
+            f"      {vector} v;",
+            *loads,
+            f"      vst{channels}q_u{bits}(out + p * {channels}, v);",
+            "    }",
+            f"    for (; p < {inner}; ++p) {{",
+            *copies,
+            "    }",
+            "  }"]

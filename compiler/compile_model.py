@@ -143,7 +143,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     clock.lap("import")
     optimised = optimise(imported)
     clock.lap("passes")
-    quantised = offloaded = None
+    quantised = offloaded = twin = None
     if is_prequantised(optimised):
         from compiler.codegen.int8 import partition_int8, run_codegen
 
@@ -188,8 +188,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         spec = spec or ONNX
         quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec), equalized=pairs)
         offloaded = partition_int8(quantised.qdq, spec)
-        if probe:
-            probe = _prefetched_probe(partitioned, quantised, spec)
+        twin = _prefetched_probe(partitioned, quantised, spec) if probe else None
         # the host runs the int8 module itself; other targets build their artefact from `offloaded`
         lowered = run_codegen(offloaded) if target.runner == "relax-vm" else None
         clock.lap("int8 codegen")
@@ -205,7 +204,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("codegen")
     seconds = dict(clock.seconds, total=sum(clock.seconds.values()))
     return CompiledModel(model, target, imported, optimised, partitioned, executable, seconds, quantised, offloaded,
-                         lowered, spec or ONNX, probe or None)
+                         lowered, spec or ONNX, twin)
 
 
 def _prefetched_probe(partitioned: tvm.IRModule, quantised: Quantised, spec: str) -> tuple:

@@ -66,6 +66,7 @@ Constants bound into composites become static const arrays in the C file (no Con
 so constant_names is left untouched). Scratch buffers are static: one call at a time.
 """
 
+import atexit
 import hashlib
 import os
 import re
@@ -74,7 +75,6 @@ import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import tvm
@@ -181,43 +181,80 @@ def _compile_command(opts: dict, src: Path, obj: Path) -> list[str]:
             "-I" + libinfo.find_include_path(), "-I" + libinfo.find_dlpack_include_path(), *map(str, opts["cflags"])]
 
 
-def _compile(name: str, source: str, opts: dict) -> bytes:
-    """The object file's bytes; CodegenError (the source kept for a look) when the compiler fails."""
-    with tempfile.TemporaryDirectory(prefix=f"{name}_") as tmp:
-        src, obj = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.o"
+class _Compile:
+    """One compiler process, started at once (it runs while Python goes on: two overlap on two
+    cores); result() waits for it and gives the object file's bytes, or raises CodegenError (the
+    source kept for a look). A compile still running when Python exits is stopped (_stop_all)."""
+
+    def __init__(self, name: str, source: str, opts: dict):
+        self.name, self.source, self.outcome = name, source, None
+        self.lock = threading.Lock()  # one waiter at a time reads the process's pipes
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{name}_"))
+        src, self.obj = self.folder / f"{name}.c", self.folder / f"{name}.o"
         src.write_text(source)
-        cmd = _compile_command(opts, src, obj)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            kept = Path(tempfile.mkdtemp(prefix=f"{name}_failed_")) / src.name
-            kept.write_text(source)
-            raise CodegenError(f"codegen {name}: C compilation failed (source kept at {kept}):\n"
-                               f"{' '.join(cmd)}\n{proc.stderr.strip()}")
-        return obj.read_bytes()
+        self.cmd = _compile_command(opts, src, self.obj)
+        self.process = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _RUNNING.add(self)
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.outcome, CodegenError)
+
+    def result(self) -> bytes:
+        with self.lock:
+            if self.outcome is None:
+                _, stderr = self.process.communicate()
+                if self.process.returncode == 0:
+                    self.outcome = self.obj.read_bytes()
+                else:
+                    kept = Path(tempfile.mkdtemp(prefix=f"{self.name}_failed_")) / f"{self.name}.c"
+                    kept.write_text(self.source)
+                    self.outcome = CodegenError(f"codegen {self.name}: C compilation failed (source kept at {kept}):"
+                                                f"\n{' '.join(self.cmd)}\n{stderr.strip()}")
+                self._finish()
+        if self.failed:
+            raise self.outcome
+        return self.outcome
+
+    def _finish(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+        _RUNNING.discard(self)
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+        self._finish()
+
+
+_RUNNING: set = set()
+
+
+@atexit.register
+def _stop_all():
+    """A build that failed after a prefetch does not wait for a compile nobody will link."""
+    for compile_ in list(_RUNNING):
+        compile_.stop()
 
 
 class _ObjectStore:
     """Compiles by key (compiler, command, source), each at most once while it is among the last
-    `keep`: a compile runs in a worker thread (the GIL is free while the compiler process runs), so
-    two can overlap on two cores. A failed compile is not kept: asking again reports it again."""
+    `keep`. A failed compile is not kept: asking again compiles, and reports it, again."""
 
     def __init__(self, keep: int = 8):
-        self.keep, self.futures, self.lock = keep, OrderedDict(), threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="cc")
+        self.keep, self.compiles = keep, OrderedDict()
         self.compiled = 0  # compiler runs started, for tests
 
-    def start(self, name: str, source: str, opts: dict) -> Future:
+    def start(self, name: str, source: str, opts: dict) -> _Compile:
         key = hashlib.sha256(repr((_compile_command(opts, Path("x.c"), Path("x.o")), source)).encode()).hexdigest()
-        with self.lock:
-            future = self.futures.get(key)
-            if future is not None and not (future.done() and future.exception() is not None):
-                self.futures.move_to_end(key)
-                return future
-            future = self.futures[key] = self.pool.submit(_compile, name, source, opts)
-            self.compiled += 1
-            while len(self.futures) > self.keep:
-                self.futures.popitem(last=False)
-            return future
+        found = self.compiles.get(key)
+        if found is not None and not found.failed:
+            self.compiles.move_to_end(key)
+            return found
+        found = self.compiles[key] = _Compile(name, source, opts)
+        self.compiled += 1
+        while len(self.compiles) > self.keep:  # an evicted compile still serves whoever holds it
+            self.compiles.popitem(last=False)
+        return found
 
 
 _OBJECTS = _ObjectStore()

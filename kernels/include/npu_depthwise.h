@@ -12,16 +12,28 @@ typedef struct {
 } npu_depthwise_shape;
 
 /* rows[tap]: the input channels of each tap of output pixel `pixel`, or zero_row in the padding;
- * rows[taps] = zero_row (the partner of an odd last tap for kernels that take taps in pairs). */
+ * rows[taps] = zero_row (the partner of an odd last tap for kernels that take taps in pairs). A pixel
+ * whose window lies inside the image (most of them) takes its rows at fixed offsets from the window's
+ * corner, with no test per tap (constants, once a kernel's static shape is inlined). */
 static inline void npu_depthwise_rows(const npu_depthwise_shape* s, const int8_t* input, const int8_t* zero_row,
                                       int64_t pixel, const int8_t** rows) {
     const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
     const int32_t oy = (int32_t)(pixel / s->out_w % s->out_h), ox = (int32_t)(pixel % s->out_w);
+    const int32_t y0 = oy * s->stride_h - s->pad_top, x0 = ox * s->stride_w - s->pad_left;
     int32_t tap = 0;
+    if (y0 >= 0 && y0 + (s->kernel_h - 1) * s->dilation_h < s->in_h && x0 >= 0
+        && x0 + (s->kernel_w - 1) * s->dilation_w < s->in_w) {
+        const int8_t* corner = input + (((size_t)b * s->in_h + y0) * s->in_w + x0) * s->channels;
+        for (int32_t ky = 0; ky < s->kernel_h; ++ky)
+            for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap)
+                rows[tap] = corner + ((size_t)ky * s->dilation_h * s->in_w + (size_t)kx * s->dilation_w) * s->channels;
+        rows[tap] = zero_row;
+        return;
+    }
     for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
-        const int32_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        const int32_t iy = y0 + ky * s->dilation_h;
         for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
-            const int32_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+            const int32_t ix = x0 + kx * s->dilation_w;
             const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
             rows[tap] = inside ? input + (((size_t)b * s->in_h + iy) * s->in_w + ix) * s->channels : zero_row;
         }

@@ -14,7 +14,7 @@ import onnx
 import tvm
 
 from compiler.backends import REPORT_KEY as BACKEND_REPORT_KEY, backend_for, is_backend
-from compiler.compile_model import compile_model, spec_form
+from compiler.compile_model import compile_model
 from compiler.export.verify import write_tflite
 from compiler.errors import CompilerError
 from compiler.frontend import load_model, parse_input_shapes
@@ -143,20 +143,16 @@ def _graph_module(compiled):
 
 
 def _measure_quantisation(compiled, validation):
-    from compiler.codegen.int8 import offload_int8, run_codegen
+    from compiler.codegen.int8 import run_codegen
     from compiler.quant.calibrate import Probe
-    from compiler.quant.evaluate import layer_errors, module_runner, probes, top1_accuracy, vm_runner
+    from compiler.quant.evaluate import int8_twin, layer_errors, module_runner, top1_accuracy, vm_runner
     from compiler.report.quant_summary import summarise_quantisation
 
     quantised = compiled.quantised
     progress = quantised.config.progress
-    spec = compiled.integer_spec
-    if compiled.probe is not None:  # partitioned by compile_model, its C compiled beside the deployed module's
-        module, ids = compiled.probe
-        float_probe, int8_probe = quantised.float_probe, Probe(run_codegen(module), ids)
-    else:
-        offload = lambda qdq: offload_int8(spec_form(qdq, spec), spec=spec)  # noqa: E731
-        float_probe, int8_probe = probes(compiled.partitioned, quantised, offload)
+    # compile_model's twin has its C compiled beside the deployed module's; a budget search's is made here
+    module, ids = compiled.probe or int8_twin(compiled.partitioned, quantised, compiled.integer_spec)
+    float_probe, int8_probe = quantised.float_probe, Probe(run_codegen(module), ids)
     errors = layer_errors(float_probe, int8_probe, quantised.held_out, progress=progress)
     accuracy = None
     if validation is not None:

@@ -145,7 +145,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
     clock.lap("passes")
     quantised = offloaded = twin = None
     if is_prequantised(optimised):
-        from compiler.codegen.int8 import partition_int8, run_codegen
+        from compiler.codegen.int8 import partition_int8
 
         if quant is not None:
             raise CompilerError(f"{source}: the model is already quantised (QDQ or QLinear operators); "
@@ -157,7 +157,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
             partitioned = spec_form(partitioned, spec)
         offloaded = partition_int8(partitioned, spec)
         clock.lap("partition")
-        lowered = run_codegen(offloaded) if target.runner == "relax-vm" else None  # as for our int8 below
+        lowered = _host_int8(target, offloaded)
         clock.lap("int8 codegen")
     elif quant is not None and quant.scheme == "dynamic":
         partitioned = lowered = dynamic_quant(optimised)
@@ -178,7 +178,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         clock.lap("partition")
         lowered = partitioned if library is None else library.run_codegen(partitioned)
     else:
-        from compiler.codegen.int8 import partition_int8, run_codegen
+        from compiler.codegen.int8 import partition_int8
 
         equalized, pairs = _equalized(optimised, quant, note)
         partitioned = partition(fold_constants(fold_transposes(to_nhwc(equalized))), target.int8_families)
@@ -189,8 +189,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec), equalized=pairs)
         offloaded = partition_int8(quantised.qdq, spec)
         twin = _prefetched_probe(partitioned, quantised, spec) if probe else None
-        # the host runs the int8 module itself; other targets build their artefact from `offloaded`
-        lowered = run_codegen(offloaded) if target.runner == "relax-vm" else None
+        lowered = _host_int8(target, offloaded)
         clock.lap("int8 codegen")
     executable = None
     if target.runner == "relax-vm":  # other targets build their own artefact from the modules (coral/build.py)
@@ -208,12 +207,19 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
 
 
 def _prefetched_probe(partitioned: tvm.IRModule, quantised: Quantised, spec: str) -> tuple:
-    """(the instrumented int8 module partitioned for the kernel codegen, its tensor ids), its C
-    compile started (it runs while the deployed module's compiles: two compiler processes)."""
-    from compiler.codegen.int8 import NPU_REF, partition_int8
-    from compiler.quant.evaluate import instrumented_qdq
+    """quant/evaluate.py's int8_twin, its C compile started (it runs while the deployed module's
+    compiles: two compiler processes)."""
+    from compiler.codegen.int8 import NPU_REF
+    from compiler.quant.evaluate import int8_twin
 
-    variant, ids = instrumented_qdq(partitioned, quantised)
-    module = partition_int8(spec_form(variant, spec), spec)
+    module, ids = int8_twin(partitioned, quantised, spec)
     NPU_REF.prefetch(module)
     return module, ids
+
+
+def _host_int8(target: Target, offloaded: tvm.IRModule) -> tvm.IRModule | None:
+    """The int8 module with its kernels compiled, when the target runs it (the host); other targets
+    build their artefact from `offloaded`, and CompiledModel.lowered makes it only when asked."""
+    from compiler.codegen.int8 import run_codegen
+
+    return run_codegen(offloaded) if target.runner == "relax-vm" else None

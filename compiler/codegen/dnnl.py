@@ -216,11 +216,10 @@ def _offloaded_alone(group: relax.Function):
     composite, its constants passed as arguments; else None."""
     plain = relax.Function(group.params, group.body, group.ret_ty, group.is_pure)
     offloaded = offload_float_convs(tvm.IRModule({"main": plain}))
-    body = offloaded["main"].body
-    calls = [b for b in bindings(offloaded["main"])]
-    if len(calls) != 1 or not calls[0].var.same_as(body.body):
+    only = bindings(offloaded["main"])
+    if len(only) != 1 or not only[0].var.same_as(offloaded["main"].body.body):
         return None
-    call = calls[0].value
+    call = only[0].value
     if not isinstance(call.op, tvm.ir.GlobalVar):
         return None
     return call, offloaded[call.op]

@@ -3,7 +3,7 @@
 Both builds run for real: the float module in TVM, the quantised one through the same
 lowering as the deployed build (the int8 kernels), never a float simulation of it. Each module is
 compiled once: calibration's float Probe serves the float side of both measures, the int8 Probe
-(insert_qdq_instrumented, lowered) the layer errors, and the int8 top-1 runs the deployed host
+(int8_twin, lowered) the layer errors, and the int8 top-1 runs the deployed host
 executable when there is one.
 """
 
@@ -54,16 +54,15 @@ class _ErrorStats:
         return {"sqnr_db": round(sqnr, 2), "cosine": round(float(cosine), 6), "max_abs_error": self.max_abs}
 
 
-def instrumented_qdq(float_mod, quantised) -> tuple[tvm.IRModule, list]:
-    """The QDQ module that also returns every quantised tensor (dequantized), and their ids."""
-    return insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
-                                   frozenset(quantised.config.keep_float), quantised.input_means)
+def int8_twin(float_mod, quantised, spec: str) -> tuple[tvm.IRModule, list]:
+    """The int8 module that also returns every quantised tensor (dequantized), partitioned for the
+    kernel codegen in `spec`'s form (run_codegen makes it runnable), and those tensors' ids."""
+    from compiler.codegen.int8 import partition_int8
+    from compiler.compile_model import spec_form
 
-
-def probes(float_mod, quantised, lower) -> tuple[Probe, Probe]:
-    """(float, int8) Probes: calibration's float one, and the int8 one compiled here."""
-    variant, ids = instrumented_qdq(float_mod, quantised)
-    return quantised.float_probe, Probe(lower(variant), ids)
+    variant, ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
+                                           frozenset(quantised.config.keep_float), quantised.input_means)
+    return partition_int8(spec_form(variant, spec), spec), ids
 
 
 def layer_errors(float_side: Probe, int8_side: Probe, held_out, progress=True) -> list[dict]:

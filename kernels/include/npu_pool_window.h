@@ -1,5 +1,6 @@
-/* A pooling window clipped to the input, and the scalar max over it: shared by the CPU SIMD families'
- * max pooling (npu_x86_elementwise.h, npu_neon_elementwise.h) for the channels after their last vector. */
+/* A pooling window clipped to the input (kernels/ref's pooling and the CPU SIMD families'), and the
+ * scalar max over it, for the channels after the SIMD families' last vector (npu_x86_elementwise.h,
+ * npu_neon_elementwise.h). C99, <stdint.h> and <stddef.h> only: kernels/ref builds it freestanding. */
 #ifndef NPU_POOL_WINDOW_H
 #define NPU_POOL_WINDOW_H
 

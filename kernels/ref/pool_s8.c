@@ -4,19 +4,11 @@
 #include <stdint.h>
 
 #include "npu_kernels_elementwise.h"
+#include "npu_pool_window.h"
 #include "npu_quant.h"
 
 static inline int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
-static inline int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-/* The valid part [start, end) of the window of output index o along one axis. */
-static inline void window(int32_t o, int32_t stride, int32_t pad, int32_t kernel, int32_t in_size, int32_t* start,
-                          int32_t* end) {
-    const int32_t origin = o * stride - pad;
-    *start = max_i32(0, origin);
-    *end = min_i32(in_size, origin + kernel);
-}
 
 /* Inlined into each caller even where a compiler would rather share one copy (clang -O2 does),
  * so that each copy has a constant is_max and a loop as tight as a hand-written one. */
@@ -34,10 +26,10 @@ NPU_POOL_INLINE void pool_s8(const npu_pool_params* p, const int8_t* input, int8
         const int8_t* image = input + (int64_t)b * p->in_h * p->in_w * c;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             int32_t y0, y1;
-            window(oy, p->stride_h, p->pad_top, p->kernel_h, p->in_h, &y0, &y1);
+            npu_pool_window(oy, p->stride_h, p->pad_top, p->kernel_h, p->in_h, &y0, &y1);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 int32_t x0, x1;
-                window(ox, p->stride_w, p->pad_left, p->kernel_w, p->in_w, &x0, &x1);
+                npu_pool_window(ox, p->stride_w, p->pad_left, p->kernel_w, p->in_w, &x0, &x1);
                 const int32_t count = (y1 > y0 && x1 > x0) ? (y1 - y0) * (x1 - x0) : 0;
                 int8_t* out = output + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * c;
                 for (int32_t ch = 0; ch < c; ++ch) {

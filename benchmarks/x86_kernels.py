@@ -35,6 +35,7 @@ LAYERS = {
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
     "quantize 224x224x3 (float input)": ("quantize", dict(size=224 * 224 * 3)),
     "max pool 3x3/2 112x112x64": ("max_pool2d", dict(in_h=112, in_w=112, channels=64, kernel=3, stride=2)),
+    "avg pool 3x3/1 28x28x192 (Inception)": ("avg_pool2d", dict(in_h=28, in_w=28, channels=192, kernel=3, stride=1)),
     "global avg pool 7x7x576": ("global_avg_pool2d", dict(in_h=7, in_w=7, channels=576)),
 }
 
@@ -85,7 +86,7 @@ def _mac_case(rng, kernel, p):
 
 
 def _pool_case(rng, kernel, p):
-    if kernel == "max_pool2d":
+    if kernel in ("max_pool2d", "avg_pool2d"):
         out = (p["in_h"] + 2 - p["kernel"]) // p["stride"] + 1
         params = dict(batches=1, in_h=p["in_h"], in_w=p["in_w"], channels=p["channels"], out_h=out, out_w=out,
                       kernel_h=p["kernel"], kernel_w=p["kernel"], stride_h=p["stride"], stride_w=p["stride"], pad_top=1,
@@ -127,7 +128,7 @@ def _elementwise_case(rng, kernel, p):
 def _case(rng, kernel, p):
     if kernel in ("conv2d", "dense"):
         return _mac_case(rng, kernel, p)
-    if kernel in ("max_pool2d", "global_avg_pool2d"):
+    if kernel in ("max_pool2d", "avg_pool2d", "global_avg_pool2d"):
         return _pool_case(rng, kernel, p)
     return _elementwise_case(rng, kernel, p)
 

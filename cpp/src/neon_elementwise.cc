@@ -2,7 +2,7 @@
 // requantize, a 256-entry table looked up 16 bytes at a time with tbl / tbx (the reference's table,
 // indexed by the input byte read as unsigned); add / subtract and mul (single rounding: TFLite's
 // double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
-// (rescales on 4 lanes of 64-bit products); max pooling and the mean over H, W (every rounding: the
+// (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
@@ -77,6 +77,10 @@ Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
   return emit_struct_call(spec, "npu_maxpool_params", kPoolFields, "npu_neon_max_pool", false);
 }
 
+Emitted emit_avg_pool(const KernelSpec& spec, const Arrays&) {
+  return emit_struct_call(spec, "npu_avgpool_params", kPoolFields, "npu_neon_avg_pool", false);
+}
+
 // The reference's npu_mean_params in its field order, n = in_h * in_w as read_mean_spec checked it.
 Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
   const ew::MeanSpec m = ew::read_mean_spec(spec);
@@ -133,6 +137,8 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,
                                      [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,
+                                     [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "avg_pool2d", emit_avg_pool,
                                      [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "global_avg_pool2d", emit_mean,
                                      [](const KernelSpec& s) { ew::read_mean_spec(s); }, simd::no_condition));

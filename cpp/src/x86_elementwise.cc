@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), max_pool2d and global_avg_pool2d. The loops are the microkernels of
+// squeeze-excite broadcast), max_pool2d, avg_pool2d and global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
 // kernels/ref (tests/kernels/test_x86_kernels.py). Double rounding (TFLite models) is refused:
@@ -94,9 +94,9 @@ Emitted emit_mul(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
 
-// ---- max_pool2d ----
+// ---- max_pool2d, avg_pool2d ----
 
-Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
+Emitted emit_pool(const KernelSpec& spec, const char* function) {
   ew::PoolSpec p = ew::read_pool_spec(spec);
   const std::string shape = spec.name + "_shape";
   std::string constants = fmt("static const npu_x86_pool_shape %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
@@ -107,9 +107,13 @@ Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) {
   ParallelKernel k;
   k.count = p.batches * p.out_h * p.out_w;
   k.grain = 4 * kChunk / std::max<int64_t>(1, p.channels * p.kernel_h * p.kernel_w);
-  k.body = fmt("npu_x86_max_pool(&%s, io->input, io->output, begin, end);", shape.c_str());
+  k.body = fmt("%s(&%s, io->input, io->output, begin, end);", function, shape.c_str());
   return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
+
+Emitted emit_max_pool(const KernelSpec& spec, const Arrays&) { return emit_pool(spec, "npu_x86_max_pool"); }
+
+Emitted emit_avg_pool(const KernelSpec& spec, const Arrays&) { return emit_pool(spec, "npu_x86_avg_pool"); }
 
 // ---- global_avg_pool2d ----
 
@@ -155,6 +159,7 @@ const bool registered = [] {
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
+  register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));
   return true;
 }();

@@ -145,12 +145,65 @@ static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params*
     }
 }
 
-/* npu_max_pool_s8: per output pixel, the largest valid element of its clipped window, 16 channels
- * per step, then the clamp. */
-static __attribute__((noinline, unused)) void npu_neon_max_pool(const npu_maxpool_params* p, const int8_t* input,
-                                                                int8_t* output) {
+/* One output pixel of max pooling: the largest valid element of its clipped window, 16 channels per
+ * step, then the clamp. */
+NPU_NEON_EW void npu_neon_max_pixel(const npu_pool_params* p, const int8_t* image, int8_t* out, int32_t y0, int32_t y1,
+                                    int32_t x0, int32_t x1) {
     const int32_t c = p->channels, whole = c / 16 * 16;
     const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
+    for (int32_t ch = 0; ch < whole; ch += 16) {
+        int8x16_t m = vdupq_n_s8(-128);
+        for (int32_t y = y0; y < y1; ++y)
+            for (int32_t x = x0; x < x1; ++x) m = vmaxq_s8(m, vld1q_s8(image + ((int64_t)y * p->in_w + x) * c + ch));
+        vst1q_s8(out + ch, vminq_s8(vmaxq_s8(m, lo), hi));
+    }
+    for (int32_t ch = whole; ch < c; ++ch) out[ch] = npu_window_max(image, p->in_w, c, ch, y0, y1, x0, x1, p->act_min, p->act_max);
+}
+
+/* npu_rounded_mean on 4 lanes: sum + half (with the sign of sum's: -half for 0, which still divides
+ * to 0) divided by count in float, truncated (fcvtzs). Exact for |sum| <= 128 * count, count <= 256:
+ * both operands are small integers, exact in float, and the quotient's rounding error (below
+ * |q| * 2^-24) is far below the 1 / count between a quotient that is not an integer and the nearest
+ * one, so truncation lands where the integer division does. */
+NPU_NEON_EW int16x4_t npu_neon_rounded_mean4(int32x4_t sum, int32_t half, float32x4_t count) {
+    const int32x4_t biased = vaddq_s32(sum, vbslq_s32(vcgtq_s32(sum, vdupq_n_s32(0)), vdupq_n_s32(half), vdupq_n_s32(-half)));
+    return vqmovn_s32(vcvtq_s32_f32(vdivq_f32(vcvtq_f32_s32(biased), count)));
+}
+
+/* The 8 rounded means of 8 int16 sums. */
+NPU_NEON_EW int16x8_t npu_neon_rounded_mean8(int16x8_t sum, int32_t half, float32x4_t count) {
+    return vcombine_s16(npu_neon_rounded_mean4(vmovl_s16(vget_low_s16(sum)), half, count),
+                        npu_neon_rounded_mean4(vmovl_high_s16(sum), half, count));
+}
+
+/* One output pixel of average pooling: 16 channels per step, int16 sums over windows of up to 256
+ * pixels (256 * -128 is still an int16), widened once for the division; larger or empty windows go
+ * channel by channel. */
+NPU_NEON_EW void npu_neon_avg_pixel(const npu_pool_params* p, const int8_t* image, int8_t* out, int32_t y0, int32_t y1,
+                                    int32_t x0, int32_t x1) {
+    const int32_t c = p->channels, count = (y1 > y0 && x1 > x0) ? (y1 - y0) * (x1 - x0) : 0;
+    const int32_t whole = count > 0 && count <= 256 ? c / 16 * 16 : 0;
+    const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
+    const float32x4_t divisor = vdupq_n_f32((float)count);
+    for (int32_t ch = 0; ch < whole; ch += 16) {
+        int16x8_t first = vdupq_n_s16(0), second = vdupq_n_s16(0);
+        for (int32_t y = y0; y < y1; ++y)
+            for (int32_t x = x0; x < x1; ++x) {
+                const int8x16_t v = vld1q_s8(image + ((int64_t)y * p->in_w + x) * c + ch);
+                first = vaddw_s8(first, vget_low_s8(v));
+                second = vaddw_high_s8(second, v);
+            }
+        const int8x16_t mean = vcombine_s8(vqmovn_s16(npu_neon_rounded_mean8(first, count / 2, divisor)),
+                                           vqmovn_s16(npu_neon_rounded_mean8(second, count / 2, divisor)));
+        vst1q_s8(out + ch, vminq_s8(vmaxq_s8(mean, lo), hi));
+    }
+    for (int32_t ch = whole; ch < c; ++ch) out[ch] = npu_window_mean(image, p->in_w, c, ch, y0, y1, x0, x1, p->act_min, p->act_max);
+}
+
+/* npu_max_pool_s8 (is_max 1) or npu_avg_pool_s8 (0): every output pixel's clipped window, inlined
+ * into each caller with a constant is_max. */
+NPU_NEON_EW void npu_neon_pool(const npu_pool_params* p, const int8_t* input, int8_t* output, int is_max) {
+    const int32_t c = p->channels;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t* image = input + (int64_t)b * p->in_h * p->in_w * c;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -160,17 +213,21 @@ static __attribute__((noinline, unused)) void npu_neon_max_pool(const npu_maxpoo
                 int32_t x0, x1;
                 npu_pool_window(ox, p->stride_w, p->pad_left, p->kernel_w, p->in_w, &x0, &x1);
                 int8_t* out = output + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * c;
-                for (int32_t ch = 0; ch < whole; ch += 16) {
-                    int8x16_t m = vdupq_n_s8(-128);
-                    for (int32_t y = y0; y < y1; ++y)
-                        for (int32_t x = x0; x < x1; ++x) m = vmaxq_s8(m, vld1q_s8(image + ((int64_t)y * p->in_w + x) * c + ch));
-                    vst1q_s8(out + ch, vminq_s8(vmaxq_s8(m, lo), hi));
-                }
-                for (int32_t ch = whole; ch < c; ++ch)
-                    out[ch] = npu_window_max(image, p->in_w, c, ch, y0, y1, x0, x1, p->act_min, p->act_max);
+                if (is_max) npu_neon_max_pixel(p, image, out, y0, y1, x0, x1);
+                else npu_neon_avg_pixel(p, image, out, y0, y1, x0, x1);
             }
         }
     }
+}
+
+static __attribute__((noinline, unused)) void npu_neon_max_pool(const npu_maxpool_params* p, const int8_t* input,
+                                                                int8_t* output) {
+    npu_neon_pool(p, input, output, 1);
+}
+
+static __attribute__((noinline, unused)) void npu_neon_avg_pool(const npu_avgpool_params* p, const int8_t* input,
+                                                                int8_t* output) {
+    npu_neon_pool(p, input, output, 0);
 }
 
 /* npu_global_avg_pool_s8, 16 channels per step: int16 partial sums of up to 256 pixels (vaddw, 256 *

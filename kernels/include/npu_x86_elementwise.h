@@ -1,6 +1,6 @@
 /* x86 AVX2 element-wise and pooling microkernels of the host build (cpp/src/x86_elementwise.cc emits
  * the calls): 256-entry table lookups (lut, requantize), float -> int8 quantisation, multiply, max
- * pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
+ * and average pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
  * (tests/kernels/test_x86_kernels.py); each works on a range [begin, end) of independent outputs, so
  * that npu_parallel_range can split it over the TVM runtime's threads.
  */
@@ -114,16 +114,22 @@ typedef struct {
     int32_t act_min, act_max;
 } npu_x86_pool_shape;
 
+/* Output pixel `pixel` of the flat (batch, y, x) order: its batch's image and its clipped window. */
+static inline const int8_t* npu_x86_pool_window(const npu_x86_pool_shape* s, const int8_t* input, int64_t pixel,
+                                                int32_t* y0, int32_t* y1, int32_t* x0, int32_t* x1) {
+    const int64_t b = pixel / ((int64_t)s->out_h * s->out_w);
+    npu_pool_window((int32_t)(pixel / s->out_w % s->out_h), s->stride_h, s->pad_top, s->kernel_h, s->in_h, y0, y1);
+    npu_pool_window((int32_t)(pixel % s->out_w), s->stride_w, s->pad_left, s->kernel_w, s->in_w, x0, x1);
+    return input + (size_t)b * s->in_h * s->in_w * s->channels;
+}
+
 NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* input, int8_t* output, int64_t begin,
                                     int64_t end) {
     const int32_t channels = s->channels, whole = channels / 32 * 32;
     const __m256i lo = _mm256_set1_epi8((char)s->act_min), hi = _mm256_set1_epi8((char)s->act_max);
     for (int64_t pixel = begin; pixel < end; ++pixel) {
-        const int32_t b = (int32_t)(pixel / ((int64_t)s->out_h * s->out_w));
         int32_t y0, y1, x0, x1;
-        npu_pool_window((int32_t)(pixel / s->out_w % s->out_h), s->stride_h, s->pad_top, s->kernel_h, s->in_h, &y0, &y1);
-        npu_pool_window((int32_t)(pixel % s->out_w), s->stride_w, s->pad_left, s->kernel_w, s->in_w, &x0, &x1);
-        const int8_t* image = input + (size_t)b * s->in_h * s->in_w * channels;
+        const int8_t* image = npu_x86_pool_window(s, input, pixel, &y0, &y1, &x0, &x1);
         int8_t* out = output + (size_t)pixel * channels;
         for (int32_t c = 0; c < whole; c += 32) {
             __m256i m = _mm256_set1_epi8(-128);
@@ -134,6 +140,48 @@ NPU_X86_RANGE void npu_x86_max_pool(const npu_x86_pool_shape* s, const int8_t* i
         }
         for (int32_t c = whole; c < channels; ++c)
             out[c] = npu_window_max(image, s->in_w, channels, c, y0, y1, x0, x1, s->act_min, s->act_max);
+    }
+}
+
+/* ---- average pooling: npu_avg_pool_s8 over output pixels [begin, end) of the flat (batch, y, x) order ---- */
+
+/* npu_rounded_mean on 8 lanes: sum + half (the sign of sum's, none for 0) divided by count in float,
+ * truncated. Exact for |sum| <= 128 * count, count <= 256: both operands are small integers, exact
+ * in float, and the quotient's rounding error (below |q| * 2^-24) is far below the 1 / count that
+ * separates a quotient that is not an integer from the nearest one, so truncation lands where the
+ * integer division does. */
+NPU_X86 __m256i npu_x86_rounded_mean8(__m256i sum, __m256i half, __m256 count) {
+    const __m256i biased = _mm256_add_epi32(sum, _mm256_sign_epi32(half, sum));
+    return _mm256_cvttps_epi32(_mm256_div_ps(_mm256_cvtepi32_ps(biased), count));
+}
+
+/* 16 channels per step: int16 sums over windows of up to 256 pixels (vpmovsxbw, 256 * -128 is still an
+ * int16), widened once for the division; larger or empty windows go channel by channel. */
+NPU_X86_RANGE void npu_x86_avg_pool(const npu_x86_pool_shape* s, const int8_t* input, int8_t* output, int64_t begin,
+                                    int64_t end) {
+    const int32_t channels = s->channels;
+    const __m128i lo = _mm_set1_epi8((char)s->act_min), hi = _mm_set1_epi8((char)s->act_max);
+    for (int64_t pixel = begin; pixel < end; ++pixel) {
+        int32_t y0, y1, x0, x1;
+        const int8_t* image = npu_x86_pool_window(s, input, pixel, &y0, &y1, &x0, &x1);
+        int8_t* out = output + (size_t)pixel * channels;
+        const int32_t count = (y1 > y0 && x1 > x0) ? (y1 - y0) * (x1 - x0) : 0;
+        const int32_t whole = count > 0 && count <= 256 ? channels / 16 * 16 : 0;
+        const __m256 divisor = _mm256_set1_ps((float)count);
+        const __m256i half = _mm256_set1_epi32(count / 2);
+        for (int32_t c = 0; c < whole; c += 16) {
+            __m256i sum = _mm256_setzero_si256();
+            for (int32_t y = y0; y < y1; ++y)
+                for (int32_t x = x0; x < x1; ++x)
+                    sum = _mm256_add_epi16(sum, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(image + ((size_t)y * s->in_w + x) * channels + c))));
+            const __m256i first = npu_x86_rounded_mean8(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(sum)), half, divisor);
+            const __m256i second = npu_x86_rounded_mean8(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(sum, 1)), half, divisor);
+            const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(first, second), 0xD8);  /* 16 int16 in order */
+            const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
+            _mm_storeu_si128((__m128i*)(out + c), _mm_min_epi8(_mm_max_epi8(bytes, lo), hi));
+        }
+        for (int32_t c = whole; c < channels; ++c)
+            out[c] = npu_window_mean(image, s->in_w, channels, c, y0, y1, x0, x1, s->act_min, s->act_max);
     }
 }
 

@@ -40,9 +40,7 @@ NPU_POOL_INLINE void pool_s8(const npu_pool_params* p, const int8_t* input, int8
                             acc = is_max ? max_i32(acc, v) : acc + v;
                         }
                     }
-                    if (!is_max) { /* the mean, rounded half away from zero */
-                        acc = count > 0 ? (acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count) : 0;
-                    }
+                    if (!is_max) acc = npu_rounded_mean(acc, count);
                     out[ch] = (int8_t)clamp_i32(acc, p->act_min, p->act_max);
                 }
             }

@@ -7,7 +7,7 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   (cpp/src/neon_mac.cc: sdot on the A76, smull + sadalp on the A72, smlal for depthwise) bit-exact
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
-  tbx), adds / subtracts and multiplies (with the broadcast) and max pooling on the element-wise
+  tbx), adds / subtracts and multiplies (with the broadcast) and max and average pooling on the element-wise
   tests' specs (TFLite's double-rounding multiplies left to kernels/ref), and the float input's
   quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
@@ -89,7 +89,7 @@ def _neon_mac(spec) -> bool:
 
 
 NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
-NEON_ELEMENTWISE = ("lut", "requantize", "add", "mul", "max_pool2d", "global_avg_pool2d")
+NEON_ELEMENTWISE = ("lut", "requantize", "add", "mul", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
                                if spec.kernel in NEON_ELEMENTWISE
                                and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
@@ -118,6 +118,9 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     means = [spec.params for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "global_avg_pool2d"]
     assert {(p.get("rounding", 0), p.get("block_rounding", 0)) for p in means} >= {(r, b) for r in range(3) for b in range(3)}
     assert any(p["in_h"] * p["in_w"] > 256 for p in means) and any(p["channels"] % 16 for p in means)  # flushes, tails
+    averages = [spec.params for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "avg_pool2d"]
+    windows = {p["kernel_h"] * p["kernel_w"] for p in averages}
+    assert max(windows) > 256 and 256 in windows and any(p["channels"] > 16 and p["channels"] % 16 for p in averages)
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS:

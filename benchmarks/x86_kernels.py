@@ -31,6 +31,7 @@ LAYERS = {
     "dense 1280->1000": ("dense", dict(in_features=1280, out_features=1000)),
     "add 56x56x24": ("add", dict(pixels=56 * 56, channels=24)),
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),
+    "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
     "quantize 224x224x3 (float input)": ("quantize", dict(size=224 * 224 * 3)),
@@ -125,7 +126,21 @@ def _elementwise_case(rng, kernel, p):
     return params, {}, [_int8(rng, size)], (size,), size, "elements"
 
 
+def _concat_case(rng, p):
+    """Two NHWC inputs joined along channels: the first a copy (the output's scale and zero point),
+    the second rescaled."""
+    pixels, channels = p["pixels"], p["channels"]
+    params = dict(outer=pixels, num_inputs=2, output_zero_point=-128)
+    for n, (zero_point, multiplier, shift) in enumerate([(-128, 1 << 30, 1), (-100, 1_700_000_000, 0)]):
+        params |= {f"input{n}_size": channels, f"input{n}_zero_point": zero_point, f"input{n}_multiplier": multiplier,
+                   f"input{n}_shift": shift}
+    inputs = [_int8(rng, pixels * channels) for _ in range(2)]
+    return params, {}, inputs, (pixels * 2 * channels,), pixels * 2 * channels, "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "concat":
+        return _concat_case(rng, p)
     if kernel in ("conv2d", "dense"):
         return _mac_case(rng, kernel, p)
     if kernel in ("max_pool2d", "avg_pool2d", "global_avg_pool2d"):
@@ -135,10 +150,14 @@ def _case(rng, kernel, p):
 
 def _ref_call(kernel, params, arrays, inputs, index) -> str:
     """C that runs the kernels/ref function on the buffers of case `index`."""
-    from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct
+    from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations
 
     _, struct, function, _, _ = KERNELS[kernel]
     arguments = [f"in{index}_{i}" for i in range(len(inputs))]
+    if kernel == "concat":
+        sources = f"const int8_t* const ref{index}_sources[] = {{{', '.join(arguments)}}};"
+        return "\n".join([*concat_declarations(params, f"ref{index}_"), sources,
+                          f"void ref{index}(void) {{ {function}(&ref{index}_params, ref{index}_sources, out{index}_ref); }}"])
     arguments += [f"c{index}_{key}" for key in KERNEL_CONSTANTS.get(kernel, ())] + [f"out{index}_ref"]
     return "\n".join([f"static const {struct} ref{index}_params = {c_struct(params)};",
                       f"void ref{index}(void) {{ {function}(&ref{index}_params, {', '.join(arguments)}); }}"])

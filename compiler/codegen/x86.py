@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from compiler.cpu_features import has_flags, is_x86
 
-X86_KERNELS = ("conv2d", "dense", "add", "lut", "requantize", "quantize", "mul", "max_pool2d", "avg_pool2d",
+X86_KERNELS = ("conv2d", "dense", "add", "concat", "lut", "requantize", "quantize", "mul", "max_pool2d", "avg_pool2d",
                "global_avg_pool2d")
 
 

@@ -21,54 +21,13 @@ namespace {
 
 using ew::VType;
 
-constexpr int64_t kMaxInputs = 64;
+using ew::ConcatInput;
+using ew::ConcatSpec;
 
-struct ConcatInput {
-  int64_t size, zero_point, multiplier, shift;
-  int64_t offset;  // first output column
-  bool identity;   // same scale and zero point as the output: a plain copy
-};
+ConcatSpec read_spec(const KernelSpec& spec) { return ew::read_concat_spec(spec); }
 
-struct ConcatSpec {
-  int64_t outer, total, output_zero_point;
-  std::vector<ConcatInput> inputs;
-};
-
-ConcatSpec read_spec(const KernelSpec& spec) {
-  ConcatSpec c;
-  c.outer = ew::field(spec, "outer", 0, INT32_MAX);
-  int64_t count = ew::field(spec, "num_inputs", 1, kMaxInputs);
-  c.output_zero_point = ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
-  c.total = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    auto key = [&](const char* field) { return fmt("input%lld_%s", (long long)i, field); };
-    ConcatInput in;
-    in.size = ew::field(spec, key("size"), 0, INT32_MAX);
-    in.zero_point = ew::field(spec, key("zero_point"), INT8_MIN, INT8_MAX);
-    in.multiplier = ew::field(spec, key("multiplier"), 0, INT32_MAX);
-    in.shift = ew::field(spec, key("shift"), -31, 30);
-    in.offset = c.total;
-    in.identity = in.multiplier == (int64_t{1} << 30) && in.shift == 1 && in.zero_point == c.output_zero_point;
-    c.total += in.size;
-    c.inputs.push_back(in);
-  }
-  if (c.total > INT32_MAX || c.outer * c.total > INT32_MAX) {
-    throw SpecError(fmt("concat %s: the output has more than 2^31 - 1 elements", spec.name.c_str()));
-  }
-  return c;
-}
-
-// An input's part of the copy as rows x cols, rows `src_stride` apart in the input and
-// `dst_stride` in the output; one long row when the output rows hold nothing else (one input,
-// or one row).
-struct Block {
-  int64_t rows, cols, src_stride, dst_stride;
-};
-
-Block block_of(const ConcatSpec& c, const ConcatInput& in) {
-  if (c.outer == 1 || in.size == c.total) return {1, c.outer * in.size, 0, 0};
-  return {c.outer, in.size, in.size, c.total};
-}
+using ew::Block;
+using ew::block_of;
 
 int64_t vectors(int64_t n, int64_t lanes) { return (n + lanes - 1) / lanes; }
 
@@ -189,9 +148,7 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
     const ConcatInput& in = c.inputs[i];
     if (in.identity) continue;
     out.source += fmt("/* input %zu's rescale: the output for each input byte, indexed by the byte as unsigned. */\n", i);
-    out.source += c_array("int8_t", table_name(spec, i),
-                          ew::requantize_table(in.zero_point, c.output_zero_point, in.multiplier, in.shift, INT8_MIN,
-                                               INT8_MAX));
+    out.source += c_array("int8_t", table_name(spec, i), ew::concat_table(c, in));
     out.constant_bytes += 256;
   }
   CWriter w;

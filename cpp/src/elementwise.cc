@@ -225,4 +225,39 @@ std::vector<int32_t> requantize_by_byte(const KernelSpec& spec) {
                           field(spec, "multiplier", 0, INT32_MAX), field(spec, "shift", -31, 30), act_min, act_max);
 }
 
+constexpr int64_t kMaxConcatInputs = 64;
+
+ConcatSpec read_concat_spec(const KernelSpec& spec) {
+  ConcatSpec c;
+  c.outer = field(spec, "outer", 0, INT32_MAX);
+  int64_t count = field(spec, "num_inputs", 1, kMaxConcatInputs);
+  c.output_zero_point = field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
+  c.total = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    auto key = [&](const char* name) { return fmt("input%lld_%s", (long long)i, name); };
+    ConcatInput in;
+    in.size = field(spec, key("size"), 0, INT32_MAX);
+    in.zero_point = field(spec, key("zero_point"), INT8_MIN, INT8_MAX);
+    in.multiplier = field(spec, key("multiplier"), 0, INT32_MAX);
+    in.shift = field(spec, key("shift"), -31, 30);
+    in.offset = c.total;
+    in.identity = in.multiplier == (int64_t{1} << 30) && in.shift == 1 && in.zero_point == c.output_zero_point;
+    c.total += in.size;
+    c.inputs.push_back(in);
+  }
+  if (c.total > INT32_MAX || c.outer * c.total > INT32_MAX) {
+    throw SpecError(fmt("concat %s: the output has more than 2^31 - 1 elements", spec.name.c_str()));
+  }
+  return c;
+}
+
+Block block_of(const ConcatSpec& c, const ConcatInput& in) {
+  if (c.outer == 1 || in.size == c.total) return {1, c.outer * in.size, 0, 0};
+  return {c.outer, in.size, in.size, c.total};
+}
+
+std::vector<int32_t> concat_table(const ConcatSpec& c, const ConcatInput& in) {
+  return requantize_table(in.zero_point, c.output_zero_point, in.multiplier, in.shift, INT8_MIN, INT8_MAX);
+}
+
 }  // namespace coral::ew

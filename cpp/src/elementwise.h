@@ -132,4 +132,31 @@ struct PoolSpec {
 
 PoolSpec read_pool_spec(const KernelSpec& spec);
 
+// concat: input i is `outer` rows of size_i bytes, going to columns [offset_i, offset_i + size_i) of
+// the output's rows of `total` bytes (for NHWC channel concats a row is a pixel).
+struct ConcatInput {
+  int64_t size, zero_point, multiplier, shift;
+  int64_t offset;  // first output column
+  bool identity;   // same scale and zero point as the output (the reference's test): a plain copy
+};
+
+struct ConcatSpec {
+  int64_t outer, total, output_zero_point;
+  std::vector<ConcatInput> inputs;
+};
+
+ConcatSpec read_concat_spec(const KernelSpec& spec);
+
+// An input's part of the copy as rows x cols, rows `src_stride` apart in the input and
+// `dst_stride` in the output; one long row when the output rows hold nothing else (one input,
+// or one row).
+struct Block {
+  int64_t rows, cols, src_stride, dst_stride;
+};
+
+Block block_of(const ConcatSpec& c, const ConcatInput& in);
+
+// The output for each byte of a rescaled input (read as unsigned, as the lookup kernels index).
+std::vector<int32_t> concat_table(const ConcatSpec& c, const ConcatInput& in);
+
 }  // namespace coral::ew

@@ -4,7 +4,7 @@
 // double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
 // (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
-// int8), 8 per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// int8), 8 per step; concat (copies, and rescales through the lookup). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -35,6 +35,10 @@ Emitted emit_lut(const KernelSpec& spec, const Arrays& arrays) {
 
 Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
   return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), ew::requantize_by_byte(spec));
+}
+
+Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
+  return simd::emit_concat(spec, prologue(spec), "npu_neon_lookup", [](const std::vector<int32_t>& by_byte) { return by_byte; });
 }
 
 // The reference's params struct, field by field in its order (npu_kernels_elementwise.h).
@@ -132,6 +136,8 @@ const bool registered = [] {
                                      [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
+                                     [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
                                      single_rounding));
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,

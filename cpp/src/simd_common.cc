@@ -1,6 +1,8 @@
 // The CPU SIMD emitter families' shared pieces (simd_common.h).
 #include "simd_common.h"
 
+#include "elementwise.h"
+
 namespace coral::simd {
 
 std::string Constants::add(const std::string& ctype, int64_t element_bytes, const std::string& what,
@@ -125,6 +127,32 @@ void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::func
     call(rest);
     c.close();
   }
+}
+
+Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout) {
+  const ew::ConcatSpec c = ew::read_concat_spec(spec);
+  Constants constants{spec.name};
+  std::string args;
+  for (size_t i = 0; i < c.inputs.size(); ++i) args += fmt("const int8_t* input%zu, ", i);
+  CWriter w;
+  w.open(fmt("void %s(%sint8_t* output, int8_t* scratch)", spec.name.c_str(), args.c_str())).line("(void)scratch;");
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const ew::ConcatInput& in = c.inputs[i];
+    const ew::Block b = ew::block_of(c, in);
+    if (b.rows == 0 || b.cols == 0) continue;
+    const std::string table = in.identity ? "" : constants.add("int8_t", 1, fmt("table%zu", i), layout(ew::concat_table(c, in)));
+    w.open(fmt("for (int64_t r = 0; r < %lld; ++r)", (long long)b.rows));
+    w.line(fmt("const int8_t* src = input%zu + r * %lld;", i, (long long)b.src_stride));
+    w.line(fmt("int8_t* dst = output + %lld + r * %lld;", (long long)in.offset, (long long)b.dst_stride));
+    if (in.identity) {
+      w.line(fmt("for (int64_t k = 0; k < %lld; ++k) dst[k] = src[k];", (long long)b.cols));
+    } else {
+      w.line(fmt("%s(%s, src, dst, 0, %lld);", lookup.c_str(), table.c_str(), (long long)b.cols));
+    }
+    w.close();
+  }
+  w.close();
+  return {prologue + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
 }
 
 }  // namespace coral::simd

@@ -1,6 +1,7 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), max_pool2d, avg_pool2d and global_avg_pool2d. The loops are the microkernels of
+// squeeze-excite broadcast), concat (copies and table lookups), max_pool2d, avg_pool2d and
+// global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
 // kernels/ref (tests/kernels/test_x86_kernels.py). Double rounding (TFLite models) is refused:
@@ -32,14 +33,19 @@ int64_t chunks(int64_t size) { return (size + kChunk - 1) / kChunk; }
 
 // ---- lut, requantize ----
 
-// by_byte: the output of each input byte read as unsigned (0..127, then -128..-1).
-Emitted emit_lookup(const KernelSpec& spec, int64_t size, const std::vector<int32_t>& by_byte) {
+// npu_x86_lookup's form of a table by byte (the output of each input byte read as unsigned: 0..127,
+// then -128..-1): 16 rows of 16 bytes, each twice (both 128-bit lanes).
+std::vector<int32_t> lookup_rows(const std::vector<int32_t>& by_byte) {
   std::vector<int32_t> rows;
   for (int row = 0; row < 16; ++row) {
     for (int lane = 0; lane < 2; ++lane) rows.insert(rows.end(), by_byte.begin() + 16 * row, by_byte.begin() + 16 * row + 16);
   }
+  return rows;
+}
+
+Emitted emit_lookup(const KernelSpec& spec, int64_t size, const std::vector<int32_t>& by_byte) {
   Constants constants{spec.name};
-  const std::string row_array = constants.add("int8_t", 1, "rows", rows);
+  const std::string row_array = constants.add("int8_t", 1, "rows", lookup_rows(by_byte));
   ParallelKernel k;
   k.count = chunks(size);
   k.body = chunk_bounds(size) + fmt("npu_x86_lookup(%s, io->input, io->output, start, stop);", row_array.c_str());
@@ -131,6 +137,12 @@ Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
 
+// ---- concat ----
+
+Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
+  return simd::emit_concat(spec, header(spec), "npu_x86_lookup", lookup_rows);
+}
+
 // ---- the table ----
 
 using simd::Check;
@@ -157,6 +169,7 @@ const bool registered = [] {
   register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                         no_condition));
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
+  register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));

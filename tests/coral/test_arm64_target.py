@@ -7,8 +7,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   (cpp/src/neon_mac.cc: sdot on the A76, smull + sadalp on the A72, smlal for depthwise) bit-exact
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
-  tbx), adds / subtracts and multiplies (with the broadcast) and max and average pooling on the element-wise
-  tests' specs (TFLite's double-rounding multiplies left to kernels/ref), and the float input's
+  tbx), adds / subtracts and multiplies (with the broadcast), concatenations and max and average
+  pooling on the element-wise tests' specs (TFLite's double-rounding multiplies left to kernels/ref), and the float input's
   quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
@@ -89,7 +89,7 @@ def _neon_mac(spec) -> bool:
 
 
 NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
-NEON_ELEMENTWISE = ("lut", "requantize", "add", "mul", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
+NEON_ELEMENTWISE = ("lut", "requantize", "add", "concat", "mul", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
                                if spec.kernel in NEON_ELEMENTWISE
                                and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())

@@ -242,7 +242,7 @@ def test_add_matches_reference(host, tmp_path):
             np.testing.assert_array_equal(actual, expected, err_msg=f"add {a.shape} {b.shape} {params} parallel={parallel}")
 
 
-X86_ELEMENTWISE = ("add", "mul", "lut", "requantize", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
+X86_ELEMENTWISE = ("add", "concat", "mul", "lut", "requantize", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 
 
 def test_elementwise_and_pooling_match_reference(host, tmp_path):

@@ -31,6 +31,7 @@ LAYERS = {
     "dense 1280->1000": ("dense", dict(in_features=1280, out_features=1000)),
     "add 56x56x24": ("add", dict(pixels=56 * 56, channels=24)),
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),
+    "prelu 28x28x96 (per-channel slopes)": ("prelu", dict(pixels=28 * 28, channels=96)),
     "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
@@ -138,7 +139,20 @@ def _concat_case(rng, p):
     return params, {}, inputs, (pixels * 2 * channels,), pixels * 2 * channels, "elements"
 
 
+def _prelu_case(rng, p):
+    """Slopes in [0, 0.5) from real scales, as the coral-npu PReLU benchmark's."""
+    from compiler.quant.reference.prelu import prelu_params
+
+    size = p["pixels"] * p["channels"]
+    params = dict(outer=p["pixels"], channels=p["channels"], input_zero_point=-5, alpha_zero_point=0,
+                  output_zero_point=3, act_min=-128, act_max=127, **prelu_params(0.05, 0.004, 0.04))
+    alpha = rng.integers(0, 125, p["channels"], dtype=np.int8)
+    return params, {"alpha": alpha}, [_int8(rng, size)], (size,), size, "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "prelu":
+        return _prelu_case(rng, p)
     if kernel == "concat":
         return _concat_case(rng, p)
     if kernel in ("conv2d", "dense"):

@@ -260,4 +260,30 @@ std::vector<int32_t> concat_table(const ConcatSpec& c, const ConcatInput& in) {
   return requantize_table(in.zero_point, c.output_zero_point, in.multiplier, in.shift, INT8_MIN, INT8_MAX);
 }
 
+PreluSpec read_prelu_spec(const KernelSpec& spec) {
+  PreluSpec p;
+  p.channels = field(spec, "channels", 0, INT32_MAX);
+  p.outer = field(spec, "outer", 0, INT32_MAX / std::max<int64_t>(p.channels, 1));
+  p.input_zero_point = field(spec, "input_zero_point", INT8_MIN, INT8_MAX);
+  p.alpha_zero_point = field(spec, "alpha_zero_point", INT8_MIN, INT8_MAX);
+  p.output_zero_point = field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
+  p.positive_multiplier = field(spec, "positive_multiplier", 0, INT32_MAX);
+  p.positive_shift = field(spec, "positive_shift", -31, 30);
+  p.negative_multiplier = field(spec, "negative_multiplier", 0, INT32_MAX);
+  p.negative_shift = field(spec, "negative_shift", -31, 30);
+  std::tie(p.act_min, p.act_max) = act_range(spec);
+  p.rounding = rounding(spec);
+  return p;
+}
+
+std::vector<int64_t> prelu_slopes(const Arrays& arrays, const PreluSpec& p) {
+  const Array& alpha = array(arrays, "alpha");
+  if (alpha.dtype != "int8" || alpha.shape != std::vector<int64_t>{p.channels}) {
+    throw SpecError(fmt("prelu: array 'alpha' must be int8[%lld] (one slope per channel)", (long long)p.channels));
+  }
+  std::vector<int64_t> slopes;
+  for (int32_t a : alpha.values) slopes.push_back(int64_t{a} - p.alpha_zero_point);
+  return slopes;
+}
+
 }  // namespace coral::ew

@@ -159,4 +159,19 @@ Block block_of(const ConcatSpec& c, const ConcatInput& in);
 // The output for each byte of a rescaled input (read as unsigned, as the lookup kernels index).
 std::vector<int32_t> concat_table(const ConcatSpec& c, const ConcatInput& in);
 
+// prelu (the reference's npu_prelu_s8 over [outer][channels]).
+struct PreluSpec {
+  int64_t outer, channels;
+  int64_t input_zero_point, alpha_zero_point, output_zero_point;
+  int64_t positive_multiplier, positive_shift;
+  int64_t negative_multiplier, negative_shift;
+  int64_t act_min, act_max;
+  int64_t rounding;  // npu_quant.h NPU_ROUND_*
+};
+
+PreluSpec read_prelu_spec(const KernelSpec& spec);
+
+// alpha[c] - alpha_zero_point per channel, from the spec's int8 [channels] array 'alpha'.
+std::vector<int64_t> prelu_slopes(const Arrays& arrays, const PreluSpec& p);
+
 }  // namespace coral::ew

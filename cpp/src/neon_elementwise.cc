@@ -4,7 +4,8 @@
 // double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
 // (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
-// int8), 8 per step; concat (copies, and rescales through the lookup). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
+// per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -35,6 +36,35 @@ Emitted emit_lut(const KernelSpec& spec, const Arrays& arrays) {
 
 Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
   return emit_lookup(spec, ew::field(spec, "size", 0, INT32_MAX), ew::requantize_by_byte(spec));
+}
+
+// "static const TYPE NAME_params = {values};" and void NAME(const int8_t* input, int8_t* output,
+// int8_t* scratch) calling FUNCTION(&NAME_params, input, EXTRA output): one-input kernels that hand
+// the reference's params struct (values in its field order) to their microkernel.
+std::string one_input_call(const KernelSpec& spec, const char* type, const std::vector<int64_t>& values,
+                           const char* function, const std::string& extra) {
+  std::string initialiser;
+  for (int64_t v : values) initialiser += (initialiser.empty() ? "" : ", ") + std::to_string(v);
+  CWriter c;
+  c.line(fmt("static const %s %s_params = {%s};", type, spec.name.c_str(), initialiser.c_str()));
+  c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  c.line("(void)scratch;");
+  c.line(fmt("%s(&%s_params, input, %soutput);", function, spec.name.c_str(), extra.c_str()));
+  c.close();
+  return c.str();
+}
+
+// The reference's npu_prelu_params in its field order, and the slopes alpha[c] - zp as int32.
+Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
+  const ew::PreluSpec p = ew::read_prelu_spec(spec);
+  const std::vector<int64_t> slopes = ew::prelu_slopes(arrays, p);
+  simd::Constants constants{spec.name};
+  const std::string slope_array = constants.add("int32_t", 4, "slope", std::vector<int32_t>(slopes.begin(), slopes.end()));
+  const std::vector<int64_t> values = {p.outer, p.channels, p.input_zero_point, p.alpha_zero_point, p.output_zero_point,
+                                       p.positive_multiplier, p.positive_shift, p.negative_multiplier, p.negative_shift,
+                                       p.act_min, p.act_max, p.rounding};
+  const std::string call = one_input_call(spec, "npu_prelu_params", values, "npu_neon_prelu", slope_array + ", ");
+  return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
 }
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -92,15 +122,7 @@ Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
   const std::vector<int64_t> values = {m.batches, in_h, m.pixels / in_h, m.channels, m.input_zero_point,
                                        m.output_zero_point, m.multiplier, m.shift, m.act_min, m.act_max, m.bias,
                                        m.rounding, m.block_rounding};
-  std::string initialiser;
-  for (int64_t v : values) initialiser += (initialiser.empty() ? "" : ", ") + std::to_string(v);
-  CWriter c;
-  c.line(fmt("static const npu_mean_params %s_params = {%s};", spec.name.c_str(), initialiser.c_str()));
-  c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
-  c.line("(void)scratch;");
-  c.line(fmt("npu_neon_mean(&%s_params, input, output);", spec.name.c_str()));
-  c.close();
-  return {prologue(spec) + c.str(), 0, 0, Schedule{}};
+  return {prologue(spec) + one_input_call(spec, "npu_mean_params", values, "npu_neon_mean", ""), 0, 0, Schedule{}};
 }
 
 Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
@@ -136,6 +158,8 @@ const bool registered = [] {
                                      [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); },
+                                     single_rounding));
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },

@@ -46,41 +46,11 @@ namespace {
 
 using ew::VType;
 
-struct PreluSpec {
-  int64_t outer, channels;
-  int64_t input_zero_point, alpha_zero_point, output_zero_point;
-  int64_t positive_multiplier, positive_shift;
-  int64_t negative_multiplier, negative_shift;
-  int64_t act_min, act_max;
-  int64_t rounding;  // npu_quant.h NPU_ROUND_*: double rounding never takes the joint plan
-};
+using ew::PreluSpec;
 
-PreluSpec read_spec(const KernelSpec& spec) {
-  PreluSpec p;
-  p.channels = ew::field(spec, "channels", 0, INT32_MAX);
-  p.outer = ew::field(spec, "outer", 0, INT32_MAX / std::max<int64_t>(p.channels, 1));
-  p.input_zero_point = ew::field(spec, "input_zero_point", INT8_MIN, INT8_MAX);
-  p.alpha_zero_point = ew::field(spec, "alpha_zero_point", INT8_MIN, INT8_MAX);
-  p.output_zero_point = ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
-  p.positive_multiplier = ew::field(spec, "positive_multiplier", 0, INT32_MAX);
-  p.positive_shift = ew::field(spec, "positive_shift", -31, 30);
-  p.negative_multiplier = ew::field(spec, "negative_multiplier", 0, INT32_MAX);
-  p.negative_shift = ew::field(spec, "negative_shift", -31, 30);
-  std::tie(p.act_min, p.act_max) = ew::act_range(spec);
-  p.rounding = ew::rounding(spec);
-  return p;
-}
+PreluSpec read_spec(const KernelSpec& spec) { return ew::read_prelu_spec(spec); }
 
-// alpha[c] - alpha_zero_point per channel, from the int8 [channels] array.
-std::vector<int64_t> read_slopes(const Arrays& arrays, const PreluSpec& p) {
-  const Array& alpha = array(arrays, "alpha");
-  if (alpha.dtype != "int8" || alpha.shape != std::vector<int64_t>{p.channels}) {
-    throw SpecError(fmt("prelu: array 'alpha' must be int8[%lld] (one slope per channel)", (long long)p.channels));
-  }
-  std::vector<int64_t> slopes;
-  for (int32_t a : alpha.values) slopes.push_back(int64_t{a} - p.alpha_zero_point);
-  return slopes;
-}
+std::vector<int64_t> read_slopes(const Arrays& arrays, const PreluSpec& p) { return ew::prelu_slopes(arrays, p); }
 
 // The largest left shift (at most 31) that keeps every magnitude <= bound in int32.
 int64_t max_pre_shift(int64_t bound) {

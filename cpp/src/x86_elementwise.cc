@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), concat (copies and table lookups), max_pool2d, avg_pool2d and
+// squeeze-excite broadcast), prelu, concat (copies and table lookups), max_pool2d, avg_pool2d and
 // global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
@@ -137,6 +137,26 @@ Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + constants + "\n" + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
 
+// ---- prelu ----
+
+Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
+  const ew::PreluSpec p = ew::read_prelu_spec(spec);
+  Constants constants{spec.name};
+  const std::vector<int64_t> slopes = ew::prelu_slopes(arrays, p);
+  const std::string slope_array = constants.add("int32_t", 4, "slope", std::vector<int32_t>(slopes.begin(), slopes.end()));
+  const std::string params = spec.name + "_params";
+  constants.text += fmt("static const npu_x86_prelu_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                        params.c_str(), (long long)p.channels, (long long)p.input_zero_point,
+                        (long long)p.output_zero_point, (long long)p.positive_multiplier, (long long)p.positive_shift,
+                        (long long)p.negative_multiplier, (long long)p.negative_shift, (long long)p.act_min,
+                        (long long)p.act_max);
+  ParallelKernel k;
+  k.count = p.outer;
+  k.grain = kChunk / std::max<int64_t>(1, p.channels);
+  k.body = fmt("npu_x86_prelu(&%s, io->input, %s, io->output, begin, end);", params.c_str(), slope_array.c_str());
+  return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
+}
+
 // ---- concat ----
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -171,6 +191,7 @@ const bool registered = [] {
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
   register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
+  register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "npu_kernels_elementwise.h"
+#include "npu_kernels_prelu.h"
 #include "npu_pool_window.h"
 #include "npu_quant.h"
 
@@ -142,6 +143,58 @@ static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params*
             out[i] = npu_requantize(product, p->output_multiplier, p->output_shift, p->output_zero_point, p->act_min,
                                     p->act_max);
         }
+    }
+}
+
+/* npu_multiply_by_quantized_multiplier (single rounding) on 4 lanes of values below 2^(31 - pre) in
+ * magnitude, pre = max(0, shift + 1): x << pre, then sqdmulh (floor(x m / 2^31)) and a rounding shift
+ * right by k = pre - shift >= 1 (srshl), which is exactly (x m 2^pre + 2^(30 + k)) >> (31 + k): the
+ * floor inside a floor division by 2^k changes nothing. */
+NPU_NEON_EW int32x4_t npu_neon_mbqm4_short(int32x4_t x, int32_t multiplier, int32_t shift) {
+    const int32_t pre = shift + 1 > 0 ? shift + 1 : 0;
+    return vrshlq_s32(vqdmulhq_n_s32(vshlq_s32(x, vdupq_n_s32(pre)), multiplier), vdupq_n_s32(shift - pre));
+}
+
+/* npu_prelu_s8 with single rounding on 4 lanes of v = x - zp (|v| <= 255): v rescaled by the positive
+ * multiplier where v >= 0 and v * slope (slope[c] = alpha[c] - alpha's zero point, |v slope| < 2^16)
+ * by the negative one elsewhere, both computed and one picked; `short_path` when both shifts allow
+ * npu_neon_mbqm4_short (positive <= 22, negative <= 14), else 64-bit products. */
+NPU_NEON_EW int32x4_t npu_neon_prelu4(const npu_prelu_params* p, int16x4_t v, const int32_t* slope, int short_path) {
+    const int32x4_t wide = vmovl_s16(v), product = vmulq_s32(wide, vld1q_s32(slope));
+    const int32x4_t positive = short_path ? npu_neon_mbqm4_short(wide, p->positive_multiplier, p->positive_shift)
+                                          : npu_neon_mbqm4(wide, p->positive_multiplier, vdupq_n_s64(-(31 - p->positive_shift)));
+    const int32x4_t negative = short_path ? npu_neon_mbqm4_short(product, p->negative_multiplier, p->negative_shift)
+                                          : npu_neon_mbqm4(product, p->negative_multiplier, vdupq_n_s64(-(31 - p->negative_shift)));
+    const int32x4_t r = vqaddq_s32(vbslq_s32(vcltzq_s32(wide), negative, positive), vdupq_n_s32(p->output_zero_point));
+    return vminq_s32(vmaxq_s32(r, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
+}
+
+/* One row of `channels`: 8 elements per step, the rest as the reference. */
+NPU_NEON_EW void npu_neon_prelu_row(const npu_prelu_params* p, const int8_t* in, const int32_t* slope, int8_t* out,
+                                    int short_path) {
+    const int64_t channels = p->channels;
+    const int16x8_t zp = vdupq_n_s16((int16_t)p->input_zero_point);
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        const int16x8_t v = vsubq_s16(vmovl_s8(vld1_s8(in + c)), zp);
+        const int32x4_t lo = npu_neon_prelu4(p, vget_low_s16(v), slope + c, short_path);
+        const int32x4_t hi = npu_neon_prelu4(p, vget_high_s16(v), slope + c + 4, short_path);
+        vst1_s8(out + c, vqmovn_s16(vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi))));
+    }
+    for (; c < channels; ++c) {
+        const int32_t v = (int32_t)in[c] - p->input_zero_point;
+        out[c] = v >= 0 ? npu_requantize(v, p->positive_multiplier, p->positive_shift, p->output_zero_point, p->act_min, p->act_max)
+                        : npu_requantize(v * slope[c], p->negative_multiplier, p->negative_shift, p->output_zero_point,
+                                         p->act_min, p->act_max);
+    }
+}
+
+static __attribute__((noinline, unused)) void npu_neon_prelu(const npu_prelu_params* p, const int8_t* x,
+                                                             const int32_t* slope, int8_t* y) {
+    const int short_path = p->positive_shift <= 22 && p->negative_shift <= 14;
+    for (int64_t row = 0; row < p->outer; ++row) {
+        if (short_path) npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 1);
+        else npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 0);
     }
 }
 

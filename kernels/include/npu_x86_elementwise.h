@@ -1,6 +1,6 @@
 /* x86 AVX2 element-wise and pooling microkernels of the host build (cpp/src/x86_elementwise.cc emits
- * the calls): 256-entry table lookups (lut, requantize), float -> int8 quantisation, multiply, max
- * and average pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
+ * the calls): 256-entry table lookups (lut, requantize), float -> int8 quantisation, multiply, PReLU,
+ * max and average pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
  * (tests/kernels/test_x86_kernels.py); each works on a range [begin, end) of independent outputs, so
  * that npu_parallel_range can split it over the TVM runtime's threads.
  */
@@ -104,6 +104,53 @@ NPU_X86_RANGE void npu_x86_mul(const npu_x86_mul_params* p, const int8_t* x1, co
     for (; i < count; ++i) {
         const int32_t product = ((int32_t)x1[i] - p->input1_zero_point) * ((int32_t)x2[i] - p->input2_zero_point);
         y[i] = npu_requantize(product, p->multiplier, p->shift, p->output_zero_point, p->act_min, p->act_max);
+    }
+}
+
+/* ---- PReLU: npu_prelu_s8 with single rounding ---- */
+
+typedef struct {
+    int32_t channels, input_zero_point, output_zero_point, positive_multiplier, positive_shift;
+    int32_t negative_multiplier, negative_shift, act_min, act_max;
+} npu_x86_prelu_params;
+
+/* npu_x86_mbqm_x of values whose magnitude stays in int32 shifted left by up to max_pre bits: a
+ * shift >= 0 becomes -1 by shifting the values left by shift + 1 first (the same product and
+ * rounding bit), so the rounding takes npu_x86_mbqm_x's short path. */
+NPU_X86 __m256i npu_x86_mbqm_small(__m256i x, int32_t multiplier, int32_t shift, int32_t max_pre, int64_t lo, int64_t hi) {
+    const int32_t pre = shift >= 0 && shift < max_pre ? shift + 1 : 0;
+    return npu_x86_mbqm_x(_mm256_sll_epi32(x, _mm_cvtsi32_si128(pre)), multiplier, shift - pre, lo, hi);
+}
+
+/* 8 outputs: v = x - zp (|v| <= 255) rescaled by the positive multiplier where v >= 0, v * slope
+ * (|v slope| < 2^16) by the negative one elsewhere (both computed, one picked), clamped to the
+ * activation range. */
+NPU_X86 void npu_x86_prelu8(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y) {
+    const __m256i v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x)),
+                                       _mm256_set1_epi32(p->input_zero_point));
+    const int64_t lo = (int64_t)p->act_min - p->output_zero_point, hi = (int64_t)p->act_max - p->output_zero_point;
+    const __m256i positive = npu_x86_mbqm_small(v, p->positive_multiplier, p->positive_shift, 23, lo, hi);
+    const __m256i negative = npu_x86_mbqm_small(_mm256_mullo_epi32(v, _mm256_loadu_si256((const __m256i*)slope)),
+                                                p->negative_multiplier, p->negative_shift, 15, lo, hi);
+    const __m256i r = _mm256_blendv_epi8(positive, negative, _mm256_cmpgt_epi32(_mm256_setzero_si256(), v));
+    npu_x86_store8(_mm256_add_epi32(r, _mm256_set1_epi32(p->output_zero_point)), y);
+}
+
+/* Rows [begin, end) of `channels` elements: whole vectors of 8, the rest as the reference. */
+NPU_X86_RANGE void npu_x86_prelu(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+                                 int64_t begin, int64_t end) {
+    const int64_t channels = p->channels;
+    for (int64_t row = begin; row < end; ++row) {
+        const int8_t* in = x + row * channels;
+        int8_t* out = y + row * channels;
+        int64_t c = 0;
+        for (; c + 8 <= channels; c += 8) npu_x86_prelu8(p, in + c, slope + c, out + c);
+        for (; c < channels; ++c) {
+            const int32_t v = (int32_t)in[c] - p->input_zero_point;
+            out[c] = v >= 0 ? npu_requantize(v, p->positive_multiplier, p->positive_shift, p->output_zero_point, p->act_min, p->act_max)
+                            : npu_requantize(v * slope[c], p->negative_multiplier, p->negative_shift, p->output_zero_point,
+                                             p->act_min, p->act_max);
+        }
     }
 }
 

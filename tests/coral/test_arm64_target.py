@@ -8,7 +8,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
   tbx), adds / subtracts and multiplies (with the broadcast), concatenations and max and average
-  pooling on the element-wise tests' specs (TFLite's double-rounding multiplies left to kernels/ref), and the float input's
+  pooling on the element-wise tests' specs and PReLU on the PReLU tests' (TFLite's double-rounding
+  multiplies and PReLUs left to kernels/ref), and the float input's
   quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 import test_kernels_elementwise as elementwise
 import test_kernels_mac as mac
+import prelu_cases
 import test_kernels_quantize as quantize
 from kernel_suites import SUITES, large_spec_labels, suite_name
 from kernel_testing import assert_bit_exact, run_cases
@@ -93,6 +95,7 @@ NEON_ELEMENTWISE = ("lut", "requantize", "add", "concat", "mul", "max_pool2d", "
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
                                if spec.kernel in NEON_ELEMENTWISE
                                and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
+NEON_PRELU_SPECS = [spec for spec in prelu_cases.SPECS + prelu_cases.BENCHMARKS if spec.params["rounding"] == 0]
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +104,12 @@ def neon_runs(tmp_path_factory):
     out = {}
     for target in TARGETS:
         folder, runs = tmp_path_factory.mktemp(f"neon-{target.name}"), {}
-        for name, specs, inputs in (("mac", NEON_MAC_SPECS, lambda spec: [spec.x]),
-                                    ("elementwise", NEON_ELEMENTWISE_SPECS, lambda spec: spec.inputs)):
+        for name, specs, arrays, inputs in (
+                ("mac", NEON_MAC_SPECS, lambda spec: spec.arrays, lambda spec: [spec.x]),
+                ("elementwise", NEON_ELEMENTWISE_SPECS, lambda spec: spec.arrays, lambda spec: spec.inputs),
+                ("prelu", NEON_PRELU_SPECS, lambda spec: dict(alpha=spec.alpha), lambda spec: [spec.x])):
             rows = [(spec.label, spec, None, True) for spec in specs]
-            runs.update(run_cases(rows, folder / name, lambda spec: spec.arrays, inputs, target=target))
+            runs.update(run_cases(rows, folder / name, arrays, inputs, target=target))
         out[target.name] = runs
     return out
 
@@ -123,7 +128,10 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert max(windows) > 256 and 256 in windows and any(p["channels"] > 16 and p["channels"] % 16 for p in averages)
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
-    for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS:
+    assert len(NEON_PRELU_SPECS) >= 15 and any(spec.params["channels"] % 8 for spec in NEON_PRELU_SPECS)
+    assert all(emit("prelu", "k", spec.params, dict(alpha=spec.alpha), target=target).source.count("npu_neon_prelu(")
+               for spec in NEON_PRELU_SPECS[:3])
+    for spec in NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS + NEON_PRELU_SPECS:
         assert_bit_exact(neon_runs[target.name][spec.label], spec, None)  # and counted: instructions > 0
 
 

@@ -16,6 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 import tvm
+import prelu_cases
 from elementwise_cases import benchmark_specs, specs
 from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
 from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
@@ -265,6 +266,24 @@ def test_elementwise_and_pooling_match_reference(host, tmp_path):
         set_parallel_launch(library, parallel)
         for i, ((spec, _), out) in enumerate(zip(cases, emitted)):
             actual = run_kernel(library, f"e{i}", spec.inputs, spec.want.shape, out.scratch_bytes)
+            np.testing.assert_array_equal(actual, spec.want, err_msg=f"{spec.label} parallel={parallel}")
+
+
+def test_prelu_matches_reference(host, tmp_path):
+    """The coral-npu PReLU tests' specs (per-channel and scalar slopes, every shift pair, extreme zero
+    points, channel counts below and above a vector, empty tensors): single rounding bit-exact, serial
+    and threaded; TFLite's double rounding refused (kernels/ref runs it)."""
+    specs = prelu_cases.SPECS + prelu_cases.BENCHMARKS
+    refused = [spec for spec in specs if codegen.validate("prelu", spec.params, None, host)]
+    cases = [spec for spec in specs if spec not in refused]
+    assert refused and all(spec.params["rounding"] for spec in refused)
+    assert len(cases) >= 15 and any(spec.params["channels"] % 8 for spec in cases)
+    emitted = [codegen.emit("prelu", f"p{i}", spec.params, dict(alpha=spec.alpha), target=host) for i, spec in enumerate(cases)]
+    library = compile_kernels([out.source for out in emitted], tmp_path)
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for i, (spec, out) in enumerate(zip(cases, emitted)):
+            actual = run_kernel(library, f"p{i}", spec.x, spec.want.shape, out.scratch_bytes)
             np.testing.assert_array_equal(actual, spec.want, err_msg=f"{spec.label} parallel={parallel}")
 
 

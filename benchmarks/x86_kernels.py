@@ -32,6 +32,7 @@ LAYERS = {
     "add 56x56x24": ("add", dict(pixels=56 * 56, channels=24)),
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),
     "prelu 28x28x96 (per-channel slopes)": ("prelu", dict(pixels=28 * 28, channels=96)),
+    "softmax 1x1000 (classifier head)": ("softmax", dict(rows=1, depth=1000)),
     "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
@@ -150,7 +151,17 @@ def _prelu_case(rng, p):
     return params, {"alpha": alpha}, [_int8(rng, size)], (size,), size, "elements"
 
 
+def _softmax_case(rng, p):
+    from compiler.quant.reference.softmax import softmax_params
+
+    size = p["rows"] * p["depth"]
+    params = dict(rows=p["rows"], depth=p["depth"], **softmax_params(0.1))
+    return params, {}, [_int8(rng, size)], (size,), size, "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "softmax":
+        return _softmax_case(rng, p)
     if kernel == "prelu":
         return _prelu_case(rng, p)
     if kernel == "concat":

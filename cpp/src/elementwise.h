@@ -174,4 +174,16 @@ PreluSpec read_prelu_spec(const KernelSpec& spec);
 // alpha[c] - alpha_zero_point per channel, from the spec's int8 [channels] array 'alpha'.
 std::vector<int64_t> prelu_slopes(const Arrays& arrays, const PreluSpec& p);
 
+// softmax (the reference's npu_softmax_s8; cpp/src/softmax.cc holds gemmlowp's arithmetic): the spec,
+// and the compile-time tables by d = max_in - x in [0, 255]: each d's exp in Q0.31 (0 where
+// -d < diff_min), and that exp as a term of the Q12.19 sum.
+struct SoftmaxSpec {
+  int64_t rows, depth;
+  int64_t input_multiplier, input_left_shift, diff_min;
+};
+
+SoftmaxSpec read_softmax_spec(const KernelSpec& spec);
+std::vector<int32_t> softmax_exp_table(const SoftmaxSpec& p);
+std::vector<int32_t> softmax_sum_table(const std::vector<int32_t>& exps);
+
 }  // namespace coral::ew

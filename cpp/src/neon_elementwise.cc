@@ -5,7 +5,7 @@
 // (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
-// per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// per step; softmax (the exp tables of softmax.cc, 8 outputs per step). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -65,6 +65,22 @@ Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
                                        p.act_min, p.act_max, p.rounding};
   const std::string call = one_input_call(spec, "npu_prelu_params", values, "npu_neon_prelu", slope_array + ", ");
   return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
+}
+
+// The tables of cpp/src/softmax.cc and one call over every row.
+Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
+  const ew::SoftmaxSpec p = ew::read_softmax_spec(spec);
+  simd::Constants constants{spec.name};
+  const std::vector<int32_t> exps = ew::softmax_exp_table(p);
+  const std::string exp_array = constants.add("int32_t", 4, "exp", exps);
+  const std::string sum_array = constants.add("int32_t", 4, "sum", ew::softmax_sum_table(exps));
+  CWriter c;
+  c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  c.line("(void)scratch;");
+  c.line(fmt("npu_neon_softmax(%s, %s, %lld, %lld, input, output);", exp_array.c_str(), sum_array.c_str(),
+             (long long)p.rows, (long long)p.depth));
+  c.close();
+  return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
 }
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -160,6 +176,8 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); },
                                      single_rounding));
+  register_kernel(simd::simple_entry("neon", "NEON", "softmax", emit_softmax,
+                                     [](const KernelSpec& s) { ew::read_softmax_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },

@@ -44,10 +44,7 @@ constexpr int64_t kTableSize = 256;   // d = max_in - x in [0, 255]
 constexpr int64_t kNoOverflowDepth = 4096;  // depth * 2^19 < 2^31 below this: plain int32 sums
 constexpr int64_t kWideExponentDepth = 512;  // a sum >= 512.0 (exponent > 31) needs this many terms
 
-struct SoftmaxSpec {
-  int64_t rows, depth;
-  int64_t input_multiplier, input_left_shift, diff_min;
-};
+using ew::SoftmaxSpec;
 
 SoftmaxSpec read_spec(const KernelSpec& spec) {
   SoftmaxSpec p;
@@ -116,35 +113,12 @@ std::vector<int32_t> sum_table(const std::vector<int32_t>& exps) {
 
 // ---- emitted C ----
 
-// The tables and the per-row reciprocal (GetReciprocal(sum, 12) + one_over_one_plus_x_for_x_in_0_1),
-// scalar. Its SRDHMs are floor((a*b + 2^30) / 2^31), gemmlowp's SRDHM by the identity above (no
-// MIN * MIN here: the constants are not INT32_MIN).
+// The tables (exp and sum) as static arrays NAME_exp and NAME_sum, and the per-row reciprocal's
+// header (npu_softmax_reciprocal.h: GetReciprocal(sum, 12) + one_over_one_plus_x_for_x_in_0_1).
 std::string emit_common(const std::string& name, const SoftmaxSpec& p) {
   const std::vector<int32_t> exps = exp_table(p);
-  std::string out = c_array("int32_t", name + "_exp", exps) + c_array("int32_t", name + "_sum", sum_table(exps));
-  CWriter w;
-  w.open(fmt("static inline int32_t %s_srdhm(int32_t a, int32_t b)", name.c_str()));
-  w.line("return (int32_t)(((int64_t)a * b + ((int64_t)1 << 30)) >> 31);");
-  w.close();
-  w.open(fmt("static inline int32_t %s_shift_left(int32_t x, int shift)", name.c_str()));
-  w.line("const int32_t threshold = INT32_MAX >> shift; /* gemmlowp's: saturate beyond +-threshold */");
-  w.line("return x > threshold ? INT32_MAX : x < -threshold ? INT32_MIN : (int32_t)((uint32_t)x << shift);");
-  w.close();
-  w.line("/* 1 / sum as Q0.31 and the output's rounding shift num_bits_over_unit + 23; sum >= 2^19 (1.0). */");
-  w.open(fmt("static int32_t %s_reciprocal(int32_t sum, int32_t* exponent)", name.c_str()));
-  w.line("const int headroom_plus_one = __builtin_clz((uint32_t)sum);");
-  w.line("*exponent = 12 - headroom_plus_one + 31 - 8;");
-  w.line("const uint32_t x_minus_one = ((uint32_t)sum << headroom_plus_one) - 0x80000000u;");
-  w.line("const int32_t half = (int32_t)(((int64_t)x_minus_one + 0x80000000LL) >> 1); /* RoundingHalfSum(a, 1) */");
-  w.line(fmt("int32_t x = 1515870810 + %s_srdhm(half, -1010580540); /* 48/17 - 32/17 half, Q2.29 */", name.c_str()));
-  w.line(ew::kNoAutoVectorize);
-  w.open("for (int i = 0; i < 3; ++i)");
-  w.line(fmt("const int32_t one_minus = (1 << 29) - %s_srdhm(half, x);", name.c_str()));
-  w.line(fmt("x += %s_shift_left(%s_srdhm(x, one_minus), 2);", name.c_str(), name.c_str()));
-  w.close();
-  w.line(fmt("return %s_shift_left(x, 1);", name.c_str()));
-  w.close();
-  return out + "\n" + w.str();
+  return "#include \"npu_softmax_reciprocal.h\"\n" + c_array("int32_t", name + "_exp", exps) +
+         c_array("int32_t", name + "_sum", sum_table(exps));
 }
 
 std::string signature(const KernelSpec& spec) {
@@ -152,9 +126,9 @@ std::string signature(const KernelSpec& spec) {
 }
 
 // Row loop head and the per-row scale; `fill` writes -128 over the row (used when exponent > 31).
-void emit_reciprocal(CWriter& w, const std::string& name, const SoftmaxSpec& p, const std::string& fill) {
+void emit_reciprocal(CWriter& w, const SoftmaxSpec& p, const std::string& fill) {
   w.line("int32_t exponent;");
-  w.line(fmt("const int32_t scale = %s_reciprocal(sum, &exponent);", name.c_str()));
+  w.line("const int32_t scale = npu_softmax_reciprocal(sum, &exponent);");
   if (p.depth >= kWideExponentDepth) {
     w.open("if (exponent > 31)");
     w.line("/* sum >= 512.0: every probability is below 1/512 and rounds to 0. */");
@@ -252,7 +226,7 @@ std::string emit_vector(const KernelSpec& spec, const SoftmaxSpec& p, const Sche
     });
   }
   w.line("/* 3. 1 / sum. */");
-  emit_reciprocal(w, name, p,
+  emit_reciprocal(w, p,
                   fmt("for (size_t c = 0, vl; c < %lld; c += vl) { vl = __riscv_vsetvl_e8m8(%lld - c); "
                       "__riscv_vse8_v_%s(output + c, __riscv_vmv_v_x_%s(-128, vl), vl); }",
                       depth, depth, b8.c_str(), b8.c_str()));
@@ -295,13 +269,10 @@ std::string emit_scalar(const KernelSpec& spec, const SoftmaxSpec& p) {
     w.line("sum = sum > INT32_MAX - term ? INT32_MAX : sum + term; /* saturating */");
   }
   w.close();
-  emit_reciprocal(w, name, p, fmt("%s output[c] = -128;", loop.c_str()));
+  emit_reciprocal(w, p, fmt("%s output[c] = -128;", loop.c_str()));
   w.line(ew::kNoAutoVectorize);
   w.open(loop);
-  w.line(fmt("const uint32_t q = (uint32_t)%s_srdhm(scale, %s_exp[max_in - input[c]]);", name.c_str(), name.c_str()));
-  w.line("/* >= 0: RoundingDivideByPOT is round half up; q + half < 2^32 */");
-  w.line("const int32_t o = (int32_t)((q + (1u << (exponent - 1))) >> exponent) - 128;");
-  w.line("output[c] = (int8_t)(o > 127 ? 127 : o);");
+  w.line(fmt("output[c] = npu_softmax_output(scale, %s_exp[max_in - input[c]], exponent);", name.c_str()));
   w.close();
   w.close();
   w.close();
@@ -327,4 +298,14 @@ const bool registered =
     register_kernel(ew::lmul_only_entry("softmax", emit, [](const KernelSpec& spec) { read_spec(spec); }));
 
 }  // namespace
+
+namespace ew {
+
+SoftmaxSpec read_softmax_spec(const KernelSpec& spec) { return read_spec(spec); }
+
+std::vector<int32_t> softmax_exp_table(const SoftmaxSpec& p) { return exp_table(p); }
+
+std::vector<int32_t> softmax_sum_table(const std::vector<int32_t>& exps) { return sum_table(exps); }
+
+}  // namespace ew
 }  // namespace coral

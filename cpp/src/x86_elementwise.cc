@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), prelu, concat (copies and table lookups), max_pool2d, avg_pool2d and
+// squeeze-excite broadcast), prelu, softmax (tables gathered), concat (copies and table lookups), max_pool2d, avg_pool2d and
 // global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
@@ -157,6 +157,22 @@ Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
   return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
+// ---- softmax ----
+
+Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
+  const ew::SoftmaxSpec p = ew::read_softmax_spec(spec);
+  Constants constants{spec.name};
+  const std::vector<int32_t> exps = ew::softmax_exp_table(p);
+  const std::string exp_array = constants.add("int32_t", 4, "exp", exps);
+  const std::string sum_array = constants.add("int32_t", 4, "sum", ew::softmax_sum_table(exps));
+  ParallelKernel k;
+  k.count = p.rows;
+  k.grain = kChunk / std::max<int64_t>(1, p.depth);
+  k.body = fmt("npu_x86_softmax(%s, %s, %lld, io->input, io->output, begin, end);", exp_array.c_str(), sum_array.c_str(),
+               (long long)p.depth);
+  return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
+}
+
 // ---- concat ----
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -192,6 +208,7 @@ const bool registered = [] {
   register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));
+  register_kernel(entry("softmax", emit_softmax, [](const KernelSpec& s) { ew::read_softmax_spec(s); }, no_condition));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));

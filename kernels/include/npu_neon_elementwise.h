@@ -12,6 +12,7 @@
 #include "npu_kernels_prelu.h"
 #include "npu_pool_window.h"
 #include "npu_quant.h"
+#include "npu_softmax_reciprocal.h"
 
 #define NPU_NEON_EW static inline __attribute__((always_inline))
 
@@ -195,6 +196,45 @@ static __attribute__((noinline, unused)) void npu_neon_prelu(const npu_prelu_par
     for (int64_t row = 0; row < p->outer; ++row) {
         if (short_path) npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 1);
         else npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 0);
+    }
+}
+
+/* npu_softmax_s8 over rows of `depth` with the compile-time tables by d = max_in - x (exp_table:
+ * Q0.31, 0 below diff_min; sum_table: the Q12.19 terms; cpp/src/softmax.cc): the maximum 16 bytes at
+ * a time, the sum by table (saturating as the reference: the terms are >= 0, so the int64 sum
+ * clamped at the end is the same), the reciprocal once per row, then 8 outputs per step: the exps
+ * looked up into lanes, SRDHM by the scale as sqrdmulh (round half up, gemmlowp's SRDHM for either
+ * sign), RoundingDivideByPOT of values >= 0 as srshl, - 128, saturated to int8. */
+static __attribute__((noinline, unused)) void npu_neon_softmax(const int32_t* exp_table, const int32_t* sum_table,
+                                                               int32_t rows, int32_t depth, const int8_t* x, int8_t* y) {
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t* in = x + (int64_t)r * depth;
+        int8_t* out = y + (int64_t)r * depth;
+        int32_t c = 0, max_in = -128;
+        if (depth >= 16) {
+            int8x16_t m = vld1q_s8(in);
+            for (c = 16; c + 16 <= depth; c += 16) m = vmaxq_s8(m, vld1q_s8(in + c));
+            max_in = vmaxvq_s8(m);
+        }
+        for (; c < depth; ++c) max_in = in[c] > max_in ? in[c] : max_in;
+        int64_t total = 0;
+        for (c = 0; c < depth; ++c) total += sum_table[max_in - in[c]];
+        int32_t exponent;
+        const int32_t scale = npu_softmax_reciprocal(total > INT32_MAX ? INT32_MAX : (int32_t)total, &exponent);
+        if (exponent > 31) { /* sum >= 512.0: every probability is below 1/512 and rounds to 0 */
+            for (c = 0; c < depth; ++c) out[c] = -128;
+            continue;
+        }
+        const int32x4_t down = vdupq_n_s32(-exponent);
+        for (c = 0; c + 8 <= depth; c += 8) {
+            const int8_t* v = in + c;
+            const int32x4_t e0 = {exp_table[max_in - v[0]], exp_table[max_in - v[1]], exp_table[max_in - v[2]], exp_table[max_in - v[3]]};
+            const int32x4_t e1 = {exp_table[max_in - v[4]], exp_table[max_in - v[5]], exp_table[max_in - v[6]], exp_table[max_in - v[7]]};
+            const int16x8_t q = vcombine_s16(vqmovn_s32(vrshlq_s32(vqrdmulhq_n_s32(e0, scale), down)),
+                                             vqmovn_s32(vrshlq_s32(vqrdmulhq_n_s32(e1, scale), down)));
+            vst1_s8(out + c, vqmovn_s16(vsubq_s16(q, vdupq_n_s16(128))));
+        }
+        for (; c < depth; ++c) out[c] = npu_softmax_output(scale, exp_table[max_in - in[c]], exponent);
     }
 }
 

@@ -8,6 +8,7 @@
 #define NPU_X86_ELEMENTWISE_H
 
 #include "npu_pool_window.h"
+#include "npu_softmax_reciprocal.h"
 #include "npu_x86_quant.h"
 
 #define NPU_X86_RANGE static __attribute__((noinline, unused, target("avx2")))
@@ -151,6 +152,66 @@ NPU_X86_RANGE void npu_x86_prelu(const npu_x86_prelu_params* p, const int8_t* x,
                             : npu_requantize(v * slope[c], p->negative_multiplier, p->negative_shift, p->output_zero_point,
                                              p->act_min, p->act_max);
         }
+    }
+}
+
+/* ---- softmax: npu_softmax_s8 with the compile-time tables (cpp/src/softmax.cc) ---- */
+
+/* The index d = max_in - x of 8 input bytes. */
+NPU_X86 __m256i npu_x86_softmax_index8(const int8_t* x, int32_t max_in) {
+    return _mm256_sub_epi32(_mm256_set1_epi32(max_in), _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x)));
+}
+
+/* Rows [begin, end) of `depth`: the maximum 32 bytes at a time; the sum of the table's Q12.19 terms
+ * (vpgatherdd; int32 lanes flushed into an int64 total every 2048 steps, the total clamped at the end:
+ * the reference's saturating sum of terms >= 0); the reciprocal once per row; then 8 outputs per
+ * step: exps gathered, SRDHM and RoundingDivideByPOT of values >= 0 as one rounding shift of the
+ * 64-bit product, (e s + 2^30 + 2^(30 + k)) >> (31 + k) (the floor of a floor divided by 2^k),
+ * - 128, saturated to int8. */
+NPU_X86_RANGE void npu_x86_softmax(const int32_t* exp_table, const int32_t* sum_table, int32_t depth, const int8_t* x,
+                                   int8_t* y, int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+        const int8_t* in = x + r * depth;
+        int8_t* out = y + r * depth;
+        int32_t c = 0, max_in = -128;
+        if (depth >= 32) {
+            __m256i m = _mm256_loadu_si256((const __m256i*)in);
+            for (c = 32; c + 32 <= depth; c += 32) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i*)(in + c)));
+            __m128i h = _mm_max_epi8(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+            h = _mm_max_epi8(h, _mm_srli_si128(h, 8));
+            h = _mm_max_epi8(h, _mm_srli_si128(h, 4));
+            h = _mm_max_epi8(h, _mm_srli_si128(h, 2));
+            h = _mm_max_epi8(h, _mm_srli_si128(h, 1));
+            max_in = (int8_t)_mm_cvtsi128_si32(h);
+        }
+        for (; c < depth; ++c) max_in = in[c] > max_in ? in[c] : max_in;
+        int64_t total = 0;
+        for (c = 0; c + 8 <= depth;) {
+            __m256i lanes = _mm256_setzero_si256(); /* each lane gets <= 2048 terms of <= 2^19 */
+            for (int32_t step = 0; step < 2048 && c + 8 <= depth; ++step, c += 8)
+                lanes = _mm256_add_epi32(lanes, _mm256_i32gather_epi32((const int*)sum_table, npu_x86_softmax_index8(in + c, max_in), 4));
+            int32_t part[8];
+            _mm256_storeu_si256((__m256i*)part, lanes);
+            for (int k = 0; k < 8; ++k) total += part[k];
+        }
+        for (; c < depth; ++c) total += sum_table[max_in - in[c]];
+        int32_t exponent;
+        const int32_t scale = npu_softmax_reciprocal(total > INT32_MAX ? INT32_MAX : (int32_t)total, &exponent);
+        if (exponent > 31) { /* sum >= 512.0: every probability is below 1/512 and rounds to 0 */
+            for (c = 0; c < depth; ++c) out[c] = -128;
+            continue;
+        }
+        const __m256i s = _mm256_set1_epi32(scale);
+        const __m256i nudge = _mm256_set1_epi64x(((int64_t)1 << 30) + ((int64_t)1 << (30 + exponent)));
+        const __m128i right = _mm_cvtsi32_si128(31 + exponent);
+        for (c = 0; c + 8 <= depth; c += 8) {
+            const __m256i e = _mm256_i32gather_epi32((const int*)exp_table, npu_x86_softmax_index8(in + c, max_in), 4);
+            const __m256i even = _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(e, s), nudge), right);
+            const __m256i odd = _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), s), nudge), right);
+            const __m256i q = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA); /* each <= 256 */
+            npu_x86_store8(_mm256_sub_epi32(q, _mm256_set1_epi32(128)), out + c);
+        }
+        for (; c < depth; ++c) out[c] = npu_softmax_output(scale, exp_table[max_in - in[c]], exponent);
     }
 }
 

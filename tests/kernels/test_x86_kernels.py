@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tvm
 import prelu_cases
+import softmax_cases
 from elementwise_cases import benchmark_specs, specs
 from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
 from test_conv_dense import pick, random_conv_case, random_dense_case, random_values
@@ -259,13 +260,18 @@ def test_elementwise_and_pooling_match_reference(host, tmp_path):
     assert {spec.kernel for spec, _ in cases} == set(X86_ELEMENTWISE)
     assert refused and all("double rounding" in why for _, why in refused), refused[:3]
     assert all(spec.params.get("rounding", 0) or spec.params.get("block_rounding", 0) for spec, _ in refused)
-    emitted = [codegen.emit(spec.kernel, f"e{i}", spec.params, spec.arrays, target=host)
-               for i, (spec, _) in enumerate(cases)]
+    assert_specs_match([spec for spec, _ in cases], lambda spec: spec.arrays, lambda spec: spec.inputs, host, tmp_path)
+
+
+def assert_specs_match(specs, arrays, inputs, host, tmp_path):
+    """Each spec's generated x86 kernel (its constant `arrays(spec)`, run on `inputs(spec)`) gives
+    spec.want bit for bit, on this thread and split over the runtime's threads."""
+    emitted = [codegen.emit(spec.kernel, f"k{i}", spec.params, arrays(spec), target=host) for i, spec in enumerate(specs)]
     library = compile_kernels([out.source for out in emitted], tmp_path)
     for parallel in (False, True):
         set_parallel_launch(library, parallel)
-        for i, ((spec, _), out) in enumerate(zip(cases, emitted)):
-            actual = run_kernel(library, f"e{i}", spec.inputs, spec.want.shape, out.scratch_bytes)
+        for i, (spec, out) in enumerate(zip(specs, emitted)):
+            actual = run_kernel(library, f"k{i}", inputs(spec), spec.want.shape, out.scratch_bytes)
             np.testing.assert_array_equal(actual, spec.want, err_msg=f"{spec.label} parallel={parallel}")
 
 
@@ -278,13 +284,16 @@ def test_prelu_matches_reference(host, tmp_path):
     cases = [spec for spec in specs if spec not in refused]
     assert refused and all(spec.params["rounding"] for spec in refused)
     assert len(cases) >= 15 and any(spec.params["channels"] % 8 for spec in cases)
-    emitted = [codegen.emit("prelu", f"p{i}", spec.params, dict(alpha=spec.alpha), target=host) for i, spec in enumerate(cases)]
-    library = compile_kernels([out.source for out in emitted], tmp_path)
-    for parallel in (False, True):
-        set_parallel_launch(library, parallel)
-        for i, (spec, out) in enumerate(zip(cases, emitted)):
-            actual = run_kernel(library, f"p{i}", spec.x, spec.want.shape, out.scratch_bytes)
-            np.testing.assert_array_equal(actual, spec.want, err_msg=f"{spec.label} parallel={parallel}")
+    assert_specs_match(cases, lambda spec: dict(alpha=spec.alpha), lambda spec: spec.x, host, tmp_path)
+
+
+def test_softmax_matches_reference(host, tmp_path):
+    """The coral-npu softmax tests' specs (depths below and above a vector, rows whose output shift
+    exceeds 31, saturating sums, one past the kernel's int32 lane flush, edge params), serial and
+    threaded."""
+    cases = softmax_cases.SPECS + softmax_cases.BENCHMARKS
+    assert max(spec.params["depth"] for spec in cases) > 2048 * 8
+    assert_specs_match(cases, lambda spec: {}, lambda spec: spec.x, host, tmp_path)
 
 
 def special_floats(rng, scale, count):

@@ -33,6 +33,7 @@ LAYERS = {
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),
     "prelu 28x28x96 (per-channel slopes)": ("prelu", dict(pixels=28 * 28, channels=96)),
     "softmax 1x1000 (classifier head)": ("softmax", dict(rows=1, depth=1000)),
+    "resize bilinear 28x28x32 -> 56x56x32 (half_pixel)": ("resize_bilinear", dict(size=28, channels=32)),
     "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
@@ -159,7 +160,20 @@ def _softmax_case(rng, p):
     return params, {}, [_int8(rng, size)], (size,), size, "elements"
 
 
+def _bilinear_case(rng, p):
+    from compiler.quant.reference import resize
+
+    size, channels = p["size"], p["channels"]
+    lerp = resize.bilinear_tables_for_onnx(size, 2 * size, "half_pixel")
+    params = dict(batches=1, in_h=size, in_w=size, channels=channels, out_h=2 * size, out_w=2 * size)
+    out_shape = (1, 2 * size, 2 * size, channels)
+    return params, {"y_lerp": lerp, "x_lerp": lerp}, [_int8(rng, (1, size, size, channels))], out_shape, \
+        int(np.prod(out_shape)), "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "resize_bilinear":
+        return _bilinear_case(rng, p)
     if kernel == "softmax":
         return _softmax_case(rng, p)
     if kernel == "prelu":

@@ -5,7 +5,8 @@
 // (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
-// per step; softmax (the exp tables of softmax.cc, 8 outputs per step). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// per step; softmax (the exp tables of softmax.cc, 8 outputs per step); bilinear resize, 8 channels
+// per step. Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -81,6 +82,17 @@ Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
              (long long)p.rows, (long long)p.depth));
   c.close();
   return {prologue(spec) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
+}
+
+Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
+  const ew::BilinearTables t = ew::read_bilinear_tables(spec, arrays);
+  simd::Constants constants{spec.name};
+  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y_lerp);
+  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x_lerp);
+  const std::vector<int64_t> values = {t.batches, t.in_h, t.in_w, t.channels, t.out_h, t.out_w};
+  const std::string call = one_input_call(spec, "npu_resize_params", values, "npu_neon_resize_bilinear",
+                                          fmt("%s, %s, %d, ", y_lerp.c_str(), x_lerp.c_str(), t.wide ? 1 : 0));
+  return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
 }
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -178,6 +190,8 @@ const bool registered = [] {
                                      single_rounding));
   register_kernel(simd::simple_entry("neon", "NEON", "softmax", emit_softmax,
                                      [](const KernelSpec& s) { ew::read_softmax_spec(s); }, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "resize_bilinear", emit_resize_bilinear,
+                                     ew::check_resize_spec, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },

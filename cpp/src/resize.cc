@@ -837,4 +837,22 @@ const bool registered_bilinear = register_kernel(entry(
     "resize_bilinear", emit_bilinear, bilinear_loop_order, [](const ResizeSpec&, const Schedule&) { return ""; }));
 
 }  // namespace
+
+namespace ew {
+
+void check_resize_spec(const KernelSpec& spec) { read_spec(spec); }
+
+BilinearTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays) {
+  const ResizeSpec r = read_spec(spec);
+  BilinearTables t{r.batches, r.in_h, r.in_w, r.channels, r.out_h, r.out_w, {}, {}, false};
+  const std::vector<Lerp> y_rows = lerp_rows(checked_table(spec, arrays, "y_lerp", r.out_h, r.in_h, 3));
+  const std::vector<Lerp> x_rows = lerp_rows(checked_table(spec, arrays, "x_lerp", r.out_w, r.in_w, 3));
+  for (const auto& [rows, flat] : {std::pair{&y_rows, &t.y_lerp}, std::pair{&x_rows, &t.x_lerp}}) {
+    for (const Lerp& l : *rows) flat->insert(flat->end(), {(int32_t)l.lower, (int32_t)l.upper, (int32_t)l.fraction});
+  }
+  t.wide = 128 * weight_bound(y_rows) * weight_bound(x_rows) + (1 << 19) > INT32_MAX;
+  return t;
+}
+
+}  // namespace ew
 }  // namespace coral

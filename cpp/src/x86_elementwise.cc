@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), prelu, softmax (tables gathered), concat (copies and table lookups), max_pool2d, avg_pool2d and
+// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, concat (copies and table lookups), max_pool2d, avg_pool2d and
 // global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
@@ -173,6 +173,25 @@ Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
+// ---- resize_bilinear ----
+
+Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
+  const ew::BilinearTables t = ew::read_bilinear_tables(spec, arrays);
+  Constants constants{spec.name};
+  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y_lerp);
+  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x_lerp);
+  const std::string params = spec.name + "_params";
+  constants.text += fmt("static const npu_resize_params %s = {%lld, %lld, %lld, %lld, %lld, %lld};\n", params.c_str(),
+                        (long long)t.batches, (long long)t.in_h, (long long)t.in_w, (long long)t.channels,
+                        (long long)t.out_h, (long long)t.out_w);
+  ParallelKernel k;
+  k.count = t.batches * t.out_h;
+  k.grain = kChunk / std::max<int64_t>(1, t.out_w * t.channels);
+  k.body = fmt("npu_x86_resize_bilinear(&%s, io->input, %s, %s, io->output, %d, begin, end);", params.c_str(),
+               y_lerp.c_str(), x_lerp.c_str(), t.wide ? 1 : 0);
+  return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
+}
+
 // ---- concat ----
 
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
@@ -209,6 +228,7 @@ const bool registered = [] {
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));
   register_kernel(entry("softmax", emit_softmax, [](const KernelSpec& s) { ew::read_softmax_spec(s); }, no_condition));
+  register_kernel(entry("resize_bilinear", emit_resize_bilinear, ew::check_resize_spec, no_condition));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));

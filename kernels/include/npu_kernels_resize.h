@@ -30,6 +30,21 @@ typedef struct {
     int32_t out_h, out_w;
 } npu_resize_params;
 
+/* One bilinear output, exactly as the header says (int64 sums): channel c of the pixels at byte
+ * offsets x0, x1 of the input rows row0 (y0) and row1 (y1). Shared by kernels/ref and the CPU SIMD
+ * kernels' tails. */
+static inline int8_t npu_bilinear_s8(const int8_t* row0, const int8_t* row1, int32_t x0, int32_t x1, int32_t c,
+                                     int64_t fy, int64_t fx) {
+    /* |fraction| <= 2048: each weight below 3072^2 < 2^24 in magnitude, s below 2^33. */
+    const int64_t s = row0[x0 + c] * (1024 - fy) * (1024 - fx) + row1[x0 + c] * fy * (1024 - fx) +
+                      row0[x1 + c] * (1024 - fy) * fx + row1[x1 + c] * fy * fx;
+    /* s / 2^20 rounded half away from zero, clamped to int8, with shifts of the magnitude (no 64-bit
+     * division: RV32 would call libgcc). */
+    const int64_t magnitude = ((s < 0 ? -s : s) + ((int64_t)1 << 19)) >> 20;
+    const int64_t rounded = s < 0 ? -magnitude : magnitude;
+    return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));
+}
+
 void npu_resize_nearest_s8(const npu_resize_params* p, const int8_t* input, const int32_t* y_index,
                            const int32_t* x_index, int8_t* output);
 void npu_resize_bilinear_s8(const npu_resize_params* p, const int8_t* input, const int32_t* y_lerp,

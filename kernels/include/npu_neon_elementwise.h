@@ -10,6 +10,7 @@
 
 #include "npu_kernels_elementwise.h"
 #include "npu_kernels_prelu.h"
+#include "npu_kernels_resize.h"
 #include "npu_pool_window.h"
 #include "npu_quant.h"
 #include "npu_softmax_reciprocal.h"
@@ -235,6 +236,46 @@ static __attribute__((noinline, unused)) void npu_neon_softmax(const int32_t* ex
             vst1_s8(out + c, vqmovn_s16(vsubq_s16(q, vdupq_n_s16(128))));
         }
         for (; c < depth; ++c) out[c] = npu_softmax_output(scale, exp_table[max_in - in[c]], exponent);
+    }
+}
+
+/* 8 channels of one bilinear output pixel in int32 (the emitter checked that 128 (|1024 - f| + |f|)
+ * over both axes stays below 2^31 - 2^19, equal source indices given fraction 0): each column's
+ * vertical blend a (1024 - fy) + b fy (smull + smlal on int16), the horizontal
+ * s = R0 (1024 - fx) + R1 fx, then s - 1 where negative (ssra by 31) and a rounding shift by 20:
+ * half away from zero; saturated to int8. */
+NPU_NEON_EW void npu_neon_bilinear8(const int8_t* row0, const int8_t* row1, int32_t x0, int32_t x1, int16_t fy,
+                                    int32_t fx, int8_t* out) {
+    const int16x8_t a = vmovl_s8(vld1_s8(row0 + x0)), b = vmovl_s8(vld1_s8(row1 + x0));
+    const int16x8_t c = vmovl_s8(vld1_s8(row0 + x1)), d = vmovl_s8(vld1_s8(row1 + x1));
+    const int16_t gy = (int16_t)(1024 - fy);
+    const int32x4_t r0_lo = vmlal_n_s16(vmull_n_s16(vget_low_s16(a), gy), vget_low_s16(b), fy);
+    const int32x4_t r0_hi = vmlal_high_n_s16(vmull_high_n_s16(a, gy), b, fy);
+    const int32x4_t r1_lo = vmlal_n_s16(vmull_n_s16(vget_low_s16(c), gy), vget_low_s16(d), fy);
+    const int32x4_t r1_hi = vmlal_high_n_s16(vmull_high_n_s16(c, gy), d, fy);
+    const int32x4_t s_lo = vmlaq_n_s32(vmulq_n_s32(r0_lo, 1024 - fx), r1_lo, fx);
+    const int32x4_t s_hi = vmlaq_n_s32(vmulq_n_s32(r0_hi, 1024 - fx), r1_hi, fx);
+    const int32x4_t q_lo = vrshrq_n_s32(vsraq_n_s32(s_lo, s_lo, 31), 20), q_hi = vrshrq_n_s32(vsraq_n_s32(s_hi, s_hi, 31), 20);
+    vst1_s8(out, vqmovn_s16(vcombine_s16(vqmovn_s32(q_lo), vqmovn_s32(q_hi))));
+}
+
+/* npu_resize_bilinear_s8; wide: the tables' sums may pass int32 (the emitter's check failed), every
+ * element as the reference. */
+static __attribute__((noinline, unused)) void npu_neon_resize_bilinear(const npu_resize_params* p, const int8_t* input,
+                                                                       const int32_t* y_lerp, const int32_t* x_lerp,
+                                                                       int wide, int8_t* output) {
+    const int32_t channels = p->channels, row_bytes = p->in_w * channels, whole = wide ? 0 : channels / 8 * 8;
+    for (int32_t row = 0; row < p->batches * p->out_h; ++row) {
+        const int32_t b = row / p->out_h, y = row % p->out_h;
+        const int8_t* row0 = input + ((int64_t)b * p->in_h + y_lerp[3 * y]) * row_bytes;
+        const int8_t* row1 = input + ((int64_t)b * p->in_h + y_lerp[3 * y + 1]) * row_bytes;
+        const int32_t fy = y_lerp[3 * y + 2];
+        int8_t* out = output + (int64_t)row * p->out_w * channels;
+        for (int32_t x = 0; x < p->out_w; ++x, out += channels) {
+            const int32_t x0 = x_lerp[3 * x] * channels, x1 = x_lerp[3 * x + 1] * channels, fx = x_lerp[3 * x + 2];
+            for (int32_t c = 0; c < whole; c += 8) npu_neon_bilinear8(row0 + c, row1 + c, x0, x1, (int16_t)fy, fx, out + c);
+            for (int32_t c = whole; c < channels; ++c) out[c] = npu_bilinear_s8(row0, row1, x0, x1, c, fy, fx);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 #ifndef NPU_X86_ELEMENTWISE_H
 #define NPU_X86_ELEMENTWISE_H
 
+#include "npu_kernels_resize.h"
 #include "npu_pool_window.h"
 #include "npu_softmax_reciprocal.h"
 #include "npu_x86_quant.h"
@@ -212,6 +213,51 @@ NPU_X86_RANGE void npu_x86_softmax(const int32_t* exp_table, const int32_t* sum_
             npu_x86_store8(_mm256_sub_epi32(q, _mm256_set1_epi32(128)), out + c);
         }
         for (; c < depth; ++c) out[c] = npu_softmax_output(scale, exp_table[max_in - in[c]], exponent);
+    }
+}
+
+/* ---- bilinear resize: npu_resize_bilinear_s8 over output rows [begin, end) of the flat (batch, y) order ---- */
+
+/* 16 channels of one output pixel in int32 (the emitter checked that 128 (|1024 - f| + |f|) over
+ * both axes stays below 2^31 - 2^19, with equal source indices given fraction 0, which changes no
+ * sum): each column's vertical blend a (1024 - fy) + b fy as int16 pairs (vpmaddwd), then the
+ * horizontal s = R0 (1024 - fx) + R1 fx, rounded half away from zero by 2^20 (s - 1 when negative,
+ * then + 2^19 and an arithmetic shift), saturated to int8. */
+NPU_X86 void npu_x86_bilinear16(const int8_t* row0, const int8_t* row1, int32_t x0, int32_t x1, __m256i wy, int32_t fx,
+                                int8_t* out) {
+    const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(row0 + x0)));
+    const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(row1 + x0)));
+    const __m256i c = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(row0 + x1)));
+    const __m256i d = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(row1 + x1)));
+    const __m256i left = _mm256_set1_epi32(1024 - fx), right = _mm256_set1_epi32(fx);
+    __m256i s[2];
+    for (int half = 0; half < 2; ++half) { /* unpacklo: channels 0-3, 8-11; unpackhi: 4-7, 12-15 */
+        const __m256i r0 = _mm256_madd_epi16(half ? _mm256_unpackhi_epi16(a, b) : _mm256_unpacklo_epi16(a, b), wy);
+        const __m256i r1 = _mm256_madd_epi16(half ? _mm256_unpackhi_epi16(c, d) : _mm256_unpacklo_epi16(c, d), wy);
+        const __m256i sum = _mm256_add_epi32(_mm256_mullo_epi32(r0, left), _mm256_mullo_epi32(r1, right));
+        const __m256i biased = _mm256_add_epi32(_mm256_add_epi32(sum, _mm256_srai_epi32(sum, 31)), _mm256_set1_epi32(1 << 19));
+        s[half] = _mm256_srai_epi32(biased, 20);
+    }
+    const __m256i words = _mm256_packs_epi32(s[0], s[1]); /* back in channel order */
+    _mm_storeu_si128((__m128i*)out, _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
+}
+
+/* wide: the tables' sums may pass int32 (the emitter's check failed): every element as the reference. */
+NPU_X86_RANGE void npu_x86_resize_bilinear(const npu_resize_params* p, const int8_t* input, const int32_t* y_lerp,
+                                           const int32_t* x_lerp, int8_t* output, int wide, int64_t begin, int64_t end) {
+    const int32_t channels = p->channels, row_bytes = p->in_w * channels, whole = wide ? 0 : channels / 16 * 16;
+    for (int64_t row = begin; row < end; ++row) {
+        const int32_t b = (int32_t)(row / p->out_h), y = (int32_t)(row % p->out_h);
+        const int8_t* row0 = input + ((size_t)b * p->in_h + y_lerp[3 * y]) * row_bytes;
+        const int8_t* row1 = input + ((size_t)b * p->in_h + y_lerp[3 * y + 1]) * row_bytes;
+        const int32_t fy = y_lerp[3 * y + 2];
+        const __m256i wy = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)(1024 - fy) | ((uint32_t)(uint16_t)fy << 16)));
+        int8_t* out = output + (size_t)row * p->out_w * channels;
+        for (int32_t x = 0; x < p->out_w; ++x, out += channels) {
+            const int32_t x0 = x_lerp[3 * x] * channels, x1 = x_lerp[3 * x + 1] * channels, fx = x_lerp[3 * x + 2];
+            for (int32_t c = 0; c < whole; c += 16) npu_x86_bilinear16(row0 + c, row1 + c, x0, x1, wy, fx, out + c);
+            for (int32_t c = whole; c < channels; ++c) out[c] = npu_bilinear_s8(row0, row1, x0, x1, c, fy, fx);
+        }
     }
 }
 

@@ -25,14 +25,6 @@ void npu_resize_nearest_s8(const npu_resize_params* p, const int8_t* input, cons
     }
 }
 
-/* s / 2^20 rounded half away from zero, clamped to int8: (s > 0 ? s + 2^19 : s - 2^19) / 2^20 with
- * C's truncating division, written with shifts of the magnitude. */
-static inline int8_t round_20_s8(int64_t s) {
-    const int64_t magnitude = ((s < 0 ? -s : s) + ((int64_t)1 << 19)) >> 20;
-    const int64_t rounded = s < 0 ? -magnitude : magnitude;
-    return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));
-}
-
 void npu_resize_bilinear_s8(const npu_resize_params* p, const int8_t* input, const int32_t* y_lerp,
                             const int32_t* x_lerp, int8_t* output) {
     const int32_t batches = p->batches, out_h = p->out_h, out_w = p->out_w, channels = p->channels;  /* as above */
@@ -44,13 +36,7 @@ void npu_resize_bilinear_s8(const npu_resize_params* p, const int8_t* input, con
             for (int32_t x = 0; x < out_w; ++x) {
                 const int32_t x0 = x_lerp[3 * x] * channels, x1 = x_lerp[3 * x + 1] * channels;
                 const int64_t fx = x_lerp[3 * x + 2];
-                /* |fraction| <= 2048: each weight below 3072^2 < 2^24 in magnitude, s below 2^33. */
-                const int64_t w00 = (1024 - fy) * (1024 - fx), w10 = fy * (1024 - fx);
-                const int64_t w01 = (1024 - fy) * fx, w11 = fy * fx;
-                for (int32_t c = 0; c < channels; ++c) {
-                    const int64_t s = row0[x0 + c] * w00 + row1[x0 + c] * w10 + row0[x1 + c] * w01 + row1[x1 + c] * w11;
-                    *output++ = round_20_s8(s);
-                }
+                for (int32_t c = 0; c < channels; ++c) *output++ = npu_bilinear_s8(row0, row1, x0, x1, c, fy, fx);
             }
         }
     }

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tvm
 import prelu_cases
+import resize_cases
 import softmax_cases
 from elementwise_cases import benchmark_specs, specs
 from int8_random import act_range, int8_tensor, raw_multiplier, zero_point
@@ -294,6 +295,16 @@ def test_softmax_matches_reference(host, tmp_path):
     cases = softmax_cases.SPECS + softmax_cases.BENCHMARKS
     assert max(spec.params["depth"] for spec in cases) > 2048 * 8
     assert_specs_match(cases, lambda spec: {}, lambda spec: spec.x, host, tmp_path)
+
+
+def test_bilinear_resize_matches_reference(host, tmp_path):
+    """The coral-npu resize tests' bilinear specs (every TFLite flag and ONNX mode, up and down, channel
+    tails, extrapolating tables and tables whose sums pass int32) and the 28x28x32 -> 56x56x32 benchmark,
+    serial and threaded."""
+    cases = [spec for spec in resize_cases.specs() if spec.kernel == "resize_bilinear"]
+    cases.append(resize_cases.benchmark_specs()[1])
+    assert any("wide" in spec.label for spec in cases) and any("extrapolating" in spec.label for spec in cases)
+    assert_specs_match(cases, lambda spec: spec.arrays, lambda spec: spec.x, host, tmp_path)
 
 
 def special_floats(rng, scale, count):

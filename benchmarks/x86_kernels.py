@@ -34,6 +34,7 @@ LAYERS = {
     "prelu 28x28x96 (per-channel slopes)": ("prelu", dict(pixels=28 * 28, channels=96)),
     "softmax 1x1000 (classifier head)": ("softmax", dict(rows=1, depth=1000)),
     "resize bilinear 28x28x32 -> 56x56x32 (half_pixel)": ("resize_bilinear", dict(size=28, channels=32)),
+    "pad 1-pixel border 28x28x32": ("pad", dict(size=28, channels=32)),
     "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
@@ -171,7 +172,16 @@ def _bilinear_case(rng, p):
         int(np.prod(out_shape)), "elements"
 
 
+def _pad_case(rng, p):
+    size, channels = p["size"], p["channels"]
+    params = dict(in_dims=(1, size, size, channels), pad_before=(0, 1, 1, 0), pad_after=(0, 1, 1, 0), pad_value=-5)
+    out_shape = (1, size + 2, size + 2, channels)
+    return params, {}, [_int8(rng, (1, size, size, channels))], out_shape, int(np.prod(out_shape)), "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "pad":
+        return _pad_case(rng, p)
     if kernel == "resize_bilinear":
         return _bilinear_case(rng, p)
     if kernel == "softmax":

@@ -199,4 +199,14 @@ struct BilinearTables {
 BilinearTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays);
 void check_resize_spec(const KernelSpec& spec);  // SpecError for a shape the reference refuses
 
+// pad through a CPU SIMD family's byte functions: void NAME(const int8_t* input, int8_t* output,
+// int8_t* scratch) writing the output front to back (pad.cc's levels) with fill(dst, value, bytes)
+// and copy(dst, src, bytes) calls.
+struct MoveCalls {
+  std::string fill, copy;
+};
+
+std::string pad_with_calls(const KernelSpec& spec, const MoveCalls& calls);
+void check_pad_spec(const KernelSpec& spec);  // SpecError for a spec the reference refuses
+
 }  // namespace coral::ew

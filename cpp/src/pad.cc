@@ -125,11 +125,13 @@ int64_t fill_then_copy_vectors(const PadSpec& p, int64_t lanes, int64_t register
 
 // Emits the pad's code (the file comment's); in the row-by-row code `src` / `dst` stay at the
 // next byte to read / write.
+// `calls` (a CPU SIMD family's; vector false): fill and copy through the family's functions
+// FILL(dst, value, bytes) and COPY(dst, src, bytes) instead of loops.
 class PadWriter {
  public:
-  PadWriter(const Target& target, const PadSpec& p, const Schedule& s, bool vector)
+  PadWriter(const Target& target, const PadSpec& p, const Schedule& s, bool vector, const ew::MoveCalls* calls = nullptr)
       : target_(target), p_(p), t_(VType::with_lmul(8, s.lmul)), lanes_(target.register_bytes() * s.lmul),
-        vector_(vector) {}
+        vector_(vector), calls_(calls) {}
 
   std::string body(const std::string& name) {
     w_.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", name.c_str()));
@@ -170,7 +172,7 @@ class PadWriter {
     }
     int64_t gap = 0;
     for (size_t j = k + 1; j < p_.levels.size(); ++j) gap += p_.levels[j].before + p_.levels[j].after;
-    if (!vector_) w_.line(ew::kNoAutoVectorize);
+    if (!vector_ && !calls_) w_.line(ew::kNoAutoVectorize);
     w_.open(fmt("for (int32_t n%zu = %lld;;)", k, (long long)level.extent));  // extent >= 2 here
     core(k + 1);
     w_.line(fmt("if (--n%zu == 0) break;", k));
@@ -181,7 +183,9 @@ class PadWriter {
   // `bytes` of pad_value at dst, which moves past them.
   void fill(int64_t bytes) {
     if (bytes == 0) return;
-    if (vector_) {
+    if (calls_) {
+      w_.line(fmt("%s(dst, %lld, %lld);", calls_->fill.c_str(), (long long)p_.value, (long long)bytes));
+    } else if (vector_) {
       move::emit_chunks(w_, bytes, lanes_, "", 0, "dst", 1, [&](const std::string&, const std::string& to, int64_t vl) {
         return fmt("__riscv_vse8_v_%s(%s, fill, %lld);", t_.suffix().c_str(), to.c_str(), (long long)vl);
       });
@@ -194,7 +198,9 @@ class PadWriter {
 
   // `bytes` from src to dst, which both move past them.
   void copy(int64_t bytes) {
-    if (vector_) {
+    if (calls_) {
+      w_.line(fmt("%s(dst, src, %lld);", calls_->copy.c_str(), (long long)bytes));
+    } else if (vector_) {
       const std::string s = t_.suffix();
       move::emit_chunks(w_, bytes, lanes_, "src", 1, "dst", 1,
                         [&](const std::string& from, const std::string& to, int64_t vl) {
@@ -213,6 +219,7 @@ class PadWriter {
   VType t_;
   int64_t lanes_;
   bool vector_;
+  const ew::MoveCalls* calls_;
   CWriter w_;
 };
 
@@ -235,4 +242,15 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
 const bool registered = register_kernel(ew::lmul_only_entry("pad", emit, [](const KernelSpec& spec) { read_spec(spec); }));
 
 }  // namespace
+
+namespace ew {
+
+void check_pad_spec(const KernelSpec& spec) { read_spec(spec); }
+
+std::string pad_with_calls(const KernelSpec& spec, const MoveCalls& calls) {
+  const PadSpec p = read_spec(spec);
+  return PadWriter(spec.target, p, Schedule{}, false, &calls).body(spec.name);
+}
+
+}  // namespace ew
 }  // namespace coral

@@ -129,7 +129,8 @@ void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::func
   }
 }
 
-Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout) {
+Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout,
+                    const std::string& copy) {
   const ew::ConcatSpec c = ew::read_concat_spec(spec);
   Constants constants{spec.name};
   std::string args;
@@ -145,7 +146,7 @@ Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const s
     w.line(fmt("const int8_t* src = input%zu + r * %lld;", i, (long long)b.src_stride));
     w.line(fmt("int8_t* dst = output + %lld + r * %lld;", (long long)in.offset, (long long)b.dst_stride));
     if (in.identity) {
-      w.line(fmt("for (int64_t k = 0; k < %lld; ++k) dst[k] = src[k];", (long long)b.cols));
+      w.line(fmt("%s(dst, src, %lld);", copy.c_str(), (long long)b.cols));
     } else {
       w.line(fmt("%s(%s, src, dst, 0, %lld);", lookup.c_str(), table.c_str(), (long long)b.cols));
     }

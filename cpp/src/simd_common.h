@@ -67,12 +67,13 @@ std::string depthwise_shape_constant(const std::string& name, const ConvShape& s
 void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call);
 
 // A family's concat (the reference's npu_concat_s8): void NAME(const int8_t* input0, ...,
-// int8_t* output, int8_t* scratch) copying each input's rows into its columns of the output, a plain
-// copy for an input with the output's scale and zero point (a loop the compiler vectorises), else a
+// int8_t* output, int8_t* scratch) copying each input's rows into its columns of the output, with
+// the family's `copy`(dst, src, bytes) for an input with the output's scale and zero point, else a
 // 256-entry table lookup row by row: `lookup` is the family's (table, x, y, begin, end) function and
 // `layout` turns the table (by unsigned byte) into the constant that function reads. Single
 // threaded (a copy runs at memory speed). `prologue` starts the file.
 using TableLayout = std::function<std::vector<int32_t>(const std::vector<int32_t>&)>;
-Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout);
+Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout,
+                    const std::string& copy);
 
 }  // namespace coral::simd

@@ -36,6 +36,25 @@ static __attribute__((noinline, unused)) void npu_neon_lookup(const int8_t* tabl
     for (; i < end; ++i) y[i] = table[(uint8_t)x[i]];
 }
 
+/* Byte moves of the data-movement kernels (pad, concat): 64 bytes per step (four registers), then 16,
+ * then single bytes. Written out rather than left to the compiler, whose loops would become calls to
+ * the runtime's plain-C memcpy / memset. */
+static __attribute__((unused)) void npu_neon_copy(int8_t* dst, const int8_t* src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) vst1q_s8_x4(dst + i, vld1q_s8_x4(src + i));
+    for (; i + 16 <= n; i += 16) vst1q_s8(dst + i, vld1q_s8(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+static __attribute__((unused)) void npu_neon_fill(int8_t* dst, int8_t value, int64_t n) {
+    const int8x16_t v = vdupq_n_s8(value);
+    const int8x16x4_t v4 = {{v, v, v, v}};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) vst1q_s8_x4(dst + i, v4);
+    for (; i + 16 <= n; i += 16) vst1q_s8(dst + i, v);
+    for (; i < n; ++i) dst[i] = value;
+}
+
 /* npu_multiply_by_quantized_multiplier on 4 lanes (single rounding): 64-bit products, the rounding
  * right shift of srshl by 31 - shift, saturated to int32 as the reference. */
 NPU_NEON_EW int32x4_t npu_neon_mbqm4(int32x4_t x, int32_t multiplier, int64x2_t right) {

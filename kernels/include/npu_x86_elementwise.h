@@ -14,6 +14,12 @@
 
 #define NPU_X86_RANGE static __attribute__((noinline, unused, target("avx2")))
 
+/* ---- byte moves of the data-movement kernels (pad, concat): the C library's (AVX2 on this CPU) ---- */
+
+static inline void npu_x86_copy(int8_t* dst, const int8_t* src, int64_t n) { __builtin_memcpy(dst, src, (size_t)n); }
+
+static inline void npu_x86_fill(int8_t* dst, int8_t value, int64_t n) { __builtin_memset(dst, value, (size_t)n); }
+
 /* ---- table lookup: output = table[(uint8_t)input] ---- */
 
 /* 32 lookups: `rows` holds the table as 16 rows of 16 bytes (row k: the outputs of the unsigned input

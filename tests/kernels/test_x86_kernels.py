@@ -16,6 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 import tvm
+import move_cases
 import prelu_cases
 import resize_cases
 import softmax_cases
@@ -305,6 +306,13 @@ def test_bilinear_resize_matches_reference(host, tmp_path):
     cases.append(resize_cases.benchmark_specs()[1])
     assert any("wide" in spec.label for spec in cases) and any("extrapolating" in spec.label for spec in cases)
     assert_specs_match(cases, lambda spec: spec.arrays, lambda spec: spec.x, host, tmp_path)
+
+
+def test_pad_matches_reference(host, tmp_path):
+    """The coral-npu move tests' pads (every axis, empty inputs, no padding, channel pads of short rows,
+    pads longer than a vector) and their layer benchmarks."""
+    cases = [spec for spec in [*move_cases.specs(), *move_cases.benchmark_specs()] if spec.kernel == "pad"]
+    assert_specs_match(cases, lambda spec: {}, lambda spec: spec.inputs, host, tmp_path)
 
 
 def special_floats(rng, scale, count):

@@ -35,6 +35,7 @@ LAYERS = {
     "softmax 1x1000 (classifier head)": ("softmax", dict(rows=1, depth=1000)),
     "resize bilinear 28x28x32 -> 56x56x32 (half_pixel)": ("resize_bilinear", dict(size=28, channels=32)),
     "pad 1-pixel border 28x28x32": ("pad", dict(size=28, channels=32)),
+    "copy DepthToSpace CRD block 2, 14x14x64": ("copy", dict(size=14, channels=64)),
     "concat 55x55 64+64 (SqueezeNet fire, one rescaled)": ("concat", dict(pixels=55 * 55, channels=64)),
     "lut 56x56x16 (hard-swish)": ("lut", dict(size=56 * 56 * 16)),
     "requantize 28x28x96": ("requantize", dict(size=28 * 28 * 96)),
@@ -179,7 +180,18 @@ def _pad_case(rng, p):
     return params, {}, [_int8(rng, (1, size, size, channels))], out_shape, int(np.prod(out_shape)), "elements"
 
 
+def _copy_case(rng, p):
+    from compiler.quant.reference import move
+
+    size, channels = p["size"], p["channels"]
+    params = move.depth_to_space_plan((1, size, size, channels), 2, "CRD")
+    out_shape = (1, 2 * size, 2 * size, channels // 4)
+    return params, {}, [_int8(rng, size * size * channels)], out_shape, int(np.prod(out_shape)), "elements"
+
+
 def _case(rng, kernel, p):
+    if kernel == "copy":
+        return _copy_case(rng, p)
     if kernel == "pad":
         return _pad_case(rng, p)
     if kernel == "resize_bilinear":

@@ -106,7 +106,7 @@ void emit_chunks(CWriter& w, int64_t count, int64_t lanes, const std::string& sr
 }
 
 void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, const ew::VType& t, bool vector,
-               const std::string& input, const std::string& output) {
+               const std::string& input, const std::string& output, const ew::MoveCalls* calls) {
   const int64_t lanes = target.register_bytes() * t.lmul8 / 8;
   const size_t inner = vector ? vector_axis(axes, lanes, target.register_bytes()) : axes.size() - 1;
   std::string src = input, dst = output;
@@ -115,7 +115,7 @@ void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, 
   for (size_t k = 0; k < axes.size(); ++k) {  // a loop per axis but the inner one, in the output's order
     if (k == inner) continue;
     const Axis& a = axes[k];
-    if (!vector) w.line(ew::kNoAutoVectorize);
+    if (!vector && !calls) w.line(ew::kNoAutoVectorize);
     // Around one vector move, unrolling saves the loop's own instructions (3 of 6 per run); clang
     // unrolls short loops of constant trip count entirely by itself.
     if (vector && k == innermost_loop && axes[inner].extent <= lanes && a.extent > 16) {
@@ -129,8 +129,10 @@ void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, 
     ++depth;
   }
   const Axis& a = axes[inner];
-  if (!vector) {
-    w.line(ew::kNoAutoVectorize);
+  if (calls && a.in_stride == 1 && a.out_stride == 1) {
+    w.line(fmt("%s(%s, %s, %lld);", calls->copy.c_str(), dst.c_str(), src.c_str(), (long long)a.extent));
+  } else if (!vector) {
+    if (!calls) w.line(ew::kNoAutoVectorize);
     w.open(fmt("for (int32_t k = 0; k < %lld; ++k)", (long long)a.extent));
     w.line(fmt("%s[k * %lld] = %s[k * %lld];", dst.c_str(), (long long)a.out_stride, src.c_str(), (long long)a.in_stride));
     w.close();
@@ -183,7 +185,8 @@ CopySpec read_spec(const KernelSpec& spec) {
   return {move::normalise(axes, "copy " + spec.name), in_offset};
 }
 
-Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
+// The kernel's function: RVV or portable as `vector` says, or with a CPU SIMD family's `calls`.
+std::string copy_function(const KernelSpec& spec, const Schedule& schedule, bool vector, const ew::MoveCalls* calls) {
   CopySpec copy = read_spec(spec);
   std::string shape;
   for (const Axis& a : copy.axes) {
@@ -195,10 +198,14 @@ Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bo
   w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   w.line("(void)scratch;");
   std::string input = copy.in_offset ? fmt("(input + %lld)", (long long)copy.in_offset) : "input";
-  move::emit_copy(w, spec.target, copy.axes, ew::VType::with_lmul(8, schedule.lmul), vector, input, "output");
+  move::emit_copy(w, spec.target, copy.axes, ew::VType::with_lmul(8, schedule.lmul), vector, input, "output", calls);
   w.close();
+  return w.str();
+}
+
+Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
   Emitted out;
-  out.source = c_prologue(spec, vector) + w.str();
+  out.source = c_prologue(spec, vector) + copy_function(spec, schedule, vector, nullptr);
   out.schedule = schedule;
   return out;
 }
@@ -207,4 +214,14 @@ const bool registered =
     register_kernel(ew::lmul_only_entry("copy", emit, [](const KernelSpec& spec) { read_spec(spec); }));
 
 }  // namespace
+
+namespace ew {
+
+void check_copy_spec(const KernelSpec& spec) { read_spec(spec); }
+
+std::string copy_with_calls(const KernelSpec& spec, const MoveCalls& calls) {
+  return copy_function(spec, Schedule{}, false, &calls);
+}
+
+}  // namespace ew
 }  // namespace coral

@@ -209,4 +209,9 @@ struct MoveCalls {
 std::string pad_with_calls(const KernelSpec& spec, const MoveCalls& calls);
 void check_pad_spec(const KernelSpec& spec);  // SpecError for a spec the reference refuses
 
+// copy (Slice, Split, DepthToSpace, SpaceToDepth, Transpose) likewise: copy.cc's normalised axes,
+// an inner axis contiguous on both sides one copy call, strided ones loops the compiler vectorises.
+std::string copy_with_calls(const KernelSpec& spec, const MoveCalls& calls);
+void check_copy_spec(const KernelSpec& spec);
+
 }  // namespace coral::ew

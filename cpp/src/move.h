@@ -36,8 +36,10 @@ void emit_chunks(CWriter& w, int64_t count, int64_t lanes, const std::string& sr
                  const std::function<std::string(const std::string&, const std::string&, int64_t)>& move);
 
 // The copy's loops, RVV (vector axis by vector_axis) or portable, reading from the C pointer
-// expression `input` and writing to `output`; element offsets as the axes say.
+// expression `input` and writing to `output`; element offsets as the axes say. `calls` (a CPU SIMD
+// family's, vector false): an inner axis contiguous on both sides is one copy(dst, src, n) call,
+// and the loops are left to the compiler's vectoriser.
 void emit_copy(CWriter& w, const Target& target, const std::vector<Axis>& axes, const ew::VType& t, bool vector, const std::string& input,
-               const std::string& output);
+               const std::string& output, const ew::MoveCalls* calls = nullptr);
 
 }  // namespace coral::move

@@ -6,7 +6,7 @@
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
 // per step; softmax (the exp tables of softmax.cc, 8 outputs per step); bilinear resize, 8 channels
-// per step; pad (pad.cc's fills and copies, 64 bytes per step). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// per step; pad and copy (pad.cc's and copy.cc's plans, 64 bytes per step where contiguous). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -100,8 +100,12 @@ Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
                            "npu_neon_copy");
 }
 
-Emitted emit_pad(const KernelSpec& spec, const Arrays&) {
-  return {prologue(spec) + ew::pad_with_calls(spec, {"npu_neon_fill", "npu_neon_copy"}), 0, 0, Schedule{}};
+const ew::MoveCalls kMoves{"npu_neon_fill", "npu_neon_copy"};
+
+Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {prologue(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
+
+Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
+  return {prologue(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
 }
 
 // The reference's params struct, field by field in its order (npu_kernels_elementwise.h).
@@ -198,6 +202,7 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "resize_bilinear", emit_resize_bilinear,
                                      ew::check_resize_spec, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "pad", emit_pad, ew::check_pad_spec, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "copy", emit_copy, ew::check_copy_spec, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },

@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, pad (fills and copies), concat (copies and table lookups), max_pool2d, avg_pool2d and
+// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, pad and copy (fills and copies), concat (copies and table lookups), max_pool2d, avg_pool2d and
 // global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
@@ -200,8 +200,12 @@ Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
 
 // ---- pad ----
 
-Emitted emit_pad(const KernelSpec& spec, const Arrays&) {
-  return {header(spec) + ew::pad_with_calls(spec, {"npu_x86_fill", "npu_x86_copy"}), 0, 0, Schedule{}};
+const ew::MoveCalls kMoves{"npu_x86_fill", "npu_x86_copy"};
+
+Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {header(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
+
+Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
+  return {header(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
 }
 
 // ---- the table ----
@@ -231,6 +235,7 @@ const bool registered = [] {
                         no_condition));
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
   register_kernel(entry("pad", emit_pad, ew::check_pad_spec, no_condition));
+  register_kernel(entry("copy", emit_copy, ew::check_copy_spec, no_condition));
   register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));

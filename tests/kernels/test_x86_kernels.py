@@ -308,10 +308,12 @@ def test_bilinear_resize_matches_reference(host, tmp_path):
     assert_specs_match(cases, lambda spec: spec.arrays, lambda spec: spec.x, host, tmp_path)
 
 
-def test_pad_matches_reference(host, tmp_path):
+def test_pad_and_copy_match_reference(host, tmp_path):
     """The coral-npu move tests' pads (every axis, empty inputs, no padding, channel pads of short rows,
-    pads longer than a vector) and their layer benchmarks."""
-    cases = [spec for spec in [*move_cases.specs(), *move_cases.benchmark_specs()] if spec.kernel == "pad"]
+    pads longer than a vector) and copies (slices with steps, DepthToSpace, SpaceToDepth, transposes,
+    raw strides and offsets), and their layer benchmarks."""
+    cases = [*move_cases.specs(), *move_cases.benchmark_specs()]
+    assert {spec.kernel for spec in cases} == {"pad", "copy"}
     assert_specs_match(cases, lambda spec: {}, lambda spec: spec.inputs, host, tmp_path)
 
 

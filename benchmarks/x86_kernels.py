@@ -33,6 +33,7 @@ LAYERS = {
     "mul 28x28x96 x 1x1x96 (squeeze-excite)": ("mul", dict(pixels=28 * 28, channels=96)),
     "prelu 28x28x96 (per-channel slopes)": ("prelu", dict(pixels=28 * 28, channels=96)),
     "softmax 1x1000 (classifier head)": ("softmax", dict(rows=1, depth=1000)),
+    "resize nearest 28x28x32 -> 56x56x32 (half_pixel)": ("resize_nearest", dict(size=28, channels=32)),
     "resize bilinear 28x28x32 -> 56x56x32 (half_pixel)": ("resize_bilinear", dict(size=28, channels=32)),
     "pad 1-pixel border 28x28x32": ("pad", dict(size=28, channels=32)),
     "copy DepthToSpace CRD block 2, 14x14x64": ("copy", dict(size=14, channels=64)),
@@ -162,15 +163,20 @@ def _softmax_case(rng, p):
     return params, {}, [_int8(rng, size)], (size,), size, "elements"
 
 
-def _bilinear_case(rng, p):
+def _resize_case(rng, kernel, p):
+    """A 2x upsample, ONNX half_pixel (round_prefer_floor for nearest)."""
     from compiler.quant.reference import resize
 
     size, channels = p["size"], p["channels"]
-    lerp = resize.bilinear_tables_for_onnx(size, 2 * size, "half_pixel")
+    if kernel == "resize_nearest":
+        index = resize.onnx_nearest_index(size, 2 * size, 2.0, "half_pixel", "round_prefer_floor")
+        arrays = {"y_index": index, "x_index": index}
+    else:
+        lerp = resize.bilinear_tables_for_onnx(size, 2 * size, "half_pixel")
+        arrays = {"y_lerp": lerp, "x_lerp": lerp}
     params = dict(batches=1, in_h=size, in_w=size, channels=channels, out_h=2 * size, out_w=2 * size)
     out_shape = (1, 2 * size, 2 * size, channels)
-    return params, {"y_lerp": lerp, "x_lerp": lerp}, [_int8(rng, (1, size, size, channels))], out_shape, \
-        int(np.prod(out_shape)), "elements"
+    return params, arrays, [_int8(rng, (1, size, size, channels))], out_shape, int(np.prod(out_shape)), "elements"
 
 
 def _pad_case(rng, p):
@@ -194,8 +200,8 @@ def _case(rng, kernel, p):
         return _copy_case(rng, p)
     if kernel == "pad":
         return _pad_case(rng, p)
-    if kernel == "resize_bilinear":
-        return _bilinear_case(rng, p)
+    if kernel.startswith("resize"):
+        return _resize_case(rng, kernel, p)
     if kernel == "softmax":
         return _softmax_case(rng, p)
     if kernel == "prelu":

@@ -5,12 +5,12 @@
 The x86 emitters (cpp/src/x86_mac.cc, AVX2 intrinsics) take the same kernel spec as the RVV ones and
 are bit-exact to kernels/ref (tests/kernels/test_x86_kernels.py): cpp/src/x86_mac.cc (convolutions
 with groups 1, depthwise, dense), cpp/src/x86_add.cc (residual add / subtract, broadcast),
-cpp/src/x86_elementwise.cc (lut, requantize, quantize, mul, PReLU, softmax, bilinear resize,
-concatenation, pad, copies, max and average pooling, the mean over H, W). They are used when this CPU has every flag the host target's [isa]
+cpp/src/x86_elementwise.cc (lut, requantize, quantize, mul, PReLU, softmax, resize, concatenation,
+pad, copies, max and average pooling, the mean over H, W). They are used when this CPU has every flag the host target's [isa]
 `requires` (the object is compiled -march=native, so it runs where it was built, like TVM's LLVM
 code for the host CPU); None tells the caller to use kernels/ref: another CPU, or a kernel the
-family does not cover (grouped convolutions, nearest resize, TFLite's double rounding outside the
-convolutions).
+family does not cover (grouped convolutions, the output's dequantisation, TFLite's double rounding
+outside the convolutions).
 """
 
 from functools import lru_cache
@@ -18,7 +18,7 @@ from functools import lru_cache
 from compiler.cpu_features import has_flags, is_x86
 
 X86_KERNELS = ("conv2d", "dense", "add", "concat", "pad", "copy", "lut", "requantize", "quantize", "mul", "prelu",
-               "softmax", "resize_bilinear", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
+               "softmax", "resize_nearest", "resize_bilinear", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 
 
 @lru_cache(maxsize=1)

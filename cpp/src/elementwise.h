@@ -186,17 +186,19 @@ SoftmaxSpec read_softmax_spec(const KernelSpec& spec);
 std::vector<int32_t> softmax_exp_table(const SoftmaxSpec& p);
 std::vector<int32_t> softmax_sum_table(const std::vector<int32_t>& exps);
 
-// resize_bilinear (cpp/src/resize.cc reads and checks the tables): the shape, the tables as rows of
-// {lower, upper, fraction} with fraction 0 where both indices are equal (the same sums), and whether
-// int32 sums could overflow (128 W_y W_x + 2^19 > INT32_MAX, W = max |1024 - f| + |f|; never for
-// TFLite's tables).
-struct BilinearTables {
+// resize_nearest / resize_bilinear (cpp/src/resize.cc reads and checks the tables): the shape and
+// the tables: nearest, the source index of each output row (column); bilinear, rows of {lower,
+// upper, fraction} with fraction 0 where both indices are equal (the same sums), and whether int32
+// sums could overflow (128 W_y W_x + 2^19 > INT32_MAX, W = max |1024 - f| + |f|; never for TFLite's
+// tables).
+struct ResizeTables {
   int64_t batches, in_h, in_w, channels, out_h, out_w;
-  std::vector<int32_t> y_lerp, x_lerp;
+  std::vector<int32_t> y, x;
   bool wide;
 };
 
-BilinearTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays);
+ResizeTables read_nearest_tables(const KernelSpec& spec, const Arrays& arrays);
+ResizeTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays);
 void check_resize_spec(const KernelSpec& spec);  // SpecError for a shape the reference refuses
 
 // pad through a CPU SIMD family's byte functions: void NAME(const int8_t* input, int8_t* output,

@@ -6,7 +6,8 @@
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
 // int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
 // per step; softmax (the exp tables of softmax.cc, 8 outputs per step); bilinear resize, 8 channels
-// per step; pad and copy (pad.cc's and copy.cc's plans, 64 bytes per step where contiguous). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
+// per step; pad, copy and nearest resize (pad.cc's and copy.cc's plans, row and pixel copies; 64
+// bytes per step where contiguous). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
 #include "elementwise.h"
 #include "simd_common.h"
 
@@ -85,27 +86,32 @@ Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
 }
 
 Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
-  const ew::BilinearTables t = ew::read_bilinear_tables(spec, arrays);
+  const ew::ResizeTables t = ew::read_bilinear_tables(spec, arrays);
   simd::Constants constants{spec.name};
-  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y_lerp);
-  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x_lerp);
+  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y);
+  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x);
   const std::vector<int64_t> values = {t.batches, t.in_h, t.in_w, t.channels, t.out_h, t.out_w};
   const std::string call = one_input_call(spec, "npu_resize_params", values, "npu_neon_resize_bilinear",
                                           fmt("%s, %s, %d, ", y_lerp.c_str(), x_lerp.c_str(), t.wide ? 1 : 0));
   return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
 }
 
+// The family's byte moves (npu_neon_elementwise.h) for the data-movement kernels.
+const ew::MoveCalls kMoves{"npu_neon_fill", "npu_neon_copy"};
+
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
   return simd::emit_concat(spec, prologue(spec), "npu_neon_lookup", [](const std::vector<int32_t>& by_byte) { return by_byte; },
-                           "npu_neon_copy");
+                           kMoves.copy);
 }
-
-const ew::MoveCalls kMoves{"npu_neon_fill", "npu_neon_copy"};
 
 Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {prologue(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
 
 Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
   return {prologue(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
+}
+
+Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays) {
+  return simd::emit_resize_nearest(spec, arrays, prologue(spec), kMoves.copy);
 }
 
 // The reference's params struct, field by field in its order (npu_kernels_elementwise.h).
@@ -203,6 +209,8 @@ const bool registered = [] {
                                      ew::check_resize_spec, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "pad", emit_pad, ew::check_pad_spec, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "copy", emit_copy, ew::check_copy_spec, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "resize_nearest", emit_resize_nearest, ew::check_resize_spec,
+                                     simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },

@@ -842,12 +842,20 @@ namespace ew {
 
 void check_resize_spec(const KernelSpec& spec) { read_spec(spec); }
 
-BilinearTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays) {
+ResizeTables read_nearest_tables(const KernelSpec& spec, const Arrays& arrays) {
   const ResizeSpec r = read_spec(spec);
-  BilinearTables t{r.batches, r.in_h, r.in_w, r.channels, r.out_h, r.out_w, {}, {}, false};
+  ResizeTables t{r.batches, r.in_h, r.in_w, r.channels, r.out_h, r.out_w, {}, {}, false};
+  for (int64_t v : checked_table(spec, arrays, "y_index", r.out_h, r.in_h, 1).values) t.y.push_back((int32_t)v);
+  for (int64_t v : checked_table(spec, arrays, "x_index", r.out_w, r.in_w, 1).values) t.x.push_back((int32_t)v);
+  return t;
+}
+
+ResizeTables read_bilinear_tables(const KernelSpec& spec, const Arrays& arrays) {
+  const ResizeSpec r = read_spec(spec);
+  ResizeTables t{r.batches, r.in_h, r.in_w, r.channels, r.out_h, r.out_w, {}, {}, false};
   const std::vector<Lerp> y_rows = lerp_rows(checked_table(spec, arrays, "y_lerp", r.out_h, r.in_h, 3));
   const std::vector<Lerp> x_rows = lerp_rows(checked_table(spec, arrays, "x_lerp", r.out_w, r.in_w, 3));
-  for (const auto& [rows, flat] : {std::pair{&y_rows, &t.y_lerp}, std::pair{&x_rows, &t.x_lerp}}) {
+  for (const auto& [rows, flat] : {std::pair{&y_rows, &t.y}, std::pair{&x_rows, &t.x}}) {
     for (const Lerp& l : *rows) flat->insert(flat->end(), {(int32_t)l.lower, (int32_t)l.upper, (int32_t)l.fraction});
   }
   t.wide = 128 * weight_bound(y_rows) * weight_bound(x_rows) + (1 << 19) > INT32_MAX;

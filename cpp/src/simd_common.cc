@@ -156,4 +156,29 @@ Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const s
   return {prologue + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
 }
 
+Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const std::string& prologue,
+                            const std::string& copy) {
+  const ew::ResizeTables t = ew::read_nearest_tables(spec, arrays);
+  Constants constants{spec.name};
+  const std::string y = constants.add("int32_t", 4, "y_index", t.y), x = constants.add("int32_t", 4, "x_index", t.x);
+  const long long c = t.channels, in_row = t.in_w * c, out_row = t.out_w * c;
+  CWriter w;
+  w.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str())).line("(void)scratch;");
+  w.open(fmt("for (int32_t b = 0; b < %lld; ++b)", (long long)t.batches));
+  w.open(fmt("for (int32_t y = 0; y < %lld; ++y)", (long long)t.out_h));
+  w.line(fmt("int8_t* out = output + ((int64_t)b * %lld + y) * %lld;", (long long)t.out_h, out_row));
+  w.open(fmt("if (y > 0 && %s[y] == %s[y - 1])", y.c_str(), y.c_str()));
+  w.line(fmt("%s(out, out - %lld, %lld);", copy.c_str(), out_row, out_row)).line("continue;");
+  w.close();
+  w.line(fmt("const int8_t* row = input + ((int64_t)b * %lld + %s[y]) * %lld;", (long long)t.in_h, y.c_str(), in_row));
+  w.open(fmt("for (int32_t x = 0; x < %lld; ++x)", (long long)t.out_w));
+  if (c >= 16) {
+    w.line(fmt("%s(out + x * %lld, row + %s[x] * %lld, %lld);", copy.c_str(), c, x.c_str(), c, c));
+  } else {
+    w.line(fmt("for (int32_t c = 0; c < %lld; ++c) out[x * %lld + c] = row[%s[x] * %lld + c];", c, c, x.c_str(), c));
+  }
+  w.close().close().close().close();
+  return {prologue + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
+}
+
 }  // namespace coral::simd

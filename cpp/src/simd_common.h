@@ -76,4 +76,11 @@ using TableLayout = std::function<std::vector<int32_t>(const std::vector<int32_t
 Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout,
                     const std::string& copy);
 
+// A family's resize_nearest (the reference's npu_resize_nearest_s8): void NAME(const int8_t* input,
+// int8_t* output, int8_t* scratch), an output row that reads the same input row as the one before a
+// copy of that row, else pixel by pixel: the family's `copy`(dst, src, bytes) for 16 channels or
+// more, a byte loop for fewer. `prologue` starts the file.
+Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const std::string& prologue,
+                            const std::string& copy);
+
 }  // namespace coral::simd

@@ -1,6 +1,6 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, pad and copy (fills and copies), concat (copies and table lookups), max_pool2d, avg_pool2d and
+// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, pad, copy and nearest resize (fills and copies), concat (copies and table lookups), max_pool2d, avg_pool2d and
 // global_avg_pool2d. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
@@ -176,10 +176,10 @@ Emitted emit_softmax(const KernelSpec& spec, const Arrays&) {
 // ---- resize_bilinear ----
 
 Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
-  const ew::BilinearTables t = ew::read_bilinear_tables(spec, arrays);
+  const ew::ResizeTables t = ew::read_bilinear_tables(spec, arrays);
   Constants constants{spec.name};
-  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y_lerp);
-  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x_lerp);
+  const std::string y_lerp = constants.add("int32_t", 4, "y_lerp", t.y);
+  const std::string x_lerp = constants.add("int32_t", 4, "x_lerp", t.x);
   const std::string params = spec.name + "_params";
   constants.text += fmt("static const npu_resize_params %s = {%lld, %lld, %lld, %lld, %lld, %lld};\n", params.c_str(),
                         (long long)t.batches, (long long)t.in_h, (long long)t.in_w, (long long)t.channels,
@@ -194,18 +194,23 @@ Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
 
 // ---- concat ----
 
+// The family's byte moves (npu_x86_elementwise.h) for the data-movement kernels.
+const ew::MoveCalls kMoves{"npu_x86_fill", "npu_x86_copy"};
+
 Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
-  return simd::emit_concat(spec, header(spec), "npu_x86_lookup", lookup_rows, "npu_x86_copy");
+  return simd::emit_concat(spec, header(spec), "npu_x86_lookup", lookup_rows, kMoves.copy);
 }
 
 // ---- pad ----
-
-const ew::MoveCalls kMoves{"npu_x86_fill", "npu_x86_copy"};
 
 Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {header(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
 
 Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
+}
+
+Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays) {
+  return simd::emit_resize_nearest(spec, arrays, header(spec), kMoves.copy);
 }
 
 // ---- the table ----
@@ -236,6 +241,7 @@ const bool registered = [] {
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
   register_kernel(entry("pad", emit_pad, ew::check_pad_spec, no_condition));
   register_kernel(entry("copy", emit_copy, ew::check_copy_spec, no_condition));
+  register_kernel(entry("resize_nearest", emit_resize_nearest, ew::check_resize_spec, no_condition));
   register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));

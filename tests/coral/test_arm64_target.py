@@ -9,8 +9,8 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
   tbx), adds / subtracts and multiplies (with the broadcast), concatenations and max and average
   pooling on the element-wise tests' specs, PReLU on the PReLU tests' (TFLite's double-rounding
-  multiplies and PReLUs left to kernels/ref), softmax on the softmax tests', bilinear resize on
-  the resize tests' and pads and copies on the move tests', and the float input's
+  multiplies and PReLUs left to kernels/ref), softmax on the softmax tests', nearest and bilinear
+  resize on the resize tests' and pads and copies on the move tests', and the float input's
   quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
   kernel tests' NumPy references on a CRC-picked quarter of their specs;
@@ -101,7 +101,7 @@ NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.C
                                and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
 NEON_PRELU_SPECS = [spec for spec in prelu_cases.SPECS + prelu_cases.BENCHMARKS if spec.params["rounding"] == 0]
 NEON_SOFTMAX_SPECS = softmax_cases.SPECS + softmax_cases.BENCHMARKS
-NEON_BILINEAR_SPECS = [spec for spec in resize_cases.specs() if spec.kernel == "resize_bilinear"]
+NEON_RESIZE_SPECS = [*resize_cases.specs(), *resize_cases.benchmark_specs()]  # nearest and bilinear
 NEON_MOVE_SPECS = [*move_cases.specs(), *move_cases.benchmark_specs()]  # pads and copies
 
 
@@ -116,7 +116,7 @@ def neon_runs(tmp_path_factory):
                 ("elementwise", NEON_ELEMENTWISE_SPECS, lambda spec: spec.arrays, lambda spec: spec.inputs),
                 ("prelu", NEON_PRELU_SPECS, lambda spec: dict(alpha=spec.alpha), lambda spec: [spec.x]),
                 ("softmax", NEON_SOFTMAX_SPECS, lambda spec: {}, lambda spec: [spec.x]),
-                ("bilinear", NEON_BILINEAR_SPECS, lambda spec: spec.arrays, lambda spec: [spec.x]),
+                ("resize", NEON_RESIZE_SPECS, lambda spec: spec.arrays, lambda spec: [spec.x]),
                 ("move", NEON_MOVE_SPECS, lambda spec: {}, lambda spec: spec.inputs)):
             rows = [(spec.label, spec, None, True) for spec in specs]
             runs.update(run_cases(rows, folder / name, arrays, inputs, target=target))
@@ -142,8 +142,8 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert all(emit("prelu", "k", spec.params, dict(alpha=spec.alpha), target=target).source.count("npu_neon_prelu(")
                for spec in NEON_PRELU_SPECS[:3])
     assert max(spec.params["depth"] for spec in NEON_SOFTMAX_SPECS) > 4096  # the saturating sum
-    assert any("wide" in spec.label for spec in NEON_BILINEAR_SPECS)  # sums past int32: the reference's path
-    for spec in (NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS + NEON_PRELU_SPECS + NEON_SOFTMAX_SPECS + NEON_BILINEAR_SPECS
+    assert any("wide" in spec.label for spec in NEON_RESIZE_SPECS)  # sums past int32: the reference's path
+    for spec in (NEON_MAC_SPECS + NEON_ELEMENTWISE_SPECS + NEON_PRELU_SPECS + NEON_SOFTMAX_SPECS + NEON_RESIZE_SPECS
                  + NEON_MOVE_SPECS):
         assert_bit_exact(neon_runs[target.name][spec.label], spec, None)  # and counted: instructions > 0
 

@@ -298,12 +298,12 @@ def test_softmax_matches_reference(host, tmp_path):
     assert_specs_match(cases, lambda spec: {}, lambda spec: spec.x, host, tmp_path)
 
 
-def test_bilinear_resize_matches_reference(host, tmp_path):
-    """The coral-npu resize tests' bilinear specs (every TFLite flag and ONNX mode, up and down, channel
-    tails, extrapolating tables and tables whose sums pass int32) and the 28x28x32 -> 56x56x32 benchmark,
-    serial and threaded."""
-    cases = [spec for spec in resize_cases.specs() if spec.kernel == "resize_bilinear"]
-    cases.append(resize_cases.benchmark_specs()[1])
+def test_resize_matches_reference(host, tmp_path):
+    """The coral-npu resize tests' specs, nearest and bilinear (every TFLite flag and ONNX mode, up and
+    down, channel tails, extrapolating tables and tables whose sums pass int32) and the 28x28x32 ->
+    56x56x32 benchmarks, serial and threaded."""
+    cases = [*resize_cases.specs(), *resize_cases.benchmark_specs()]
+    assert {spec.kernel for spec in cases} == {"resize_nearest", "resize_bilinear"}
     assert any("wide" in spec.label for spec in cases) and any("extrapolating" in spec.label for spec in cases)
     assert_specs_match(cases, lambda spec: spec.arrays, lambda spec: spec.x, host, tmp_path)
 

@@ -1,10 +1,10 @@
 // The NEON family's element-wise kernels (kernels/include/npu_neon_elementwise.h): lut and
 // requantize, a 256-entry table looked up 16 bytes at a time with tbl / tbx (the reference's table,
-// indexed by the input byte read as unsigned); add / subtract and mul (single rounding: TFLite's
-// double rounding is left to kernels/ref) over the reference's own params struct, 8 elements per step
-// (rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
+// indexed by the input byte read as unsigned); add / subtract and mul (every rounding: TFLite's double
+// rounding as sqrdmulh + srshl) over the reference's own params struct, 8 elements per step
+// (single-rounding rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
-// int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (single rounding), 8
+// int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (every rounding), 8
 // per step; softmax (the exp tables of softmax.cc, 8 outputs per step); bilinear resize, 8 channels
 // per step; pad, copy and nearest resize (pad.cc's and copy.cc's plans, row and pixel copies; 64
 // bytes per step where contiguous). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
@@ -122,7 +122,7 @@ const char* const kAddFields[] = {"batches", "pixels", "channels", "broadcast", 
 
 const char* const kMulFields[] = {"batches", "pixels", "channels", "broadcast", "input1_zero_point",
                                   "input2_zero_point", "output_zero_point", "output_multiplier", "output_shift",
-                                  "act_min", "act_max"};
+                                  "act_min", "act_max", "rounding"};
 const char* const kPoolFields[] = {"batches", "in_h", "in_w", "channels", "out_h", "out_w", "kernel_h", "kernel_w",
                                    "stride_h", "stride_w", "pad_top", "pad_left", "act_min", "act_max"};
 
@@ -179,9 +179,6 @@ Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
   return {prologue(spec) + c.str(), 0, 0, Schedule{}};
 }
 
-std::string single_rounding(const KernelSpec& spec) {
-  return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no NEON kernel";
-}
 
 // The reference's domain, and what the vector step assumes: shifts <= 0 (the rescales stay inside
 // int32) and left_shift <= 20 (9 bits << 20 fit int32).
@@ -202,7 +199,7 @@ const bool registered = [] {
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "add", emit_add, read_add, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); },
-                                     single_rounding));
+                                     simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "softmax", emit_softmax,
                                      [](const KernelSpec& s) { ew::read_softmax_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "resize_bilinear", emit_resize_bilinear,
@@ -214,7 +211,7 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
                                      [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
-                                     single_rounding));
+                                     simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,
                                      [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,

@@ -63,6 +63,24 @@ NPU_NEON_EW int32x4_t npu_neon_mbqm4(int32x4_t x, int32_t multiplier, int64x2_t 
     return vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi));
 }
 
+/* npu_multiply_by_quantized_multiplier_double (TFLite's two roundings) on 4 lanes: x << max(shift, 0)
+ * (wrapping, as the reference), gemmlowp's SRDHM, which is sqrdmulh exactly (floor((x m + 2^30) / 2^31)
+ * for either sign, MIN * MIN saturated), then the rounding shift right by max(-shift, 0): ties up as
+ * srshl (ruy), or ties away from zero as srshl of x - 1 where x < 0 (ssra by 31; the high product
+ * is above INT32_MIN, as m < 2^31). */
+NPU_NEON_EW int32x4_t npu_neon_mbqm_double4(int32x4_t x, int32_t multiplier, int32_t shift, int ties_up) {
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32x4_t high = vqrdmulhq_n_s32(vshlq_s32(x, vdupq_n_s32(left)), multiplier);
+    if (right == 0) return high;
+    return vrshlq_s32(ties_up ? high : vsraq_n_s32(high, high, 31), vdupq_n_s32(-right));
+}
+
+/* npu_multiply_rounding on 4 lanes: rounding as npu_quant.h's NPU_ROUND_*. */
+NPU_NEON_EW int32x4_t npu_neon_mbqm_rounding4(int32x4_t x, int32_t multiplier, int32_t shift, int32_t rounding) {
+    if (rounding == NPU_ROUND_SINGLE) return npu_neon_mbqm4(x, multiplier, vdupq_n_s64(-(31 - shift)));
+    return npu_neon_mbqm_double4(x, multiplier, shift, rounding == NPU_ROUND_DOUBLE_UP);
+}
+
 /* One input's 8 bytes as the reference's add_input: ((x - zp) << left_shift) rescaled, two halves. */
 NPU_NEON_EW void npu_neon_add_input(const int8_t* x, int32_t zero_point, int32_t left_shift, int32_t multiplier,
                                     int64x2_t right, int32x4_t* lo, int32x4_t* hi) {
@@ -139,13 +157,15 @@ static __attribute__((noinline, unused)) void npu_neon_quantize(const float* x, 
     }
 }
 
-/* npu_mul_s8 with single rounding: 8 products of (x1 - zp1) (x2 - zp2) (17 bits) per step. */
-static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params* p, const int8_t* x1, const int8_t* x2,
-                                                           int8_t* y) {
+/* npu_mul_s8 over rows (broadcast: each meets its batch's input2 row) or the whole tensor as one row:
+ * 8 products of (x1 - zp1) (x2 - zp2) (17 bits) per step, requantised with the spec's rounding
+ * (a constant of each inlined copy), the zero point added saturating, clamped; the rest as the
+ * reference. */
+NPU_NEON_EW void npu_neon_mul_rows(const npu_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
+                                   int32_t rounding) {
     const int64_t size = (int64_t)p->batches * p->pixels * p->channels;
     const int64_t row = p->broadcast ? p->channels : size, rows = p->broadcast ? (int64_t)p->batches * p->pixels : 1;
     const int16x8_t zp1 = vdupq_n_s16((int16_t)p->input1_zero_point), zp2 = vdupq_n_s16((int16_t)p->input2_zero_point);
-    const int64x2_t right = vdupq_n_s64(-(31 - p->output_shift));
     const int32x4_t zp = vdupq_n_s32(p->output_zero_point), lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
     for (int64_t r = 0; r < rows; ++r) {
         const int8_t* a = x1 + r * row;
@@ -155,16 +175,25 @@ static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params*
         for (; i + 8 <= row; i += 8) {
             const int16x8_t u = vsubq_s16(vmovl_s8(vld1_s8(a + i)), zp1), v = vsubq_s16(vmovl_s8(vld1_s8(b + i)), zp2);
             const int32x4_t p_lo = vmull_s16(vget_low_s16(u), vget_low_s16(v)), p_hi = vmull_high_s16(u, v);
-            const int32x4_t r_lo = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(p_lo, p->output_multiplier, right), zp), lo), hi);
-            const int32x4_t r_hi = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(p_hi, p->output_multiplier, right), zp), lo), hi);
+            const int32x4_t m_lo = npu_neon_mbqm_rounding4(p_lo, p->output_multiplier, p->output_shift, rounding);
+            const int32x4_t m_hi = npu_neon_mbqm_rounding4(p_hi, p->output_multiplier, p->output_shift, rounding);
+            const int32x4_t r_lo = vminq_s32(vmaxq_s32(vqaddq_s32(m_lo, zp), lo), hi);
+            const int32x4_t r_hi = vminq_s32(vmaxq_s32(vqaddq_s32(m_hi, zp), lo), hi);
             vst1_s8(out + i, vqmovn_s16(vcombine_s16(vqmovn_s32(r_lo), vqmovn_s32(r_hi))));
         }
         for (; i < row; ++i) {
             const int32_t product = ((int32_t)a[i] - p->input1_zero_point) * ((int32_t)b[i] - p->input2_zero_point);
-            out[i] = npu_requantize(product, p->output_multiplier, p->output_shift, p->output_zero_point, p->act_min,
-                                    p->act_max);
+            out[i] = npu_requantize_rounding(product, p->output_multiplier, p->output_shift, p->output_zero_point,
+                                             p->act_min, p->act_max, rounding);
         }
     }
+}
+
+static __attribute__((noinline, unused)) void npu_neon_mul(const npu_mul_params* p, const int8_t* x1, const int8_t* x2,
+                                                           int8_t* y) {
+    if (p->rounding == NPU_ROUND_SINGLE) npu_neon_mul_rows(p, x1, x2, y, NPU_ROUND_SINGLE);
+    else if (p->rounding == NPU_ROUND_DOUBLE) npu_neon_mul_rows(p, x1, x2, y, NPU_ROUND_DOUBLE);
+    else npu_neon_mul_rows(p, x1, x2, y, NPU_ROUND_DOUBLE_UP);
 }
 
 /* npu_multiply_by_quantized_multiplier (single rounding) on 4 lanes of values below 2^(31 - pre) in
@@ -176,46 +205,60 @@ NPU_NEON_EW int32x4_t npu_neon_mbqm4_short(int32x4_t x, int32_t multiplier, int3
     return vrshlq_s32(vqdmulhq_n_s32(vshlq_s32(x, vdupq_n_s32(pre)), multiplier), vdupq_n_s32(shift - pre));
 }
 
-/* npu_prelu_s8 with single rounding on 4 lanes of v = x - zp (|v| <= 255): v rescaled by the positive
- * multiplier where v >= 0 and v * slope (slope[c] = alpha[c] - alpha's zero point, |v slope| < 2^16)
- * by the negative one elsewhere, both computed and one picked; `short_path` when both shifts allow
- * npu_neon_mbqm4_short (positive <= 22, negative <= 14), else 64-bit products. */
-NPU_NEON_EW int32x4_t npu_neon_prelu4(const npu_prelu_params* p, int16x4_t v, const int32_t* slope, int short_path) {
+/* The rescale of one PReLU branch on 4 lanes: single rounding through npu_neon_mbqm4_short when
+ * `short_path` (the branch's values allow it) or 64-bit products, or TFLite's double rounding. */
+NPU_NEON_EW int32x4_t npu_neon_prelu_branch(int32x4_t x, int32_t multiplier, int32_t shift, int32_t rounding,
+                                            int short_path) {
+    if (rounding == NPU_ROUND_SINGLE && short_path) return npu_neon_mbqm4_short(x, multiplier, shift);
+    return npu_neon_mbqm_rounding4(x, multiplier, shift, rounding);
+}
+
+/* npu_prelu_s8 on 4 lanes of v = x - zp (|v| <= 255): v rescaled by the positive multiplier where
+ * v >= 0 and v * slope (slope[c] = alpha[c] - alpha's zero point, |v slope| < 2^16) by the negative
+ * one elsewhere, both computed and one picked; `short_path` when both shifts allow
+ * npu_neon_mbqm4_short (positive <= 22, negative <= 14). */
+NPU_NEON_EW int32x4_t npu_neon_prelu4(const npu_prelu_params* p, int16x4_t v, const int32_t* slope, int32_t rounding,
+                                      int short_path) {
     const int32x4_t wide = vmovl_s16(v), product = vmulq_s32(wide, vld1q_s32(slope));
-    const int32x4_t positive = short_path ? npu_neon_mbqm4_short(wide, p->positive_multiplier, p->positive_shift)
-                                          : npu_neon_mbqm4(wide, p->positive_multiplier, vdupq_n_s64(-(31 - p->positive_shift)));
-    const int32x4_t negative = short_path ? npu_neon_mbqm4_short(product, p->negative_multiplier, p->negative_shift)
-                                          : npu_neon_mbqm4(product, p->negative_multiplier, vdupq_n_s64(-(31 - p->negative_shift)));
+    const int32x4_t positive = npu_neon_prelu_branch(wide, p->positive_multiplier, p->positive_shift, rounding, short_path);
+    const int32x4_t negative = npu_neon_prelu_branch(product, p->negative_multiplier, p->negative_shift, rounding, short_path);
     const int32x4_t r = vqaddq_s32(vbslq_s32(vcltzq_s32(wide), negative, positive), vdupq_n_s32(p->output_zero_point));
     return vminq_s32(vmaxq_s32(r, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
 }
 
 /* One row of `channels`: 8 elements per step, the rest as the reference. */
 NPU_NEON_EW void npu_neon_prelu_row(const npu_prelu_params* p, const int8_t* in, const int32_t* slope, int8_t* out,
-                                    int short_path) {
+                                    int32_t rounding, int short_path) {
     const int64_t channels = p->channels;
     const int16x8_t zp = vdupq_n_s16((int16_t)p->input_zero_point);
     int64_t c = 0;
     for (; c + 8 <= channels; c += 8) {
         const int16x8_t v = vsubq_s16(vmovl_s8(vld1_s8(in + c)), zp);
-        const int32x4_t lo = npu_neon_prelu4(p, vget_low_s16(v), slope + c, short_path);
-        const int32x4_t hi = npu_neon_prelu4(p, vget_high_s16(v), slope + c + 4, short_path);
+        const int32x4_t lo = npu_neon_prelu4(p, vget_low_s16(v), slope + c, rounding, short_path);
+        const int32x4_t hi = npu_neon_prelu4(p, vget_high_s16(v), slope + c + 4, rounding, short_path);
         vst1_s8(out + c, vqmovn_s16(vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi))));
     }
     for (; c < channels; ++c) {
         const int32_t v = (int32_t)in[c] - p->input_zero_point;
-        out[c] = v >= 0 ? npu_requantize(v, p->positive_multiplier, p->positive_shift, p->output_zero_point, p->act_min, p->act_max)
-                        : npu_requantize(v * slope[c], p->negative_multiplier, p->negative_shift, p->output_zero_point,
-                                         p->act_min, p->act_max);
+        out[c] = v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
+                                                  p->act_min, p->act_max, rounding)
+                        : npu_requantize_rounding(v * slope[c], p->negative_multiplier, p->negative_shift,
+                                                  p->output_zero_point, p->act_min, p->act_max, rounding);
     }
 }
 
+/* npu_prelu_s8 with the spec's rounding: each row through a copy of the row code with the rounding
+ * (and, for single rounding, the short path) constant. */
 static __attribute__((noinline, unused)) void npu_neon_prelu(const npu_prelu_params* p, const int8_t* x,
                                                              const int32_t* slope, int8_t* y) {
     const int short_path = p->positive_shift <= 22 && p->negative_shift <= 14;
     for (int64_t row = 0; row < p->outer; ++row) {
-        if (short_path) npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 1);
-        else npu_neon_prelu_row(p, x + row * p->channels, slope, y + row * p->channels, 0);
+        const int8_t* in = x + row * p->channels;
+        int8_t* out = y + row * p->channels;
+        if (p->rounding == NPU_ROUND_DOUBLE) npu_neon_prelu_row(p, in, slope, out, NPU_ROUND_DOUBLE, 0);
+        else if (p->rounding == NPU_ROUND_DOUBLE_UP) npu_neon_prelu_row(p, in, slope, out, NPU_ROUND_DOUBLE_UP, 0);
+        else if (short_path) npu_neon_prelu_row(p, in, slope, out, NPU_ROUND_SINGLE, 1);
+        else npu_neon_prelu_row(p, in, slope, out, NPU_ROUND_SINGLE, 0);
     }
 }
 

@@ -8,8 +8,7 @@ qemu-aarch64 user mode, on the firmware backend with the arm64 Linux runtime
   to the NumPy references on every such spec of the coral-npu MAC tests (random shapes, extreme
   scales, the three roundings) and their benchmarks, and its table lookups (lut, requantize: tbl /
   tbx), adds / subtracts and multiplies (with the broadcast), concatenations and max and average
-  pooling on the element-wise tests' specs, PReLU on the PReLU tests' (TFLite's double-rounding
-  multiplies and PReLUs left to kernels/ref), softmax on the softmax tests', nearest and bilinear
+  pooling on the element-wise tests' specs, PReLU on the PReLU tests' (every rounding), softmax on the softmax tests', nearest and bilinear
   resize on the resize tests' and pads and copies on the move tests', and the float input's
   quantisation against kernels/ref on the coral-npu quantize tests' values;
 - kernels/ref, cross-compiled for each CPU (clang's NEON auto-vectorisation), bit-exact to the
@@ -97,9 +96,8 @@ def _neon_mac(spec) -> bool:
 NEON_MAC_SPECS = [spec for spec in [*mac.SPECS, *mac._benchmark_specs()] if _neon_mac(spec)]
 NEON_ELEMENTWISE = ("lut", "requantize", "add", "concat", "mul", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 NEON_ELEMENTWISE_SPECS = list({spec.label: spec for _, spec, *_ in elementwise.CASES
-                               if spec.kernel in NEON_ELEMENTWISE
-                               and not (spec.kernel == "mul" and spec.params.get("rounding", 0))}.values())
-NEON_PRELU_SPECS = [spec for spec in prelu_cases.SPECS + prelu_cases.BENCHMARKS if spec.params["rounding"] == 0]
+                               if spec.kernel in NEON_ELEMENTWISE}.values())
+NEON_PRELU_SPECS = prelu_cases.SPECS + prelu_cases.BENCHMARKS
 NEON_SOFTMAX_SPECS = softmax_cases.SPECS + softmax_cases.BENCHMARKS
 NEON_RESIZE_SPECS = [*resize_cases.specs(), *resize_cases.benchmark_specs()]  # nearest and bilinear
 NEON_MOVE_SPECS = [*move_cases.specs(), *move_cases.benchmark_specs()]  # pads and copies
@@ -138,7 +136,9 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert max(windows) > 256 and 256 in windows and any(p["channels"] > 16 and p["channels"] % 16 for p in averages)
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
-    assert len(NEON_PRELU_SPECS) >= 15 and any(spec.params["channels"] % 8 for spec in NEON_PRELU_SPECS)
+    for kernel_specs in ([spec for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "mul"], NEON_PRELU_SPECS):
+        assert {spec.params.get("rounding", 0) for spec in kernel_specs} == {0, 1, 2}  # TFLite's double roundings too
+    assert any(spec.params["channels"] % 8 for spec in NEON_PRELU_SPECS)
     assert all(emit("prelu", "k", spec.params, dict(alpha=spec.alpha), target=target).source.count("npu_neon_prelu(")
                for spec in NEON_PRELU_SPECS[:3])
     assert max(spec.params["depth"] for spec in NEON_SOFTMAX_SPECS) > 4096  # the saturating sum

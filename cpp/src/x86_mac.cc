@@ -1,12 +1,18 @@
-// The x86 emitter family (Target::arch "x86"): int8 convolutions and dense layers with AVX2 intrinsics
-// for the host build, same KernelSpec and ABI as the RVV family, bit-exact to kernels/ref.
+// The x86 emitter family (Target::arch "x86"): int8 convolutions and dense layers with AVX2 and
+// AVX-512 VNNI intrinsics for the host build, same KernelSpec and ABI as the RVV family, bit-exact to
+// kernels/ref.
 //
 // Products: int8 values are widened to int16 and multiplied with vpmaddwd (pairs of int16 products
 // summed into int32, exact for int8 x int8), never with vpmaddubsw, whose int16 pair sums saturate
 // (ONNX Runtime's u8s8 kernels are off by up to 121 steps on CPUs without VNNI for that reason).
+// Where the compiler targets AVX-512 VNNI (-march=native on such a CPU), groups-1 convolutions and
+// dense layers use vpdpbusd instead (4 byte products per int32 lane, no saturation): the inputs as
+// unsigned bytes x + 128, the offset's share -(zp + 128) * sum(w) folded into the bias, weights packed
+// [tile][tap][quad][64 lanes][4] int8 for tiles of 4 zmm registers. The generated C holds both forms
+// (npu_x86_quant.h NPU_X86_VNNI picks one at compile time), so the choice is the CPU's at build time.
 //
-// conv2d, groups 1 (and dense, a 1x1 convolution over `batches` pixels): each output pixel's inputs
-// are first written to scratch as int32 words holding two zero-point-subtracted int16 inputs
+// conv2d, groups 1 (and dense, a 1x1 convolution over `batches` pixels), AVX2 form: each output
+// pixel's inputs are first written to scratch as int32 words holding two zero-point-subtracted int16 inputs
 // (consecutive input channels of one tap; a tap in the padding is zeros, which is exactly what the
 // reference's skipped tap adds). Channel tiles of 32 outputs (4 registers of 8 int32 lanes) then
 // accumulate two pixels at once: per input pair one broadcast per pixel and one vpmaddwd per
@@ -42,25 +48,48 @@ constexpr int kTileVectors = 4;               // accumulator registers per chann
 constexpr int kTile = kLanes * kTileVectors;  // output channels per tile
 constexpr int kPixels = 2;                    // output pixels sharing each weight load
 
-// [tile][tap][pair][lane of the tile][2]: one tile's weights for one input pair are 4 registers.
-std::vector<int32_t> pack_pairs(const ConvShape& s, const std::vector<int32_t>& weight) {
-  int64_t tiles = (s.out_c + kTile - 1) / kTile;
-  std::vector<int32_t> packed(tiles * s.taps() * pairs_of(s) * kTile * 2, 0);
+// VNNI: int8 input quads per tap, and the tile of 4 zmm registers of 16 int32 lanes.
+int64_t quads_of(const ConvShape& s) { return (s.in_c + 3) / 4; }
+constexpr int kVnniTile = 64;
+
+// [tile][tap][word][lane of the tile][per_word]: the input channels of a tap in words of per_word
+// (2: the AVX2 pairs, int16; 4: the VNNI quads, int8), each tile's weights for one word as 4
+// registers; zeros past the last input or output channel.
+std::vector<int32_t> pack_words(const ConvShape& s, const std::vector<int32_t>& weight, int64_t tile_width,
+                                int64_t per_word) {
+  const int64_t tiles = (s.out_c + tile_width - 1) / tile_width, words = (s.in_c + per_word - 1) / per_word;
+  std::vector<int32_t> packed(tiles * s.taps() * words * tile_width * per_word, 0);
   size_t at = 0;
   for (int64_t tile = 0; tile < tiles; ++tile) {
     for (int64_t tap = 0; tap < s.taps(); ++tap) {
-      for (int64_t pair = 0; pair < pairs_of(s); ++pair) {
-        for (int64_t lane = 0; lane < kTile; ++lane, at += 2) {
-          int64_t co = tile * kTile + lane;
-          for (int64_t half = 0; half < 2; ++half) {
-            int64_t ci = 2 * pair + half;
-            if (co < s.out_c && ci < s.in_c) packed[at + half] = weight[(co * s.taps() + tap) * s.in_c + ci];
+      for (int64_t word = 0; word < words; ++word) {
+        for (int64_t lane = 0; lane < tile_width; ++lane, at += per_word) {
+          int64_t co = tile * tile_width + lane;
+          for (int64_t j = 0; j < per_word; ++j) {
+            int64_t ci = per_word * word + j;
+            if (co < s.out_c && ci < s.in_c) packed[at + j] = weight[(co * s.taps() + tap) * s.in_c + ci];
           }
         }
       }
     }
   }
   return packed;
+}
+
+// The VNNI kernels' bias: bias - (zp + 128) * sum of the channel's weights (the header's fold of the
+// unsigned inputs' offset), computed in int64 and wrapped to int32 as the int32 accumulators wrap.
+Array vnni_bias(const ConvShape& s, const Arrays& arrays) {
+  const auto& weight = array(arrays, "weight").values;
+  const Array* bias = optional_array(arrays, "bias");
+  const int64_t per_channel = s.taps() * s.in_c;
+  Array out{"int32", {s.out_c}, std::vector<int32_t>(s.out_c, 0)};
+  for (int64_t co = 0; co < s.out_c; ++co) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < per_channel; ++i) sum += weight[co * per_channel + i];
+    const int64_t folded = (bias ? bias->values[co] : 0) - (s.input_zero_point + 128) * sum;
+    out.values[co] = static_cast<int32_t>(static_cast<uint32_t>(folded));
+  }
+  return out;
 }
 
 // npu_x86_depthwise's weights: [tap pair][channel rounded up to 8][2] int16, 0 past the last tap.
@@ -119,57 +148,81 @@ void add_requant_struct(Constants& constants, const ConvShape& s, const std::str
                         (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0);
 }
 
-class PairConvEmitter {
- public:
-  PairConvEmitter(const KernelSpec& spec, const ConvShape& shape) : spec_(spec), s_(shape), k_(shape.taps() * pairs_of(shape)) {}
+// The products of a groups-1 convolution's tiles: AVX2 int16 pairs (vpmaddwd) or AVX-512 VNNI byte
+// quads (vpdpbusd).
+struct Products {
+  bool vnni;
+  int64_t words(const ConvShape& s) const { return s.taps() * (vnni ? quads_of(s) : pairs_of(s)); }  // per pixel
+  int tile() const { return vnni ? kVnniTile : kTile; }
+  int lanes() const { return vnni ? 16 : kLanes; }
+};
 
-  Emitted emit(const Arrays& arrays) {
-    Constants constants{spec_.name};
-    constants.add("int16_t", 2, "weight", pack_pairs(s_, array(arrays, "weight").values));
-    const Array* bias = optional_array(arrays, "bias");
+// A groups-1 convolution (or dense layer) with one kind of products: each output pixel's inputs
+// gathered as words (the header's pairs or quads), channel tiles of the words against the packed
+// weights, then the row's requantisation.
+class WordConvEmitter {
+ public:
+  WordConvEmitter(const KernelSpec& spec, const ConvShape& shape, Products products)
+      : spec_(spec), s_(shape), p_(products), k_(products.words(shape)), prefix_(spec.name + (products.vnni ? "_q" : "")) {}
+
+  // (constants, code): the code defines the kernel's entry, spec.name.
+  std::pair<Constants, std::string> emit(const Arrays& arrays) {
+    Constants constants{prefix_};
+    if (p_.vnni) {
+      constants.add("int8_t", 1, "weight", pack_words(s_, array(arrays, "weight").values, kVnniTile, 4));
+    } else {
+      constants.add("int16_t", 2, "weight", pack_words(s_, array(arrays, "weight").values, kTile, 2));
+    }
+    const Array folded = p_.vnni ? vnni_bias(s_, arrays) : Array{};
+    const Array* bias = p_.vnni ? &folded : optional_array(arrays, "bias");
     if (bias) constants.add("int32_t", 4, "bias", bias->values);
     constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
     constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
-    CWriter c;
     if (vector_requant()) add_vector_requant(constants, s_, arrays, bias);
-    add_requant_struct(constants, s_, spec_.name, bias != nullptr, vector_requant(), narrow_requant(arrays));
+    add_requant_struct(constants, s_, prefix_, bias != nullptr, vector_requant(), narrow_requant(arrays));
+    CWriter c;
     emit_gather(c);
     emit_entry(c);
-    return {prologue(spec_) + constants.text + "\n" + c.str(), 0, constants.bytes, Schedule{}};
+    return {constants, c.str()};
   }
 
  private:
-  std::string name(const std::string& what) const { return spec_.name + "_" + what; }
+  std::string name(const std::string& what) const { return prefix_ + "_" + what; }
   bool vector_requant() const { return s_.rounding == 0; }
 
-  // pairs[tap * P + p] = (x[2p] - zp) | (x[2p + 1] - zp) << 16 as int16 halves (npu_x86_widen_pairs);
-  // zeros for a padding tap.
+  // Each tap's words at words + tap * W: the header's pairs (zeros for a padding tap) or quads (the
+  // byte zp + 128 for a padding tap).
   void emit_gather(CWriter& c) {
-    const long long pairs = pairs_of(s_);
-    c.open(fmt("static %s void %s(const int8_t* input, int32_t pixel, int32_t* pairs)", kIsa, name("gather").c_str()));
+    const long long per_tap = k_ / s_.taps(), in_c = s_.in_c, zp = s_.input_zero_point;
+    c.open(fmt("static %s void %s(const int8_t* input, int32_t pixel, int32_t* words)", kIsa, name("gather").c_str()));
     emit_pixel_coordinates(c, s_, "pixel");
-    emit_taps(c, s_, [&] {
-      c.line(fmt("npu_x86_widen_pairs(x, %lld, %lld, pairs + tap * %lld);", (long long)s_.in_c,
-                 (long long)s_.input_zero_point, pairs));
-    }, fmt("for (int32_t p = 0; p < %lld; ++p) pairs[tap * %lld + p] = 0;", pairs, pairs));
+    if (p_.vnni) {
+      emit_taps(c, s_, [&] { c.line(fmt("npu_x86_vnni_quads(x, %lld, words + tap * %lld);", in_c, per_tap)); },
+                fmt("npu_x86_vnni_padding(words + tap * %lld, %lld, %lld);", per_tap, per_tap, zp));
+    } else {
+      emit_taps(c, s_, [&] { c.line(fmt("npu_x86_widen_pairs(x, %lld, %lld, words + tap * %lld);", in_c, zp, per_tap)); },
+                fmt("for (int32_t p = 0; p < %lld; ++p) words[tap * %lld + p] = 0;", per_tap, per_tap));
+    }
     c.close().blank();
   }
 
   // A pixel's sums: one row of acc, every output channel (rounded up to a whole tile).
-  int64_t acc_stride() const { return round_up(s_.out_c, kTile); }
+  int64_t acc_stride() const { return round_up(s_.out_c, p_.tile()); }
 
   // One tile of `width` channels (a constant) for `pixels` pixels: their sums into acc's rows.
   void emit_tile_call(CWriter& c, int pixels, int64_t width) {
-    int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
-    c.line(fmt("npu_x86_tile%d_%d(pairs, %lld, %s + (size_t)tile * %lld, acc + tile * %d, %lld);", pixels, vectors,
-               (long long)k_, name("weight").c_str(), (long long)(k_ * kTile * 2), kTile, (long long)acc_stride()));
+    int vectors = static_cast<int>((width + p_.lanes() - 1) / p_.lanes());
+    const int64_t tile_weights = k_ * p_.tile() * (p_.vnni ? 4 : 2);  // elements of the weight array per tile
+    c.line(fmt("npu_x86_%stile%d_%d(words, %lld, %s + (size_t)tile * %lld, acc + tile * %d, %lld);", p_.vnni ? "vnni_" : "",
+               pixels, vectors, (long long)k_, name("weight").c_str(), (long long)tile_weights, p_.tile(),
+               (long long)acc_stride()));
   }
 
   void emit_pixels(CWriter& c, int pixels) {
     for (int p = 0; p < pixels; ++p) {
-      c.line(fmt("%s(input, first + %d, pairs + %lld);", name("gather").c_str(), p, (long long)(p * k_)));
+      c.line(fmt("%s(input, first + %d, words + %lld);", name("gather").c_str(), p, (long long)(p * k_)));
     }
-    simd::emit_channel_tiles(c, s_.out_c, kTile, [&](int64_t width) { emit_tile_call(c, pixels, width); });
+    simd::emit_channel_tiles(c, s_.out_c, p_.tile(), [&](int64_t width) { emit_tile_call(c, pixels, width); });
     // then each pixel's whole row at once: one call per pixel, not one per tile
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("npu_x86_requantize(&%s, acc + %lld, 0, %lld, output + (size_t)(first + %d) * %lld);",
@@ -178,11 +231,11 @@ class PairConvEmitter {
   }
 
   void emit_buffers(CWriter& c) {
-    c.line(fmt("int32_t pairs[%lld] __attribute__((aligned(32)));", (long long)(kPixels * k_)));
-    c.line(fmt("int32_t acc[%lld] __attribute__((aligned(32)));", (long long)(kPixels * acc_stride())));
+    c.line(fmt("int32_t words[%lld] __attribute__((aligned(64)));", (long long)(kPixels * k_)));
+    c.line(fmt("int32_t acc[%lld] __attribute__((aligned(64)));", (long long)(kPixels * acc_stride())));
   }
 
-  // NAME_blocks(begin, end, io): pixel blocks [begin, end), each thread with its own pair and sum
+  // NAME_blocks(begin, end, io): pixel blocks [begin, end), each thread with its own word and sum
   // buffers on its stack.
   void emit_blocks(CWriter& c) {
     c.open(fmt("static %s void %s(int64_t begin, int64_t end, const void* data)", kIsa, name("blocks").c_str()));
@@ -205,7 +258,7 @@ class PairConvEmitter {
     if (blocks > 0) {
       c.line("const npu_io io = {input, NULL, output};");
       // a slice of at least ~64k multiply-accumulates is worth a thread
-      int64_t block_macs = std::max<int64_t>(1, kPixels * 2 * k_ * s_.out_c);
+      int64_t block_macs = std::max<int64_t>(1, kPixels * s_.taps() * s_.in_c * s_.out_c);
       c.line(fmt("npu_parallel_range(%s, &io, %lld, %lld);", name("blocks").c_str(), (long long)blocks,
                  (long long)std::max<int64_t>(1, 65536 / block_macs)));
     }
@@ -221,8 +274,20 @@ class PairConvEmitter {
 
   const KernelSpec& spec_;
   ConvShape s_;
-  int64_t k_;  // int32 input pairs per pixel: taps x pairs
+  Products p_;
+  int64_t k_;  // int32 input words per pixel: taps x pairs (or quads)
+  std::string prefix_;  // of the kernel's constants and helpers
 };
+
+// Both forms; the compiler keeps the one its -march allows (npu_x86_quant.h NPU_X86_VNNI) and drops
+// the other's unused constants.
+Emitted emit_general(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
+  auto [pairs, pair_code] = WordConvEmitter(spec, s, Products{false}).emit(arrays);
+  auto [quads, quad_code] = WordConvEmitter(spec, s, Products{true}).emit(arrays);
+  std::string code = "#if NPU_X86_VNNI\n" + quads.text + "\n" + quad_code + "#else\n" + pairs.text + "\n" + pair_code +
+                     "#endif\n";
+  return {prologue(spec) + code, 0, std::max(pairs.bytes, quads.bytes), Schedule{}};
+}
 
 Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
   Constants constants{spec.name};
@@ -244,9 +309,7 @@ Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays&
   return {prologue(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
-const bool registered = simd::register_mac_family(
-    "x86", "x86", emit_depthwise,
-    [](const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) { return PairConvEmitter(spec, s).emit(arrays); });
+const bool registered = simd::register_mac_family("x86", "x86", emit_depthwise, emit_general);
 
 }  // namespace
 

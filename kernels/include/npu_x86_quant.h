@@ -196,6 +196,67 @@ NPU_X86_TILE(2, 2)
 NPU_X86_TILE(2, 3)
 NPU_X86_TILE(2, 4)
 
+/* ---- AVX-512 VNNI: vpdpbusd (unsigned x signed bytes, 4 products summed per int32 lane, no
+ * saturation) where the compiler targets it (-march=native on such a CPU, as object builds are);
+ * elsewhere the AVX2 pairs above. The kernels feed it x + 128 (x ^ 0x80) as the unsigned bytes and
+ * fold -(zp + 128) * sum(w) into the bias at compile time: sum (x + 128) w - (zp + 128) sum w =
+ * sum (x - zp) w, with a padding tap's bytes zp + 128 (adding exactly what it takes away). ---- */
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
+#define NPU_X86_VNNI 1
+#define NPU_X86_VNNI_ISA __attribute__((noinline, unused, target("avx512f,avx512bw,avx512vnni")))
+
+/* One tap's `channels` input bytes as vpdpbusd's unsigned bytes, 4 channels per int32 word of row;
+ * the last word's unused bytes 0x80 (their weights are 0). */
+static inline __attribute__((always_inline, target("avx2"))) void npu_x86_vnni_quads(const int8_t* x, int32_t channels,
+                                                                                    int32_t* row) {
+    uint8_t* out = (uint8_t*)row;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    int32_t c = 0;
+    for (; c + 32 <= channels; c += 32)
+        _mm256_storeu_si256((__m256i*)(out + c), _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(x + c)), flip));
+    for (; c < channels; ++c) out[c] = (uint8_t)x[c] ^ 0x80;
+    for (; c % 4; ++c) out[c] = 0x80;
+}
+
+/* A tap in the padding: `words` words of the byte zp + 128. */
+static inline void npu_x86_vnni_padding(int32_t* row, int32_t words, int32_t zero_point) {
+    const uint32_t byte = (uint8_t)zero_point ^ 0x80u;
+    for (int32_t i = 0; i < words; ++i) row[i] = (int32_t)(byte * 0x01010101u);
+}
+
+/* PIXELS pixels x VECTORS registers of 16 output channels: acc[pixel * stride + 16 * v] = sum over
+ * the k input words of each pixel (words[pixel * k + i], 4 unsigned bytes) times the tile's packed
+ * weights (w[i][64 lanes][4] int8), by vpdpbusd. */
+#define NPU_X86_VNNI_TILE(PIXELS, VECTORS)                                                                     \
+    static NPU_X86_VNNI_ISA void npu_x86_vnni_tile##PIXELS##_##VECTORS(const int32_t* words, int32_t k,        \
+                                                                       const int8_t* w, int32_t* acc,          \
+                                                                       int32_t stride) {                       \
+        __m512i a[PIXELS][VECTORS];                                                                            \
+        for (int p = 0; p < PIXELS; ++p)                                                                       \
+            for (int v = 0; v < VECTORS; ++v) a[p][v] = _mm512_setzero_si512();                               \
+        for (int32_t i = 0; i < k; ++i, w += 256) {                                                            \
+            __m512i wv[VECTORS];                                                                               \
+            for (int v = 0; v < VECTORS; ++v) wv[v] = _mm512_loadu_si512((const void*)(w + 64 * v));           \
+            for (int p = 0; p < PIXELS; ++p) {                                                                 \
+                const __m512i x = _mm512_set1_epi32(words[p * k + i]);                                         \
+                for (int v = 0; v < VECTORS; ++v) a[p][v] = _mm512_dpbusd_epi32(a[p][v], x, wv[v]);            \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int p = 0; p < PIXELS; ++p)                                                                       \
+            for (int v = 0; v < VECTORS; ++v) _mm512_storeu_si512((void*)(acc + stride * p + 16 * v), a[p][v]); \
+    }
+NPU_X86_VNNI_TILE(1, 1)
+NPU_X86_VNNI_TILE(1, 2)
+NPU_X86_VNNI_TILE(1, 3)
+NPU_X86_VNNI_TILE(1, 4)
+NPU_X86_VNNI_TILE(2, 1)
+NPU_X86_VNNI_TILE(2, 2)
+NPU_X86_VNNI_TILE(2, 3)
+NPU_X86_VNNI_TILE(2, 4)
+#else
+#define NPU_X86_VNNI 0
+#endif
+
 /* Depthwise convolution (groups == channels, depth multiplier 1) over output pixels [begin, end) of
  * the flat (batch, y, x) order: 8 channels per register, up to 32 per block held across the taps.
  * Taps go in pairs: the two taps' input bytes interleaved, widened to int16 less the zero point, times

@@ -27,6 +27,7 @@ from test_conv_dense import pick, random_conv_case, random_dense_case, random_va
 from compiler.codegen.c_module import OBJECT_CFLAGS, _host_cc
 from compiler.codegen.c_render import SEARCH_DIRS
 from compiler.codegen.x86 import simd_host
+from compiler.cpu_features import has_flags
 from compiler.coral import codegen
 from compiler.quant import _ref_conv as c_ref
 from compiler.quant import _ref_elementwise as c_elementwise
@@ -65,15 +66,15 @@ def arrays(w, bias, kwargs) -> dict:
             "shift": np.broadcast_to(kwargs["shift"], channels).astype(np.int32)}
 
 
-def compile_kernels(sources: list[str], folder) -> ctypes.CDLL:
-    """One shared library of the generated kernels, built as the host build builds them. A new file name
-    each time: dlopen hands back an already loaded library of the same path."""
+def compile_kernels(sources: list[str], folder, cflags=()) -> ctypes.CDLL:
+    """One shared library of the generated kernels, built as the host build builds them (plus `cflags`).
+    A new file name each time: dlopen hands back an already loaded library of the same path."""
     index = len(list(folder.glob("kernels*.so")))
     src, lib = folder / f"kernels{index}.c", folder / f"kernels{index}.so"
     src.write_text("\n".join(sources))
     include = [f"-I{d}" for d in SEARCH_DIRS]
-    subprocess.run([_host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, "-Werror=implicit-function-declaration", "-fPIC", "-shared", *include, str(src), "-o",
-                    str(lib)], check=True, capture_output=True, text=True)
+    subprocess.run([_host_cc(), "-x", "c", "-std=c11", *OBJECT_CFLAGS, *cflags, "-Werror=implicit-function-declaration",
+                    "-fPIC", "-shared", *include, str(src), "-o", str(lib)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
 
 
@@ -95,9 +96,9 @@ def set_parallel_launch(library, enabled: bool) -> None:
     pointer.value = ctypes.cast(launch, ctypes.c_void_p).value if enabled else None
 
 
-def check_cases(kernel, cases, host, tmp_path):
-    """Emit, compile and run every (x, w, bias, kwargs) case, on this thread and split over the TVM
-    runtime's threads; each result must equal the reference C kernel's."""
+def check_cases(kernel, cases, host, tmp_path, cflags=()):
+    """Emit, compile (with `cflags` too) and run every (x, w, bias, kwargs) case, on this thread and split
+    over the TVM runtime's threads; each result must equal the reference C kernel's. The library."""
     emitted, expected = [], []
     for i, (x, w, bias, kwargs) in enumerate(cases):
         if kernel == "conv2d":
@@ -106,7 +107,7 @@ def check_cases(kernel, cases, host, tmp_path):
             params, reference = dense_params(x, w, kwargs), c_ref.dense_s8(x, w, bias, **kwargs)
         emitted.append((f"k{i}", codegen.emit(kernel, f"k{i}", params, arrays(w, bias, kwargs), target=host)))
         expected.append(reference)
-    library = compile_kernels([out.source for _, out in emitted], tmp_path)
+    library = compile_kernels([out.source for _, out in emitted], tmp_path, cflags)
     for parallel in (False, True):
         set_parallel_launch(library, parallel)
         for (name, out), reference, (x, w, bias, kwargs) in zip(emitted, expected, cases):
@@ -114,6 +115,7 @@ def check_cases(kernel, cases, host, tmp_path):
             shown = {k: v for k, v in kwargs.items() if k not in ("multiplier", "shift")}
             np.testing.assert_array_equal(actual, reference,
                                           err_msg=f"{kernel} x{x.shape} w{w.shape} {shown} parallel={parallel}")
+    return library
 
 
 def random_cases(random_case, seed, count, supported=lambda case: True, roundings=(0, 1, 2)):
@@ -142,6 +144,27 @@ def random_wide_conv_case(rng, extreme):
 def random_wide_dense_case(rng, extreme):
     k, o = pick(rng, [3, 16, 64, 100]), pick(rng, [8, 16, 21, 40])
     return random_values(rng, (int(rng.integers(1, 4)), k), (o, k), k, extreme)
+
+
+VNNI_FLAGS = ("avx512f", "avx512bw", "avx512_vnni")
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_both_product_forms(seed, host, tmp_path):
+    """Groups-1 convolutions and dense layers in both product forms of the generated C: the AVX2 int16
+    pairs (vpmaddwd; compiled -mno-avx512vnni here), and what -march=native picks on this CPU, the
+    AVX-512 VNNI byte quads (vpdpbusd, the unsigned-input offset folded into the bias) where it has
+    them (the library then holds vpdpbusd), the pairs where it has not (then it holds none). Extreme
+    zero points and weights, every rounding, in_c not a multiple of 4; the other tests run the native form."""
+    convs = random_cases(random_conv_case, 7600 + seed, 16, lambda case: case[3]["groups"] == 1)
+    dense = random_cases(random_dense_case, 7700 + seed, 10)
+    assert any(x.shape[3] % 4 for x, *_ in convs)
+    check_cases("conv2d", convs, host, tmp_path, cflags=("-mno-avx512vnni",))
+    check_cases("dense", dense, host, tmp_path, cflags=("-mno-avx512vnni",))
+    native = check_cases("conv2d", convs, host, tmp_path)
+    check_cases("dense", dense, host, tmp_path)
+    listing = subprocess.run(["objdump", "-d", native._name], check=True, capture_output=True, text=True).stdout
+    assert ("vpdpbusd" in listing) == has_flags(VNNI_FLAGS), f"VNNI flags {has_flags(VNNI_FLAGS)}"
 
 
 def x86_conv(case) -> bool:
@@ -184,10 +207,12 @@ def test_layers_large_enough_to_split_over_threads(host, tmp_path):
 
 
 def test_wide_layers_cross_every_tile_boundary(host, tmp_path):
-    """Channel counts around the 32-channel tiles and 8-lane registers, in and out, both pixel blocks."""
+    """Channel counts around the 32-channel (AVX2) and 64-channel (VNNI) tiles, the 8- and 16-lane
+    registers and VNNI's 4-channel words, in and out, both pixel blocks."""
     rng = np.random.default_rng(7200)
     cases = []
-    for in_c, out_c, groups in [(64, 96, 1), (33, 31, 1), (17, 65, 1), (40, 40, 40), (37, 37, 37), (96, 96, 96)]:
+    for in_c, out_c, groups in [(64, 96, 1), (33, 31, 1), (17, 65, 1), (130, 129, 1), (6, 200, 1), (40, 40, 40),
+                                (37, 37, 37), (96, 96, 96)]:
         kh = 3 if groups > 1 or in_c < 40 else 1
         x = rng.integers(-128, 128, size=(1, 5, 3, in_c), dtype=np.int8)
         w = rng.integers(-128, 128, size=(out_c, kh, kh, in_c // groups), dtype=np.int8)

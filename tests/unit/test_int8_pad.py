@@ -14,6 +14,7 @@ import pytest
 import tvm
 from tvm import relax
 
+from compiler.codegen import x86
 from compiler.codegen.int8 import NPU_REF, offloaded_composites, partition_int8
 from compiler.quant import qdq
 from compiler.quant import reference as ref
@@ -57,12 +58,22 @@ def test_pad_matches_reference(case):
     np.testing.assert_array_equal(run_in_tvm(mod, x), expected)  # TVM's float QDQ evaluation agrees
 
 
-def test_generated_pad_params():
+def test_generated_pad_params(monkeypatch):
+    """The portable path (kernels/ref), which CPUs without the host's SIMD kernels take."""
+    monkeypatch.setattr(x86, "simd_host", lambda: None)
     mod = pad_module((1, 4, 5, 3), [0, 0, 1, 2, 3, 0, 0, 1], 0.1, -5)
     source = NPU_REF.source_for(partition_int8(mod))
     assert ("static const npu_pad_params params = {.in_dims = {1, 4, 5, 3}, .pad_before = {0, 1, 3, 0}, "
             ".pad_after = {0, 2, 0, 1}, .pad_value = -5};") in source
     assert "npu_pad_s8(&params, in0, out0);" in source
+
+
+def test_host_with_avx2_pads_with_the_x86_kernel():
+    """On an AVX2 CPU the pad is the x86 family's (pad.cc's plan with the C library's fills and copies);
+    the results of the other tests here are then its."""
+    assert x86.simd_host() is not None, "this test needs an x86-64 CPU with AVX2 (/proc/cpuinfo flag avx2)"
+    source = NPU_REF.source_for(partition_int8(pad_module((1, 4, 5, 3), [0, 0, 1, 2, 3, 0, 0, 1], 0.1, -5)))
+    assert "npu_x86_fill(dst, -5, " in source and "npu_pad_s8(" not in source
 
 
 @pytest.mark.parametrize("kind", ["value", "scale", "zero_point", "reflect"])

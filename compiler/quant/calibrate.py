@@ -91,9 +91,10 @@ class Probe:
     ones) compiled for the host once. The float one (float_probe) serves calibration, then the report's
     layer errors and float top-1 (output 0 is the model's own), instead of three compiles of it."""
 
-    def __init__(self, variant: tvm.IRModule, ids: list[str]):
+    def __init__(self, variant: tvm.IRModule, ids: list[str], llvm_opt_level: int = 3):
         self.ids = ids
-        self.vm = relax.VirtualMachine(tvm.compile(variant, target=tvm.target.Target({"kind": "llvm"})), tvm.cpu())
+        self.target = tvm.target.Target({"kind": "llvm", "opt-level": llvm_opt_level})
+        self.vm = relax.VirtualMachine(tvm.compile(variant, target=self.target), tvm.cpu())
 
     def run(self, feed) -> list:
         """(model output, *observed tensors) as runtime tensors."""
@@ -105,7 +106,15 @@ class Probe:
 
 
 def float_probe(mod: tvm.IRModule, input_names=None) -> Probe:
+    """Small models (below LIBRARY_MACS) compile with LLVM's opt level 0: for them the compile is most
+    of a calibration (the digits CNN: 0.71 s at level 3, 0.17 s at 0) and the loops' speed does not
+    matter; without fast-math no level changes a float result (LLVM keeps IEEE semantics, and TVM
+    does not contract multiply-adds). Larger ones run their convolutions on the library."""
+    from compiler.analysis import macs
+
     variant, ids = instrumented(mod, input_names)
+    if sum(macs(func) for func in variant.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS:
+        return Probe(variant, ids, llvm_opt_level=0)
     return Probe(_convolutions_on_library(variant), ids)
 
 
@@ -119,13 +128,10 @@ def _convolutions_on_library(variant: tvm.IRModule) -> tvm.IRModule:
     installed (x86; codegen/dnnl.py), as the host's float build runs them. TVM's untuned loops
     took most of a calibration run (MobileNetV2 224: 0.17 s per sample, 5 ms on oneDNN); the
     ranges differ from theirs only by float rounding (another summation order)."""
-    from compiler.analysis import macs
     from compiler.codegen import dnnl
     from compiler.cpu_features import is_x86
 
     if not is_x86() or dnnl.dnnl_library() is None:
-        return variant
-    if sum(macs(func) for func in variant.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS:
         return variant
     return dnnl.run_codegen(dnnl.offload_groups(variant))
 

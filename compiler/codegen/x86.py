@@ -2,8 +2,8 @@
 
     source = x86_kernel(int8_kernel, "npu_k3")   # C defining void npu_k3(input, [input2,] output, scratch), or None
 
-The x86 emitters (AVX2 intrinsics; AVX-512 VNNI's vpdpbusd for the groups-1 convolutions and dense
-layers where the build CPU has it, chosen when the C is compiled -march=native) take the same kernel
+The x86 emitters (AVX2 intrinsics; AVX-512 VNNI's vpdpbusd for the convolutions and dense layers
+where the build CPU has it, chosen when the C is compiled -march=native) take the same kernel
 spec as the RVV ones and are bit-exact to kernels/ref (tests/kernels/test_x86_kernels.py):
 cpp/src/x86_mac.cc (convolutions with groups 1, depthwise, dense), cpp/src/x86_add.cc (residual add / subtract, broadcast),
 cpp/src/x86_elementwise.cc (lut, requantize, quantize, mul, PReLU, softmax, resize, concatenation,

@@ -20,9 +20,8 @@
 // The tile loops and the requantisation are npu_x86_quant.h's, shared by every kernel of a file (one
 // copy each: per-kernel copies made a MobileNetV2's host C take 3x longer to compile); a kernel's own
 // code is its constants, its gather and its loops over pixels and tiles.
-// conv2d, depthwise (groups == in_c == out_c): 8 channels per register, 32 per block, the taps in
-// the input outside the loop over channels; inputs sign-extended to int32 and multiplied by int32
-// weights packed [tap][channel].
+// conv2d, depthwise (groups == in_c == out_c): npu_x86_depthwise, two taps per vpmaddwd, 8 channels
+// per register; with VNNI npu_x86_vnni_depthwise, four taps per vpdpbusd, 16 channels per register.
 // Requantisation: 8 outputs at a time for the single rounding of ONNX models (64-bit products of
 // _mm256_mul_epi32, even and odd lanes apart); TFLite's double roundings and the channels after the
 // last whole vector per output with npu_requantize_rounding, as the reference.
@@ -81,7 +80,7 @@ std::vector<int32_t> pack_words(const ConvShape& s, const std::vector<int32_t>& 
 Array vnni_bias(const ConvShape& s, const Arrays& arrays) {
   const auto& weight = array(arrays, "weight").values;
   const Array* bias = optional_array(arrays, "bias");
-  const int64_t per_channel = s.taps() * s.in_c;
+  const int64_t per_channel = static_cast<int64_t>(weight.size()) / s.out_c;  // taps x input channels per group
   Array out{"int32", {s.out_c}, std::vector<int32_t>(s.out_c, 0)};
   for (int64_t co = 0; co < s.out_c; ++co) {
     int64_t sum = 0;
@@ -92,12 +91,17 @@ Array vnni_bias(const ConvShape& s, const Arrays& arrays) {
   return out;
 }
 
-// npu_x86_depthwise's weights: [tap pair][channel rounded up to 8][2] int16, 0 past the last tap.
-std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_t>& weight) {
-  const int64_t stride = round_up(s.out_c, kLanes), pairs = (s.taps() + 1) / 2;
-  std::vector<int32_t> packed(pairs * stride * 2, 0);
+// The depthwise kernels' weights: [group of `per_word` taps][channel rounded up to `lanes`][per_word],
+// 0 past the last tap: npu_x86_depthwise's pairs (2, 8 lanes, int16), npu_x86_vnni_depthwise's quads
+// (4, 16 lanes, int8).
+std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_t>& weight, int64_t per_word,
+                                    int64_t lanes) {
+  const int64_t stride = round_up(s.out_c, lanes), groups = (s.taps() + per_word - 1) / per_word;
+  std::vector<int32_t> packed(groups * stride * per_word, 0);
   for (int64_t c = 0; c < s.out_c; ++c) {
-    for (int64_t tap = 0; tap < s.taps(); ++tap) packed[((tap / 2) * stride + c) * 2 + tap % 2] = weight[c * s.taps() + tap];
+    for (int64_t tap = 0; tap < s.taps(); ++tap) {
+      packed[((tap / per_word) * stride + c) * per_word + tap % per_word] = weight[c * s.taps() + tap];
+    }
   }
   return packed;
 }
@@ -279,34 +283,52 @@ class WordConvEmitter {
   std::string prefix_;  // of the kernel's constants and helpers
 };
 
-// Both forms; the compiler keeps the one its -march allows (npu_x86_quant.h NPU_X86_VNNI) and drops
-// the other's unused constants.
-Emitted emit_general(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
-  auto [pairs, pair_code] = WordConvEmitter(spec, s, Products{false}).emit(arrays);
-  auto [quads, quad_code] = WordConvEmitter(spec, s, Products{true}).emit(arrays);
-  std::string code = "#if NPU_X86_VNNI\n" + quads.text + "\n" + quad_code + "#else\n" + pairs.text + "\n" + pair_code +
-                     "#endif\n";
-  return {prologue(spec) + code, 0, std::max(pairs.bytes, quads.bytes), Schedule{}};
+// A kernel with both forms, (constants, code) each: the compiler keeps the one its -march allows
+// (npu_x86_quant.h NPU_X86_VNNI); the other is never parsed past the preprocessor.
+Emitted both_forms(const KernelSpec& spec, const std::pair<Constants, std::string>& vnni,
+                   const std::pair<Constants, std::string>& avx2) {
+  std::string code = "#if NPU_X86_VNNI\n" + vnni.first.text + "\n" + vnni.second + "#else\n" + avx2.first.text + "\n" +
+                     avx2.second + "#endif\n";
+  return {prologue(spec) + code, 0, std::max(vnni.first.bytes, avx2.first.bytes), Schedule{}};
 }
 
-Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
-  Constants constants{spec.name};
-  constants.add("int16_t", 2, "weight", pack_depthwise(s, array(arrays, "weight").values));
-  const Array* bias = optional_array(arrays, "bias");
+Emitted emit_general(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
+  return both_forms(spec, WordConvEmitter(spec, s, Products{true}).emit(arrays),
+                    WordConvEmitter(spec, s, Products{false}).emit(arrays));
+}
+
+// One form of a depthwise kernel: (its constants, its code defining spec.name); the VNNI form's
+// constants and helpers are named NAME_q_*.
+std::pair<Constants, std::string> depthwise_form(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays,
+                                                 bool vnni) {
+  const std::string prefix = spec.name + (vnni ? "_q" : "");
+  Constants constants{prefix};
+  const auto& weight = array(arrays, "weight").values;
+  if (vnni) {
+    constants.add("int8_t", 1, "weight", pack_depthwise(s, weight, 4, 16));
+  } else {
+    constants.add("int16_t", 2, "weight", pack_depthwise(s, weight, 2, kLanes));
+  }
+  const Array folded = vnni ? vnni_bias(s, arrays) : Array{};
+  const Array* bias = vnni ? &folded : optional_array(arrays, "bias");
   if (bias) constants.add("int32_t", 4, "bias", bias->values);
   constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
   constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
   const bool vector_requant = s.rounding == 0;
   if (vector_requant) add_vector_requant(constants, s, arrays, bias);
-  add_requant_struct(constants, s, spec.name, bias != nullptr, vector_requant, narrow_requant(arrays));
-  constants.text += simd::depthwise_shape_constant(spec.name, s);
-  // output pixels by npu_x86_depthwise, split over the threads
+  add_requant_struct(constants, s, prefix, bias != nullptr, vector_requant, narrow_requant(arrays));
+  constants.text += simd::depthwise_shape_constant(prefix, s);
+  // output pixels split over the threads
   ParallelKernel k;
   k.count = s.pixels();
   k.grain = 65536 / std::max<int64_t>(1, s.taps() * s.out_c);
-  k.body = fmt("npu_x86_depthwise(&%s_shape, %s_weight, &%s_rq, io->input, io->output, begin, end);", spec.name.c_str(),
-               spec.name.c_str(), spec.name.c_str());
-  return {prologue(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
+  k.body = fmt("npu_x86_%sdepthwise(&%s_shape, %s_weight, &%s_rq, io->input, io->output, begin, end);",
+               vnni ? "vnni_" : "", prefix.c_str(), prefix.c_str(), prefix.c_str());
+  return {constants, parallel_kernel(spec.name, k)};
+}
+
+Emitted emit_depthwise(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays) {
+  return both_forms(spec, depthwise_form(spec, s, arrays, true), depthwise_form(spec, s, arrays, false));
 }
 
 const bool registered = simd::register_mac_family("x86", "x86", emit_depthwise, emit_general);

@@ -253,6 +253,52 @@ NPU_X86_VNNI_TILE(2, 1)
 NPU_X86_VNNI_TILE(2, 2)
 NPU_X86_VNNI_TILE(2, 3)
 NPU_X86_VNNI_TILE(2, 4)
+
+/* Depthwise convolution as npu_x86_depthwise below, with vpdpbusd: 16 channels per zmm register, 4
+ * taps per instruction (each lane holds one channel's bytes of 4 taps, x ^ 0x80: x + 128 unsigned),
+ * weights packed [tap quad][channel rounded up to 16][4] int8 (0 past the last tap); the bias holds
+ * -(zp + 128) * sum(w), and a padding tap reads a row of zero points, zp + 128 once flipped. The last
+ * channels one by one, the same sums. */
+static NPU_X86_VNNI_ISA void npu_x86_vnni_depthwise(const npu_depthwise_shape* s, const int8_t* w,
+                                                    const npu_x86_requant* q, const int8_t* input, int8_t* output,
+                                                    int64_t begin, int64_t end) {
+    const int32_t channels = s->channels, stride = (channels + 15) / 16 * 16, whole = channels / 16 * 16;
+    const int32_t taps = s->kernel_h * s->kernel_w, quads = (taps + 3) / 4;
+    int32_t storage[stride + 16];
+    int32_t* acc = (int32_t*)(((uintptr_t)storage + 63) & ~(uintptr_t)63);
+    int8_t zero_row[stride];
+    for (int32_t ch = 0; ch < stride; ++ch) zero_row[ch] = (int8_t)s->input_zero_point;
+    const int8_t* rows[4 * quads];
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int64_t pixel = begin; pixel < end; ++pixel) {
+        npu_depthwise_rows(s, input, zero_row, pixel, rows);
+        for (int32_t tap = taps; tap < 4 * quads; ++tap) rows[tap] = zero_row; /* weights 0 */
+        for (int32_t c0 = 0; c0 < whole; c0 += 16) {
+            __m512i a = _mm512_setzero_si512();
+            for (int32_t quad = 0; quad < quads; ++quad) {
+                const int8_t* const* r = rows + 4 * quad;
+                const __m128i t0 = _mm_loadu_si128((const __m128i*)(r[0] + c0)), t1 = _mm_loadu_si128((const __m128i*)(r[1] + c0));
+                const __m128i t2 = _mm_loadu_si128((const __m128i*)(r[2] + c0)), t3 = _mm_loadu_si128((const __m128i*)(r[3] + c0));
+                const __m128i lo01 = _mm_unpacklo_epi8(t0, t1), hi01 = _mm_unpackhi_epi8(t0, t1);
+                const __m128i lo23 = _mm_unpacklo_epi8(t2, t3), hi23 = _mm_unpackhi_epi8(t2, t3);
+                __m512i x = _mm512_castsi128_si512(_mm_unpacklo_epi16(lo01, lo23));  /* channels 0-3 */
+                x = _mm512_inserti32x4(x, _mm_unpackhi_epi16(lo01, lo23), 1);         /* 4-7 */
+                x = _mm512_inserti32x4(x, _mm_unpacklo_epi16(hi01, hi23), 2);         /* 8-11 */
+                x = _mm512_inserti32x4(x, _mm_unpackhi_epi16(hi01, hi23), 3);         /* 12-15 */
+                x = _mm512_xor_si512(x, _mm512_broadcast_i32x4(flip));
+                a = _mm512_dpbusd_epi32(a, x, _mm512_loadu_si512((const void*)(w + ((size_t)quad * stride + c0) * 4)));
+            }
+            _mm512_store_si512((void*)(acc + c0), a);
+        }
+        for (int32_t ch = whole; ch < channels; ++ch) {
+            int32_t sum = 0;
+            for (int32_t tap = 0; tap < taps; ++tap)
+                sum += (int32_t)((uint8_t)rows[tap][ch] ^ 0x80u) * w[((size_t)(tap / 4) * stride + ch) * 4 + tap % 4];
+            acc[ch] = sum;
+        }
+        npu_x86_requantize(q, acc, 0, channels, output + (size_t)pixel * channels);
+    }
+}
 #else
 #define NPU_X86_VNNI 0
 #endif

@@ -151,14 +151,16 @@ VNNI_FLAGS = ("avx512f", "avx512bw", "avx512_vnni")
 
 @pytest.mark.parametrize("seed", range(2))
 def test_both_product_forms(seed, host, tmp_path):
-    """Groups-1 convolutions and dense layers in both product forms of the generated C: the AVX2 int16
-    pairs (vpmaddwd; compiled -mno-avx512vnni here), and what -march=native picks on this CPU, the
-    AVX-512 VNNI byte quads (vpdpbusd, the unsigned-input offset folded into the bias) where it has
-    them (the library then holds vpdpbusd), the pairs where it has not (then it holds none). Extreme
-    zero points and weights, every rounding, in_c not a multiple of 4; the other tests run the native form."""
-    convs = random_cases(random_conv_case, 7600 + seed, 16, lambda case: case[3]["groups"] == 1)
+    """Convolutions (groups 1 and depthwise) and dense layers in both product forms of the generated C:
+    the AVX2 int16 pairs (vpmaddwd; compiled -mno-avx512vnni here), and what -march=native picks on
+    this CPU, the AVX-512 VNNI byte quads (vpdpbusd, the unsigned-input offset folded into the bias)
+    where it has them (the library then holds vpdpbusd), the pairs where it has not (then it holds
+    none). Extreme zero points and weights, every rounding, in_c not a multiple of 4, tap counts not
+    a multiple of 4; the other tests run the native form."""
+    convs = [*random_cases(random_conv_case, 7600 + seed, 16, x86_conv),
+             *random_cases(random_wide_conv_case, 7650 + seed, 12)]  # depthwise over whole 16-lane vectors
     dense = random_cases(random_dense_case, 7700 + seed, 10)
-    assert any(x.shape[3] % 4 for x, *_ in convs)
+    assert any(x.shape[3] % 4 for x, *_ in convs) and any(kwargs["groups"] >= 16 for *_, kwargs in convs)
     check_cases("conv2d", convs, host, tmp_path, cflags=("-mno-avx512vnni",))
     check_cases("dense", dense, host, tmp_path, cflags=("-mno-avx512vnni",))
     native = check_cases("conv2d", convs, host, tmp_path)

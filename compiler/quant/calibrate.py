@@ -106,16 +106,22 @@ class Probe:
 
 
 def float_probe(mod: tvm.IRModule, input_names=None) -> Probe:
-    """Small models (below LIBRARY_MACS) compile with LLVM's opt level 0: for them the compile is most
-    of a calibration (the digits CNN: 0.71 s at level 3, 0.17 s at 0) and the loops' speed does not
-    matter; without fast-math no level changes a float result (LLVM keeps IEEE semantics, and TVM
-    does not contract multiply-adds). Larger ones run their convolutions on the library."""
+    variant, ids = instrumented(mod, input_names)
+    module, opt_level = probe_plan(variant)
+    return Probe(module, ids, opt_level)
+
+
+def probe_plan(variant: tvm.IRModule) -> tuple[tvm.IRModule, int]:
+    """(the module to compile, LLVM opt level) for an instrumented module. Small models (below
+    LIBRARY_MACS) compile with opt level 0: for them the compile is most of a calibration (the digits
+    CNN: 0.71 s at level 3, 0.17 s at 0) and the loops' speed does not matter; without fast-math no
+    level changes a float result (LLVM keeps IEEE semantics, and TVM does not contract multiply-adds).
+    Larger ones run their convolutions on the library."""
     from compiler.analysis import macs
 
-    variant, ids = instrumented(mod, input_names)
     if sum(macs(func) for func in variant.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS:
-        return Probe(variant, ids, llvm_opt_level=0)
-    return Probe(_convolutions_on_library(variant), ids)
+        return variant, 0
+    return _convolutions_on_library(variant), 3
 
 
 # Below this many MACs per sample TVM's loops take a few ms a sample, and the library's C compile

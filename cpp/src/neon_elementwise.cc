@@ -96,24 +96,6 @@ Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
   return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
 }
 
-// The family's byte moves (npu_neon_elementwise.h) for the data-movement kernels.
-const ew::MoveCalls kMoves{"npu_neon_fill", "npu_neon_copy"};
-
-Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
-  return simd::emit_concat(spec, prologue(spec), "npu_neon_lookup", [](const std::vector<int32_t>& by_byte) { return by_byte; },
-                           kMoves.copy);
-}
-
-Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {prologue(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
-
-Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
-  return {prologue(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
-}
-
-Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays) {
-  return simd::emit_resize_nearest(spec, arrays, prologue(spec), kMoves.copy);
-}
-
 // The reference's params struct, field by field in its order (npu_kernels_elementwise.h).
 const char* const kAddFields[] = {"batches", "pixels", "channels", "broadcast", "subtract", "left_shift",
                                   "input1_zero_point", "input1_multiplier", "input1_shift",
@@ -204,12 +186,8 @@ const bool registered = [] {
                                      [](const KernelSpec& s) { ew::read_softmax_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "resize_bilinear", emit_resize_bilinear,
                                      ew::check_resize_spec, simd::no_condition));
-  register_kernel(simd::simple_entry("neon", "NEON", "pad", emit_pad, ew::check_pad_spec, simd::no_condition));
-  register_kernel(simd::simple_entry("neon", "NEON", "copy", emit_copy, ew::check_copy_spec, simd::no_condition));
-  register_kernel(simd::simple_entry("neon", "NEON", "resize_nearest", emit_resize_nearest, ew::check_resize_spec,
-                                     simd::no_condition));
-  register_kernel(simd::simple_entry("neon", "NEON", "concat", emit_concat,
-                                     [](const KernelSpec& s) { ew::read_concat_spec(s); }, simd::no_condition));
+  simd::register_move_family("neon", "NEON", {prologue, {"npu_neon_fill", "npu_neon_copy"}, "npu_neon_lookup",
+                                              [](const std::vector<int32_t>& by_byte) { return by_byte; }});
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,

@@ -129,8 +129,9 @@ void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::func
   }
 }
 
-Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout,
-                    const std::string& copy) {
+namespace {
+
+Emitted emit_concat(const KernelSpec& spec, const MoveFamily& f) {
   const ew::ConcatSpec c = ew::read_concat_spec(spec);
   Constants constants{spec.name};
   std::string args;
@@ -141,23 +142,23 @@ Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const s
     const ew::ConcatInput& in = c.inputs[i];
     const ew::Block b = ew::block_of(c, in);
     if (b.rows == 0 || b.cols == 0) continue;
-    const std::string table = in.identity ? "" : constants.add("int8_t", 1, fmt("table%zu", i), layout(ew::concat_table(c, in)));
+    const std::string table = in.identity ? "" : constants.add("int8_t", 1, fmt("table%zu", i), f.layout(ew::concat_table(c, in)));
     w.open(fmt("for (int64_t r = 0; r < %lld; ++r)", (long long)b.rows));
     w.line(fmt("const int8_t* src = input%zu + r * %lld;", i, (long long)b.src_stride));
     w.line(fmt("int8_t* dst = output + %lld + r * %lld;", (long long)in.offset, (long long)b.dst_stride));
     if (in.identity) {
-      w.line(fmt("%s(dst, src, %lld);", copy.c_str(), (long long)b.cols));
+      w.line(fmt("%s(dst, src, %lld);", f.moves.copy.c_str(), (long long)b.cols));
     } else {
-      w.line(fmt("%s(%s, src, dst, 0, %lld);", lookup.c_str(), table.c_str(), (long long)b.cols));
+      w.line(fmt("%s(%s, src, dst, 0, %lld);", f.lookup.c_str(), table.c_str(), (long long)b.cols));
     }
     w.close();
   }
   w.close();
-  return {prologue + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
+  return {f.prologue(spec) + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
 }
 
-Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const std::string& prologue,
-                            const std::string& copy) {
+Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const MoveFamily& f) {
+  const std::string& copy = f.moves.copy;
   const ew::ResizeTables t = ew::read_nearest_tables(spec, arrays);
   Constants constants{spec.name};
   const std::string y = constants.add("int32_t", 4, "y_index", t.y), x = constants.add("int32_t", 4, "x_index", t.x);
@@ -178,7 +179,25 @@ Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const 
     w.line(fmt("for (int32_t c = 0; c < %lld; ++c) out[x * %lld + c] = row[%s[x] * %lld + c];", c, c, x.c_str(), c));
   }
   w.close().close().close().close();
-  return {prologue + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
+  return {f.prologue(spec) + constants.text + "\n" + w.str(), 0, constants.bytes, Schedule{}};
+}
+
+}  // namespace
+
+bool register_move_family(const std::string& arch, const std::string& family, const MoveFamily& f) {
+  auto entry = [&](const char* kernel, Emit emit, std::function<void(const KernelSpec&)> read) {
+    return register_kernel(simple_entry(arch, family, kernel, std::move(emit), std::move(read), no_condition));
+  };
+  return entry("concat", [f](const KernelSpec& spec, const Arrays&) { return emit_concat(spec, f); },
+               [](const KernelSpec& spec) { ew::read_concat_spec(spec); }) &&
+         entry("pad", [f](const KernelSpec& spec, const Arrays&) {
+           return Emitted{f.prologue(spec) + ew::pad_with_calls(spec, f.moves), 0, 0, Schedule{}};
+         }, ew::check_pad_spec) &&
+         entry("copy", [f](const KernelSpec& spec, const Arrays&) {
+           return Emitted{f.prologue(spec) + ew::copy_with_calls(spec, f.moves), 0, 0, Schedule{}};
+         }, ew::check_copy_spec) &&
+         entry("resize_nearest", [f](const KernelSpec& spec, const Arrays& arrays) { return emit_resize_nearest(spec, arrays, f); },
+               ew::check_resize_spec);
 }
 
 }  // namespace coral::simd

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "coral/codegen.h"
+#include "elementwise.h"
 
 namespace coral::simd {
 
@@ -66,21 +67,25 @@ std::string depthwise_shape_constant(const std::string& name, const ConvShape& s
 // partial one; `call(width)` emits one tile's statement, with `tile` (the tile's index) in scope.
 void emit_channel_tiles(CWriter& c, int64_t count, int64_t tile, const std::function<void(int64_t)>& call);
 
-// A family's concat (the reference's npu_concat_s8): void NAME(const int8_t* input0, ...,
-// int8_t* output, int8_t* scratch) copying each input's rows into its columns of the output, with
-// the family's `copy`(dst, src, bytes) for an input with the output's scale and zero point, else a
-// 256-entry table lookup row by row: `lookup` is the family's (table, x, y, begin, end) function and
-// `layout` turns the table (by unsigned byte) into the constant that function reads. Single
-// threaded (a copy runs at memory speed). `prologue` starts the file.
+// How a family moves bytes and looks up 256-entry tables, for its data-movement kernels:
+// `prologue(spec)` starts a kernel's file; `moves` are its fill(dst, value, bytes) and
+// copy(dst, src, bytes); `lookup` is its (table, x, y, begin, end) function and `layout` turns a
+// table (by unsigned input byte) into the constant that function reads.
 using TableLayout = std::function<std::vector<int32_t>(const std::vector<int32_t>&)>;
-Emitted emit_concat(const KernelSpec& spec, const std::string& prologue, const std::string& lookup, const TableLayout& layout,
-                    const std::string& copy);
+struct MoveFamily {
+  std::function<std::string(const KernelSpec&)> prologue;
+  ew::MoveCalls moves;
+  std::string lookup;
+  TableLayout layout;
+};
 
-// A family's resize_nearest (the reference's npu_resize_nearest_s8): void NAME(const int8_t* input,
-// int8_t* output, int8_t* scratch), an output row that reads the same input row as the one before a
-// copy of that row, else pixel by pixel: the family's `copy`(dst, src, bytes) for 16 channels or
-// more, a byte loop for fewer. `prologue` starts the file.
-Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays, const std::string& prologue,
-                            const std::string& copy);
+// Registers a family's concat, pad, copy and resize_nearest (single threaded: they run at memory
+// speed), each the reference's:
+//   concat: each input's rows into its columns of the output, a copy for an input with the output's
+//           scale and zero point, else the table lookup row by row;
+//   pad, copy: pad.cc's and copy.cc's plans with the family's moves;
+//   resize_nearest: an output row that reads the same input row as the one before copies that row,
+//           else pixel by pixel (copies for 16 channels or more, a byte loop for fewer).
+bool register_move_family(const std::string& arch, const std::string& family, const MoveFamily& moves);
 
 }  // namespace coral::simd

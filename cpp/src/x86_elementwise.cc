@@ -1,7 +1,8 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
 // looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
-// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, pad, copy and nearest resize (fills and copies), concat (copies and table lookups), max_pool2d, avg_pool2d and
-// global_avg_pool2d. The loops are the microkernels of
+// squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, max_pool2d, avg_pool2d and
+// global_avg_pool2d, and (simd_common.cc register_move_family) concat, pad, copy and nearest resize
+// with the C library's fills and copies and the lookup above. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
 // kernels/ref (tests/kernels/test_x86_kernels.py). Double rounding (TFLite models) is refused:
@@ -192,27 +193,6 @@ Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
   return {header(spec) + constants.text + "\n" + parallel_kernel(spec.name, k), 0, constants.bytes, Schedule{}};
 }
 
-// ---- concat ----
-
-// The family's byte moves (npu_x86_elementwise.h) for the data-movement kernels.
-const ew::MoveCalls kMoves{"npu_x86_fill", "npu_x86_copy"};
-
-Emitted emit_concat(const KernelSpec& spec, const Arrays&) {
-  return simd::emit_concat(spec, header(spec), "npu_x86_lookup", lookup_rows, kMoves.copy);
-}
-
-// ---- pad ----
-
-Emitted emit_pad(const KernelSpec& spec, const Arrays&) { return {header(spec) + ew::pad_with_calls(spec, kMoves), 0, 0, Schedule{}}; }
-
-Emitted emit_copy(const KernelSpec& spec, const Arrays&) {
-  return {header(spec) + ew::copy_with_calls(spec, kMoves), 0, 0, Schedule{}};
-}
-
-Emitted emit_resize_nearest(const KernelSpec& spec, const Arrays& arrays) {
-  return simd::emit_resize_nearest(spec, arrays, header(spec), kMoves.copy);
-}
-
 // ---- the table ----
 
 using simd::Check;
@@ -239,10 +219,7 @@ const bool registered = [] {
   register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                         no_condition));
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
-  register_kernel(entry("pad", emit_pad, ew::check_pad_spec, no_condition));
-  register_kernel(entry("copy", emit_copy, ew::check_copy_spec, no_condition));
-  register_kernel(entry("resize_nearest", emit_resize_nearest, ew::check_resize_spec, no_condition));
-  register_kernel(entry("concat", emit_concat, [](const KernelSpec& s) { ew::read_concat_spec(s); }, no_condition));
+  simd::register_move_family("x86", "x86", {header, {"npu_x86_fill", "npu_x86_copy"}, "npu_x86_lookup", lookup_rows});
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
   register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));
   register_kernel(entry("softmax", emit_softmax, [](const KernelSpec& s) { ew::read_softmax_spec(s); }, no_condition));

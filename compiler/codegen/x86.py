@@ -6,19 +6,18 @@ The x86 emitters (AVX2 intrinsics; AVX-512 VNNI's vpdpbusd for the convolutions 
 where the build CPU has it, chosen when the C is compiled -march=native) take the same kernel
 spec as the RVV ones and are bit-exact to kernels/ref (tests/kernels/test_x86_kernels.py):
 cpp/src/x86_mac.cc (convolutions with groups 1, depthwise, dense), cpp/src/x86_add.cc (residual add / subtract, broadcast),
-cpp/src/x86_elementwise.cc (lut, requantize, quantize, mul, PReLU, softmax, resize, concatenation,
+cpp/src/x86_elementwise.cc (lut, requantize, quantize, dequantize, mul, PReLU, softmax, resize, concatenation,
 pad, copies, max and average pooling, the mean over H, W). They are used when this CPU has every flag the host target's [isa]
 `requires` (the object is compiled -march=native, so it runs where it was built, like TVM's LLVM
 code for the host CPU); None tells the caller to use kernels/ref: another CPU, or a kernel the
-family does not cover (grouped convolutions, the output's dequantisation, TFLite's double rounding
-outside the convolutions).
+family does not cover (grouped convolutions other than depthwise).
 """
 
 from functools import lru_cache
 
 from compiler.cpu_features import has_flags, is_x86
 
-X86_KERNELS = ("conv2d", "dense", "add", "concat", "pad", "copy", "lut", "requantize", "quantize", "mul", "prelu",
+X86_KERNELS = ("conv2d", "dense", "add", "concat", "pad", "copy", "lut", "requantize", "quantize", "dequantize", "mul", "prelu",
                "softmax", "resize_nearest", "resize_bilinear", "max_pool2d", "avg_pool2d", "global_avg_pool2d")
 
 

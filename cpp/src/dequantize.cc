@@ -19,19 +19,17 @@ namespace {
 
 using ew::VType;
 
+// Elements [0, tabled) come from the table, the others from the scalar FPU; the table holds the
+// blocks' form when there are whole blocks (else the one rounding).
 struct Dequantization {
   ew::FloatQuantization q;
-  int64_t tabled;  // elements [0, tabled) from the table, the others on the scalar FPU
-  bool blocks;     // the table holds the blocks' form (else the one rounding)
+  int64_t tabled;
+  bool blocks;
 };
 
 Dequantization read_spec(const KernelSpec& spec) {
-  Dequantization d{ew::read_float_quantization(spec), 0, false};
-  const int64_t block = spec.params.count("block") ? ew::field(spec, "block", 0, INT32_MAX) : 0;
-  const int64_t blocked = block > 0 ? d.q.size - d.q.size % block : 0;
-  d.blocks = blocked > 0;
-  d.tabled = d.blocks ? blocked : d.q.size;
-  return d;
+  const ew::Dequantization d = ew::read_dequantization(spec);
+  return {d.q, d.blocked > 0 ? d.blocked : d.q.size, d.blocked > 0};
 }
 
 // Bit patterns of the output for every input byte, indexed by the byte read as unsigned (0..127,

@@ -117,6 +117,13 @@ FloatQuantization read_float_quantization(const KernelSpec& spec) {
   return q;
 }
 
+Dequantization read_dequantization(const KernelSpec& spec) {
+  Dequantization d{read_float_quantization(spec), 0};
+  const int64_t block = spec.params.count("block") ? field(spec, "block", 0, INT32_MAX) : 0;
+  d.blocked = block > 0 ? d.q.size - d.q.size % block : 0;
+  return d;
+}
+
 std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
                                       int64_t shift, int64_t act_min, int64_t act_max) {
   const int64_t total_shift = 31 - shift;  // npu_multiply_by_quantized_multiplier, in its 64-bit steps

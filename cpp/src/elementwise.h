@@ -70,6 +70,14 @@ struct FloatQuantization {
 };
 FloatQuantization read_float_quantization(const KernelSpec& spec);
 
+// dequantize: the quantisation, and the elements [0, blocked) that take LiteRT's blocks' form (the
+// whole blocks of an optional `block` > 0: TFLite models; 0 without); the others round once.
+struct Dequantization {
+  FloatQuantization q;
+  int64_t blocked;
+};
+Dequantization read_dequantization(const KernelSpec& spec);
+
 // npu_requantize (npu_quant.h) of every int8 input, (in - input_zero_point) rescaled, + the output zero
 // point, clamped: indexed by the input byte read as unsigned (0..127, then -128..-1), so that a
 // vluxei8 with the input bytes as offsets does the whole rescale.

@@ -4,7 +4,7 @@
 // rounding as sqrdmulh + srshl) over the reference's own params struct, 8 elements per step
 // (single-rounding rescales on 4 lanes of 64-bit products); max and average pooling and the mean over H, W (every rounding: the
 // double ones per lane through the reference's function), 16 channels per step; quantize (float ->
-// int8), 8 per step; concat (copies, and rescales through the lookup); PReLU (every rounding), 8
+// int8), 8 per step; dequantize (int8 -> float), 16 per step; concat (copies, and rescales through the lookup); PReLU (every rounding), 8
 // per step; softmax (the exp tables of softmax.cc, 8 outputs per step); bilinear resize, 8 channels
 // per step; pad, copy and nearest resize (pad.cc's and copy.cc's plans, row and pixel copies; 64
 // bytes per step where contiguous). Bit-exact to kernels/ref (tests/coral/test_arm64_target.py).
@@ -161,6 +161,17 @@ Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
   return {prologue(spec) + c.str(), 0, 0, Schedule{}};
 }
 
+Emitted emit_dequantize(const KernelSpec& spec, const Arrays&) {
+  const ew::Dequantization d = ew::read_dequantization(spec);
+  CWriter c;
+  c.open(fmt("void %s(const int8_t* input, float* output, int8_t* scratch)", spec.name.c_str()));
+  c.line("(void)scratch;");
+  c.line(fmt("npu_neon_dequantize(input, output, %lld, %af, %lld, %lld);", (long long)d.q.size, (double)d.q.scale,
+             (long long)d.q.zero_point, (long long)d.blocked));
+  c.close();
+  return {prologue(spec) + c.str(), 0, 0, Schedule{}};
+}
+
 
 // The reference's domain, and what the vector step assumes: shifts <= 0 (the rescales stay inside
 // int32) and left_shift <= 20 (9 bits << 20 fit int32).
@@ -192,6 +203,8 @@ const bool registered = [] {
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,
                                      [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
+  register_kernel(simd::simple_entry("neon", "NEON", "dequantize", emit_dequantize,
+                                     [](const KernelSpec& s) { ew::read_dequantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,
                                      [](const KernelSpec& s) { ew::read_pool_spec(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "avg_pool2d", emit_avg_pool,

@@ -12,8 +12,8 @@
 // kernels of a file.
 // Depthwise convolutions (groups == channels, depth multiplier 1): npu_neon_depthwise, 8 channels per
 // step, inputs less the zero point widened to int16 against int16 weights packed [tap][channel]
-// (smlal). Other grouped convolutions have no NEON entry: validate() says so and the build runs
-// kernels/ref for them.
+// (smlal). Other grouped convolutions (depth multiplier > 1 too): one groups-1 kernel per group, over
+// the group's channel slices (simd_common.h register_mac_family).
 #include <algorithm>
 
 #include "simd_common.h"
@@ -43,7 +43,7 @@ int64_t words_of(const ConvShape& s) { return (s.taps() * s.in_c + 3) / 4; }  //
 // A 1x1 stride-1 unpadded convolution (or a dense layer) over whole words reads its input rows in place.
 bool in_place(const ConvShape& s) {
   return s.taps() == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 &&
-         s.out_h == s.in_h && s.out_w == s.in_w && s.in_c % 4 == 0;
+         s.out_h == s.in_h && s.out_w == s.in_w && s.in_c % 4 == 0 && s.input_stride() == s.in_c;
 }
 
 // [tile][word][lane of the tile][4 bytes]: one tile's weights for one input word are 4 registers.
@@ -149,7 +149,7 @@ class WordConvEmitter {
     simd::emit_channel_tiles(c, s_.out_c, kTile, [&](int64_t width) { emit_tile_call(c, pixels, width, rows); });
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("npu_neon_requantize(&%s, acc + %lld, %lld, output + (size_t)(first + %d) * %lld);", name("rq").c_str(),
-                 (long long)(p * acc_stride()), (long long)s_.out_c, p, (long long)s_.out_c));
+                 (long long)(p * acc_stride()), (long long)s_.out_c, p, (long long)s_.output_stride()));
     }
   }
 

@@ -1,6 +1,8 @@
 // The CPU SIMD emitter families' shared pieces (simd_common.h).
 #include "simd_common.h"
 
+#include <algorithm>
+
 #include "elementwise.h"
 
 namespace coral::simd {
@@ -60,7 +62,7 @@ void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body
   c.line("continue;");
   c.close();
   c.line(fmt("const int8_t* x = input + (((size_t)b * %lld + iy) * %lld + ix) * %lld;", (long long)s.in_h,
-             (long long)s.in_w, (long long)s.in_c));
+             (long long)s.in_w, (long long)s.input_stride()));
   body();
   c.close();
   c.close();
@@ -88,19 +90,73 @@ KernelEntry simple_entry(const std::string& arch, const std::string& family, con
 
 std::string no_condition(const KernelSpec&) { return ""; }
 
+namespace {
+
+// Group g's share of a grouped convolution's arrays: the rows [g * out_c, (g + 1) * out_c) of the
+// weight (OHWI: each output channel's taps x input channels of its group) and of the per-channel
+// bias, multiplier and shift.
+Arrays group_arrays(const Arrays& arrays, int64_t g, int64_t out_c) {
+  Arrays out;
+  for (const auto& [name, whole] : arrays) {
+    const int64_t rows = whole.shape.empty() ? 1 : whole.shape[0];
+    const int64_t per_row = static_cast<int64_t>(whole.values.size()) / std::max<int64_t>(rows, 1);
+    Array part{whole.dtype, whole.shape, {}};
+    part.shape[0] = out_c;
+    part.values.assign(whole.values.begin() + g * out_c * per_row, whole.values.begin() + (g + 1) * out_c * per_row);
+    out.emplace(name, std::move(part));
+  }
+  return out;
+}
+
+// A grouped convolution as `general` kernels NAME_g<i>, one per group: each reads its group's input
+// channels of every pixel (stride in_c) and writes its output channels (stride out_c); NAME calls
+// them with the input and output moved to the group's first channel.
+Emitted emit_grouped(const KernelSpec& spec, const ConvShape& s, const Arrays& arrays, const MacEmitter& general) {
+  ConvShape group = s;
+  group.in_c = s.in_c / s.groups;
+  group.out_c = s.out_c / s.groups;
+  group.groups = 1;
+  group.in_stride = s.in_c;
+  group.out_stride = s.out_c;
+  Emitted out;
+  CWriter entry;
+  entry.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
+  for (int64_t g = 0; g < s.groups; ++g) {
+    KernelSpec part = spec;
+    part.name = fmt("%s_g%lld", spec.name.c_str(), (long long)g);
+    const Emitted emitted = general(part, group, group_arrays(arrays, g, group.out_c));
+    out.source += emitted.source + "\n";
+    out.constant_bytes += emitted.constant_bytes;
+    out.scratch_bytes = std::max(out.scratch_bytes, emitted.scratch_bytes);
+    entry.line(fmt("%s(input + %lld, output + %lld, scratch);", part.name.c_str(), (long long)(g * group.in_c),
+                   (long long)(g * group.out_c)));
+  }
+  entry.close();
+  out.source += entry.str();
+  return out;
+}
+
+}  // namespace
+
 bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
                          const MacEmitter& general) {
   auto read = [](const KernelSpec& spec) { conv_shape(spec); };
   auto check = [family](const KernelSpec& spec) {
     ConvShape s = conv_shape(spec);
     if (s.groups == 1 || s.depthwise()) return std::string();
-    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): only groups 1 and depthwise with depth "
-               "multiplier 1 have %s kernels", (long long)s.groups, (long long)s.in_c, (long long)s.out_c,
-               family.c_str());
+    if (s.groups < 1 || s.in_c % s.groups || s.out_c % s.groups) {
+      return fmt("%lld groups do not divide %lld -> %lld channels", (long long)s.groups, (long long)s.in_c,
+                 (long long)s.out_c);
+    }
+    if (s.groups <= kMaxGroups) return std::string();
+    return fmt("grouped convolution (%lld groups, %lld -> %lld channels): %s kernels take groups 1, depthwise with "
+               "depth multiplier 1, and up to %lld groups (one kernel each)", (long long)s.groups, (long long)s.in_c,
+               (long long)s.out_c, family.c_str(), (long long)kMaxGroups);
   };
   auto emit = [depthwise, general](const KernelSpec& spec, const Arrays& arrays) {
     ConvShape s = conv_shape(spec);
-    return s.depthwise() ? depthwise(spec, s, arrays) : general(spec, s, arrays);
+    if (s.depthwise()) return depthwise(spec, s, arrays);
+    return s.groups == 1 ? general(spec, s, arrays) : emit_grouped(spec, s, arrays, general);
   };
   return register_kernel(simple_entry(arch, family, "conv2d", emit, read, check)) &&
          register_kernel(simple_entry(arch, family, "dense", emit, read, check));

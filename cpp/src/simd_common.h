@@ -28,8 +28,14 @@ struct ConvShape {
   int64_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
   int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, groups;
   int64_t input_zero_point, output_zero_point, act_min, act_max, rounding;
+  // Elements between consecutive pixels of the input and of the output: in_c and out_c (0 stands
+  // for them), except for one group of a grouped convolution, which reads and writes a slice of
+  // each pixel's channels.
+  int64_t in_stride = 0, out_stride = 0;
 
   int64_t taps() const { return kernel_h * kernel_w; }
+  int64_t input_stride() const { return in_stride ? in_stride : in_c; }
+  int64_t output_stride() const { return out_stride ? out_stride : out_c; }
   int64_t pixels() const { return batches * out_h * out_w; }
   bool depthwise() const { return groups > 1 && groups == in_c && out_c == in_c; }
 };
@@ -45,8 +51,12 @@ void emit_taps(CWriter& c, const ConvShape& s, const std::function<void()>& body
 
 // Registers a family's conv2d and dense kernels (`family` names it in messages: "x86", "NEON"):
 // depthwise convolutions (depth multiplier 1) go to `depthwise`, groups 1 and dense layers to
-// `general`; other grouped convolutions are refused (validate() says why, and the build runs
-// kernels/ref). No schedule knobs, and no portable form (kernels/ref is the portable kernel).
+// `general`. Other grouped convolutions (up to kMaxGroups groups) are one `general` kernel per group,
+// over the group's slice of each pixel's channels (ConvShape's strides), called in turn; more groups
+// are refused (validate() says why, and the build runs kernels/ref). No schedule knobs, and no
+// portable form (kernels/ref is the portable kernel).
+// The `general` emitter must honour ConvShape::input_stride() and output_stride().
+constexpr int64_t kMaxGroups = 32;
 using MacEmitter = std::function<Emitted(const KernelSpec&, const ConvShape&, const Arrays&)>;
 bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
                          const MacEmitter& general);

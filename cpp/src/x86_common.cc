@@ -29,10 +29,10 @@ std::string parallel_kernel(const std::string& name, const ParallelKernel& k) {
   c.line("const npu_io* io = (const npu_io*)data;");
   for (const std::string& line : split_lines(k.body)) c.line(line);
   c.close().blank();
-  c.open(fmt("%s void %s(const %s* input, %sint8_t* output, int8_t* scratch)", kIsa, name.c_str(), k.input_type.c_str(),
-             k.two_inputs ? "const int8_t* input2, " : ""));
+  c.open(fmt("%s void %s(const %s* input, %s%s* output, int8_t* scratch)", kIsa, name.c_str(), k.input_type.c_str(),
+             k.two_inputs ? "const int8_t* input2, " : "", k.output_type.c_str()));
   c.line("(void)scratch;");
-  c.line(fmt("const npu_io io = {(const int8_t*)input, %s, output};", k.two_inputs ? "input2" : "NULL"));
+  c.line(fmt("const npu_io io = {(const int8_t*)input, %s, (int8_t*)output};", k.two_inputs ? "input2" : "NULL"));
   c.line(fmt("npu_parallel_range(%s_range, &io, %lld, %lld);", name.c_str(), (long long)k.count,
              (long long)std::max<int64_t>(1, k.grain)));
   for (const std::string& line : split_lines(k.after)) c.line(line);

@@ -26,11 +26,11 @@ using simd::round_up;
 
 // A kernel split over the TVM runtime's threads (npu_parallel.h): NAME_range(begin, end, data) runs
 // `body` (C statements over the items [begin, end), with `io`, the kernel's npu_io, in scope), and
-// void NAME(const INPUT* input, [const int8_t* input2,] int8_t* output, int8_t* scratch) hands the
+// void NAME(const INPUT* input, [const int8_t* input2,] OUTPUT* output, int8_t* scratch) hands the
 // items [0, count) to npu_parallel_range in slices of at least `grain`, then runs `after` (C
 // statements with the entry's parameters in scope).
 struct ParallelKernel {
-  std::string input_type = "int8_t";
+  std::string input_type = "int8_t", output_type = "int8_t";  // io's pointers are int8_t* whatever these are
   bool two_inputs = false;
   int64_t count = 0, grain = 1;
   std::string body, after;

@@ -1,12 +1,12 @@
 // The x86 family's element-wise and pooling kernels (AVX2): lut and requantize (a 256-entry table
-// looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), mul (with the
+// looked up 32 bytes at a time with vpshufb), quantize (float32 -> int8), dequantize (int8 -> float32), mul (with the
 // squeeze-excite broadcast), prelu, softmax (tables gathered), bilinear resize, max_pool2d, avg_pool2d and
 // global_avg_pool2d, and (simd_common.cc register_move_family) concat, pad, copy and nearest resize
 // with the C library's fills and copies and the lookup above. The loops are the microkernels of
 // kernels/include/npu_x86_elementwise.h; each emitter writes the kernel's constants and hands its
 // independent outputs to the runtime's threads (x86_common.h parallel_kernel). Bit-exact to
-// kernels/ref (tests/kernels/test_x86_kernels.py). Double rounding (TFLite models) is refused:
-// kernels/ref runs those.
+// kernels/ref (tests/kernels/test_x86_kernels.py), in either rounding: ONNX models' single rounding
+// and TFLite models' double roundings (npu_x86_quant.h npu_x86_mbqm_double).
 #include <algorithm>
 #include <functional>
 
@@ -73,15 +73,27 @@ Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
   return {header(spec) + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
 
+// ---- dequantize ----
+
+Emitted emit_dequantize(const KernelSpec& spec, const Arrays&) {
+  const ew::Dequantization d = ew::read_dequantization(spec);
+  ParallelKernel k;
+  k.output_type = "float";
+  k.count = chunks(d.q.size);
+  k.body = chunk_bounds(d.q.size) + fmt("npu_x86_dequantize(io->input, (float*)io->output, start, stop, %af, %lld, %lld);",
+                                        (double)d.q.scale, (long long)d.q.zero_point, (long long)d.blocked);
+  return {header(spec) + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
+}
+
 // ---- mul ----
 
 Emitted emit_mul(const KernelSpec& spec, const Arrays&) {
   ew::MulSpec m = ew::read_mul_spec(spec);
   const std::string params = spec.name + "_params";
-  std::string constants = fmt("static const npu_x86_mul_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+  std::string constants = fmt("static const npu_x86_mul_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
                               params.c_str(), (long long)m.input1_zero_point, (long long)m.input2_zero_point,
                               (long long)m.output_zero_point, (long long)m.multiplier, (long long)m.shift,
-                              (long long)m.act_min, (long long)m.act_max);
+                              (long long)m.act_min, (long long)m.act_max, (long long)m.rounding);
   ParallelKernel k;
   k.two_inputs = true;
   if (!m.broadcast) {
@@ -127,10 +139,11 @@ Emitted emit_avg_pool(const KernelSpec& spec, const Arrays&) { return emit_pool(
 Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
   ew::MeanSpec m = ew::read_mean_spec(spec);
   const std::string shape = spec.name + "_shape";
-  std::string constants = fmt("static const npu_x86_mean_shape %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
-                              shape.c_str(), (long long)m.pixels, (long long)m.channels, (long long)m.input_zero_point,
-                              (long long)m.output_zero_point, (long long)m.multiplier, (long long)m.shift,
-                              (long long)m.act_min, (long long)m.act_max, (long long)m.bias);
+  std::string constants = fmt("static const npu_x86_mean_shape %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                              "%lld, %lld};\n", shape.c_str(), (long long)m.pixels, (long long)m.channels,
+                              (long long)m.input_zero_point, (long long)m.output_zero_point, (long long)m.multiplier,
+                              (long long)m.shift, (long long)m.act_min, (long long)m.act_max, (long long)m.bias,
+                              (long long)m.rounding, (long long)m.block_rounding);
   ParallelKernel k;
   k.count = m.batches * std::max<int64_t>(1, m.channels / 8);  // npu_x86_mean's work items
   k.grain = 16 * kChunk / std::max<int64_t>(1, 8 * m.pixels);
@@ -146,11 +159,11 @@ Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
   const std::vector<int64_t> slopes = ew::prelu_slopes(arrays, p);
   const std::string slope_array = constants.add("int32_t", 4, "slope", std::vector<int32_t>(slopes.begin(), slopes.end()));
   const std::string params = spec.name + "_params";
-  constants.text += fmt("static const npu_x86_prelu_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
-                        params.c_str(), (long long)p.channels, (long long)p.input_zero_point,
+  constants.text += fmt("static const npu_x86_prelu_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                        "%lld};\n", params.c_str(), (long long)p.channels, (long long)p.input_zero_point,
                         (long long)p.output_zero_point, (long long)p.positive_multiplier, (long long)p.positive_shift,
                         (long long)p.negative_multiplier, (long long)p.negative_shift, (long long)p.act_min,
-                        (long long)p.act_max);
+                        (long long)p.act_max, (long long)p.rounding);
   ParallelKernel k;
   k.count = p.outer;
   k.grain = kChunk / std::max<int64_t>(1, p.channels);
@@ -198,16 +211,6 @@ Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
 using simd::Check;
 using simd::no_condition;
 
-std::string single_rounding(const KernelSpec& spec) {
-  return ew::rounding(spec) == 0 ? "" : "double rounding (TFLite) has no x86 kernel";
-}
-
-std::string mean_rounding(const KernelSpec& spec) {
-  ew::MeanSpec m = ew::read_mean_spec(spec);
-  const bool blocks = m.channels >= 16 && m.block_rounding != 0;  // npu_global_avg_pool_s8's blocks of 16
-  return m.rounding == 0 && !blocks ? "" : "double rounding (TFLite) has no x86 kernel";
-}
-
 KernelEntry entry(const std::string& kernel, simd::Emit emit_kernel, std::function<void(const KernelSpec&)> read, Check check) {
   return simd::simple_entry("x86", "x86", kernel, emit_kernel, read, check);
 }
@@ -219,14 +222,15 @@ const bool registered = [] {
   register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                         no_condition));
   register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
+  register_kernel(entry("dequantize", emit_dequantize, [](const KernelSpec& s) { ew::read_dequantization(s); }, no_condition));
   simd::register_move_family("x86", "x86", {header, {"npu_x86_fill", "npu_x86_copy"}, "npu_x86_lookup", lookup_rows});
-  register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, single_rounding));
-  register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, single_rounding));
+  register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, no_condition));
+  register_kernel(entry("prelu", emit_prelu, [](const KernelSpec& s) { ew::read_prelu_spec(s); }, no_condition));
   register_kernel(entry("softmax", emit_softmax, [](const KernelSpec& s) { ew::read_softmax_spec(s); }, no_condition));
   register_kernel(entry("resize_bilinear", emit_resize_bilinear, ew::check_resize_spec, no_condition));
   register_kernel(entry("max_pool2d", emit_max_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
   register_kernel(entry("avg_pool2d", emit_avg_pool, [](const KernelSpec& s) { ew::read_pool_spec(s); }, no_condition));
-  register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, mean_rounding));
+  register_kernel(entry("global_avg_pool2d", emit_mean, [](const KernelSpec& s) { ew::read_mean_spec(s); }, no_condition));
   return true;
 }();
 

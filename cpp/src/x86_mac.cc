@@ -25,8 +25,8 @@
 // Requantisation: 8 outputs at a time for the single rounding of ONNX models (64-bit products of
 // _mm256_mul_epi32, even and odd lanes apart); TFLite's double roundings and the channels after the
 // last whole vector per output with npu_requantize_rounding, as the reference.
-// Other convolutions (grouped, depth multiplier > 1) have no x86 entry: validate() says so and the
-// host build runs kernels/ref for them.
+// Other grouped convolutions (depth multiplier > 1 too): one groups-1 kernel per group, over the
+// group's channel slices (simd_common.h register_mac_family).
 #include <algorithm>
 
 #include "x86_common.h"
@@ -230,7 +230,8 @@ class WordConvEmitter {
     // then each pixel's whole row at once: one call per pixel, not one per tile
     for (int p = 0; p < pixels; ++p) {
       c.line(fmt("npu_x86_requantize(&%s, acc + %lld, 0, %lld, output + (size_t)(first + %d) * %lld);",
-                 name("rq").c_str(), (long long)(p * acc_stride()), (long long)s_.out_c, p, (long long)s_.out_c));
+                 name("rq").c_str(), (long long)(p * acc_stride()), (long long)s_.out_c, p,
+                 (long long)s_.output_stride()));
     }
   }
 

@@ -136,6 +136,57 @@ static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params*
     }
 }
 
+/* npu_dequantize_s8_f32, 16 elements per step: (float)(x - zp) * scale rounded once (x - zp widened
+ * with ssubl, then sshll), except the elements before `blocked` (LiteRT's whole vector blocks of
+ * TFLite models): (float)x * scale rounded, plus the float product (float)(-zp) * scale; there tbl
+ * puts each byte at the top of an int32 lane and scvtf with 24 fraction bits gives (float)x exactly
+ * (clang's own trick for the reference's loop). AArch64's vector float arithmetic is IEEE
+ * (subnormals kept), as the reference's scalar. */
+NPU_NEON_EW void npu_neon_dequantize_run(const int8_t* x, float* y, int64_t begin, int64_t end, float scale,
+                                         int32_t zero_point, int blocks) {
+    const float offset = (float)(-zero_point) * scale;
+    const float32x4_t s = vdupq_n_f32(scale), o = vdupq_n_f32(offset);
+    const int8x16_t zp = vdupq_n_s8((int8_t)zero_point);
+    uint8x16_t top[4]; /* lane j of group g: bytes 255, 255, 255, 4 g + j (tbl gives 0 for 255) */
+    for (int g = 0; g < 4; ++g) {
+        const uint32x4_t lane = {4u * g, 4u * g + 1, 4u * g + 2, 4u * g + 3};
+        top[g] = vreinterpretq_u8_u32(vorrq_u32(vshlq_n_u32(lane, 24), vdupq_n_u32(0x00ffffffu)));
+    }
+    const int8_t* in = x + begin;
+    float* out = y + begin;
+    for (int64_t steps = (end - begin) / 16; steps > 0; --steps, in += 16, out += 16) {
+        const int8x16_t v = vld1q_s8(in);
+        float32x4x4_t f;
+        if (blocks) {
+            for (int g = 0; g < 4; ++g) {
+                const int32x4_t shifted = vreinterpretq_s32_u8(vqtbl1q_u8(vreinterpretq_u8_s8(v), top[g]));
+                f.val[g] = vaddq_f32(vmulq_f32(vcvtq_n_f32_s32(shifted, 24), s), o);
+            }
+        } else {
+            const int16x8_t low = vsubl_s8(vget_low_s8(v), vget_low_s8(zp)), high = vsubl_high_s8(v, zp);
+            f.val[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(low))), s);
+            f.val[1] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(low)), s);
+            f.val[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(high))), s);
+            f.val[3] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(high)), s);
+        }
+        vst1q_f32_x4(out, f);
+    }
+    for (int64_t i = begin + (end - begin) / 16 * 16; i < end; ++i) {
+        if (blocks) {
+            const float product = (float)x[i] * scale;
+            y[i] = product + offset;
+        } else {
+            y[i] = scale * (float)((int32_t)x[i] - zero_point);
+        }
+    }
+}
+
+static __attribute__((noinline, unused)) void npu_neon_dequantize(const int8_t* x, float* y, int64_t size, float scale,
+                                                                  int32_t zero_point, int64_t blocked) {
+    npu_neon_dequantize_run(x, y, 0, blocked, scale, zero_point, 1);
+    npu_neon_dequantize_run(x, y, blocked, size, scale, zero_point, 0);
+}
+
 /* npu_quantize_f32_s8: x / scale (the same IEEE division), clamped to +-256 (NaN stays NaN through
  * fmax / fmin and converts to 0, as the reference's NaN case), rounded half away from zero (fcvtas),
  * plus the zero point, saturated to int8; 8 elements per step. */

@@ -1,5 +1,5 @@
 /* x86 AVX2 element-wise and pooling microkernels of the host build (cpp/src/x86_elementwise.cc emits
- * the calls): 256-entry table lookups (lut, requantize), float -> int8 quantisation, multiply, PReLU,
+ * the calls): 256-entry table lookups (lut, requantize), float <-> int8 (de)quantisation, multiply, PReLU,
  * max and average pooling and the mean over H, W. Each is bit-exact to its kernels/ref function
  * (tests/kernels/test_x86_kernels.py); each works on a range [begin, end) of independent outputs, so
  * that npu_parallel_range can split it over the TVM runtime's threads.
@@ -7,6 +7,7 @@
 #ifndef NPU_X86_ELEMENTWISE_H
 #define NPU_X86_ELEMENTWISE_H
 
+#include "npu_kernels_elementwise.h"
 #include "npu_kernels_resize.h"
 #include "npu_pool_window.h"
 #include "npu_softmax_reciprocal.h"
@@ -87,79 +88,136 @@ NPU_X86_RANGE void npu_x86_quantize(const float* x, int8_t* y, int64_t begin, in
     for (; i < end; ++i) y[i] = npu_x86_quantize1(x[i], scale, zero_point);
 }
 
-/* ---- multiply: npu_mul_s8 with single rounding ---- */
+/* ---- dequantize: npu_dequantize_s8_f32 ---- */
+
+/* Elements [begin, end) of one form, 8 per step: (float)(x - zp) * scale rounded once, or (blocks:
+ * LiteRT's whole vector blocks of TFLite models) (float)x * scale rounded, plus `offset`, the
+ * float product (float)(-zp) * scale. Plain IEEE multiplies and adds, as the reference's. */
+NPU_X86 void npu_x86_dequantize_run(const int8_t* x, float* y, int64_t begin, int64_t end, float scale,
+                                    int32_t zero_point, int blocks) {
+    const float offset = (float)(-zero_point) * scale;
+    const __m256 vscale = _mm256_set1_ps(scale), voffset = _mm256_set1_ps(offset);
+    const __m256i vzero_point = _mm256_set1_epi32(blocks ? 0 : zero_point);
+    int64_t i = begin;
+    for (; i + 8 <= end; i += 8) {
+        const __m256i v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(x + i))), vzero_point);
+        const __m256 product = _mm256_mul_ps(_mm256_cvtepi32_ps(v), vscale);
+        _mm256_storeu_ps(y + i, blocks ? _mm256_add_ps(product, voffset) : product);
+    }
+    for (; i < end; ++i) {
+        if (blocks) {
+            const float product = (float)x[i] * scale;
+            y[i] = product + offset;
+        } else {
+            y[i] = scale * (float)((int32_t)x[i] - zero_point);
+        }
+    }
+}
+
+/* Elements [begin, end): those before `blocked` in the blocks' form, the others rounded once. */
+NPU_X86_RANGE void npu_x86_dequantize(const int8_t* x, float* y, int64_t begin, int64_t end, float scale,
+                                      int32_t zero_point, int64_t blocked) {
+    const int64_t split = end < blocked ? end : (begin > blocked ? begin : blocked);
+    npu_x86_dequantize_run(x, y, begin, split, scale, zero_point, 1);
+    npu_x86_dequantize_run(x, y, split, end, scale, zero_point, 0);
+}
+
+/* ---- multiply: npu_mul_s8 ---- */
 
 typedef struct {
-    int32_t input1_zero_point, input2_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
+    int32_t input1_zero_point, input2_zero_point, output_zero_point, multiplier, shift, act_min, act_max, rounding;
 } npu_x86_mul_params;
 
-/* 8 products (in1 - zp1) * (in2 - zp2) (17 bits) requantised: MBQM clamped to the activation range. */
-NPU_X86 void npu_x86_mul8(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y) {
+/* 8 products (in1 - zp1) * (in2 - zp2) (17 bits) requantised with `rounding` (a constant in each
+ * caller): MBQM clamped to the activation range. */
+NPU_X86 void npu_x86_mul8(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y, int32_t rounding) {
     const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x1)),
                                        _mm256_set1_epi32(p->input1_zero_point));
     const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x2)),
                                        _mm256_set1_epi32(p->input2_zero_point));
-    const __m256i v = npu_x86_mbqm_x(_mm256_mullo_epi32(a, b), p->multiplier, p->shift,
-                                     p->act_min - p->output_zero_point, p->act_max - p->output_zero_point);
+    const __m256i v = npu_x86_mbqm_rounding(_mm256_mullo_epi32(a, b), p->multiplier, p->shift, rounding,
+                                            p->act_min - p->output_zero_point, p->act_max - p->output_zero_point);
     npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(p->output_zero_point)), y);
 }
 
 /* `count` elements: whole vectors of 8, the rest as the reference. */
-NPU_X86_RANGE void npu_x86_mul(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
-                               int64_t count) {
+NPU_X86 void npu_x86_mul_run(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y, int64_t count,
+                             int32_t rounding) {
     int64_t i = 0;
-    for (; i + 8 <= count; i += 8) npu_x86_mul8(p, x1 + i, x2 + i, y + i);
+    for (; i + 8 <= count; i += 8) npu_x86_mul8(p, x1 + i, x2 + i, y + i, rounding);
     for (; i < count; ++i) {
         const int32_t product = ((int32_t)x1[i] - p->input1_zero_point) * ((int32_t)x2[i] - p->input2_zero_point);
-        y[i] = npu_requantize(product, p->multiplier, p->shift, p->output_zero_point, p->act_min, p->act_max);
+        y[i] = npu_requantize_rounding(product, p->multiplier, p->shift, p->output_zero_point, p->act_min, p->act_max,
+                                       rounding);
     }
 }
 
-/* ---- PReLU: npu_prelu_s8 with single rounding ---- */
+/* npu_x86_mul_run with the spec's rounding made a constant (one copy of the loop per rounding). */
+NPU_X86_RANGE void npu_x86_mul(const npu_x86_mul_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
+                               int64_t count) {
+    if (p->rounding == NPU_ROUND_SINGLE) npu_x86_mul_run(p, x1, x2, y, count, NPU_ROUND_SINGLE);
+    else if (p->rounding == NPU_ROUND_DOUBLE) npu_x86_mul_run(p, x1, x2, y, count, NPU_ROUND_DOUBLE);
+    else npu_x86_mul_run(p, x1, x2, y, count, NPU_ROUND_DOUBLE_UP);
+}
+
+/* ---- PReLU: npu_prelu_s8 ---- */
 
 typedef struct {
     int32_t channels, input_zero_point, output_zero_point, positive_multiplier, positive_shift;
-    int32_t negative_multiplier, negative_shift, act_min, act_max;
+    int32_t negative_multiplier, negative_shift, act_min, act_max, rounding;
 } npu_x86_prelu_params;
 
 /* npu_x86_mbqm_x of values whose magnitude stays in int32 shifted left by up to max_pre bits: a
  * shift >= 0 becomes -1 by shifting the values left by shift + 1 first (the same product and
- * rounding bit), so the rounding takes npu_x86_mbqm_x's short path. */
-NPU_X86 __m256i npu_x86_mbqm_small(__m256i x, int32_t multiplier, int32_t shift, int32_t max_pre, int64_t lo, int64_t hi) {
+ * rounding bit), so the rounding takes npu_x86_mbqm_x's short path. TFLite's double rounding
+ * shifts left itself (npu_x86_mbqm_double). */
+NPU_X86 __m256i npu_x86_mbqm_small(__m256i x, int32_t multiplier, int32_t shift, int32_t max_pre, int32_t rounding,
+                                   int64_t lo, int64_t hi) {
+    if (rounding != NPU_ROUND_SINGLE) return npu_x86_mbqm_rounding(x, multiplier, shift, rounding, lo, hi);
     const int32_t pre = shift >= 0 && shift < max_pre ? shift + 1 : 0;
     return npu_x86_mbqm_x(_mm256_sll_epi32(x, _mm_cvtsi32_si128(pre)), multiplier, shift - pre, lo, hi);
 }
 
 /* 8 outputs: v = x - zp (|v| <= 255) rescaled by the positive multiplier where v >= 0, v * slope
  * (|v slope| < 2^16) by the negative one elsewhere (both computed, one picked), clamped to the
- * activation range. */
-NPU_X86 void npu_x86_prelu8(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y) {
+ * activation range; `rounding` is a constant in each caller. */
+NPU_X86 void npu_x86_prelu8(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+                            int32_t rounding) {
     const __m256i v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x)),
                                        _mm256_set1_epi32(p->input_zero_point));
     const int64_t lo = (int64_t)p->act_min - p->output_zero_point, hi = (int64_t)p->act_max - p->output_zero_point;
-    const __m256i positive = npu_x86_mbqm_small(v, p->positive_multiplier, p->positive_shift, 23, lo, hi);
+    const __m256i positive = npu_x86_mbqm_small(v, p->positive_multiplier, p->positive_shift, 23, rounding, lo, hi);
     const __m256i negative = npu_x86_mbqm_small(_mm256_mullo_epi32(v, _mm256_loadu_si256((const __m256i*)slope)),
-                                                p->negative_multiplier, p->negative_shift, 15, lo, hi);
+                                                p->negative_multiplier, p->negative_shift, 15, rounding, lo, hi);
     const __m256i r = _mm256_blendv_epi8(positive, negative, _mm256_cmpgt_epi32(_mm256_setzero_si256(), v));
     npu_x86_store8(_mm256_add_epi32(r, _mm256_set1_epi32(p->output_zero_point)), y);
 }
 
 /* Rows [begin, end) of `channels` elements: whole vectors of 8, the rest as the reference. */
-NPU_X86_RANGE void npu_x86_prelu(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
-                                 int64_t begin, int64_t end) {
+NPU_X86 void npu_x86_prelu_rows(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+                                int64_t begin, int64_t end, int32_t rounding) {
     const int64_t channels = p->channels;
     for (int64_t row = begin; row < end; ++row) {
         const int8_t* in = x + row * channels;
         int8_t* out = y + row * channels;
         int64_t c = 0;
-        for (; c + 8 <= channels; c += 8) npu_x86_prelu8(p, in + c, slope + c, out + c);
+        for (; c + 8 <= channels; c += 8) npu_x86_prelu8(p, in + c, slope + c, out + c, rounding);
         for (; c < channels; ++c) {
             const int32_t v = (int32_t)in[c] - p->input_zero_point;
-            out[c] = v >= 0 ? npu_requantize(v, p->positive_multiplier, p->positive_shift, p->output_zero_point, p->act_min, p->act_max)
-                            : npu_requantize(v * slope[c], p->negative_multiplier, p->negative_shift, p->output_zero_point,
-                                             p->act_min, p->act_max);
+            out[c] = v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
+                                                      p->act_min, p->act_max, rounding)
+                            : npu_requantize_rounding(v * slope[c], p->negative_multiplier, p->negative_shift,
+                                                      p->output_zero_point, p->act_min, p->act_max, rounding);
         }
     }
+}
+
+/* npu_x86_prelu_rows with the spec's rounding made a constant. */
+NPU_X86_RANGE void npu_x86_prelu(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+                                 int64_t begin, int64_t end) {
+    if (p->rounding == NPU_ROUND_SINGLE) npu_x86_prelu_rows(p, x, slope, y, begin, end, NPU_ROUND_SINGLE);
+    else if (p->rounding == NPU_ROUND_DOUBLE) npu_x86_prelu_rows(p, x, slope, y, begin, end, NPU_ROUND_DOUBLE);
+    else npu_x86_prelu_rows(p, x, slope, y, begin, end, NPU_ROUND_DOUBLE_UP);
 }
 
 /* ---- softmax: npu_softmax_s8 with the compile-time tables (cpp/src/softmax.cc) ---- */
@@ -345,21 +403,32 @@ NPU_X86_RANGE void npu_x86_avg_pool(const npu_x86_pool_shape* s, const int8_t* i
     }
 }
 
-/* ---- mean over H, W: npu_global_avg_pool_s8 with single rounding ---- */
+/* ---- mean over H, W: npu_global_avg_pool_s8 ---- */
 
 typedef struct {
     int32_t pixels, channels, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max, bias;
+    int32_t rounding, block_rounding;
 } npu_x86_mean_shape;
+
+/* The 8 means of channels [c, c + 8) from their sums, with `rounding` (a constant in each caller). */
+NPU_X86 void npu_x86_mean8(const npu_x86_mean_shape* s, __m256i sum, int8_t* out, int32_t rounding) {
+    const int32_t offset = s->output_zero_point + s->bias;
+    const int64_t lo = (int64_t)s->act_min - offset, hi = (int64_t)s->act_max - offset;
+    const __m256i v = npu_x86_mbqm_rounding(sum, s->multiplier, s->shift, rounding, lo, hi);
+    npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(offset)), out);
+}
 
 /* Work items [begin, end) of the flat (batch, group of 8 channels) order; the channels after the last
  * whole group go with the batch's last group. Sums of (in - zp) over the pixels, 8 channels per
  * register; then the one requantisation (1 / pixels is in the multiplier), clamped to the activation
- * range less the zero point and bias (inside int32: the reference's int32 saturation cannot act). */
+ * range less the zero point and bias (inside int32: the reference's int32 saturation cannot act).
+ * A group of 8 lies wholly inside or wholly after the reference's blocks of NPU_MEAN_BLOCK, so it
+ * rounds as one of them. */
 NPU_X86_RANGE void npu_x86_mean(const npu_x86_mean_shape* s, const int8_t* input, int8_t* output, int64_t begin,
                                 int64_t end) {
     const int32_t channels = s->channels, groups = channels / 8, whole = groups * 8;
+    const int32_t block = channels - channels % NPU_MEAN_BLOCK;
     const int32_t offset = s->output_zero_point + s->bias;
-    const int64_t lo = (int64_t)s->act_min - offset, hi = (int64_t)s->act_max - offset;
     for (int64_t item = begin; item < end; ++item) {
         const int64_t b = groups > 0 ? item / groups : item;
         const int8_t* image = input + (size_t)b * s->pixels * channels;
@@ -370,14 +439,17 @@ NPU_X86_RANGE void npu_x86_mean(const npu_x86_mean_shape* s, const int8_t* input
             for (int32_t i = 0; i < s->pixels; ++i)
                 sum = _mm256_add_epi32(sum, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(image + (size_t)i * channels + c))));
             sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(s->pixels * s->input_zero_point));
-            const __m256i v = npu_x86_mbqm_x(sum, s->multiplier, s->shift, lo, hi);
-            npu_x86_store8(_mm256_add_epi32(v, _mm256_set1_epi32(offset)), out + c);
+            const int32_t rounding = c < block ? s->block_rounding : s->rounding;
+            if (rounding == NPU_ROUND_SINGLE) npu_x86_mean8(s, sum, out + c, NPU_ROUND_SINGLE);
+            else if (rounding == NPU_ROUND_DOUBLE) npu_x86_mean8(s, sum, out + c, NPU_ROUND_DOUBLE);
+            else npu_x86_mean8(s, sum, out + c, NPU_ROUND_DOUBLE_UP);
             if (c + 8 < whole) continue;
         }
         for (int32_t c = whole; c < channels; ++c) {
             int32_t sum = 0;
             for (int32_t i = 0; i < s->pixels; ++i) sum += (int32_t)image[(size_t)i * channels + c] - s->input_zero_point;
-            const int64_t mean = (int64_t)npu_multiply_by_quantized_multiplier(sum, s->multiplier, s->shift) + offset;
+            const int32_t rounding = c < block ? s->block_rounding : s->rounding;
+            const int64_t mean = (int64_t)npu_multiply_rounding(sum, s->multiplier, s->shift, rounding) + offset;
             out[c] = (int8_t)(mean < s->act_min ? s->act_min : (mean > s->act_max ? s->act_max : mean));
         }
     }

@@ -68,6 +68,40 @@ NPU_X86 __m256i npu_x86_mbqm_x(__m256i x, int32_t multiplier, int32_t shift, int
                         _mm256_set1_epi64x(hi));
 }
 
+/* npu_multiply_by_quantized_multiplier_double (TFLite's two roundings) on 8 lanes, clamped to [lo, hi]
+ * (saturated into int32: the result is an int32). The multiplier is in [0, 2^31), as every spec's,
+ * so SRDHM's one saturating case (INT32_MIN squared) cannot occur, and SRDHM is
+ * floor((x m + 2^30) / 2^31) for either sign of the product (gemmlowp's nudge 1 - 2^30 for negative
+ * products with truncation is that floor): bits 31..62 of the 64-bit sum, the even lanes' by a
+ * logical shift right by 31 and the odd lanes' by a shift left by 1 into their high halves. Then
+ * RoundingDivideByPOT by max(-shift, 0) as the reference writes it, without a wider type: the
+ * arithmetic shift plus one where the remainder passes the threshold (mask / 2, and one more for
+ * negative values when ties go away from zero). */
+NPU_X86 __m256i npu_x86_mbqm_double(__m256i x, int32_t multiplier, int32_t shift, int ties_up, int64_t lo, int64_t hi) {
+    const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    x = _mm256_sll_epi32(x, _mm_cvtsi32_si128(left)); /* wraps, as the reference's uint32 shift */
+    const __m256i m = _mm256_set1_epi32(multiplier), nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 31);
+    const __m256i odd = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m), nudge), 1);
+    __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+    if (right > 0) {
+        const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+        __m256i threshold = _mm256_set1_epi32(mask >> 1);
+        if (!ties_up) threshold = _mm256_sub_epi32(threshold, _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
+        const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(high, _mm256_set1_epi32(mask)), threshold);
+        high = _mm256_sub_epi32(_mm256_sra_epi32(high, _mm_cvtsi32_si128(right)), up);
+    }
+    const int32_t low = lo < INT32_MIN ? INT32_MIN : (int32_t)lo, top = hi > INT32_MAX ? INT32_MAX : (int32_t)hi;
+    return _mm256_min_epi32(_mm256_max_epi32(high, _mm256_set1_epi32(low)), _mm256_set1_epi32(top));
+}
+
+/* npu_multiply_rounding on 8 lanes (one multiplier and shift), clamped to [lo, hi]. */
+NPU_X86 __m256i npu_x86_mbqm_rounding(__m256i x, int32_t multiplier, int32_t shift, int32_t rounding, int64_t lo,
+                                      int64_t hi) {
+    if (rounding == NPU_ROUND_SINGLE) return npu_x86_mbqm_x(x, multiplier, shift, lo, hi);
+    return npu_x86_mbqm_double(x, multiplier, shift, rounding == NPU_ROUND_DOUBLE_UP, lo, hi);
+}
+
 /* 8 int32 lanes already in [-128, 127] -> 8 bytes at y. */
 NPU_X86 void npu_x86_store8(__m256i v, int8_t* y) {
     const __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

@@ -12,35 +12,7 @@ import pytest
 from compiler.coral.kernel_runner import KernelCase, run_kernel_cases
 from compiler.coral.simulator import check_simulator_tools
 from compiler.quant.reference.elementwise import dequantize
-
-SCALES = [0.25, 1 / 255, 0.0392157, 7.3, 1e-6]
-ZERO_POINTS = [-128, -3, 0, 127]
-SIZES = [1, 17, 255, 256, 257, 1000]
-
-
-def values(rng, scale: float, size: int) -> np.ndarray:
-    ties = (rng.integers(-300, 300, size) + 0.5) * np.float32(0.25)  # exact halves when scale is 0.25
-    spread = rng.normal(0, 100, size) * scale
-    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -1e-45, 3e38, -3e38, 127.5 * scale, -128.5 * scale])
-    pool = np.concatenate([ties, spread, special]).astype(np.float32)
-    return rng.choice(pool, size).astype(np.float32)
-
-
-def cases():
-    rng = np.random.default_rng(42)
-    rows = []
-    for number, size in enumerate(SIZES):
-        for vector in (True, False):
-            scale, zero_point = SCALES[number % len(SCALES)], ZERO_POINTS[number % len(ZERO_POINTS)]
-            params = {"size": size, "scale": float(np.float32(scale)), "zero_point": zero_point}
-            x = values(rng, scale, size)
-            rows.append((f"{size}-{'rvv' if vector else 'c'}", params, x, vector))
-    for scale in SCALES:  # every scale against every zero point, one size
-        for zero_point in ZERO_POINTS:
-            params = {"size": 300, "scale": float(np.float32(scale)), "zero_point": zero_point}
-            rows.append((f"s{scale}-z{zero_point}", params, values(rng, scale, 300), True))
-    return rows
-
+from quantize_cases import SCALES, ZERO_POINTS, cases, dequantize_cases
 
 def test_quantize_matches_kernels_ref_bit_for_bit(tmp_path):
     check_simulator_tools()
@@ -64,29 +36,6 @@ def test_a_bad_scale_is_refused():
     for scale in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(codegen.SpecError, match="not a positive finite float"):
             codegen.emit("quantize", "q", {"size": 4, "scale": scale, "zero_point": 0})
-
-
-def dequantize_cases():
-    rng = np.random.default_rng(7)
-    rows = []
-    every_byte = np.arange(-128, 128, dtype=np.int8)
-    for number, scale in enumerate(SCALES + [3e38 / 200, 1e-40]):  # products that overflow, subnormal scale
-        for zero_point in ZERO_POINTS:
-            params = {"size": 256, "scale": float(np.float32(scale)), "zero_point": zero_point}
-            rows.append((f"every-byte-s{scale}-z{zero_point}", params, rng.permutation(every_byte), number % 2 == 0))
-    for size in SIZES:
-        params = {"size": size, "scale": float(np.float32(0.0392157)), "zero_point": -3}
-        rows += [(f"{size}-{kind}", params, rng.integers(-128, 128, size).astype(np.int8), kind == "rvv")
-                 for kind in ("rvv", "c")]
-    for number, size in enumerate([1, 7, 8, 9, 15, 17, 256, 257, 1000, 1007]):
-        scale, zero_point = SCALES[number % len(SCALES)], ZERO_POINTS[number % len(ZERO_POINTS)]
-        params = {"size": size, "scale": float(np.float32(scale)), "zero_point": zero_point, "block": 8}
-        x = rng.integers(-128, 128, size).astype(np.int8)
-        rows += [(f"block8-{size}-{kind}", params, x, kind == "rvv") for kind in ("rvv", "c")]
-    for zero_point in ZERO_POINTS:  # every byte in the blocks' form
-        params = {"size": 256, "scale": float(np.float32(0.1)), "zero_point": zero_point, "block": 8}
-        rows.append((f"block8-every-byte-z{zero_point}", params, rng.permutation(every_byte), True))
-    return rows
 
 
 def test_dequantize_matches_kernels_ref_bit_for_bit(tmp_path):

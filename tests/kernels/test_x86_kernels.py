@@ -5,8 +5,8 @@ extreme zero points / weights / multipliers / clamps, all three roundings); ever
 kernel is compiled natively (the host build's flags) and run through ctypes beside the reference C
 kernel (compiler.quant._ref_conv), once on the calling thread and once split over the TVM runtime's
 threads (npu_parallel.h). The element-wise and pooling kernels take the RVV kernel tests' cases
-(elementwise_cases.py). Grouped convolutions and depth multipliers > 1 have no x86
-kernel: the codegen says so and the host build keeps kernels/ref for them.
+(elementwise_cases.py). Grouped convolutions (depth multipliers > 1 too) are one kernel per group;
+past 32 groups the codegen says so and the host build keeps kernels/ref.
 Needs an x86-64 CPU with AVX2 (the CI machines have it); elsewhere the test fails saying so.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tvm
 import move_cases
+import quantize_cases
 import prelu_cases
 import resize_cases
 import softmax_cases
@@ -78,10 +79,10 @@ def compile_kernels(sources: list[str], folder, cflags=()) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
-def run_kernel(library, name, inputs, out_shape, scratch_bytes) -> np.ndarray:
-    """NAME(input, [input2,] output, scratch) on the int8 array(s) `inputs`."""
+def run_kernel(library, name, inputs, out_shape, scratch_bytes, out_dtype=np.int8) -> np.ndarray:
+    """NAME(input, [input2,] output, scratch) on the array(s) `inputs`."""
     inputs = [np.ascontiguousarray(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
-    out = np.empty(out_shape, np.int8)
+    out = np.empty(out_shape, out_dtype)
     scratch = np.zeros(max(scratch_bytes, 1) + 32, np.int8)
     pointers = [a.ctypes.data_as(ctypes.c_void_p) for a in (*inputs, out, scratch)]
     getattr(library, name)(*pointers)
@@ -157,7 +158,7 @@ def test_both_product_forms(seed, host, tmp_path):
     where it has them (the library then holds vpdpbusd), the pairs where it has not (then it holds
     none). Extreme zero points and weights, every rounding, in_c not a multiple of 4, tap counts not
     a multiple of 4; the other tests run the native form."""
-    convs = [*random_cases(random_conv_case, 7600 + seed, 16, x86_conv),
+    convs = [*random_cases(random_conv_case, 7600 + seed, 16),
              *random_cases(random_wide_conv_case, 7650 + seed, 12)]  # depthwise over whole 16-lane vectors
     dense = random_cases(random_dense_case, 7700 + seed, 10)
     assert any(x.shape[3] % 4 for x, *_ in convs) and any(kwargs["groups"] >= 16 for *_, kwargs in convs)
@@ -169,15 +170,13 @@ def test_both_product_forms(seed, host, tmp_path):
     assert ("vpdpbusd" in listing) == has_flags(VNNI_FLAGS), f"VNNI flags {has_flags(VNNI_FLAGS)}"
 
 
-def x86_conv(case) -> bool:
-    x, w, _, kwargs = case
-    groups = kwargs["groups"]
-    return groups == 1 or (groups == x.shape[3] and w.shape[0] == groups)
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_conv2d_matches_reference(seed, host, tmp_path):
-    check_cases("conv2d", random_cases(random_conv_case, 7000 + seed, 30, x86_conv), host, tmp_path)
+    """test_conv_dense.py's random convolutions: groups 1, depthwise, grouped and depth multipliers > 1."""
+    cases = random_cases(random_conv_case, 7000 + seed, 30)
+    assert any(1 < kwargs["groups"] < x.shape[3] for x, _, _, kwargs in cases)  # grouped
+    assert any(kwargs["groups"] == x.shape[3] < w.shape[0] for x, w, _, kwargs in cases)  # depth multiplier
+    check_cases("conv2d", cases, host, tmp_path)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -228,14 +227,24 @@ def test_wide_layers_cross_every_tile_boundary(host, tmp_path):
     check_cases("conv2d", cases, host, tmp_path)
 
 
-def test_grouped_convolution_is_left_to_the_reference(host):
-    params = dict(batches=1, in_h=4, in_w=4, in_c=4, out_h=4, out_w=4, out_c=4, kernel_h=1, kernel_w=1, stride_h=1,
-                  stride_w=1, pad_top=0, pad_left=0, groups=2, input_zero_point=0, output_zero_point=0, act_min=-128,
+def test_grouped_convolutions(host, tmp_path):
+    """Grouped convolutions as one groups-1 kernel per group over its channel slices: 32 groups (the
+    most that get kernels), a depth multiplier of 3 over 8 channels, groups of 1x1 kernels whose
+    channels are a multiple of 4, all bit-exact; 33 groups are left to kernels/ref, the reason named."""
+    rng = np.random.default_rng(7260)
+    cases = []
+    for (c, o, groups, k) in [(64, 64, 32, 3), (8, 24, 8, 3), (48, 96, 4, 1), (6, 9, 3, 3)]:
+        x, w, bias, kwargs = random_values(rng, (1, 7, 6, c), (o, k, k, c // groups), k * k * (c // groups), False)
+        cases.append((x, w, bias, dict(stride=(1, 1), dilation=(1, 1), padding=(k // 2,) * 4, groups=groups,
+                                       rounding=len(cases) % 3, **kwargs)))
+    check_cases("conv2d", cases, host, tmp_path)
+    params = dict(batches=1, in_h=4, in_w=4, in_c=66, out_h=4, out_w=4, out_c=66, kernel_h=1, kernel_w=1, stride_h=1,
+                  stride_w=1, pad_top=0, pad_left=0, groups=33, input_zero_point=0, output_zero_point=0, act_min=-128,
                   act_max=127)
-    assert "grouped convolution" in codegen.validate("conv2d", params, None, host)
-    with pytest.raises(codegen.SpecError, match="grouped convolution"):
-        codegen.emit("conv2d", "k", params, {"weight": np.zeros((4, 1, 1, 2), np.int8),
-                                             "multiplier": np.ones(4, np.int32), "shift": np.zeros(4, np.int32)},
+    assert "33 groups" in codegen.validate("conv2d", params, None, host)
+    with pytest.raises(codegen.SpecError, match="up to 32 groups"):
+        codegen.emit("conv2d", "k", params, {"weight": np.zeros((66, 1, 1, 2), np.int8),
+                                             "multiplier": np.ones(66, np.int32), "shift": np.zeros(66, np.int32)},
                      target=host)
 
 
@@ -278,18 +287,15 @@ X86_ELEMENTWISE = ("add", "concat", "mul", "lut", "requantize", "max_pool2d", "a
 
 def test_elementwise_and_pooling_match_reference(host, tmp_path):
     """The element-wise and pooling cases of the RVV kernel tests (elementwise_cases.py: random specs over
-    each kernel's whole domain, and real layers large enough to be split over threads); those with
-    TFLite's double rounding are refused (kernels/ref runs them), the rest are bit-exact."""
-    cases, refused = [], []
-    for spec in [*specs(), *benchmark_specs()]:
-        if spec.kernel not in X86_ELEMENTWISE:
-            continue
-        why = codegen.validate(spec.kernel, spec.params, None, host)
-        (cases if why == "" else refused).append((spec, why))
-    assert {spec.kernel for spec, _ in cases} == set(X86_ELEMENTWISE)
-    assert refused and all("double rounding" in why for _, why in refused), refused[:3]
-    assert all(spec.params.get("rounding", 0) or spec.params.get("block_rounding", 0) for spec, _ in refused)
-    assert_specs_match([spec for spec, _ in cases], lambda spec: spec.arrays, lambda spec: spec.inputs, host, tmp_path)
+    each kernel's whole domain, in every rounding, and real layers large enough to be split over
+    threads): every one has an x86 kernel, bit-exact to kernels/ref."""
+    cases = [spec for spec in [*specs(), *benchmark_specs()] if spec.kernel in X86_ELEMENTWISE]
+    assert {spec.kernel for spec in cases} == set(X86_ELEMENTWISE)
+    for spec in cases:
+        assert codegen.validate(spec.kernel, spec.params, None, host) == "", spec.label
+    double = [spec for spec in cases if spec.params.get("rounding", 0) or spec.params.get("block_rounding", 0)]
+    assert {spec.kernel for spec in double} >= {"mul", "global_avg_pool2d"}, "no TFLite double rounding among the cases"
+    assert_specs_match(cases, lambda spec: spec.arrays, lambda spec: spec.inputs, host, tmp_path)
 
 
 def assert_specs_match(specs, arrays, inputs, host, tmp_path):
@@ -306,12 +312,12 @@ def assert_specs_match(specs, arrays, inputs, host, tmp_path):
 
 def test_prelu_matches_reference(host, tmp_path):
     """The coral-npu PReLU tests' specs (per-channel and scalar slopes, every shift pair, extreme zero
-    points, channel counts below and above a vector, empty tensors): single rounding bit-exact, serial
-    and threaded; TFLite's double rounding refused (kernels/ref runs it)."""
-    specs = prelu_cases.SPECS + prelu_cases.BENCHMARKS
-    refused = [spec for spec in specs if codegen.validate("prelu", spec.params, None, host)]
-    cases = [spec for spec in specs if spec not in refused]
-    assert refused and all(spec.params["rounding"] for spec in refused)
+    points, channel counts below and above a vector, empty tensors, every rounding): bit-exact, serial
+    and threaded."""
+    cases = prelu_cases.SPECS + prelu_cases.BENCHMARKS
+    for spec in cases:
+        assert codegen.validate("prelu", spec.params, None, host) == "", spec.label
+    assert {spec.params["rounding"] for spec in cases} == {0, 1, 2}
     assert len(cases) >= 15 and any(spec.params["channels"] % 8 for spec in cases)
     assert_specs_match(cases, lambda spec: dict(alpha=spec.alpha), lambda spec: spec.x, host, tmp_path)
 
@@ -372,3 +378,23 @@ def test_quantize_matches_reference(host, tmp_path):
             expected = c_elementwise.quantize(x, scale, zp)
             actual = run_kernel(library, f"q{i}", x, expected.shape, out.scratch_bytes)
             np.testing.assert_array_equal(actual, expected, err_msg=f"quantize scale {scale} zp {zp} parallel={parallel}")
+
+
+def test_dequantize_matches_reference(host, tmp_path):
+    """int8 -> float32 at a float output: the coral-npu dequantize tests' cases (every byte at every scale
+    and zero point, an overflowing and a subnormal scale, LiteRT's blocks of 8 around their boundary),
+    and sizes past the 4096-element slices with and without blocks; float32 bit patterns compared."""
+    rng = np.random.default_rng(7700)
+    rows = [(label, params, x) for label, params, x, _ in quantize_cases.dequantize_cases()]
+    for size, block in [(10001, 0), (10001, 8), (8192, 8)]:
+        params = {"size": size, "scale": float(np.float32(0.0392157)), "zero_point": -3, "block": block}
+        rows.append((f"large-{size}-block{block}", params, rng.integers(-128, 128, size).astype(np.int8)))
+    emitted = [codegen.emit("dequantize", f"d{i}", params, {}, target=host) for i, (_, params, _) in enumerate(rows)]
+    library = compile_kernels([out.source for out in emitted], tmp_path)
+    for parallel in (False, True):
+        set_parallel_launch(library, parallel)
+        for i, ((label, params, x), out) in enumerate(zip(rows, emitted)):
+            expected = c_elementwise.dequantize(x, params["scale"], params["zero_point"], params.get("block", 0))
+            actual = run_kernel(library, f"d{i}", x, expected.shape, out.scratch_bytes, np.float32)
+            bad = np.flatnonzero(actual.view(np.uint32) != expected.view(np.uint32))
+            assert bad.size == 0, (label, parallel, x[bad[:5]], actual[bad[:5]], expected[bad[:5]])

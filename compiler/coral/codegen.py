@@ -39,7 +39,7 @@ class Emitted:
 def emit(kernel: str, name: str, params: dict, arrays: dict | None = None, schedule: dict | None = None,
          vector: bool = True, target=None) -> Emitted:
     """C for one kernel; SpecError for a malformed spec, an unknown knob or an invalid schedule."""
-    out = _native().emit(kernel, name, spec_params(params), _arrays(arrays or {}), isa(target), schedule, vector)
+    out = _native().emit(kernel, name, spec_params(params), _arrays(arrays or {}, kernel), isa(target), schedule, vector)
     return Emitted(out["source"], out["scratch_bytes"], out["constant_bytes"], out["schedule"])
 
 
@@ -113,13 +113,23 @@ def spec_params(params: dict) -> dict:
     return converted
 
 
-def _arrays(arrays: dict) -> dict:
-    """Known constants as their reference dtype (values must fit it), others as given; None = absent."""
+# Kernels whose bias is int64 (16x8 layers): the codegen takes it as int32 halves bias_hi, bias_lo.
+WIDE_BIAS_KERNELS = ("conv2d_s16x8", "dense_s16x8")
+
+
+def _arrays(arrays: dict, kernel: str = "") -> dict:
+    """Known constants as their reference dtype (values must fit it), others as given; None = absent.
+    An int64 bias (WIDE_BIAS_KERNELS) goes as its high and low int32 words, bias_hi and bias_lo."""
     converted = {}
     for key, value in arrays.items():
         if value is None:
             continue
         value = np.asarray(value)
+        if key == "bias" and kernel in WIDE_BIAS_KERNELS:
+            wide = value.astype(np.int64)
+            converted["bias_hi"] = np.ascontiguousarray((wide >> 32).astype(np.int32))
+            converted["bias_lo"] = np.ascontiguousarray((wide & 0xFFFFFFFF).astype(np.uint32).view(np.int32))
+            continue
         dtype = _ARRAY_DTYPES.get(key)
         if dtype is not None and value.dtype != dtype:
             info = np.iinfo(dtype)

@@ -9,7 +9,7 @@ for the reference outputs the autotuner checks candidates against (coral/kernel_
 import numpy as np
 
 from compiler.codegen.ffi_abi import array_literal, ctype
-from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations
+from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations, constant_dtype
 from compiler.coral.memory_plan import ALIGN
 from compiler.names import c_comment
 
@@ -23,6 +23,14 @@ def weights_array(name: str, array: np.ndarray) -> str:
     """A constant array in section .weights (the profile's weights region)."""
     return (f"static const {ctype(str(array.dtype))} {name}[{max(array.size, 1)}] "
             f"__attribute__((section(\".weights\"), aligned({ALIGN}))) = {array_literal(np.ascontiguousarray(array))};")
+
+
+def as_constant(kernel: str, key: str, array) -> np.ndarray:
+    """A constant operand in the element type kernels/ref's function takes (ValueError if a value does not fit)."""
+    array, dtype = np.asarray(array), np.dtype(constant_dtype(kernel, key))
+    if array.dtype != dtype and array.size and (array.min() < np.iinfo(dtype).min or array.max() > np.iinfo(dtype).max):
+        raise ValueError(f"{kernel} constant '{key}' holds values outside {dtype.name}")
+    return array.astype(dtype)
 
 
 def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, signature: str, num_inputs: int,
@@ -46,8 +54,9 @@ def ref_layer_source(kernel: str, params: dict, arrays: dict, function: str, sig
             if array is None:
                 call_args.append("NULL")
                 continue
-            lines.append(weights_array(f"{function}_{key}", np.asarray(array)))
-            constant_bytes += np.asarray(array).nbytes
+            array = as_constant(kernel, key, array)
+            lines.append(weights_array(f"{function}_{key}", array))
+            constant_bytes += array.nbytes
             call_args.append(f"{function}_{key}")
     lines += ["", signature + " {", "  (void)scratch;"]
     if kernel == "concat":

@@ -64,6 +64,23 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return np.clip(rounded, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
+def reduced_multiplier_16(multiplier):
+    """TFLite's 15-bit multiplier for int64 accumulators: (multiplier + 2^15) >> 16, and 0x7FFF from
+    0x7FFF0000 on (where the rounding would reach 2^15)."""
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    return np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+
+
+def multiply_by_quantized_multiplier_16(x, multiplier, shift):
+    """TFLite's MultiplyByQuantizedMultiplier for the int64 accumulators of 16x8 layers:
+    (x * reduced + 2^(14 - shift)) >> (15 - shift), reduced = reduced_multiplier_16(multiplier),
+    shift in [-31, 7], |x| < 2^47 (so the product stays inside int64). Returned as int64: TFLite
+    truncates to int32, asserting the value fits; callers clamp."""
+    x = np.asarray(x, dtype=np.int64)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    return (x * reduced_multiplier_16(multiplier) + (np.int64(1) << (total_shift - 1))) >> total_shift
+
+
 def saturating_rounding_doubling_high_mul(a, b):
     """gemmlowp's SaturatingRoundingDoublingHighMul: (2 a b) / 2^32 rounded to nearest, ties up
     (its nudge 1 - 2^30 for negative products, then division truncating toward zero, is that), and

@@ -32,7 +32,7 @@ typedef struct {
     int32_t pad_top, pad_left;
     int32_t groups;
     int32_t input_zero_point, output_zero_point;
-    int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] (int16's range for 16x8) */
     int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
 } npu_conv2d_params;
 
@@ -53,6 +53,14 @@ typedef struct {
  * multiplier/shift [out_features], output [batches][out_features]. */
 void npu_dense_s8(const npu_dense_params* p, const int8_t* input, const int8_t* weight, const int32_t* bias,
                   const int32_t* multiplier, const int32_t* shift, int8_t* output);
+
+/* 16x8 (int16 activations, int8 weights; compiler/quant/reference/conv16x8.py): the same params
+ * structs with both zero points 0 and the clamp in int16; an int64 bias (|bias| < 2^46) or NULL;
+ * int64 accumulators; npu_requantize16 (npu_quant.h), shift in [-31, 7]. */
+void npu_conv2d_s16x8(const npu_conv2d_params* p, const int16_t* input, const int8_t* filter, const int64_t* bias,
+                      const int32_t* multiplier, const int32_t* shift, int16_t* output);
+void npu_dense_s16x8(const npu_dense_params* p, const int16_t* input, const int8_t* weight, const int64_t* bias,
+                     const int32_t* multiplier, const int32_t* shift, int16_t* output);
 
 #ifdef __cplusplus
 }

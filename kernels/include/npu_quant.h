@@ -76,4 +76,22 @@ static inline int8_t npu_requantize_rounding(int32_t acc, int32_t multiplier, in
     return (int8_t)value;
 }
 
+/* 16x8 layers (int16 activations, int8 weights; compiler/quant/reference/conv16x8.py): TFLite's
+ * MultiplyByQuantizedMultiplier for int64 accumulators, the multiplier rounded to 15 bits, one
+ * rounding; shift in [-31, 7], |x| < 2^47. The int64 result is clamped by the caller (TFLite
+ * truncates it to int32, asserting it fits). */
+static inline int64_t npu_multiply_by_quantized_multiplier_16(int64_t x, int32_t multiplier, int32_t shift) {
+    const int64_t reduced = multiplier < 0x7FFF0000 ? ((int64_t)multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int total_shift = 15 - shift;
+    return (x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift;
+}
+
+/* int64 accumulator -> int16, clamped to [act_min, act_max] (zero points are 0). */
+static inline int16_t npu_requantize16(int64_t acc, int32_t multiplier, int32_t shift, int32_t act_min, int32_t act_max) {
+    int64_t value = npu_multiply_by_quantized_multiplier_16(acc, multiplier, shift);
+    value = value < act_min ? act_min : value;
+    value = value > act_max ? act_max : value;
+    return (int16_t)value;
+}
+
 #endif /* NPU_QUANT_H */

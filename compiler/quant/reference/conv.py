@@ -54,25 +54,28 @@ def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0,
     a = validate_conv_args(x, w, bias, stride=stride, dilation=dilation, padding=padding, groups=groups,
                            input_zero_point=input_zero_point, output_zero_point=output_zero_point,
                            multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
-    n, o, kh, kw, cg = a.x.shape[0], *a.w.shape
-    (sh, sw), (dh, dw), (pt, pl, pb, pr), groups = a.stride, a.dilation, a.padding, a.groups
-    q = a.quant
+    acc = conv_accumulate(a.x.astype(np.int64) - a.quant.input_zero_point, a.w, a.geometry)
+    return requantize_accumulator(acc, a.quant, "conv2d accumulator")
 
-    # Centre the input on its zero point, then pad with zeros: a padded tap contributes nothing.
-    centred = a.x.astype(np.int64) - q.input_zero_point
+
+def conv_accumulate(centred, w, g: "ConvGeometry"):
+    """int64 [N, out_h, out_w, O]: sum over taps and the group's input channels of centred * filter, for
+    an input already centred on its zero point (int64 NHWC) and an OHWI filter; padding contributes 0."""
+    n, (o, kh, kw, cg) = centred.shape[0], w.shape
+    (sh, sw), (dh, dw), (pt, pl, pb, pr), groups = g.stride, g.dilation, g.padding, g.groups
     centred = np.pad(centred, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     # Group view: input channels [G, Cg], filter [G, Og, kh, kw, Cg], accumulator [N, oh, ow, G, Og].
     og = o // groups
-    filt = a.w.astype(np.int64).reshape(groups, og, kh, kw, cg)
-    acc = np.zeros((n, a.out_h, a.out_w, groups, og), dtype=np.int64)
+    filt = w.astype(np.int64).reshape(groups, og, kh, kw, cg)
+    acc = np.zeros((n, g.out_h, g.out_w, groups, og), dtype=np.int64)
     for ky in range(kh):
         for kx in range(kw):
             # The input pixels tap (ky, kx) reads for every output pixel: [N, out_h, out_w, C].
             y0, x0 = ky * dh, kx * dw
-            window = centred[:, y0:y0 + (a.out_h - 1) * sh + 1:sh, x0:x0 + (a.out_w - 1) * sw + 1:sw, :]
-            window = window.reshape(n, a.out_h, a.out_w, groups, cg)
+            window = centred[:, y0:y0 + (g.out_h - 1) * sh + 1:sh, x0:x0 + (g.out_w - 1) * sw + 1:sw, :]
+            window = window.reshape(n, g.out_h, g.out_w, groups, cg)
             acc += np.einsum("nhwgc,goc->nhwgo", window, filt[:, :, ky, kx, :])
-    return requantize_accumulator(acc.reshape(n, a.out_h, a.out_w, o), q, "conv2d accumulator")
+    return acc.reshape(n, g.out_h, g.out_w, o)
 
 
 # ----------------------------------------------------------------------------------------
@@ -94,17 +97,23 @@ class QuantArgs(NamedTuple):
     rounding: int = 0  # fixed_point.ROUNDINGS index
 
 
-class ConvArgs(NamedTuple):
-    """Checked conv2d_s8 arguments (validate_conv_args)."""
+class ConvGeometry(NamedTuple):
+    """A convolution's checked geometry (validate_conv_geometry)."""
 
-    x: np.ndarray  # int8 [N, H, W, C] (as given: not necessarily contiguous)
-    w: np.ndarray  # int8 [O, kh, kw, C // groups]
     stride: tuple[int, int]
     dilation: tuple[int, int]
     padding: tuple[int, int, int, int]  # top, left, bottom, right
     groups: int
     out_h: int  # >= 1
     out_w: int  # >= 1
+
+
+class ConvArgs(NamedTuple):
+    """Checked conv2d_s8 arguments (validate_conv_args)."""
+
+    x: np.ndarray  # int8 [N, H, W, C] (as given: not necessarily contiguous)
+    w: np.ndarray  # int8 [O, kh, kw, C // groups]
+    geometry: ConvGeometry
     quant: QuantArgs
 
 
@@ -113,8 +122,19 @@ def validate_conv_args(x, w, bias, *, stride, dilation, padding, groups, input_z
     """conv2d_s8's arguments checked (ValueError on inconsistent shapes or out-of-range values) and normalised."""
     x = _int8_array(x, "input", 4)
     w = _int8_array(w, "filter", 4)
-    n, h, wd, c = x.shape
-    o, kh, kw, cg = w.shape
+    geometry = validate_conv_geometry(x.shape, w.shape, stride=stride, dilation=dilation, padding=padding,
+                                      groups=groups)
+    quant = validate_quant_args(bias, w.shape[0], input_zero_point=input_zero_point,
+                                output_zero_point=output_zero_point, multiplier=multiplier, shift=shift,
+                                act_min=act_min, act_max=act_max, rounding=rounding)
+    return ConvArgs(x, w, geometry, quant)
+
+
+def validate_conv_geometry(x_shape, w_shape, *, stride, dilation, padding, groups) -> ConvGeometry:
+    """An NHWC input's and OHWI filter's shapes with the stride, dilation, padding and groups: checked
+    (ValueError) and the output size computed."""
+    n, h, wd, c = x_shape
+    o, kh, kw, cg = w_shape
     sh, sw = _ints(stride, "stride", 2, minimum=1)
     dh, dw = _ints(dilation, "dilation", 2, minimum=1)
     pt, pl, pb, pr = _ints(padding, "padding", 4, minimum=0)
@@ -122,29 +142,22 @@ def validate_conv_args(x, w, bias, *, stride, dilation, padding, groups, input_z
     if groups < 1 or c % groups or o % groups:
         raise ValueError(f"groups={groups} must divide input channels {c} and output channels {o}")
     if cg != c // groups:
-        raise ValueError(f"filter shape {w.shape} (OHWI) needs I = C / groups = {c // groups}, got {cg}")
+        raise ValueError(f"filter shape {tuple(w_shape)} (OHWI) needs I = C / groups = {c // groups}, got {cg}")
     if kh < 1 or kw < 1 or o < 1 or c < 1:
-        raise ValueError(f"empty channels or filter: input {x.shape}, filter {w.shape}")
+        raise ValueError(f"empty channels or filter: input {tuple(x_shape)}, filter {tuple(w_shape)}")
     out_h = conv2d_output_size(h, kh, sh, dh, pt, pb)
     out_w = conv2d_output_size(wd, kw, sw, dw, pl, pr)
     if out_h < 1 or out_w < 1:
         raise ValueError(f"empty output {out_h}x{out_w}: input {h}x{wd}, dilated kernel "
                          f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}, padding {padding}")
-    quant = validate_quant_args(bias, o, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                                multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
-    return ConvArgs(x, w, (sh, sw), (dh, dw), (pt, pl, pb, pr), groups, out_h, out_w, quant)
+    return ConvGeometry((sh, sw), (dh, dw), (pt, pl, pb, pr), groups, out_h, out_w)
 
 
 def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, multiplier, shift, act_min,
                         act_max, rounding=0) -> QuantArgs:
     """bias: int32 [channels] or None; multiplier, shift: [channels] or [1] (per tensor), broadcast to [channels]."""
     bias = None if bias is None else _int32_vector(bias, "bias", channels)
-    multiplier = _int32_vector(multiplier, "multiplier", channels, allow_scalar=True)
-    shift = _int32_vector(shift, "shift", channels, allow_scalar=True)
-    if np.any(multiplier < 0):
-        raise ValueError("multiplier must be in [0, 2**31)")
-    if np.any((shift < -31) | (shift > 30)):
-        raise ValueError(f"shift must be in [-31, 30], got {shift.min()}..{shift.max()}")
+    multiplier, shift = validate_multipliers(multiplier, shift, channels, max_shift=30)
     values = tuple(int(v) for v in (input_zero_point, output_zero_point, act_min, act_max))
     for name, value in zip(("input_zero_point", "output_zero_point", "act_min", "act_max"), values):
         if not INT8_MIN <= value <= INT8_MAX:
@@ -152,6 +165,18 @@ def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, 
     if values[2] > values[3]:
         raise ValueError(f"act_min={values[2]} > act_max={values[3]}")
     return QuantArgs(bias, multiplier, shift, *values, rounding_code(rounding))
+
+
+def validate_multipliers(multiplier, shift, channels, *, max_shift, what=""):
+    """multiplier in [0, 2**31) and shift in [-31, max_shift], [channels] or [1] (per tensor), broadcast
+    to [channels] as int64 (ValueError otherwise; `what` names the layer kind in the message)."""
+    multiplier = _int32_vector(multiplier, "multiplier", channels, allow_scalar=True)
+    shift = _int32_vector(shift, "shift", channels, allow_scalar=True)
+    if np.any(multiplier < 0):
+        raise ValueError("multiplier must be in [0, 2**31)")
+    if np.any((shift < -31) | (shift > max_shift)):
+        raise ValueError(f"shift must be in [-31, {max_shift}]{what}, got {shift.min()}..{shift.max()}")
+    return multiplier, shift
 
 
 def requantize_accumulator(acc, quant: QuantArgs, what):

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tvm import relax
 from tvm.relax.dpl import is_const, is_op, wildcard
 
 from compiler.analysis import static_shape
@@ -35,7 +36,43 @@ def _activation(kind, x, annotations):
         annotations["activation"] = is_op("relax.nn.relu")(x)
     elif kind == "clip":
         annotations["activation"] = is_op("relax.clip")(x, wildcard(), wildcard())
+    elif kind == "hardswish":
+        annotations["activation"] = _hardswish(x, annotations)
     return annotations.get("activation", x)
+
+
+def _hardswish(x, annotations):
+    """x * clip(x + 3, 0, 6) / 6, as TVM imports ONNX's HardSwish (the division first) and as older
+    exporters write it (the division last); `x` is one pattern, so both uses must be the same tensor."""
+    gate = annotations["hardswish_clip"] = is_op("relax.clip")(is_op("relax.add")(x, is_const()), wildcard(), wildcard())
+    first = annotations["hardswish_divide_first"] = is_op("relax.divide")(gate, is_const())
+    product = is_op("relax.multiply")(x, gate) | is_op("relax.multiply")(gate, x)
+    last = annotations["hardswish_divide_last"] = is_op("relax.divide")(product, is_const())
+    return is_op("relax.multiply")(x, first) | is_op("relax.multiply")(first, x) | last
+
+
+def is_hardswish(ctx) -> bool:
+    """The hardswish chain's constants are 3, (0, 6) and 6."""
+    clip = ctx.annotated_expr["hardswish_clip"]
+    found = [ctx.annotated_expr.get(key) for key in ("hardswish_divide_first", "hardswish_divide_last")]
+    divide = next(expr for expr in found if expr is not None)
+    return (_scalar(clip.args[1]), _scalar(clip.args[2]), _scalar(divide.args[1])) == (0.0, 6.0, 6.0) and _adds_three(ctx, clip)
+
+
+def _adds_three(ctx, clip) -> bool:
+    """The clip's input is x + 3 (through its bound variable in a dataflow block)."""
+    add = clip.args[0]
+    if isinstance(add, relax.Var):
+        add = ctx.matched_bindings.get(add)
+    return isinstance(add, relax.Call) and _scalar(add.args[1]) == 3.0
+
+
+def _scalar(expr):
+    """A scalar constant's or a PrimValue's value as a float, else None."""
+    from compiler.quant.unary_function import scalar_value
+
+    value = scalar_value(expr)
+    return value if value is not None else scalar_value(getattr(expr, "value", None))
 
 
 def _chain_name(base, bias, residual, activation):
@@ -60,9 +97,10 @@ def _conv_row(depthwise, bias, residual, activation) -> PatternRow:
                 and _is_depthwise(conv_call) == depthwise
                 and (not bias or _is_channel_bias(ctx.annotated_expr["bias"], conv_call))
                 and (not residual or _is_same_shape_tensor(ctx.annotated_expr["shortcut"], conv_call))
+                and (activation != "hardswish" or is_hardswish(ctx))
                 and _no_leaking_intermediates(ctx))
 
-    family = base + "_residual" if residual else base
+    family = base + ("_residual" if residual else "") + ("_hardswish" if activation == "hardswish" else "")
     return PatternRow(_chain_name(base, bias, residual, activation), family, out, annotations, check)
 
 
@@ -209,6 +247,7 @@ def pattern_table() -> list[PatternRow]:
     for depthwise in (True, False):
         for bias, residual, activation in itertools.product((True, False), (True, False), ("relu", "clip", None)):
             rows.append(_conv_row(depthwise, bias, residual, activation))
+        rows += [_conv_row(depthwise, bias, False, "hardswish") for bias in (True, False)]
     rows += [_dense_row(bias, activation) for bias in (True, False) for activation in ("relu", "clip", None)]
     rows += _pool_rows()
     rows += [_add_row(kind, activation) for kind in ("add", "sub") for activation in ("relu", "clip", None)]
@@ -220,8 +259,10 @@ def pattern_table() -> list[PatternRow]:
 # instead keeps the add as an op of its own (family "add"), as TFLite's int8 scheme does:
 # the conv output is requantised before the add.
 # "unary" has no rows: partition.py runs passes/group_unary.py for it.
-FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense", "pooling", "add",
-            "mul", "prelu", "unary")
+# conv2d_hardswish rows end in x * clip(x + 3, 0, 6) / 6: float convolutions on oneDNN take it as a
+# post-op (codegen/dnnl.py); no int8 kernel fuses it (an int8 HardSwish is a table of its own).
+FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "conv2d_hardswish",
+            "depthwise_conv2d_hardswish", "dense", "pooling", "add", "mul", "prelu", "unary")
 
 
 def rows_for(families) -> list[PatternRow]:

@@ -16,7 +16,7 @@ take 5.7-8.4 ms (NCHW tensors: 53 ms, its slow gemm path), so the build converts
 to NHWC first (passes/to_nhwc.py).
 
 A group is a row of compiler/patterns.py (conv2d / depthwise_conv2d, + bias, + residual add,
-+ ReLU / clip) in NHWC with OHWI constant weights and float32 tensors; everything else stays in
++ ReLU / clip, or + bias + HardSwish: oneDNN's hardswish post-op) in NHWC with OHWI constant weights and float32 tensors; everything else stays in
 TVM. The generated C (kernels/include/npu_dnnl.h) opens the library by its path at the first call,
 so model.so needs nothing at link time. Float results differ from TVM's by rounding (another
 summation order and FMA): tests compare with ONNX Runtime at a stated tolerance.
@@ -36,7 +36,8 @@ from compiler.passes.util import bindings
 from compiler.patterns import rows_for
 
 CODEGEN = "dnnl"
-FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "dense")
+FAMILIES = ("conv2d", "conv2d_residual", "depthwise_conv2d", "depthwise_conv2d_residual", "conv2d_hardswish",
+            "depthwise_conv2d_hardswish", "dense")
 LIBRARY = "libdnnl.so.3"
 
 __all__ = ["CODEGEN", "dnnl_library", "offload_float_convs", "offload_groups", "run_codegen"]
@@ -74,7 +75,9 @@ def offload_float_convs(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def _activation(call: CompositeCall) -> tuple[int, float, float]:
-    """(NPU_DNNL_NONE / RELU / CLIP, clip min, clip max)."""
+    """(NPU_DNNL_NONE / RELU / CLIP / HARDSWISH, clip min, clip max)."""
+    if call.name.endswith("_hardswish"):
+        return 3, 0.0, 0.0
     for op in call.ops():
         if op.op.name == "relax.nn.relu":
             return 1, 0.0, 0.0
@@ -161,7 +164,8 @@ def emit_dense(call: CompositeCall, ctx) -> str:
 
 def _emitters() -> dict:
     emit = {"conv2d": emit_conv, "depthwise_conv2d": emit_conv, "conv2d_residual": emit_conv,
-            "depthwise_conv2d_residual": emit_conv, "dense": emit_dense}
+            "depthwise_conv2d_residual": emit_conv, "conv2d_hardswish": emit_conv,
+            "depthwise_conv2d_hardswish": emit_conv, "dense": emit_dense}
     return {f"{CODEGEN}.{row.name}": emit[row.family] for row in rows_for(FAMILIES)}
 
 

@@ -82,7 +82,7 @@ static int npu_dnnl_open(char* error, size_t size) {
     return 0;
 }
 
-enum { NPU_DNNL_NONE = 0, NPU_DNNL_RELU = 1, NPU_DNNL_CLIP = 2 };
+enum { NPU_DNNL_NONE = 0, NPU_DNNL_RELU = 1, NPU_DNNL_CLIP = 2, NPU_DNNL_HARDSWISH = 3 };
 
 /* The activation and residual a group ends with. */
 typedef struct {
@@ -126,6 +126,9 @@ static int npu_dnnl_attr(const npu_dnnl_epilogue* e, dnnl_primitive_attr_t* attr
     if (e->activation == NPU_DNNL_RELU) NPU_DNNL_TRY(d->dnnl_post_ops_append_eltwise(post_ops, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU");
     if (e->activation == NPU_DNNL_CLIP)
         NPU_DNNL_TRY(d->dnnl_post_ops_append_eltwise(post_ops, dnnl_eltwise_clip, e->clip_min, e->clip_max), "clip");
+    /* x * max(0, min(1, x / 6 + 1 / 2)): x * clip(x + 3, 0, 6) / 6 up to float rounding */
+    if (e->activation == NPU_DNNL_HARDSWISH)
+        NPU_DNNL_TRY(d->dnnl_post_ops_append_eltwise(post_ops, dnnl_eltwise_hardswish, 1.0f / 6.0f, 0.5f), "hard-swish");
     NPU_DNNL_TRY(d->dnnl_primitive_attr_create(attr), "attributes");
     NPU_DNNL_TRY(d->dnnl_primitive_attr_set_post_ops(*attr, post_ops), "attributes");
     d->dnnl_post_ops_destroy(post_ops);

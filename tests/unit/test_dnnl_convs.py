@@ -183,3 +183,37 @@ def test_calibration_takes_the_library_for_models_worth_its_compile(monkeypatch)
     monkeypatch.setattr(calibrate, "LIBRARY_MACS", 0)
     module, opt_level = calibrate.probe_plan(variant)
     assert "external_mods" in module.attrs and opt_level == 3
+
+
+def hardswish_model(seed=0):
+    """A convolution ending in ONNX's HardSwish (TVM imports it as x * (clip(x + 3, 0, 6) / 6)), a
+    depthwise one ending in the older exporters' x * clip(x + 3, 0, 6) / 6 (the division last), and
+    one ending in x * clip(x + 2, 0, 6) / 6, which is not a hard-swish."""
+    g = GraphBuilder(seed)
+    three, two, six = g.const("three", np.float32(3)), g.const("two", np.float32(2)), g.const("six", np.float32(6))
+    zero = g.const("zero", np.float32(0))
+
+    def spelled(x, name, offset):
+        gate = g.node("Clip", [g.node("Add", [x, offset], name + "_add"), zero, six], name + "_clip")
+        return g.node("Div", [g.node("Mul", [x, gate], name + "_mul"), six], name + "_div")
+
+    x = g.node("HardSwish", [g.conv("x", "stem", 3, 8, k=3, stride=2)], "stem_hswish")
+    x = spelled(g.conv(x, "dw", 8, 8, k=3, group=8), "dw_hswish", three)
+    x = spelled(g.conv(x, "head", 8, 6, k=1), "head_not_hswish", two)
+    return g.model([("x", (1, 3, 16, 16))], x, (1, 6, 8, 8))
+
+
+def test_hardswish_runs_as_the_convolutions_post_op():
+    """Both spellings of hard-swish after a convolution are oneDNN's hardswish post-op, one group each;
+    x * clip(x + 2, 0, 6) / 6 stays in TVM after a plain conv group; outputs as ONNX Runtime's."""
+    model = hardswish_model()
+    compiled = compile_model(model, get_target("host"))
+    ops = [row["op"] for row in layers(compiled.partitioned) if row.get("library") == "dnnl"]
+    assert ops == ["conv2d_bias_hardswish", "depthwise_conv2d_bias_hardswish", "conv2d_bias"]
+    vm = relax.VirtualMachine(compiled.executable, tvm.cpu())
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for seed in range(3):
+        x = np.random.default_rng(seed).normal(0, 3, (1, 3, 16, 16)).astype(np.float32)
+        expected = session.run(None, {"x": x})[0]
+        assert np.count_nonzero(expected) > expected.size // 2
+        np.testing.assert_allclose(vm["main"](tvm.runtime.tensor(x)).numpy(), expected, rtol=1e-4, atol=1e-4)

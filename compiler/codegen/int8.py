@@ -54,6 +54,8 @@ KERNELS = {
     "dequantize": ("ref/add_s8.c", "npu_quantize_params", "npu_dequantize_s8_f32", "int8", "float32"),
     "conv2d_s16x8": ("ref/conv16x8.c", "npu_conv2d_params", "npu_conv2d_s16x8", "int16", "int16"),
     "dense_s16x8": ("ref/conv16x8.c", "npu_dense_params", "npu_dense_s16x8", "int16", "int16"),
+    "requantize_s8_s16": ("ref/conv16x8.c", "npu_requantize_params", "npu_requantize_s8_s16", "int8", "int16"),
+    "requantize_s16_s8": ("ref/conv16x8.c", "npu_requantize_params", "npu_requantize_s16_s8", "int16", "int8"),
 }
 
 # kernel -> its constant operands, in the order the C function takes them (after the inputs); an

@@ -124,6 +124,19 @@ Dequantization read_dequantization(const KernelSpec& spec) {
   return d;
 }
 
+Rescale read_rescale(const KernelSpec& spec, std::pair<int64_t, int64_t> input_zero_point,
+                     std::pair<int64_t, int64_t> output_zero_point, int64_t low, int64_t high) {
+  Rescale r;
+  r.size = field(spec, "size", 0, INT32_MAX);
+  r.input_zero_point = field(spec, "input_zero_point", input_zero_point.first, input_zero_point.second);
+  r.output_zero_point = field(spec, "output_zero_point", output_zero_point.first, output_zero_point.second);
+  r.multiplier = field(spec, "multiplier", 0, INT32_MAX);
+  r.shift = field(spec, "shift", -31, 30);
+  r.act_min = field(spec, "act_min", low, high);
+  r.act_max = field(spec, "act_max", r.act_min, high);
+  return r;
+}
+
 std::vector<int32_t> requantize_table(int64_t input_zero_point, int64_t output_zero_point, int64_t multiplier,
                                       int64_t shift, int64_t act_min, int64_t act_max) {
   const int64_t total_shift = 31 - shift;  // npu_multiply_by_quantized_multiplier, in its 64-bit steps

@@ -78,6 +78,14 @@ struct Dequantization {
 };
 Dequantization read_dequantization(const KernelSpec& spec);
 
+// npu_requantize_params' fields (requantize, requantize_s8_s16, requantize_s16_s8): zero points within
+// [zp_low, zp_high] each (0 for an int16 side: pass {0, 0}), the clamp within [low, high].
+struct Rescale {
+  int64_t size, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
+};
+Rescale read_rescale(const KernelSpec& spec, std::pair<int64_t, int64_t> input_zero_point,
+                     std::pair<int64_t, int64_t> output_zero_point, int64_t low, int64_t high);
+
 // npu_requantize (npu_quant.h) of every int8 input, (in - input_zero_point) rescaled, + the output zero
 // point, clamped: indexed by the input byte read as unsigned (0..127, then -128..-1), so that a
 // vluxei8 with the input bytes as offsets does the whole rescale.

@@ -4,32 +4,17 @@
 // npu_quant.h's arithmetic: per element one table load (vluxei8 in the vector kernel) instead of
 // a 64-bit multiply, a rounding shift, a saturation and a clamp.
 // Schedule: lmul, of the int8 lanes (8: 128 elements per instruction at VLEN 128).
-#include <tuple>
-
 #include "elementwise.h"
 
 namespace coral {
 namespace {
 
-using ew::VType;
-
-struct RequantizeSpec {
-  int64_t size, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
-};
-
-RequantizeSpec read_spec(const KernelSpec& spec) {
-  RequantizeSpec r;
-  r.size = ew::field(spec, "size", 0, INT32_MAX);
-  r.input_zero_point = ew::field(spec, "input_zero_point", INT8_MIN, INT8_MAX);
-  r.output_zero_point = ew::field(spec, "output_zero_point", INT8_MIN, INT8_MAX);
-  r.multiplier = ew::field(spec, "multiplier", 0, INT32_MAX);
-  r.shift = ew::field(spec, "shift", -31, 30);
-  std::tie(r.act_min, r.act_max) = ew::act_range(spec);
-  return r;
+ew::Rescale read_spec(const KernelSpec& spec) {
+  return ew::read_rescale(spec, {INT8_MIN, INT8_MAX}, {INT8_MIN, INT8_MAX}, INT8_MIN, INT8_MAX);
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  RequantizeSpec r = read_spec(spec);
+  const ew::Rescale r = read_spec(spec);
   Emitted out;
   out.source = c_prologue(spec, vector) + "/* The output for each input byte, indexed by the byte as unsigned. */\n" +
                c_array("int8_t", spec.name + "_table",

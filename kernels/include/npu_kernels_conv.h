@@ -61,6 +61,7 @@ void npu_conv2d_s16x8(const npu_conv2d_params* p, const int16_t* input, const in
                       const int32_t* multiplier, const int32_t* shift, int16_t* output);
 void npu_dense_s16x8(const npu_dense_params* p, const int16_t* input, const int8_t* weight, const int64_t* bias,
                      const int32_t* multiplier, const int32_t* shift, int16_t* output);
+/* The int8 <-> int16 rescales around a 16x8 layer: npu_kernels_elementwise.h npu_requantize_s8_s16 / _s16_s8. */
 
 #ifdef __cplusplus
 }

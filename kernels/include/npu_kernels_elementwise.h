@@ -75,6 +75,13 @@ typedef struct {
 
 void npu_requantize_s8(const npu_requantize_params* p, const int8_t* input, int8_t* output);
 
+/* The rescales around a 16x8 layer (kernels/ref/conv16x8.c; compiler/quant/reference/conv16x8.py), one rounding:
+ *   s8 -> s16: clamp(MBQM(in - input_zero_point, multiplier, shift), act_min, act_max)   (output zero point 0)
+ *   s16 -> s8: clamp(MBQM(in, multiplier, shift) + output_zero_point, act_min, act_max)   (input zero point 0)
+ * act_min / act_max within the output type. */
+void npu_requantize_s8_s16(const npu_requantize_params* p, const int8_t* input, int16_t* output);
+void npu_requantize_s16_s8(const npu_requantize_params* p, const int16_t* input, int8_t* output);
+
 /* Any int8 -> int8 function of one element (sigmoid, tanh, hard-swish, SiLU, leaky ReLU, ... at
  * their quantisation parameters): a 256-entry table built at compile time, as TFLite does for
  * LOGISTIC and TANH (compiler/quant/reference/lut.py):

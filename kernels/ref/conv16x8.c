@@ -1,10 +1,11 @@
-/* 16x8 convolution and fully connected layers (int16 activations, int8 weights): the reference
- * loop nests. Spec: compiler/quant/reference/conv16x8.py (TFLite's ConvPerChannel and
+/* 16x8 convolution and fully connected layers (int16 activations, int8 weights) and the int8 <-> int16
+ * rescales around them: the reference loop nests. Spec: compiler/quant/reference/conv16x8.py (TFLite's ConvPerChannel and
  * FullyConnected for int16 inputs). Zero points are 0, so a padding tap contributes nothing. */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "npu_kernels_conv.h"
+#include "npu_kernels_elementwise.h"
 #include "npu_quant.h"
 
 void npu_conv2d_s16x8(const npu_conv2d_params* p, const int16_t* input, const int8_t* filter, const int64_t* bias,
@@ -46,5 +47,21 @@ void npu_dense_s16x8(const npu_dense_params* p, const int16_t* input, const int8
             for (int32_t k = 0; k < p->in_features; ++k) acc += (int64_t)in[k] * w[k];
             output[(size_t)b * p->out_features + o] = npu_requantize16(acc, multiplier[o], shift[o], p->act_min, p->act_max);
         }
+    }
+}
+
+static int64_t clamp64(int64_t value, int32_t low, int32_t high) { return value < low ? low : (value > high ? high : value); }
+
+void npu_requantize_s8_s16(const npu_requantize_params* p, const int8_t* input, int16_t* output) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        const int32_t scaled = npu_multiply_by_quantized_multiplier((int32_t)input[i] - p->input_zero_point, p->multiplier, p->shift);
+        output[i] = (int16_t)clamp64(scaled, p->act_min, p->act_max);
+    }
+}
+
+void npu_requantize_s16_s8(const npu_requantize_params* p, const int16_t* input, int8_t* output) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        const int32_t scaled = npu_multiply_by_quantized_multiplier(input[i], p->multiplier, p->shift);
+        output[i] = (int8_t)clamp64((int64_t)scaled + p->output_zero_point, p->act_min, p->act_max);
     }
 }

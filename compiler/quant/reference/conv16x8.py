@@ -1,6 +1,7 @@
 """int16 x int8 convolution and fully connected layers (TFLite's 16x8 scheme), in NumPy.
 
-The higher precision --accuracy-budget gives a layer on coral-npu (int16 activations, int8 weights:
+With requantize_s8_s16 / requantize_s16_s8 (the int8 <-> int16 rescales around such a layer), the
+higher precision --accuracy-budget gives a layer on coral-npu (int16 activations, int8 weights:
 256x finer activation steps at twice the activation bytes), and the spec for kernels/ref/conv2d_s16x8.c
 (declared in kernels/include/npu_kernels_conv.h) and the generated kernels; tests demand bit equality.
 Semantics are TFLite's reference_integer_ops::ConvPerChannel, DepthwiseConvPerChannel and
@@ -21,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compiler.quant.fixed_point import multiply_by_quantized_multiplier_16
+from compiler.quant.fixed_point import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_16
 from compiler.quant.reference.conv import conv_accumulate, validate_conv_geometry, validate_multipliers
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -87,3 +88,27 @@ def _array(value, dtype, name, ndim):
     if array.dtype != dtype or array.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D {np.dtype(dtype).name} array, got {array.dtype} {array.shape}")
     return array
+
+
+def requantize_s8_s16(x, *, input_zero_point, multiplier, shift, act_min=INT16_MIN, act_max=INT16_MAX):
+    """int8 -> int16 (zero point 0): clamp(MBQM(x - input_zero_point, multiplier, shift), act_min, act_max),
+    one rounding (fixed_point.multiply_by_quantized_multiplier). With scale_in / scale_out = 128 the
+    widening is exact: (x - zp) * 128 fits int16."""
+    x = _array(x, np.int8, "input", np.ndim(x))
+    return _rescale(x, int(input_zero_point), 0, multiplier, shift, act_min, act_max, INT16_MIN, INT16_MAX, np.int16)
+
+
+def requantize_s16_s8(x, *, output_zero_point, multiplier, shift, act_min=-128, act_max=127):
+    """int16 (zero point 0) -> int8: clamp(MBQM(x, multiplier, shift) + output_zero_point, act_min, act_max)."""
+    x = _array(x, np.int16, "input", np.ndim(x))
+    return _rescale(x, 0, int(output_zero_point), multiplier, shift, act_min, act_max, -128, 127, np.int8)
+
+
+def _rescale(x, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max, low, high, dtype):
+    (multiplier,), (shift,) = validate_multipliers(multiplier, shift, 1, max_shift=30)
+    if not (-128 <= input_zero_point <= 127 and -128 <= output_zero_point <= 127):
+        raise ValueError("zero points must be in [-128, 127]")
+    if not low <= int(act_min) <= int(act_max) <= high:
+        raise ValueError(f"act_min={act_min}, act_max={act_max}: need {low} <= act_min <= act_max <= {high}")
+    scaled = multiply_by_quantized_multiplier(x.astype(np.int64) - input_zero_point, multiplier, shift)
+    return np.clip(scaled.astype(np.int64) + output_zero_point, int(act_min), int(act_max)).astype(dtype)

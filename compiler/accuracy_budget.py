@@ -3,7 +3,8 @@ on --val is within POINTS (the search is quant/budget.py; this module rebuilds w
 
 Order: the int8 model as asked; then, unless --equalize was given, cross-layer equalisation (free at
 run time); then layers raised one at a time by quant/budget.raise_precision, and a rebuild with
-them kept precise (--keep-float of those layers). The returned record goes into report.json
+them kept precise (--keep-float of those layers); each step's mix is rebuilt and its cost on the
+target measured (budget_cost.py: latency on the host, instructions on a firmware target). The returned record goes into report.json
 (quantization.accuracy_budget) and its plots into the report folder.
 """
 
@@ -13,9 +14,11 @@ from compiler.compile_model import spec_form
 from compiler.quant.budget import Evaluator, raise_precision
 
 
-def meet_budget(compiled, validation, recompile, progress=True):
+def meet_budget(compiled, validation, recompile, progress=True, cost=None):
     """(the compiled model that meets the budget, the search record). `recompile(QuantConfig)` builds the
-    same model with another quantisation config."""
+    same model with another quantisation config; `cost(compiled)`, when given (budget_cost.py), is the
+    target's performance figure of a build: measured for the int8 model searched from ("int8_cost") and
+    for each step's mix (each step rebuilt with the layers raised so far)."""
     config = compiled.quantised.config
     budget = config.accuracy_budget
     evaluator = _evaluator(compiled, validation)
@@ -33,7 +36,15 @@ def meet_budget(compiled, validation, recompile, progress=True):
     if drop > budget:
         record.update(raise_precision(evaluator, budget, progress))
         config = compiled.quantised.config
-        compiled = recompile(dataclasses.replace(config, keep_float=config.keep_float + tuple(record["raised"])))
+        searched, compiled = compiled, None
+        if cost is not None:
+            record["int8_cost"] = cost(searched)
+        for count, step in enumerate(record["steps"], start=1):
+            if cost is None and count < len(record["steps"]):
+                continue  # only the final mix is built
+            compiled = recompile(dataclasses.replace(config, keep_float=config.keep_float + tuple(record["raised"][:count])))
+            if cost is not None:
+                step.update(cost(compiled))
     record["final_drop"] = record["steps"][-1]["drop_after"] if record["steps"] else drop
     return compiled, record
 

@@ -63,7 +63,11 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
     if quant is not None and quant.accuracy_budget is not None:
         from compiler.accuracy_budget import meet_budget
 
-        compiled, budget = meet_budget(compiled, validation, recompile, progress=quant.progress)
+        from compiler.budget_cost import target_cost
+
+        images, _, input_shape = validation
+        cost = target_cost(target, memory, images[0].reshape(input_shape), warn, tuning=tuning)
+        compiled, budget = meet_budget(compiled, validation, recompile, progress=quant.progress, cost=cost)
     # exported before OUT is staged (an export error leaves no OUT); a backend whose artefact is the export writes it
     backend_writes_tflite = is_backend(target.runner) and getattr(backend_for(target), "WRITES_TFLITE", False)
     tflite = _export_tflite(compiled) if "tflite" in emit and not backend_writes_tflite else None

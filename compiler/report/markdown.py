@@ -77,6 +77,10 @@ def _equalisation(equalized) -> list[str]:
             "conv / dense biases corrected for their weights' quantisation error (measured input means)"]
 
 
+# A budget step's cost on its target (budget_cost.py) -> the column that shows it.
+COST_FIGURES = {"latency_ms": "latency (ms, host)", "instructions": "instructions (one inference)"}
+
+
 def _budget_section(budget: dict) -> list[str]:
     equalize = budget["equalize"]
     tried = (f"tried ({equalize['pairs']} pairs): drop {equalize['drop_after']} points" if equalize
@@ -90,9 +94,13 @@ def _budget_section(budget: dict) -> list[str]:
         rows = [(md_code(r["layer"]), r["drop_only_quantised"], r["drop_kept_precise"]) for r in budget["sensitivity"]]
         lines += ["Sensitivity (top-1 drop in points):", ""] + _table(
             ["layer", "only this layer int8", "all int8 but this layer"], rows)
+        figure = next((key for key in COST_FIGURES if key in budget.get("int8_cost", {})), None)
         steps = [(i, md_code(s["layer"]), s["precision"], s["drop_after"], f"{s['model_bytes']:,}")
-                 for i, s in enumerate(budget["steps"], start=1)]
-        lines += ["Search steps:", ""] + _table(["step", "layer raised", "to", "drop after (points)", "model bytes"], steps)
+                 + ((f"{s[figure]:,}",) if figure else ()) for i, s in enumerate(budget["steps"], start=1)]
+        head = ["step", "layer raised", "to", "drop after (points)", "model bytes"] + ([COST_FIGURES[figure]] if figure else [])
+        if figure:
+            steps.insert(0, (0, "(int8, searched from)", "int8", budget["searched_drop"], "", f"{budget['int8_cost'][figure]:,}"))
+        lines += ["Search steps:", ""] + _table(head, steps)
     lines += [f"![{name}]({name})" for name in budget.get("plots", [])] + [""]
     return lines
 

@@ -59,12 +59,22 @@ def _accuracy_vs_cost(plt, budget, path) -> str:
     layers = range(len(steps) + 1)
     axis.plot(layers, [budget["searched_drop"]] + [step["drop_after"] for step in steps], marker="o")
     for count, step in enumerate(steps, start=1):
-        axis.annotate(f"{step['model_bytes']:,} B", (count, step["drop_after"]), fontsize=7, textcoords="offset points",
-                      xytext=(4, 4))
+        axis.annotate(f"{step['model_bytes']:,} B{_cost(step)}", (count, step["drop_after"]), fontsize=7,
+                      textcoords="offset points", xytext=(4, 4))
+    if "int8_cost" in budget:
+        axis.annotate(f"int8{_cost(budget['int8_cost'])}", (0, budget["searched_drop"]), fontsize=7,
+                      textcoords="offset points", xytext=(4, 4))
     axis.set_xlabel("layers raised to float")
-    axis.set_title("accuracy-budget search: drop after each raised layer (model bytes)")
+    axis.set_title("accuracy-budget search: drop after each raised layer (model bytes, cost on the target)")
     _budget_line(axis, budget)
     return _saved(plt, figure, path)
+
+
+def _cost(row: dict) -> str:
+    """", 0.41 ms" / ", 84,112 instr": a step's cost on its target, if measured."""
+    if "latency_ms" in row:
+        return f", {row['latency_ms']} ms"
+    return f", {row['instructions']:,} instr" if "instructions" in row else ""
 
 
 def _budget_line(axis, budget) -> None:

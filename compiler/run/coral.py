@@ -37,6 +37,18 @@ class CoralRun:
     counting: str = ""         # how it counted ([simulator] counting)
 
 
+@dataclass
+class ElfRun:
+    """One inference of a firmware: its records by tag, its counters (one per layer, then the total)."""
+    records: dict
+    counters: np.ndarray
+    seconds: float
+
+    @property
+    def total_instructions(self) -> int:
+        return int(self.counters[-1])
+
+
 def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
     out_dir = Path(out_dir)
     report = read_report(out_dir)
@@ -46,19 +58,26 @@ def run_coral(out_dir, input_paths, timeout: float | None = None) -> CoralRun:
         raise CompilerError(f"{out_dir}: no {FIRMWARE} (is this the build of an RVV target, such as coral-npu or rvv256-rv64?)")
     interface = report["interface"]
     inputs = load_inputs(input_paths, interface["inputs"])
-    streams = [np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes() for array, tensor in zip(inputs, coral["inputs"])]
-    sent = sum(tensor["bytes"] for tensor in coral["outputs"]) + 4 * (len(coral["layers"]) + 1)
     target = get_target(report["target"])
-    result = run_firmware(elf, inputs=streams, timeout=timeout, expected_output_bytes=sent, target=target)
+    result = run_elf(elf, coral, inputs, target, timeout)
     outputs = [_read(result.records, index, tensor, spec)
                for index, (tensor, spec) in enumerate(zip(coral["outputs"], interface["outputs"]))]
-    counters = np.frombuffer(_record(result.records, COUNTERS_TAG, 4 * (len(coral["layers"]) + 1), "counters"),
-                             dtype=np.uint32)
-    layers = _with_counts(coral["layers"], counters)
-    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, int(counters[-1]), result.seconds,
-                   target.runner, counting_method(target))
+    layers = _with_counts(coral["layers"], result.counters)
+    run = CoralRun(outputs, [spec["name"] for spec in interface["outputs"]], layers, result.total_instructions,
+                   result.seconds, target.runner, counting_method(target))
     _write_run_json(out_dir, run)
     return run
+
+
+def run_elf(elf, coral: dict, inputs: list, target, timeout: float | None = None) -> ElfRun:
+    """One inference of a built firmware (`coral`: its build record, report.json's "coral") on `inputs`
+    (arrays in the interface's order) in the target's QEMU."""
+    streams = [np.ascontiguousarray(array, dtype=tensor["dtype"]).tobytes() for array, tensor in zip(inputs, coral["inputs"])]
+    sent = sum(tensor["bytes"] for tensor in coral["outputs"]) + 4 * (len(coral["layers"]) + 1)
+    result = run_firmware(elf, inputs=streams, timeout=timeout, expected_output_bytes=sent, target=target)
+    counters = np.frombuffer(_record(result.records, COUNTERS_TAG, 4 * (len(coral["layers"]) + 1), "counters"),
+                             dtype=np.uint32)
+    return ElfRun(result.records, counters, result.seconds)
 
 
 def _record(records: dict, tag: int, size: int, what: str) -> bytes:

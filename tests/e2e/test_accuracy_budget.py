@@ -5,6 +5,7 @@ the final build's own top-1 is the search's last figure. Bad input: one `error:`
 
 import sys
 
+import numpy as np
 import onnx
 import pytest
 
@@ -37,8 +38,31 @@ def test_search_raises_layers_when_equalisation_cannot_help(tmp_path):
     assert quant["accuracy"]["drop_points"] == budget["final_drop"]
     assert set(budget["raised"]) <= set(quant["kept_float"]) and quant["float_layers"]
     assert quant["model_bytes"]["int8"] == budget["steps"][-1]["model_bytes"]
+    # each step's cost on the target: the host's latency, measured on the step's own rebuilt mix
+    assert budget["int8_cost"]["latency_ms"] > 0 and all(step["latency_ms"] > 0 for step in budget["steps"])
     report_md = (tmp_path / "out" / "report.md").read_text()
     assert "### Accuracy budget" in report_md and "![accuracy_vs_cost.png](accuracy_vs_cost.png)" in report_md
+    assert "latency (ms, host)" in report_md and "(int8, searched from)" in report_md
+
+
+def test_each_step_costs_instructions_on_coral(tmp_path):
+    """On coral-npu each step's mix is built and run in QEMU: the count `run` would print. A layer raised
+    to float runs TVM's scalar code instead of an int8 kernel, so every step costs more than int8."""
+    sys.path.insert(0, str(OUTLIER))
+    import make_model
+
+    onnx.save(make_model.shared_outlier_model(onnx.load(make_model.SOURCE)), tmp_path / "shared.onnx")
+    report = build(tmp_path / "shared.onnx", tmp_path / "out", "--target", "coral-npu", "--memory", "highmem",
+                   "--accuracy-budget", "1")
+    budget = report["quantization"]["accuracy_budget"]
+    assert budget["steps"], budget
+    int8 = budget["int8_cost"]["instructions"]
+    assert all(step["instructions"] > int8 for step in budget["steps"]), (int8, budget["steps"])
+    # the final build is the last step's mix, and the step was measured on the first validation image
+    np.save(tmp_path / "first.npy", np.load(DIGITS / "val.npz")["image"][:1])
+    run = cli("run", tmp_path / "out", "--input", tmp_path / "first.npy")
+    assert run.returncode == 0, run.stderr
+    assert f"{budget['steps'][-1]['instructions']:,}" in run.stdout, run.stdout
 
 
 def test_digits_needs_nothing(tmp_path):

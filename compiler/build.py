@@ -84,6 +84,10 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
         calibrated = quant is not None and quant.scheme == "int8"
         quantisation = _measure_quantisation(compiled, validation) if calibrated else None
         report = summarise(compiled, model_path, quantisation)
+        if quantisation is not None:
+            from compiler.report.plots import sqnr_plot
+
+            report["quantization"]["plots"] = sqnr_plot(quantisation["layer_errors"], staging)
         if quant is not None and quant.scheme in RUNTIME_SCHEMES:
             report["reduced_precision"] = _measure_reduced_precision(compiled, validation, quant.scheme)
         if budget is not None:

@@ -124,7 +124,9 @@ def _build(args) -> int:
     artefacts = (report[BACKEND_REPORT_KEY]["artefact"] if BACKEND_REPORT_KEY in report
                  else ["firmware.elf", "src/"] if "coral" in report else ["model.so"])
     artefacts = artefacts + (["model.tflite"] if "tflite" in report and "model.tflite" not in artefacts else [])
-    print(f"  wrote {shown(args.output)}/ ({', '.join(artefacts)}, report.json, report.md, graph.onnx)")
+    quant = report.get("quantization") or {}
+    plots = quant.get("plots", []) + (quant.get("accuracy_budget") or {}).get("plots", [])
+    print(f"  wrote {shown(args.output)}/ ({', '.join(artefacts + ['report.json', 'report.md', 'graph.onnx'] + plots)})")
     return 0
 
 

@@ -141,6 +141,7 @@ def render_quantisation(quant: dict) -> list[str]:
     if quant["layer_errors"]:
         rows = [(md_code(r['onnx_node']), r["sqnr_db"], r["cosine"], f"{r['max_abs_error']:.4g}") for r in quant["layer_errors"]]
         lines += ["### Float vs int8 error per layer (worst first)", ""] + _table(["layer output", "SQNR dB", "cosine", "max abs error"], rows)
+        lines += [f"![{name}]({name})" for name in quant.get("plots", [])] + ([""] if quant.get("plots") else [])
     rows = [(md_code(t['onnx_node']), f"{t['scale']:.6g}", t["zero_point"], f"[{t['range'][0]:.4g}, {t['range'][1]:.4g}]")
             for t in quant["tensors"]]
     lines += ["### Tensor quantisation parameters", ""] + _table(["tensor (producing node)", "scale", "zero point", "calibrated range"], rows)

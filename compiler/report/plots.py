@@ -3,7 +3,7 @@ no display needed). Each function writes its files and returns their names."""
 
 from pathlib import Path
 
-SENSITIVITY_PNG, BUDGET_PNG = "layer_sensitivity.png", "accuracy_vs_cost.png"
+SENSITIVITY_PNG, BUDGET_PNG, SQNR_PNG = "layer_sensitivity.png", "accuracy_vs_cost.png", "layer_sqnr.png"
 
 
 def _pyplot():
@@ -30,17 +30,30 @@ def budget_plots(budget: dict, layer_errors: list, folder: Path) -> list[str]:
     return written
 
 
+def sqnr_plot(layer_errors: list, folder: Path) -> list[str]:
+    """A calibrated int8 build: the float vs int8 SQNR of every layer output, in graph order ([] without any)."""
+    if not layer_errors:
+        return []
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(10, 3.2))
+    _sqnr_panel(axis, layer_errors)
+    return [_saved(plt, figure, folder / SQNR_PNG)]
+
+
+def _sqnr_panel(axis, layer_errors) -> None:
+    rows = sorted(layer_errors, key=lambda row: row["tensor"])
+    axis.bar(range(len(rows)), [min(row["sqnr_db"], 99.0) for row in rows], color="#4477aa")
+    axis.set_xticks(range(len(rows)), [_short(row.get("onnx_node", row["tensor"])) for row in rows], rotation=60,
+                    ha="right", fontsize=7)
+    axis.set_ylabel("int8 SQNR (dB)")
+    axis.set_title("float vs int8 error per layer output (held-out samples)")
+
+
 def _sensitivity(plt, budget, layer_errors, path) -> str:
     sensitivity = budget["sensitivity"]
     panels = 2 if sensitivity else 1
     figure, axes = plt.subplots(panels, 1, figsize=(10, 3.2 * panels), squeeze=False)
-    rows = sorted(layer_errors, key=lambda row: row["tensor"])
-    sqnr = axes[0][0]
-    sqnr.bar(range(len(rows)), [min(row["sqnr_db"], 99.0) for row in rows], color="#4477aa")
-    sqnr.set_xticks(range(len(rows)), [_short(row.get("onnx_node", row["tensor"])) for row in rows], rotation=60,
-                    ha="right", fontsize=7)
-    sqnr.set_ylabel("int8 SQNR (dB)")
-    sqnr.set_title("float vs int8 error per layer output (held-out samples)")
+    _sqnr_panel(axes[0][0], layer_errors)
     if sensitivity:
         axis, positions = axes[1][0], range(len(sensitivity))
         axis.bar([p - 0.2 for p in positions], [row["drop_only_quantised"] for row in sensitivity], 0.4,

@@ -58,6 +58,9 @@ def test_digits_report_explains_the_quantisation(digits_report):
     assert quant["model_bytes"]["int8"] < quant["model_bytes"]["float"] / 3
     markdown = (out / "report.md").read_text()
     assert "## INT8 quantisation" in markdown and "worst first" in markdown
+    # the SQNR of every layer output as a chart too, shown under the table
+    assert quant["plots"] == ["layer_sqnr.png"] and (out / "layer_sqnr.png").stat().st_size > 1000
+    assert "![layer_sqnr.png](layer_sqnr.png)" in markdown
     # graph.onnx: one node per int8 kernel, naming the ONNX nodes it computes
     import onnx
 

@@ -44,3 +44,32 @@ def test_budget_missed_with_every_layer_raised_is_one_line():
                                             r"drop is 2 points") as error:
         budget.raise_precision(TableEvaluator(floor=2.0), 1.0, progress=False)
     assert "\n" not in str(error.value)
+
+
+def test_the_hosts_step_cost_is_its_latency():
+    """budget_cost on the host: the median of timed runs of the step's executable on one sample."""
+    import numpy as np
+    from onnx_models import tiny_cnn
+
+    from compiler.budget_cost import target_cost
+    from compiler.compile_model import compile_model
+    from compiler.targets import get_target
+
+    host = get_target("host")
+    compiled = compile_model(tiny_cnn(seed=1, size=16), host)
+    cost = target_cost(host, None, np.zeros((1, 3, 16, 16), np.float32))
+    figure = cost(compiled)
+    assert list(figure) == ["latency_ms"] and 0 < figure["latency_ms"] < 1000
+
+
+def test_the_search_steps_table_shows_the_targets_figure():
+    from compiler.report.markdown import _budget_section
+
+    record = {"budget_points": 1, "int8_drop": 2.0, "equalize": None, "raised": ["conv_b"], "final_drop": 0.5,
+              "searched_drop": 2.0, "int8_cost": {"latency_ms": 0.25},
+              "sensitivity": [{"layer": "conv_b", "drop_only_quantised": 1.5, "drop_kept_precise": 0.5}],
+              "steps": [{"layer": "conv_b", "precision": "float", "drop_after": 0.5, "model_bytes": 1234,
+                         "latency_ms": 0.75}]}
+    text = "\n".join(_budget_section(record))
+    assert "| step | layer raised | to | drop after (points) | model bytes | latency (ms, host) |" in text
+    assert "| 0 | (int8, searched from) | int8 | 2.0 |  | 0.25 |" in text and "| 1 | `conv_b` | float | 0.5 | 1,234 | 0.75 |" in text

@@ -24,7 +24,6 @@ from tvm import relax
 from compiler.codegen.c_module import offload, register_codegen, run_codegen
 from compiler.codegen.c_render import CodegenError, CompositeCall, Operand
 from compiler.codegen.x86 import x86_kernel
-from compiler.coral.codegen import WIDE_BIAS_KERNELS
 from compiler.passes.insert_qdq import kept_float_nodes
 from compiler.quant.integer_spec import ONNX
 from compiler.quant.patterns import CODEGEN, ROWS, Int8Kernel, fusion_patterns, lower_composite
@@ -64,13 +63,6 @@ _MAC_CONSTANTS = ("weight", "bias", "multiplier", "shift")
 KERNEL_CONSTANTS = {"conv2d": _MAC_CONSTANTS, "dense": _MAC_CONSTANTS, "conv2d_s16x8": _MAC_CONSTANTS,
                     "dense_s16x8": _MAC_CONSTANTS, "lut": ("table",), "prelu": ("alpha",),
                     "resize_nearest": ("y_index", "x_index"), "resize_bilinear": ("y_lerp", "x_lerp")}
-# The C element type of each constant operand (the functions' pointer types); 16x8 layers' bias is int64.
-CONSTANT_DTYPES = {"weight": "int8", "bias": "int32", "multiplier": "int32", "shift": "int32", "table": "int8",
-                   "alpha": "int8", "y_index": "int32", "x_index": "int32", "y_lerp": "int32", "x_lerp": "int32"}
-
-
-def constant_dtype(kernel: str, key: str) -> str:
-    return "int64" if key == "bias" and kernel in WIDE_BIAS_KERNELS else CONSTANT_DTYPES[key]
 
 
 def c_literal(value) -> str:

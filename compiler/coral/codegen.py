@@ -23,9 +23,10 @@ import numpy as np
 
 DEFAULT_TARGET = "coral-npu"  # the RVV target when a caller names none
 
-# The constant arrays' element types (the reference kernels' pointer types).
-_ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8,
-                 "alpha": np.int8, "y_index": np.int32, "x_index": np.int32, "y_lerp": np.int32, "x_lerp": np.int32}
+# The constant arrays' element types (the reference kernels' pointer types; a 16x8 layer's bias is
+# int64: WIDE_BIAS_KERNELS, constant_dtype).
+ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "multiplier": np.int32, "shift": np.int32, "table": np.int8,
+                "alpha": np.int8, "y_index": np.int32, "x_index": np.int32, "y_lerp": np.int32, "x_lerp": np.int32}
 
 
 @dataclass
@@ -117,6 +118,11 @@ def spec_params(params: dict) -> dict:
 WIDE_BIAS_KERNELS = ("conv2d_s16x8", "dense_s16x8")
 
 
+def constant_dtype(kernel: str, key: str) -> str:
+    """The element type kernels/ref's function for `kernel` takes its constant `key` in."""
+    return "int64" if key == "bias" and kernel in WIDE_BIAS_KERNELS else np.dtype(ARRAY_DTYPES[key]).name
+
+
 def _arrays(arrays: dict, kernel: str = "") -> dict:
     """Known constants as their reference dtype (values must fit it), others as given; None = absent.
     An int64 bias (WIDE_BIAS_KERNELS) goes as its high and low int32 words, bias_hi and bias_lo."""
@@ -130,7 +136,7 @@ def _arrays(arrays: dict, kernel: str = "") -> dict:
             converted["bias_hi"] = np.ascontiguousarray((wide >> 32).astype(np.int32))
             converted["bias_lo"] = np.ascontiguousarray((wide & 0xFFFFFFFF).astype(np.uint32).view(np.int32))
             continue
-        dtype = _ARRAY_DTYPES.get(key)
+        dtype = ARRAY_DTYPES.get(key)
         if dtype is not None and value.dtype != dtype:
             info = np.iinfo(dtype)
             if value.size and (value.min() < info.min or value.max() > info.max):

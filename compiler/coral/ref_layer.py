@@ -9,7 +9,8 @@ for the reference outputs the autotuner checks candidates against (coral/kernel_
 import numpy as np
 
 from compiler.codegen.ffi_abi import array_literal, ctype
-from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations, constant_dtype
+from compiler.codegen.int8 import KERNEL_CONSTANTS, KERNELS, c_struct, concat_declarations
+from compiler.coral.codegen import constant_dtype
 from compiler.coral.memory_plan import ALIGN
 from compiler.names import c_comment
 

@@ -306,4 +306,9 @@ std::vector<int64_t> prelu_slopes(const Arrays& arrays, const PreluSpec& p) {
   return slopes;
 }
 
+std::vector<int64_t> prelu_param_values(const PreluSpec& p) {
+  return {p.outer, p.channels, p.input_zero_point, p.alpha_zero_point, p.output_zero_point, p.positive_multiplier,
+          p.positive_shift, p.negative_multiplier, p.negative_shift, p.act_min, p.act_max, p.rounding};
+}
+
 }  // namespace coral::ew

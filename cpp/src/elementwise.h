@@ -190,6 +190,10 @@ PreluSpec read_prelu_spec(const KernelSpec& spec);
 // alpha[c] - alpha_zero_point per channel, from the spec's int8 [channels] array 'alpha'.
 std::vector<int64_t> prelu_slopes(const Arrays& arrays, const PreluSpec& p);
 
+// The reference's npu_prelu_params (npu_kernels_prelu.h) in its field order, which the SIMD families'
+// PReLU kernels take too.
+std::vector<int64_t> prelu_param_values(const PreluSpec& p);
+
 // softmax (the reference's npu_softmax_s8; cpp/src/softmax.cc holds gemmlowp's arithmetic): the spec,
 // and the compile-time tables by d = max_in - x in [0, 255]: each d's exp in Q0.31 (0 where
 // -d < diff_min), and that exp as a term of the Q12.19 sum.

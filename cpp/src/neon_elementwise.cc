@@ -45,27 +45,22 @@ Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
 // the reference's params struct (values in its field order) to their microkernel.
 std::string one_input_call(const KernelSpec& spec, const char* type, const std::vector<int64_t>& values,
                            const char* function, const std::string& extra) {
-  std::string initialiser;
-  for (int64_t v : values) initialiser += (initialiser.empty() ? "" : ", ") + std::to_string(v);
   CWriter c;
-  c.line(fmt("static const %s %s_params = {%s};", type, spec.name.c_str(), initialiser.c_str()));
   c.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   c.line("(void)scratch;");
   c.line(fmt("%s(&%s_params, input, %soutput);", function, spec.name.c_str(), extra.c_str()));
   c.close();
-  return c.str();
+  return simd::struct_constant(type, spec.name + "_params", values) + c.str();
 }
 
-// The reference's npu_prelu_params in its field order, and the slopes alpha[c] - zp as int32.
+// The reference's npu_prelu_params, and the slopes alpha[c] - zp as int32.
 Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
   const ew::PreluSpec p = ew::read_prelu_spec(spec);
   const std::vector<int64_t> slopes = ew::prelu_slopes(arrays, p);
   simd::Constants constants{spec.name};
   const std::string slope_array = constants.add("int32_t", 4, "slope", std::vector<int32_t>(slopes.begin(), slopes.end()));
-  const std::vector<int64_t> values = {p.outer, p.channels, p.input_zero_point, p.alpha_zero_point, p.output_zero_point,
-                                       p.positive_multiplier, p.positive_shift, p.negative_multiplier, p.negative_shift,
-                                       p.act_min, p.act_max, p.rounding};
-  const std::string call = one_input_call(spec, "npu_prelu_params", values, "npu_neon_prelu", slope_array + ", ");
+  const std::string call = one_input_call(spec, "npu_prelu_params", ew::prelu_param_values(p), "npu_neon_prelu",
+                                          slope_array + ", ");
   return {prologue(spec) + constants.text + "\n" + call, 0, constants.bytes, Schedule{}};
 }
 

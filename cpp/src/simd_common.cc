@@ -28,6 +28,12 @@ std::string Constants::add64(const std::string& what, const std::vector<int64_t>
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+std::string struct_constant(const std::string& type, const std::string& name, const std::vector<int64_t>& values) {
+  std::string initialiser;
+  for (int64_t v : values) initialiser += (initialiser.empty() ? "" : ", ") + std::to_string(v);
+  return "static const " + type + " " + name + " = {" + initialiser + "};\n";
+}
+
 ConvShape conv_shape(const KernelSpec& spec) {
   if (spec.kernel == "dense") {
     return {spec.at("batches"), 1, 1, spec.at("in_features"), 1, 1, spec.at("out_features"), 1, 1, 1, 1, 1, 1, 0, 0, 1,

@@ -22,6 +22,9 @@ struct Constants {
 
 int64_t round_up(int64_t value, int64_t multiple);
 
+// "static const TYPE NAME = {v0, v1, ...};": a reference params struct, fields in declaration order.
+std::string struct_constant(const std::string& type, const std::string& name, const std::vector<int64_t>& values);
+
 // A conv2d spec's geometry and quantisation; a dense layer is a 1x1 convolution over `batches`
 // one-pixel images.
 struct ConvShape {

@@ -159,11 +159,7 @@ Emitted emit_prelu(const KernelSpec& spec, const Arrays& arrays) {
   const std::vector<int64_t> slopes = ew::prelu_slopes(arrays, p);
   const std::string slope_array = constants.add("int32_t", 4, "slope", std::vector<int32_t>(slopes.begin(), slopes.end()));
   const std::string params = spec.name + "_params";
-  constants.text += fmt("static const npu_x86_prelu_params %s = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld};\n", params.c_str(), (long long)p.channels, (long long)p.input_zero_point,
-                        (long long)p.output_zero_point, (long long)p.positive_multiplier, (long long)p.positive_shift,
-                        (long long)p.negative_multiplier, (long long)p.negative_shift, (long long)p.act_min,
-                        (long long)p.act_max, (long long)p.rounding);
+  constants.text += simd::struct_constant("npu_prelu_params", params, ew::prelu_param_values(p));
   ParallelKernel k;
   k.count = p.outer;
   k.grain = kChunk / std::max<int64_t>(1, p.channels);

@@ -10,11 +10,13 @@
  * [outer][channels] (NHWC flattened: outer = N * H * W), alpha is int8 [channels] (a scalar slope
  * is passed repeated). The product has at most 17 bits, so both multipliers may be anything in
  * [0, 2^31) and both shifts anything in [-31, 30]; the zero-point add is done in 64 bits.
- * outer * channels < 2^31. C99, <stdint.h> only; builds freestanding. */
+ * outer * channels < 2^31. C99, <stdint.h> (and npu_quant.h) only; builds freestanding. */
 #ifndef NPU_KERNELS_PRELU_H
 #define NPU_KERNELS_PRELU_H
 
 #include <stdint.h>
+
+#include "npu_quant.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +32,16 @@ typedef struct {
 } npu_prelu_params;
 
 void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* alpha, int8_t* output);
+
+/* One output from v = in - input_zero_point and its channel's slope alpha - alpha_zero_point, with
+ * `rounding` (the reference's loop body; the SIMD families' scalar tails call it too).
+ * |v| <= 255 and |slope| <= 255: the product has at most 17 bits. */
+static inline int8_t npu_prelu_value(const npu_prelu_params* p, int32_t v, int32_t slope, int32_t rounding) {
+    return v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
+                                            p->act_min, p->act_max, rounding)
+                  : npu_requantize_rounding(v * slope, p->negative_multiplier, p->negative_shift, p->output_zero_point,
+                                            p->act_min, p->act_max, rounding);
+}
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #define NPU_X86_ELEMENTWISE_H
 
 #include "npu_kernels_elementwise.h"
+#include "npu_kernels_prelu.h"
 #include "npu_kernels_resize.h"
 #include "npu_pool_window.h"
 #include "npu_softmax_reciprocal.h"
@@ -162,10 +163,8 @@ NPU_X86_RANGE void npu_x86_mul(const npu_x86_mul_params* p, const int8_t* x1, co
 
 /* ---- PReLU: npu_prelu_s8 ---- */
 
-typedef struct {
-    int32_t channels, input_zero_point, output_zero_point, positive_multiplier, positive_shift;
-    int32_t negative_multiplier, negative_shift, act_min, act_max, rounding;
-} npu_x86_prelu_params;
+/* Over the reference's npu_prelu_params (outer and alpha_zero_point unused: the slopes come less
+ * their zero point, one int32 per channel). */
 
 /* npu_x86_mbqm_x of values whose magnitude stays in int32 shifted left by up to max_pre bits: a
  * shift >= 0 becomes -1 by shifting the values left by shift + 1 first (the same product and
@@ -181,7 +180,7 @@ NPU_X86 __m256i npu_x86_mbqm_small(__m256i x, int32_t multiplier, int32_t shift,
 /* 8 outputs: v = x - zp (|v| <= 255) rescaled by the positive multiplier where v >= 0, v * slope
  * (|v slope| < 2^16) by the negative one elsewhere (both computed, one picked), clamped to the
  * activation range; `rounding` is a constant in each caller. */
-NPU_X86 void npu_x86_prelu8(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+NPU_X86 void npu_x86_prelu8(const npu_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
                             int32_t rounding) {
     const __m256i v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)x)),
                                        _mm256_set1_epi32(p->input_zero_point));
@@ -194,7 +193,7 @@ NPU_X86 void npu_x86_prelu8(const npu_x86_prelu_params* p, const int8_t* x, cons
 }
 
 /* Rows [begin, end) of `channels` elements: whole vectors of 8, the rest as the reference. */
-NPU_X86 void npu_x86_prelu_rows(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+NPU_X86 void npu_x86_prelu_rows(const npu_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
                                 int64_t begin, int64_t end, int32_t rounding) {
     const int64_t channels = p->channels;
     for (int64_t row = begin; row < end; ++row) {
@@ -202,18 +201,12 @@ NPU_X86 void npu_x86_prelu_rows(const npu_x86_prelu_params* p, const int8_t* x, 
         int8_t* out = y + row * channels;
         int64_t c = 0;
         for (; c + 8 <= channels; c += 8) npu_x86_prelu8(p, in + c, slope + c, out + c, rounding);
-        for (; c < channels; ++c) {
-            const int32_t v = (int32_t)in[c] - p->input_zero_point;
-            out[c] = v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
-                                                      p->act_min, p->act_max, rounding)
-                            : npu_requantize_rounding(v * slope[c], p->negative_multiplier, p->negative_shift,
-                                                      p->output_zero_point, p->act_min, p->act_max, rounding);
-        }
+        for (; c < channels; ++c) out[c] = npu_prelu_value(p, (int32_t)in[c] - p->input_zero_point, slope[c], rounding);
     }
 }
 
 /* npu_x86_prelu_rows with the spec's rounding made a constant. */
-NPU_X86_RANGE void npu_x86_prelu(const npu_x86_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
+NPU_X86_RANGE void npu_x86_prelu(const npu_prelu_params* p, const int8_t* x, const int32_t* slope, int8_t* y,
                                  int64_t begin, int64_t end) {
     if (p->rounding == NPU_ROUND_SINGLE) npu_x86_prelu_rows(p, x, slope, y, begin, end, NPU_ROUND_SINGLE);
     else if (p->rounding == NPU_ROUND_DOUBLE) npu_x86_prelu_rows(p, x, slope, y, begin, end, NPU_ROUND_DOUBLE);

@@ -4,20 +4,14 @@
 #include <stdint.h>
 
 #include "npu_kernels_prelu.h"
-#include "npu_quant.h"
 
 void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* alpha, int8_t* output) {
     const int32_t channels = p->channels;
     int32_t i = 0; /* index into input and output */
     for (int32_t o = 0; o < p->outer; ++o) {
         for (int32_t c = 0; c < channels; ++c, ++i) {
-            const int32_t v = (int32_t)input[i] - p->input_zero_point;
-            /* |v| <= 255 and |alpha - zp| <= 255: the product has at most 17 bits. */
-            output[i] = v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift,
-                                                         p->output_zero_point, p->act_min, p->act_max, p->rounding)
-                               : npu_requantize_rounding(v * ((int32_t)alpha[c] - p->alpha_zero_point),
-                                                         p->negative_multiplier, p->negative_shift,
-                                                         p->output_zero_point, p->act_min, p->act_max, p->rounding);
+            output[i] = npu_prelu_value(p, (int32_t)input[i] - p->input_zero_point,
+                                        (int32_t)alpha[c] - p->alpha_zero_point, p->rounding);
         }
     }
 }

@@ -33,13 +33,13 @@ typedef struct {
 
 void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* alpha, int8_t* output);
 
-/* One output from v = in - input_zero_point and its channel's slope alpha - alpha_zero_point, with
- * `rounding` (the reference's loop body; the SIMD families' scalar tails call it too).
- * |v| <= 255 and |slope| <= 255: the product has at most 17 bits. */
-static inline int8_t npu_prelu_value(const npu_prelu_params* p, int32_t v, int32_t slope, int32_t rounding) {
+/* One output from v = in - input_zero_point and its channel's slope *slope = alpha - alpha_zero_point
+ * (read only where v < 0), with `rounding`: the reference's loop body, which the SIMD families' scalar
+ * tails call too. |v| <= 255 and |slope| <= 255: the product has at most 17 bits. */
+static inline int8_t npu_prelu_value(const npu_prelu_params* p, int32_t v, const int32_t* slope, int32_t rounding) {
     return v >= 0 ? npu_requantize_rounding(v, p->positive_multiplier, p->positive_shift, p->output_zero_point,
                                             p->act_min, p->act_max, rounding)
-                  : npu_requantize_rounding(v * slope, p->negative_multiplier, p->negative_shift, p->output_zero_point,
+                  : npu_requantize_rounding(v * *slope, p->negative_multiplier, p->negative_shift, p->output_zero_point,
                                             p->act_min, p->act_max, rounding);
 }
 

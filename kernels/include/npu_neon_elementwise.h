@@ -289,7 +289,7 @@ NPU_NEON_EW void npu_neon_prelu_row(const npu_prelu_params* p, const int8_t* in,
         const int32x4_t hi = npu_neon_prelu4(p, vget_high_s16(v), slope + c + 4, rounding, short_path);
         vst1_s8(out + c, vqmovn_s16(vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi))));
     }
-    for (; c < channels; ++c) out[c] = npu_prelu_value(p, (int32_t)in[c] - p->input_zero_point, slope[c], rounding);
+    for (; c < channels; ++c) out[c] = npu_prelu_value(p, (int32_t)in[c] - p->input_zero_point, slope + c, rounding);
 }
 
 /* npu_prelu_s8 with the spec's rounding: each row through a copy of the row code with the rounding

@@ -201,7 +201,7 @@ NPU_X86 void npu_x86_prelu_rows(const npu_prelu_params* p, const int8_t* x, cons
         int8_t* out = y + row * channels;
         int64_t c = 0;
         for (; c + 8 <= channels; c += 8) npu_x86_prelu8(p, in + c, slope + c, out + c, rounding);
-        for (; c < channels; ++c) out[c] = npu_prelu_value(p, (int32_t)in[c] - p->input_zero_point, slope[c], rounding);
+        for (; c < channels; ++c) out[c] = npu_prelu_value(p, (int32_t)in[c] - p->input_zero_point, slope + c, rounding);
     }
 }
 

@@ -10,8 +10,8 @@ void npu_prelu_s8(const npu_prelu_params* p, const int8_t* input, const int8_t* 
     int32_t i = 0; /* index into input and output */
     for (int32_t o = 0; o < p->outer; ++o) {
         for (int32_t c = 0; c < channels; ++c, ++i) {
-            output[i] = npu_prelu_value(p, (int32_t)input[i] - p->input_zero_point,
-                                        (int32_t)alpha[c] - p->alpha_zero_point, p->rounding);
+            const int32_t slope = (int32_t)alpha[c] - p->alpha_zero_point;
+            output[i] = npu_prelu_value(p, (int32_t)input[i] - p->input_zero_point, &slope, p->rounding);
         }
     }
 }

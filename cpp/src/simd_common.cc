@@ -11,7 +11,7 @@ std::string Constants::add(const std::string& ctype, int64_t element_bytes, cons
                            const std::vector<int32_t>& values) {
   std::string array_name = name + "_" + what;
   std::string array = c_array(ctype, array_name, values);
-  text += array.replace(array.find("aligned(16)"), 11, "aligned(32)");
+  text += array.replace(array.find("aligned(16)"), 11, "aligned(" + std::to_string(alignment) + ")");
   bytes += element_bytes * static_cast<int64_t>(values.size());
   return array_name;
 }
@@ -19,7 +19,7 @@ std::string Constants::add(const std::string& ctype, int64_t element_bytes, cons
 std::string Constants::add64(const std::string& what, const std::vector<int64_t>& values) {
   std::string array_name = name + "_" + what;
   text += "static const int64_t " + array_name + "[" + std::to_string(values.size()) +
-          "] __attribute__((section(\".weights\"), aligned(32))) = {";
+          "] __attribute__((section(\".weights\"), aligned(" + std::to_string(alignment) + "))) = {";
   for (size_t i = 0; i < values.size(); ++i) text += (i % 8 ? " " : "\n  ") + std::to_string(values[i]) + "LL,";
   text += "\n};\n";
   bytes += 8 * static_cast<int64_t>(values.size());

@@ -93,14 +93,17 @@ Array vnni_bias(const ConvShape& s, const Arrays& arrays) {
 
 // The depthwise kernels' weights: [group of `per_word` taps][channel rounded up to `lanes`][per_word],
 // 0 past the last tap: npu_x86_depthwise's pairs (2, 8 lanes, int16), npu_x86_vnni_depthwise's quads
-// (4, 16 lanes, int8).
+// (4, 16 lanes, int8). The quads' whole 64-channel blocks hold channel 16L + 4k + j at 16k + 4L + j:
+// the kernel's in-lane unpacks leave channel 16L + 4k + j in lane 4L + j of register k.
 std::vector<int32_t> pack_depthwise(const ConvShape& s, const std::vector<int32_t>& weight, int64_t per_word,
                                     int64_t lanes) {
   const int64_t stride = round_up(s.out_c, lanes), groups = (s.taps() + per_word - 1) / per_word;
+  const int64_t blocks = per_word == 4 ? s.out_c / 64 * 64 : 0;
   std::vector<int32_t> packed(groups * stride * per_word, 0);
   for (int64_t c = 0; c < s.out_c; ++c) {
+    const int64_t r = c % 64, at = c < blocks ? c - r + 16 * (r % 16 / 4) + 4 * (r / 16) + r % 4 : c;
     for (int64_t tap = 0; tap < s.taps(); ++tap) {
-      packed[((tap / per_word) * stride + c) * per_word + tap % per_word] = weight[c * s.taps() + tap];
+      packed[((tap / per_word) * stride + at) * per_word + tap % per_word] = weight[c * s.taps() + tap];
     }
   }
   return packed;
@@ -115,19 +118,20 @@ bool narrow_requant(const Arrays& arrays) {
 // Requantisation constants for 8-lane vectors (single rounding only): per channel, padded to a multiple
 // of 8, the bias and multiplier as int32, and the 64-bit rounding nudge and right shift (31 - shift)
 // ordered per 8 channels as [c0, c2, c4, c6, c1, c3, c5, c7]: the even and odd lanes' halves of
-// _mm256_mul_epi32.
+// _mm256_mul_epi32. The VNNI forms' (vnni: the header's 16-lane npu_x86_requantize) are padded to 16
+// and ordered per 16 channels [c0, c2, .., c14, c1, c3, .., c15], their nudges without 2^62 and no vfix.
 // Adds NAME_vbias (when bias), NAME_vmultiplier, NAME_vnudge and NAME_vshift (and NAME_vfix when narrow).
-void add_vector_requant(Constants& constants, const ConvShape& s, const Arrays& arrays, const Array* bias) {
-  const int64_t padded = round_up(s.out_c, kLanes);
+void add_vector_requant(Constants& constants, const ConvShape& s, const Arrays& arrays, const Array* bias, bool vnni) {
+  const int64_t lanes = vnni ? 16 : kLanes, padded = round_up(s.out_c, lanes);
   const auto& multiplier = array(arrays, "multiplier").values;
   const auto& shift = array(arrays, "shift").values;
-  const bool narrow = narrow_requant(arrays);
+  const bool narrow = narrow_requant(arrays) && !vnni;
   std::vector<int32_t> vbias(padded, 0), vmultiplier(padded, 0), vfix(padded, 0);
   std::vector<int64_t> nudge(padded, 1), right(padded, 1);
   for (int64_t co = 0; co < s.out_c; ++co) {
     vbias[co] = bias ? bias->values[co] : 0;
     vmultiplier[co] = multiplier[co];
-    int64_t lane = co % kLanes, slot = co - lane + (lane % 2) * 4 + lane / 2;
+    int64_t lane = co % lanes, slot = co - lane + (lane % 2) * (lanes / 2) + lane / 2;
     right[slot] = 31 - shift[co];
     nudge[slot] = rounding_nudge(shift[co]) + (narrow ? int64_t{1} << 62 : 0);
     // npu_x86_mbqm_narrow's fix: -2^(62 - right) mod 2^32
@@ -140,15 +144,20 @@ void add_vector_requant(Constants& constants, const ConvShape& s, const Arrays& 
   if (narrow) constants.add("int32_t", 4, "vfix", vfix);
 }
 
+// The VNNI forms load their constants as whole zmm registers: 64-byte aligned, no load splits a cache
+// line (at 32 bytes half of them did, a third slower on a 96->576 pointwise layer).
+constexpr int kZmmAlignment = 64;
+
 // NAME_rq: the kernel's npu_x86_requant (npu_x86_quant.h), whose npu_x86_requantize all kernels share.
+// With vnni, no vfix (the header's 16-lane form needs none), narrow still set when every shift is <= 0.
 void add_requant_struct(Constants& constants, const ConvShape& s, const std::string& name, bool bias, bool vector,
-                        bool narrow) {
+                        bool narrow, bool vnni) {
   auto field = [&](bool present, const char* what) { return present ? name + "_" + what : std::string("NULL"); };
   constants.text += fmt("static const npu_x86_requant %s_rq = {%s, %s_multiplier, %s_shift, %s, %s, %s, %s, %s, %lld, "
                         "%lld, %lld, %lld, %d, %d};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(),
                         name.c_str(), field(vector, "vbias").c_str(), field(vector, "vmultiplier").c_str(),
                         field(vector, "vnudge").c_str(), field(vector, "vshift").c_str(),
-                        field(vector && narrow, "vfix").c_str(), (long long)s.output_zero_point, (long long)s.act_min,
+                        field(vector && narrow && !vnni, "vfix").c_str(), (long long)s.output_zero_point, (long long)s.act_min,
                         (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0);
 }
 
@@ -172,6 +181,7 @@ class WordConvEmitter {
   // (constants, code): the code defines the kernel's entry, spec.name.
   std::pair<Constants, std::string> emit(const Arrays& arrays) {
     Constants constants{prefix_};
+    constants.alignment = p_.vnni ? kZmmAlignment : constants.alignment;
     if (p_.vnni) {
       constants.add("int8_t", 1, "weight", pack_words(s_, array(arrays, "weight").values, kVnniTile, 4));
     } else {
@@ -182,8 +192,8 @@ class WordConvEmitter {
     if (bias) constants.add("int32_t", 4, "bias", bias->values);
     constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
     constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
-    if (vector_requant()) add_vector_requant(constants, s_, arrays, bias);
-    add_requant_struct(constants, s_, prefix_, bias != nullptr, vector_requant(), narrow_requant(arrays));
+    if (vector_requant()) add_vector_requant(constants, s_, arrays, bias, p_.vnni);
+    add_requant_struct(constants, s_, prefix_, bias != nullptr, vector_requant(), narrow_requant(arrays), p_.vnni);
     CWriter c;
     emit_gather(c);
     emit_entry(c);
@@ -304,6 +314,7 @@ std::pair<Constants, std::string> depthwise_form(const KernelSpec& spec, const C
                                                  bool vnni) {
   const std::string prefix = spec.name + (vnni ? "_q" : "");
   Constants constants{prefix};
+  constants.alignment = vnni ? kZmmAlignment : constants.alignment;
   const auto& weight = array(arrays, "weight").values;
   if (vnni) {
     constants.add("int8_t", 1, "weight", pack_depthwise(s, weight, 4, 16));
@@ -316,8 +327,8 @@ std::pair<Constants, std::string> depthwise_form(const KernelSpec& spec, const C
   constants.add("int32_t", 4, "multiplier", array(arrays, "multiplier").values);
   constants.add("int32_t", 4, "shift", array(arrays, "shift").values);
   const bool vector_requant = s.rounding == 0;
-  if (vector_requant) add_vector_requant(constants, s, arrays, bias);
-  add_requant_struct(constants, s, prefix, bias != nullptr, vector_requant, narrow_requant(arrays));
+  if (vector_requant) add_vector_requant(constants, s, arrays, bias, vnni);
+  add_requant_struct(constants, s, prefix, bias != nullptr, vector_requant, narrow_requant(arrays), vnni);
   constants.text += simd::depthwise_shape_constant(prefix, s);
   // output pixels split over the threads
   ParallelKernel k;

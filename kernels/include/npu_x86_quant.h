@@ -20,6 +20,14 @@
 
 #define NPU_X86 static inline __attribute__((always_inline, target("avx2")))
 
+/* AVX-512 VNNI where the compiler targets it (-march=native on such a CPU, as object builds are):
+ * the VNNI kernels and the 16-lane requantisation below; elsewhere AVX2 only. */
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512F__)
+#define NPU_X86_VNNI 1
+#else
+#define NPU_X86_VNNI 0
+#endif
+
 /* (p + nudge) >> right on 4 int64 lanes, arithmetic, clamped to [lo, hi]. */
 NPU_X86 __m256i npu_x86_round64(__m256i p, __m256i nudge, __m256i right, __m256i lo, __m256i hi) {
     p = _mm256_add_epi64(p, nudge);
@@ -143,6 +151,50 @@ NPU_X86 __m256i npu_x86_requant8_narrow(const npu_x86_requant* q, const int32_t*
     return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), zp);
 }
 
+#if NPU_X86_VNNI
+/* `count` int32 sums at acc -> output channels first.. of the row at y (first a multiple of 16), 16
+ * lanes per step, the last masked (the constants are padded to 16). With VNNI the emitter writes the
+ * 64-bit constants per 16 channels as [c0, c2, .., c14, c1, c3, .., c15] (_mm512_mul_epi32's even
+ * and odd halves) and plain nudges: vpsravq is the arithmetic shift, and the 64-bit clamp is only
+ * needed when some shift is > 0 (narrow = 0; else the result fits int32, as npu_x86_mbqm_narrow's). */
+static __attribute__((noinline, unused, target("avx512f,avx512bw,avx512vl"))) void npu_x86_requantize(
+    const npu_x86_requant* qp, const int32_t* acc, int32_t first, int32_t count, int8_t* y) {
+    const npu_x86_requant rq = *qp, *q = &rq;
+    int32_t lane = 0;
+    if (q->vector) {
+        const __m512i zp = _mm512_set1_epi32(q->output_zero_point);
+        const __m512i lo = _mm512_set1_epi32(q->act_min - q->output_zero_point);
+        const __m512i hi = _mm512_set1_epi32(q->act_max - q->output_zero_point);
+        const __m512i lo64 = _mm512_set1_epi64(q->act_min - q->output_zero_point);
+        const __m512i hi64 = _mm512_set1_epi64(q->act_max - q->output_zero_point);
+        for (; lane < count; lane += 16) {
+            const int32_t co = first + lane;
+            const __mmask16 m = count - lane >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - lane)) - 1);
+            const __m512i sums = _mm512_add_epi32(_mm512_loadu_si512((const void*)(acc + lane)),
+                                                  _mm512_loadu_si512((const void*)(q->vbias + co)));
+            const __m512i mul = _mm512_loadu_si512((const void*)(q->vmultiplier + co));
+            __m512i even = _mm512_add_epi64(_mm512_mul_epi32(sums, mul), _mm512_loadu_si512((const void*)(q->vnudge + co)));
+            __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(sums, 32), _mm512_srli_epi64(mul, 32)),
+                                           _mm512_loadu_si512((const void*)(q->vnudge + co + 8)));
+            even = _mm512_srav_epi64(even, _mm512_loadu_si512((const void*)(q->vshift + co)));
+            odd = _mm512_srav_epi64(odd, _mm512_loadu_si512((const void*)(q->vshift + co + 8)));
+            if (!q->narrow) {
+                even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
+                odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo64), hi64);
+            }
+            /* odd's low halves into the odd lanes */
+            __m512i v = _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
+            v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), zp);
+            _mm_mask_storeu_epi8(y + co, m, _mm512_cvtepi32_epi8(v));
+        }
+    }
+    for (; lane < count; ++lane) {
+        const int32_t co = first + lane;
+        y[co] = npu_requantize_rounding(acc[lane] + (q->bias ? q->bias[co] : 0), q->multiplier[co], q->shift[co],
+                                        q->output_zero_point, q->act_min, q->act_max, q->rounding);
+    }
+}
+#else
 /* `count` int32 sums at acc (32-byte aligned) -> output channels first.. of the row at y (first a
  * multiple of 8): whole vectors of 8 on the vector path (32 per store on the narrow one), the rest
  * one by one as the reference. Out of line: one copy per file, called per pixel. The struct is
@@ -185,6 +237,7 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
                                         q->output_zero_point, q->act_min, q->act_max, q->rounding);
     }
 }
+#endif
 
 /* One tap's `channels` input bytes as the tiles' int16 pairs less the zero point: row[p] holds
  * (x[2p] - zp) in its low half and (x[2p + 1] - zp) in its high half (0 past an odd last channel).
@@ -235,9 +288,8 @@ NPU_X86_TILE(2, 4)
  * elsewhere the AVX2 pairs above. The kernels feed it x + 128 (x ^ 0x80) as the unsigned bytes and
  * fold -(zp + 128) * sum(w) into the bias at compile time: sum (x + 128) w - (zp + 128) sum w =
  * sum (x - zp) w, with a padding tap's bytes zp + 128 (adding exactly what it takes away). ---- */
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
-#define NPU_X86_VNNI 1
-#define NPU_X86_VNNI_ISA __attribute__((noinline, unused, target("avx512f,avx512bw,avx512vnni")))
+#if NPU_X86_VNNI
+#define NPU_X86_VNNI_ISA __attribute__((noinline, unused, target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* One tap's `channels` input bytes as vpdpbusd's unsigned bytes, 4 channels per int32 word of row;
  * the last word's unused bytes 0x80 (their weights are 0). */
@@ -288,53 +340,99 @@ NPU_X86_VNNI_TILE(2, 2)
 NPU_X86_VNNI_TILE(2, 3)
 NPU_X86_VNNI_TILE(2, 4)
 
-/* Depthwise convolution as npu_x86_depthwise below, with vpdpbusd: 16 channels per zmm register, 4
- * taps per instruction (each lane holds one channel's bytes of 4 taps, x ^ 0x80: x + 128 unsigned),
- * weights packed [tap quad][channel rounded up to 16][4] int8 (0 past the last tap); the bias holds
- * -(zp + 128) * sum(w), and a padding tap reads a row of zero points, zp + 128 once flipped. The last
- * channels one by one, the same sums. */
+/* npu_depthwise_rows for output pixel (b, oy, ox): the same rows, without its divisions. */
+static inline __attribute__((always_inline)) void npu_x86_depthwise_rows_at(const npu_depthwise_shape* s,
+                                                                            const int8_t* input, const int8_t* zero_row,
+                                                                            int32_t b, int32_t oy, int32_t ox,
+                                                                            const int8_t** rows) {
+    const int32_t y0 = oy * s->stride_h - s->pad_top, x0 = ox * s->stride_w - s->pad_left;
+    const size_t row = (size_t)s->in_w * s->channels;
+    int32_t tap = 0;
+    for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
+        const int32_t iy = y0 + ky * s->dilation_h;
+        const int8_t* line = input + ((size_t)b * s->in_h + iy) * row;
+        for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
+            const int32_t ix = x0 + kx * s->dilation_w;
+            const int inside = (uint32_t)iy < (uint32_t)s->in_h && (uint32_t)ix < (uint32_t)s->in_w;
+            rows[tap] = inside ? line + (size_t)ix * s->channels : zero_row;
+        }
+    }
+}
+
+/* Depthwise convolution as npu_x86_depthwise below, with vpdpbusd: 4 taps per instruction (each
+ * int32 lane holds one channel's bytes of 4 taps, x ^ 0x80: x + 128 unsigned), 16 channels per zmm.
+ * Blocks of 64 channels take 64 bytes per tap and interleave them with in-lane unpacks (2 per
+ * vpdpbusd, against 11 for 16 channels); register k's 128-bit lane L then holds channels
+ * 16L + 4k .. 16L + 4k + 3, so the weights of whole 64-channel blocks are packed in that order and
+ * the sums put back in order once per block (8 vshufi32x4). The channels after the last block go 16
+ * at a time in order, the last partial 16 with masked loads (their weights are 0). Weights packed
+ * [tap quad][channel rounded up to 16][4] int8 (0 past the last tap); the bias holds
+ * -(zp + 128) * sum(w), and a padding tap reads a row of zero points, zp + 128 once flipped. */
 static NPU_X86_VNNI_ISA void npu_x86_vnni_depthwise(const npu_depthwise_shape* s, const int8_t* w,
                                                     const npu_x86_requant* q, const int8_t* input, int8_t* output,
                                                     int64_t begin, int64_t end) {
-    const int32_t channels = s->channels, stride = (channels + 15) / 16 * 16, whole = channels / 16 * 16;
+    const int32_t channels = s->channels, stride = (channels + 15) / 16 * 16, blocks = channels / 64 * 64;
     const int32_t taps = s->kernel_h * s->kernel_w, quads = (taps + 3) / 4;
     int32_t storage[stride + 16];
     int32_t* acc = (int32_t*)(((uintptr_t)storage + 63) & ~(uintptr_t)63);
     int8_t zero_row[stride];
     for (int32_t ch = 0; ch < stride; ++ch) zero_row[ch] = (int8_t)s->input_zero_point;
     const int8_t* rows[4 * quads];
-    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int32_t tap = taps; tap < 4 * quads; ++tap) rows[tap] = zero_row; /* weights 0 */
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const int32_t out_w = s->out_w, out_h = s->out_h;
+    int32_t ox = (int32_t)(begin % out_w), oy = (int32_t)(begin / out_w % out_h), b = (int32_t)(begin / out_w / out_h);
     for (int64_t pixel = begin; pixel < end; ++pixel) {
-        npu_depthwise_rows(s, input, zero_row, pixel, rows);
-        for (int32_t tap = taps; tap < 4 * quads; ++tap) rows[tap] = zero_row; /* weights 0 */
-        for (int32_t c0 = 0; c0 < whole; c0 += 16) {
+        npu_x86_depthwise_rows_at(s, input, zero_row, b, oy, ox, rows);
+        for (int32_t c0 = 0; c0 < blocks; c0 += 64) {
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            const int8_t* wq = w + (size_t)c0 * 4;
+            for (int32_t quad = 0; quad < quads; ++quad, wq += (size_t)stride * 4) {
+                const int8_t* const* r = rows + 4 * quad;
+                const __m512i t0 = _mm512_xor_si512(_mm512_loadu_si512((const void*)(r[0] + c0)), flip);
+                const __m512i t1 = _mm512_xor_si512(_mm512_loadu_si512((const void*)(r[1] + c0)), flip);
+                const __m512i t2 = _mm512_xor_si512(_mm512_loadu_si512((const void*)(r[2] + c0)), flip);
+                const __m512i t3 = _mm512_xor_si512(_mm512_loadu_si512((const void*)(r[3] + c0)), flip);
+                const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
+                const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_unpacklo_epi16(lo01, lo23), _mm512_loadu_si512((const void*)wq));
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_unpackhi_epi16(lo01, lo23), _mm512_loadu_si512((const void*)(wq + 64)));
+                a2 = _mm512_dpbusd_epi32(a2, _mm512_unpacklo_epi16(hi01, hi23), _mm512_loadu_si512((const void*)(wq + 128)));
+                a3 = _mm512_dpbusd_epi32(a3, _mm512_unpackhi_epi16(hi01, hi23), _mm512_loadu_si512((const void*)(wq + 192)));
+            }
+            /* 4 x 4 transpose of 128-bit lanes: output m = lane m of a0..a3 */
+            const __m512i u0 = _mm512_shuffle_i32x4(a0, a1, 0x44), u1 = _mm512_shuffle_i32x4(a0, a1, 0xEE);
+            const __m512i u2 = _mm512_shuffle_i32x4(a2, a3, 0x44), u3 = _mm512_shuffle_i32x4(a2, a3, 0xEE);
+            _mm512_store_si512((void*)(acc + c0), _mm512_shuffle_i32x4(u0, u2, 0x88));
+            _mm512_store_si512((void*)(acc + c0 + 16), _mm512_shuffle_i32x4(u0, u2, 0xDD));
+            _mm512_store_si512((void*)(acc + c0 + 32), _mm512_shuffle_i32x4(u1, u3, 0x88));
+            _mm512_store_si512((void*)(acc + c0 + 48), _mm512_shuffle_i32x4(u1, u3, 0xDD));
+        }
+        for (int32_t c0 = blocks; c0 < channels; c0 += 16) {
+            const __mmask16 m = channels - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (channels - c0)) - 1);
             __m512i a = _mm512_setzero_si512();
             for (int32_t quad = 0; quad < quads; ++quad) {
                 const int8_t* const* r = rows + 4 * quad;
-                const __m128i t0 = _mm_loadu_si128((const __m128i*)(r[0] + c0)), t1 = _mm_loadu_si128((const __m128i*)(r[1] + c0));
-                const __m128i t2 = _mm_loadu_si128((const __m128i*)(r[2] + c0)), t3 = _mm_loadu_si128((const __m128i*)(r[3] + c0));
+                const __m128i t0 = _mm_maskz_loadu_epi8(m, r[0] + c0), t1 = _mm_maskz_loadu_epi8(m, r[1] + c0);
+                const __m128i t2 = _mm_maskz_loadu_epi8(m, r[2] + c0), t3 = _mm_maskz_loadu_epi8(m, r[3] + c0);
                 const __m128i lo01 = _mm_unpacklo_epi8(t0, t1), hi01 = _mm_unpackhi_epi8(t0, t1);
                 const __m128i lo23 = _mm_unpacklo_epi8(t2, t3), hi23 = _mm_unpackhi_epi8(t2, t3);
                 __m512i x = _mm512_castsi128_si512(_mm_unpacklo_epi16(lo01, lo23));  /* channels 0-3 */
                 x = _mm512_inserti32x4(x, _mm_unpackhi_epi16(lo01, lo23), 1);         /* 4-7 */
                 x = _mm512_inserti32x4(x, _mm_unpacklo_epi16(hi01, hi23), 2);         /* 8-11 */
                 x = _mm512_inserti32x4(x, _mm_unpackhi_epi16(hi01, hi23), 3);         /* 12-15 */
-                x = _mm512_xor_si512(x, _mm512_broadcast_i32x4(flip));
+                x = _mm512_xor_si512(x, flip);
                 a = _mm512_dpbusd_epi32(a, x, _mm512_loadu_si512((const void*)(w + ((size_t)quad * stride + c0) * 4)));
             }
             _mm512_store_si512((void*)(acc + c0), a);
         }
-        for (int32_t ch = whole; ch < channels; ++ch) {
-            int32_t sum = 0;
-            for (int32_t tap = 0; tap < taps; ++tap)
-                sum += (int32_t)((uint8_t)rows[tap][ch] ^ 0x80u) * w[((size_t)(tap / 4) * stride + ch) * 4 + tap % 4];
-            acc[ch] = sum;
-        }
         npu_x86_requantize(q, acc, 0, channels, output + (size_t)pixel * channels);
+        if (++ox == out_w) {
+            ox = 0;
+            if (++oy == out_h) oy = 0, ++b;
+        }
     }
 }
-#else
-#define NPU_X86_VNNI 0
 #endif
 
 /* Depthwise convolution (groups == channels, depth multiplier 1) over output pixels [begin, end) of

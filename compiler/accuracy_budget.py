@@ -2,8 +2,9 @@
 on --val is within POINTS (the search is quant/budget.py; this module rebuilds with its answer).
 
 Order: the int8 model as asked; then, unless --equalize was given, cross-layer equalisation (free at
-run time); then layers raised one at a time by quant/budget.raise_precision, and a rebuild with
-them kept precise (--keep-float of those layers); each step's mix is rebuilt and its cost on the
+run time); then layers raised one at a time by quant/budget.raise_precision (to the target's cheapest
+higher precision that serves: int16 or float), and a rebuild with them raised (--int16 / --keep-float of
+those layers); each step's mix is rebuilt and its cost on the
 target measured (budget_cost.py: latency on the host, instructions on a firmware target). The returned record goes into report.json
 (quantization.accuracy_budget) and its plots into the report folder.
 """
@@ -14,11 +15,12 @@ from compiler.compile_model import spec_form
 from compiler.quant.budget import Evaluator, raise_precision
 
 
-def meet_budget(compiled, validation, recompile, progress=True, cost=None):
+def meet_budget(compiled, validation, recompile, progress=True, cost=None, int16=True):
     """(the compiled model that meets the budget, the search record). `recompile(QuantConfig)` builds the
     same model with another quantisation config; `cost(compiled)`, when given (budget_cost.py), is the
     target's performance figure of a build: measured for the int8 model searched from ("int8_cost") and
-    for each step's mix (each step rebuilt with the layers raised so far)."""
+    for each step's mix (each step rebuilt with the layers raised so far). int16=False: no int16 layers
+    (a build exporting int8 only: --emit tflite)."""
     config = compiled.quantised.config
     budget = config.accuracy_budget
     evaluator = _evaluator(compiled, validation)
@@ -34,7 +36,8 @@ def meet_budget(compiled, validation, recompile, progress=True, cost=None):
             compiled, evaluator, drop = equalized, equalized_evaluator, equalized_drop
     record["searched_drop"] = drop
     if drop > budget:
-        record.update(raise_precision(evaluator, budget, progress))
+        precisions = tuple(p for p in higher_precisions(compiled.target) if int16 or p != "int16")
+        record.update(raise_precision(evaluator, budget, progress, precisions))
         config = compiled.quantised.config
         searched, compiled = compiled, None
         if cost is not None:
@@ -42,11 +45,24 @@ def meet_budget(compiled, validation, recompile, progress=True, cost=None):
         for count, step in enumerate(record["steps"], start=1):
             if cost is None and count < len(record["steps"]):
                 continue  # only the final mix is built
-            compiled = recompile(dataclasses.replace(config, keep_float=config.keep_float + tuple(record["raised"][:count])))
+            compiled = recompile(_with_mix(config, record["steps"][:count]))
             if cost is not None:
                 step.update(cost(compiled))
     record["final_drop"] = record["steps"][-1]["drop_after"] if record["steps"] else drop
     return compiled, record
+
+
+def higher_precisions(target) -> tuple[str, ...]:
+    """The target's higher precisions for a layer, cheapest first (target.toml [int8] higher_precisions)."""
+    return tuple(target.data.get("int8", {}).get("higher_precisions", ("float",)))
+
+
+def _with_mix(config, steps):
+    """`config` with the layers of `steps` raised: float ones kept float, int16 ones run 16x8."""
+    raised = lambda precision: tuple(layer for step in steps if step["precision"] == precision  # noqa: E731
+                                     for layer in [step["layer"], *step.get("also_raised", ())])
+    return dataclasses.replace(config, keep_float=config.keep_float + raised("float"),
+                               int16_layers=config.int16_layers + raised("int16"))
 
 
 def _evaluator(compiled, validation) -> Evaluator:

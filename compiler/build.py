@@ -49,6 +49,11 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
                             "kernels: use --quantize int8 with --calib)")
     if quant is not None and quant.accuracy_budget is not None and val_path is None:
         raise CompilerError("--accuracy-budget: needs --val DATA.npz (the budget is top-1 points lost on those samples)")
+    exports_int8 = "tflite" in emit or is_backend(target.runner)  # an export holding int8 tensors only
+    if quant is not None and quant.int16_layers and exports_int8:
+        where = "--emit tflite" if "tflite" in emit else f"target {target.name}"
+        raise CompilerError(f"--int16: {where} takes int8 layers only (TFLite's 16x8 layers are not exported); "
+                            "build without --int16")
     model = load_model(model_path) if model is None else model
     validation = _load_validation(val_path, model) if val_path is not None else None
     # what the build computes: the exported file's spec, or a vendor backend's (its artefact's)
@@ -67,7 +72,8 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
 
         images, _, input_shape = validation
         cost = target_cost(target, memory, images[0].reshape(input_shape), warn, tuning=tuning)
-        compiled, budget = meet_budget(compiled, validation, recompile, progress=quant.progress, cost=cost)
+        compiled, budget = meet_budget(compiled, validation, recompile, progress=quant.progress, cost=cost,
+                                       int16=not exports_int8)
     # exported before OUT is staged (an export error leaves no OUT); a backend whose artefact is the export writes it
     backend_writes_tflite = is_backend(target.runner) and getattr(backend_for(target), "WRITES_TFLITE", False)
     tflite = _export_tflite(compiled) if "tflite" in emit and not backend_writes_tflite else None

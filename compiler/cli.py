@@ -74,6 +74,7 @@ def _quant_config(args):
     from compiler.quant.quantize import QuantConfig
 
     quant_flags = [flag for flag, value in (("--calib", args.calib), ("--keep-float", args.keep_float),
+                                            ("--int16", args.int16),
                                             ("--io", args.io != "float"), ("--equalize", args.equalize),
                                             ("--accuracy-budget", args.accuracy_budget is not None)) if value]
     if args.quantize is None:
@@ -88,8 +89,9 @@ def _quant_config(args):
         raise CompilerError("--quantize int8 needs calibration data: --calib PATH (.npz, .npy or a folder of .npy), "
                             "or --calib random (poor scales, for trying things out)")
     keep_float = tuple(name for item in args.keep_float for name in item.split(",") if name)
+    int16 = tuple(name for item in args.int16 for name in item.split(",") if name)
     return QuantConfig(calib=args.calib, samples=args.calib_samples, method=args.calib_method,
-                       percentile=args.percentile, keep_float=keep_float, io=args.io, progress=True,
+                       percentile=args.percentile, keep_float=keep_float, int16_layers=int16, io=args.io, progress=True,
                        equalize=args.equalize, accuracy_budget=args.accuracy_budget)
 
 
@@ -307,6 +309,9 @@ def _model_arguments(command) -> None:
     quant.add_argument("--percentile", type=percentile, default=99.99, help="percentile for --calib-method percentile (default 99.99)")
     quant.add_argument("--keep-float", action="append", default=[], metavar="NODE[,NODE...]",
                        help="leave the layers computing these ONNX nodes in float")
+    quant.add_argument("--int16", action="append", default=[], metavar="NODE[,NODE...]",
+                       help="run the convolutions / dense layers computing these ONNX nodes in TFLite's 16x8 scheme "
+                            "(int16 activations, int8 weights; what --accuracy-budget raises on coral-npu)")
     quant.add_argument("--equalize", action="store_true",
                        help="cross-layer equalisation before calibration (even out the channel ranges of convolutions "
                             "joined through a ReLU, Nagel et al. 2019) and bias correction from the calibration data")

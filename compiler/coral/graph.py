@@ -110,13 +110,19 @@ def extract_graph(mod: tvm.IRModule) -> FirmwareGraph:
 
 
 def _name_conversions(graph: FirmwareGraph) -> None:
-    """float <-> int8 conversions come from no ONNX node: name them after where they sit (the
-    model's input or output, or the float layer they feed or follow, as around --keep-float)."""
+    """float <-> int8 and int8 <-> int16 conversions come from no ONNX node: name them after where they
+    sit (the model's input or output, or the float or 16x8 layer they feed or follow, as around
+    --keep-float and --int16)."""
     producer = {graph.storage(step.output): step for step in graph.steps}
     for step in graph.steps:
-        if step.kind != "kernel" or step.onnx_nodes or step.op not in ("quantize", "dequantize"):
+        if step.kind != "kernel" or step.onnx_nodes or step.op not in ("quantize", "dequantize", "rescale"):
             continue
-        if step.op == "quantize":
+        if step.op == "rescale":  # int8 <-> int16 around a 16x8 layer
+            users = [s for s in graph.steps if graph.storage(step.output) in map(graph.storage, s.inputs)]
+            source = producer.get(graph.storage(step.inputs[0]))
+            step.name = (f"int16 for {users[0].name}" if step.kernel.kernel == "requantize_s8_s16" and users
+                         else f"int8 after {source.name}" if source is not None else "rescale")
+        elif step.op == "quantize":
             source = producer.get(graph.storage(step.inputs[0]))
             step.name = "input quantize" if source is None else f"quantize after {source.name}"
         else:

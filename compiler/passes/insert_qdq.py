@@ -12,6 +12,12 @@ except a zero pad and a bilinear resize, written dequantize -> op -> quantize wi
 parameters (on the int8 tensor R.nn.pad would pad with 0, not the zero point, and a resize would
 interpolate int8 codes; the int8 kernels take their parameters from the QDQ form).
 Groups named in `keep_float` (by ONNX node) and ops without a plan stay float.
+
+Convolutions and dense layers named in `int16_layers` run TFLite's 16x8 scheme (the higher precision
+--accuracy-budget gives a layer on coral-npu): their input and output are int16 tensors at `plan16`'s
+parameters (zero point 0); an int8 input is widened and the output narrowed for an int8 reader, both
+written quantize(dequantize(t)), and two such layers in a row pass the int16 tensor between them. A
+layer whose int16 bias would need more than 32 bits stays int8.
 """
 
 import numpy as np
@@ -35,6 +41,7 @@ from compiler.quant.unary_function import evaluate
 # Group patterns with an int8 kernel (the quant pattern table in quant/patterns.py).
 QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "add",
                     "sub", "mul", "prelu", UNARY)
+MAC_GROUPS = ("conv2d", "depthwise_conv2d", "dense")  # group patterns with a 16x8 kernel (int16_layers)
 
 
 def is_quantisable_group(pattern: str | None) -> bool:
@@ -45,28 +52,31 @@ IO_TYPES = ("float", "int8", "uint8")
 
 
 def insert_qdq(mod: tvm.IRModule, plan: dict, input_names=None, keep_float=frozenset(), io="float",
-               input_means=None) -> tvm.IRModule:
+               input_means=None, int16_layers=frozenset(), plan16=None) -> tvm.IRModule:
     """`io`: the model's inputs and outputs as float (quantised inside), or int8 / uint8 tensors
     at the plan's (scale, zero point) of each input and output (uint8: zero point + 128).
     `input_means` ({tensor id: per-channel mean}): correct each conv / dense bias for its weights'
-    quantisation error (quant/bias_correction.py)."""
-    return _write(mod, plan, input_names, keep_float, instrument=False, io=io, input_means=input_means)[0]
+    quantisation error (quant/bias_correction.py). `int16_layers` (ONNX nodes) run 16x8 at `plan16`'s
+    (quant/plan.py plan_int16) parameters."""
+    return _write(mod, plan, input_names, keep_float, instrument=False, io=io, input_means=input_means,
+                  int16=(frozenset(int16_layers), plan16 or {}))[0]
 
 
-def insert_qdq_instrumented(mod, plan, input_names=None, keep_float=frozenset(), input_means=None
-                            ) -> tuple[tvm.IRModule, list[str]]:
+def insert_qdq_instrumented(mod, plan, input_names=None, keep_float=frozenset(), input_means=None,
+                            int16_layers=frozenset(), plan16=None) -> tuple[tvm.IRModule, list[str]]:
     """insert_qdq, with main returning (outputs, *every quantised tensor dequantized) and their ids.
 
     The report compiles this to measure each layer's int8 output against the float one.
     """
-    return _write(mod, plan, input_names, keep_float, instrument=True, input_means=input_means)
+    return _write(mod, plan, input_names, keep_float, instrument=True, input_means=input_means,
+                  int16=(frozenset(int16_layers), plan16 or {}))
 
 
-def _write(mod, plan, input_names, keep_float, instrument, io="float", input_means=None):
+def _write(mod, plan, input_names, keep_float, instrument, io="float", input_means=None, int16=(frozenset(), {})):
     if io not in IO_TYPES:
         raise ValueError(f"io must be one of {IO_TYPES}, not {io!r}")
     ids = {var: tensor_id for tensor_id, var in tensor_ids(mod["main"], input_names)}
-    writer = _QDQWriter(mod, plan, ids, frozenset(keep_float), io, input_means or {})
+    writer = _QDQWriter(mod, plan, ids, frozenset(keep_float), io, input_means or {}, int16)
     new_main = writer.rewrite(mod["main"], instrument)
     functions = dict(mod.functions)
     functions[mod.get_global_var("main")] = new_main
@@ -102,11 +112,18 @@ def quantize_weight(weight: np.ndarray, axis: int):
     return q.astype(np.int8), scales
 
 
-def quantize_bias(bias: np.ndarray, input_scale: float, weight_scales: np.ndarray):
-    """(int32 bias, float32 scales s_in * s_w[c]) for a per-channel bias of any broadcast shape."""
+class _BiasTooWide(ValueError):
+    """A 16x8 layer's bias at s_in * s_w does not fit the QDQ form's int32 (the layer stays int8)."""
+
+
+def quantize_bias(bias: np.ndarray, input_scale: float, weight_scales: np.ndarray, exact=False):
+    """(int32 bias, float32 scales s_in * s_w[c]) for a per-channel bias of any broadcast shape, saturated
+    to int32; exact=True raises _BiasTooWide instead of saturating (a 16x8 layer's, 256x finer)."""
     scales = (np.float64(input_scale) * weight_scales.astype(np.float64)).astype(np.float32)
-    flat = bias.reshape(-1).astype(np.float64)
-    q = np.clip(round_half_away(flat / scales), -(2**31), 2**31 - 1).astype(np.int32)
+    flat = round_half_away(bias.reshape(-1).astype(np.float64) / scales)
+    if exact and np.any(np.abs(flat) > 2**31 - 1):
+        raise _BiasTooWide()
+    q = np.clip(flat, -(2**31), 2**31 - 1).astype(np.int32)
     return q.reshape(bias.shape), scales
 
 
@@ -141,10 +158,13 @@ def _quantised_slope(group, alpha: np.ndarray):
 
 
 class _Tensor:
-    """A tensor of the new main: its float var and/or its int8 var with parameters."""
+    """A tensor of the new main: its float var and/or its int8 var with parameters, and an int16 var
+    with its own where a 16x8 layer writes or reads it."""
 
-    def __init__(self, float_var=None, int8_var=None, qparams=None):
+    def __init__(self, float_var=None, int8_var=None, qparams=None, int16_var=None, qparams16=None):
         self.float, self.int8, self.qparams = float_var, int8_var, qparams
+        self.int16, self.qparams16 = int16_var, qparams16
+        self.written_int16 = int16_var is not None  # by a 16x8 layer: int16 is its finest view
 
 
 def _float_outputs(main: relax.Function) -> set:
@@ -169,9 +189,10 @@ _RESHAPES = ("relax.reshape", "relax.squeeze", "relax.expand_dims", "relax.flatt
 
 
 class _QDQWriter:
-    def __init__(self, mod, plan, ids, keep_float, io="float", input_means=None):
+    def __init__(self, mod, plan, ids, keep_float, io="float", input_means=None, int16=(frozenset(), {})):
         self.mod, self.plan, self.ids, self.keep_float, self.io = mod, plan, ids, keep_float, io
         self.input_means = input_means or {}
+        self.int16_layers, self.plan16 = int16
 
     def rewrite(self, main: relax.Function, instrument=False) -> relax.Function:
         self.bb = relax.BlockBuilder()
@@ -199,6 +220,7 @@ class _QDQWriter:
                                      else _Tensor(float_var=new, qparams=qparams))
                 self.float_outputs = _float_outputs(main) if self.io == "float" else set()
                 for binding in bindings(main):
+                    self._current_var = binding.var
                     self.env[binding.var] = self._binding(binding)
                 result = self._output_expr(main.body.body)
                 self.instrumented_ids = []
@@ -233,7 +255,7 @@ class _QDQWriter:
 
     def _with_quantised_tensors(self, main, result):
         observed = [(self.ids[var], var) for var in [*main.params, *(b.var for b in bindings(main))]
-                    if var in self.ids and self.env[var].int8 is not None]
+                    if var in self.ids and (self.env[var].int8 is not None or self.env[var].int16 is not None)]
         self.instrumented_ids = [tensor_id for tensor_id, _ in observed]
         outputs = list(result.fields) if isinstance(result, relax.Tuple) else [result]
         return relax.Tuple(outputs + [self._float(var) for _, var in observed])
@@ -243,14 +265,32 @@ class _QDQWriter:
     def _float(self, var):
         tensor = self.env[var]
         if tensor.float is None:
-            tensor.float = self.bb.emit(qdq.dequantize(tensor.int8, tensor.qparams.scale, tensor.qparams.zero_point))
+            tensor.float = self.bb.emit(self._dequantized(tensor))
         return tensor.float
 
     def _int8(self, var):
+        """The int8 view: the float tensor quantised, or a 16x8 layer's int16 output narrowed."""
         tensor = self.env[var]
         if tensor.int8 is None:
-            tensor.int8 = self.bb.emit(qdq.quantize(tensor.float, tensor.qparams.scale, tensor.qparams.zero_point))
+            source = tensor.float if tensor.float is not None else self._dequantized(tensor)
+            tensor.int8 = self.bb.emit(qdq.quantize(source, tensor.qparams.scale, tensor.qparams.zero_point))
         return tensor.int8
+
+    def _int16(self, var):
+        """The int16 view a 16x8 layer reads: the float tensor quantised, or the int8 one widened."""
+        tensor = self.env[var]
+        if tensor.int16 is None:
+            q16 = self.plan16[self.ids[var]]
+            source = tensor.float if tensor.float is not None else self._dequantized(tensor)
+            tensor.int16 = self.bb.emit(qdq.quantize(source, q16.scale, 0, dtype="int16"))
+            tensor.qparams16 = q16
+        return tensor.int16
+
+    def _dequantized(self, tensor):
+        """dequantize of the tensor's own integer view (int16 where a 16x8 layer wrote it)."""
+        if tensor.written_int16:
+            return qdq.dequantize(tensor.int16, tensor.qparams16.scale, 0, zero_point_dtype="int16")
+        return qdq.dequantize(tensor.int8, tensor.qparams.scale, tensor.qparams.zero_point)
 
     def _float_expr(self, expr):
         if isinstance(expr, relax.Var):
@@ -328,10 +368,25 @@ class _QDQWriter:
         func = self.mod[call.op]
         if group_name(func) == UNARY:
             return self._table_lookup(call, func, out_qparams)
+        if self._runs_16x8(call, func):
+            try:
+                return self._mac_group(call, func, out_qparams, wide=True)
+            except _BiasTooWide:
+                pass
+        return self._mac_group(call, func, out_qparams, wide=False)
+
+    def _runs_16x8(self, call, func) -> bool:
+        """A convolution or dense layer --accuracy-budget raised to int16 (its input and output planned)."""
+        kind = group_name(func) or ""
+        return (kind.startswith(MAC_GROUPS) and bool(set(group_nodes(func)) & self.int16_layers)
+                and all(self.ids.get(arg) in self.plan16 for arg in call.args if isinstance(arg, relax.Var))
+                and self.ids.get(self._current_var) in self.plan16)
+
+    def _mac_group(self, call, func, out_qparams, wide) -> _Tensor:
         local, local_qparams = {}, {}
         for param, arg in zip(func.params, call.args):
-            local[param] = self._float_from_int8(arg)
-            local_qparams[param] = self.env[arg].qparams
+            local[param] = self._float_from_int16(arg) if wide else self._float_from_int8(arg)
+            local_qparams[param] = self.env[arg].qparams16 if wide else self.env[arg].qparams
         weight_scales = shift = None
         input_means = {param: self.input_means.get(self.ids.get(arg)) for param, arg in zip(func.params, call.args)}
         for binding in bindings(func):
@@ -350,12 +405,16 @@ class _QDQWriter:
                 bias = value.args[1].value.numpy()
                 if shift is not None:  # bias correction: the float bias the quantised weights need
                     bias = (bias.astype(np.float64) - shift.reshape(bias.shape)).astype(bias.dtype)
-                bias_q, bias_scales = quantize_bias(bias, input_scale, weight_scales)
+                bias_q, bias_scales = quantize_bias(bias, input_scale, weight_scales, wide)
                 args[1] = self.bb.emit(qdq.bias(bias_q, bias_scales, axis=-1))
             # arguments are bound vars, so emitting does not rebuild the call (which would drop its span)
             new_call = with_span(relax.Call(value.op, args, value.attrs, value.ty_args), value.span)
             local[binding.var] = self.bb.emit(new_call)
         result = local[func.body.body]
+        if wide:
+            q16 = self.plan16[self.ids[self._current_var]]
+            quantised = self.bb.emit(qdq.quantize(result, q16.scale, 0, dtype="int16"))
+            return _Tensor(qparams=out_qparams, int16_var=quantised, qparams16=q16)
         quantised = self.bb.emit(qdq.quantize(result, out_qparams.scale, out_qparams.zero_point))
         return _Tensor(int8_var=quantised, qparams=out_qparams)
 
@@ -379,3 +438,8 @@ class _QDQWriter:
         """A dequantize of the int8 view, made fresh for each group so each group owns its dequantize."""
         tensor = self.env[var]
         return self.bb.emit(qdq.dequantize(self._int8(var), tensor.qparams.scale, tensor.qparams.zero_point))
+
+    def _float_from_int16(self, var):
+        """A 16x8 layer's own dequantize of the int16 view."""
+        wide = self._int16(var)
+        return self.bb.emit(qdq.dequantize(wide, self.env[var].qparams16.scale, 0, zero_point_dtype="int16"))

@@ -14,6 +14,7 @@ from tvm import relax
 from compiler.passes.insert_qdq import insert_qdq_instrumented
 from compiler.progress import Progress
 from compiler.quant.calibrate import Probe
+from compiler.quant.plan import plan_int16
 
 HOST = {"kind": "llvm"}
 
@@ -60,8 +61,10 @@ def int8_twin(float_mod, quantised, spec: str) -> tuple[tvm.IRModule, list]:
     from compiler.codegen.int8 import partition_int8
     from compiler.compile_model import spec_form
 
+    config = quantised.config
     variant, ids = insert_qdq_instrumented(float_mod, quantised.plan, quantised.input_names,
-                                           frozenset(quantised.config.keep_float), quantised.input_means)
+                                           frozenset(config.keep_float), quantised.input_means,
+                                           frozenset(config.int16_layers), plan_int16(quantised.ranges))
     return partition_int8(spec_form(variant, spec), spec), ids
 
 

@@ -22,6 +22,8 @@ from compiler.quant.qdq_reads import INT8_MAX, INT8_MIN, Unsupported
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
 from compiler.quant.reference import litert_mean_params, litert_reference_mean_params
 from compiler.quant.reference import move, prelu, resize, softmax
+from compiler.quant.reference.conv import validate_multipliers
+from compiler.quant.reference.conv16x8 import validate_quant16
 
 MAX_WINDOW = 1 << 23  # pool windows and MEAN's H * W (kernel limit)
 
@@ -45,11 +47,16 @@ def lower_kernel(kernel: str, a: dict, spec: str = ONNX) -> Int8Kernel:
 
 
 def _lower_mac(a, kernel) -> Int8Kernel:
+    """conv2d / dense of an int8 input, or of an int16 one (TFLite's 16x8 scheme: conv2d_s16x8,
+    dense_s16x8, zero points 0, int64 bias and accumulator, int16 output)."""
     op = a["op"]
     if str(op.attrs.out_dtype or "float32") not in ("float32", "void", ""):
         raise Unsupported(f"{kernel} out_dtype {op.attrs.out_dtype}")
-    x, s_x, zp_x = r.activation_input(a["x"])
-    s_y, zp_y = r.output_qparams(a["quant"])
+    dtype = r.dtype_of(a["x"].args[0])
+    if dtype not in r.BOUNDS:
+        raise Unsupported(f"{kernel} of a {dtype} input")
+    x, s_x, zp_x = r.activation_input(a["x"], dtype)
+    s_y, zp_y = r.output_qparams(a["quant"], dtype)
     w_q = r.const_array(a["w"].args[0], "int8", "weight")
     in_shape, out_shape = r.static_shape(x, "input"), r.static_shape(op, "output")
     if kernel == "conv2d":
@@ -69,16 +76,31 @@ def _lower_mac(a, kernel) -> Int8Kernel:
         if r.static_shape(a["bias_add"], "bias add") != out_shape:
             raise Unsupported("the bias add broadcasts beyond the output shape")
         bias = checked_bias(a["b"], s_x, s_w, o, kernel)
+    requant = [r.quantize_multiplier(float(s_x) * float(s) / float(s_y)) for s in s_w]
+    act_min, act_max = r.act_range(a.get("act"), s_y, zp_y, dtype)
+    params.update(input_zero_point=zp_x, output_zero_point=zp_y, act_min=act_min, act_max=act_max)
+    arrays = dict(weight=weight, bias=bias, multiplier=np.array([m for m, _ in requant], np.int32),
+                  shift=np.array([e for _, e in requant], np.int32))
+    if dtype == "int16":
+        return _mac16(kernel, params, x, arrays)
     bound = (0 if bias is None else int(np.abs(bias.astype(np.int64)).max())) + taps * 255 * int(
         np.abs(weight.astype(np.int64)).max(initial=0))
     if bound > INT32_MAX:
         raise Unsupported(f"the int32 accumulator could overflow (bound {bound})")
-    requant = [r.quantize_multiplier(float(s_x) * float(s) / float(s_y)) for s in s_w]
-    act_min, act_max = r.act_range(a.get("act"), s_y, zp_y)
-    params.update(input_zero_point=zp_x, output_zero_point=zp_y, act_min=act_min, act_max=act_max)
-    arrays = dict(weight=weight, bias=bias, multiplier=np.array([m for m, _ in requant], np.int32),
-                  shift=np.array([e for _, e in requant], np.int32))
     return Int8Kernel(kernel, params, (x,), arrays)
+
+
+def _mac16(kernel, params, x, arrays) -> Int8Kernel:
+    """The 16x8 form: its int64 bias (the QDQ form's int32 widened; the int64 sums cannot overflow) and
+    its shifts within the 16x8 kernels' [-31, 7] (conv16x8.validate_quant16)."""
+    bias = arrays["bias"]
+    arrays = dict(arrays, bias=None if bias is None else bias.astype(np.int64))
+    try:
+        validate_quant16(arrays["bias"], len(arrays["multiplier"]), arrays["multiplier"], arrays["shift"],
+                         params["act_min"], params["act_max"])
+    except ValueError as err:
+        raise Unsupported(f"{kernel}_s16x8: {err}") from None
+    return Int8Kernel(f"{kernel}_s16x8", params, (x,), arrays)
 
 
 def _conv_geometry(op, in_shape, out_shape, w_q):
@@ -176,6 +198,30 @@ def _lower_requantize(a) -> Int8Kernel:
     params = dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), input_zero_point=zp_x, output_zero_point=zp_y,
                   multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
     return Int8Kernel("requantize", params, (x,))
+
+
+# The rescales around a 16x8 layer: (input dtype, output dtype) -> kernel
+_RESCALES = {("int8", "int16"): "requantize_s8_s16", ("int16", "int8"): "requantize_s16_s8"}
+
+
+def _lower_rescale(a) -> Int8Kernel:
+    """quantize(dequantize(x)) between int8 and int16: npu_requantize_s8_s16 (widening an int8 tensor for a
+    16x8 layer) or npu_requantize_s16_s8 (narrowing a 16x8 layer's output for an int8 reader)."""
+    source, target = r.dtype_of(a["x"].args[0]), str(a["quant"].attrs.out_dtype)
+    kernel = _RESCALES.get((source, target))
+    if kernel is None:
+        raise Unsupported(f"rescale {source} -> {target}")
+    x, s_x, zp_x = r.activation_input(a["x"], source)
+    s_y, zp_y = r.output_qparams(a["quant"], target)
+    p = requantize_params(s_x, zp_x, s_y, zp_y)
+    try:
+        validate_multipliers(p["multiplier"], p["shift"], 1, max_shift=30)
+    except ValueError as err:
+        raise Unsupported(f"{kernel}: {err}") from None
+    act_min, act_max = r.BOUNDS[target]
+    params = dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), input_zero_point=zp_x, output_zero_point=zp_y,
+                  multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
+    return Int8Kernel(kernel, params, (x,))
 
 
 def _lower_concat(a) -> Int8Kernel:
@@ -430,6 +476,7 @@ _LOWER: dict[str, Callable] = {
     "mul": _lower_mul,
     "concat": _lower_concat,
     "requantize": _lower_requantize,
+    "rescale": _lower_rescale,
     "max_pool2d": lambda a: _lower_pool(a, "max_pool2d"),
     "avg_pool2d": lambda a: _lower_pool(a, "avg_pool2d"),
     "pad": _lower_pad,

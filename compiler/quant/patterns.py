@@ -5,8 +5,11 @@ int8 inputs to the quantize of its output, and names the C reference kernel that
 (kernels/README.md). Names carry the codegen prefix "npu_ref." (MergeCompositeFunctions
 derives the codegen from it; codegen/int8.py renders the rows):
 
-    conv2d[_bias][_relu|_clip]   npu_conv2d_s8   plain, grouped and depthwise (any multiplier)
-    dense[_bias][_relu|_clip]    npu_dense_s8    R.matmul(x, W[K, O])
+    conv2d[_bias][_relu|_clip]   npu_conv2d_s8   plain, grouped and depthwise (any multiplier); of an int16
+                                 (npu_conv2d_s16x8) input: TFLite's 16x8 scheme, int16 output
+    dense[_bias][_relu|_clip]    npu_dense_s8    R.matmul(x, W[K, O]); of an int16 input npu_dense_s16x8
+    rescale                      npu_requantize_s8_s16 / _s16_s8   quantize(dequantize(x)) between int8 and
+                                 int16: the conversions around a 16x8 layer (--accuracy-budget's int16)
     add[_relu|_clip]             npu_add_s8      two same-shape dequantized int8 tensors
     mul                          npu_mul_s8      two dequantized int8 tensors, the second the same shape or
                                                  [N, 1, 1, C] (squeeze-excite), TFLite's int8 MUL
@@ -157,6 +160,12 @@ def _unary_row(kernel, op) -> Int8Row:
     return Int8Row(f"{CODEGEN}.{kernel}", kernel, a["quant"], a)
 
 
+def _rescale_row() -> Int8Row:
+    a = {"x": _dq()}
+    a["quant"] = _quant(a["x"])
+    return Int8Row(f"{CODEGEN}.rescale", "rescale", a["quant"], a)
+
+
 def _lut_row() -> Int8Row:
     a = {"x": wildcard(), "offset": is_const()}
     a["astype"] = is_op("relax.astype")(a["x"])
@@ -201,7 +210,7 @@ def pattern_table() -> list[Int8Row]:
             for act in ("relu", "clip", None)]
     rows += [_add_row(act) for act in ("relu", "clip", None)] + [_mul_row()]
     rows += [_concat_row(arity) for arity in range(MAX_CONCAT, 1, -1)]
-    rows += [_activation_row(act) for act in ("relu", "clip")]
+    rows += [_activation_row(act) for act in ("relu", "clip")] + [_rescale_row()]
     rows += [_unary_row("global_avg_pool2d", "relax.mean"), _unary_row("max_pool2d", "relax.nn.max_pool2d"),
              _unary_row("avg_pool2d", "relax.nn.avg_pool2d"), _unary_row("pad", "relax.nn.pad")]
     rows += [_prelu_row(), _resize_bilinear_row(), _int8_move_row("resize_nearest", "relax.image.resize2d"),

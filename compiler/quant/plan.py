@@ -10,6 +10,7 @@ TFLite's fixed parameters (SOFTMAX_QPARAMS).
 
 from dataclasses import dataclass
 
+import numpy as np
 import tvm
 from tvm import relax
 
@@ -89,6 +90,21 @@ def computes_at_input_qparams(call) -> bool:
 def keeps_input_qparams(mod: tvm.IRModule, call: relax.Call) -> bool:
     """Does the call's int8 output keep its (single) tensor input's (scale, zero point)?"""
     return moves_int8(mod, call) or computes_at_input_qparams(call)
+
+
+INT16_MAX = 32767
+
+
+def int16_qparams(lo: float, hi: float) -> QParams:
+    """A 16x8 layer's activation parameters (TFLite's scheme): symmetric, zero point 0, the scale
+    max(|lo|, |hi|) / 32767 as a float32 (a tensor that is always 0: 1 / 32767)."""
+    bound = max(abs(float(lo)), abs(float(hi)))
+    return QParams(float(np.float32((bound if bound > 0 else 1.0) / INT16_MAX)), 0)
+
+
+def plan_int16(ranges: dict) -> dict[str, QParams]:
+    """Tensor id -> int16 QParams for every observed tensor (the 16x8 layers pick theirs)."""
+    return {tensor_id: int16_qparams(*bounds) for tensor_id, bounds in ranges.items()}
 
 
 def plan_activations(mod: tvm.IRModule, ranges: dict, input_names=None) -> dict[str, QParams]:

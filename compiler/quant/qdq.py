@@ -15,6 +15,10 @@ The form, in NHWC (passes/to_nhwc.py runs first), per quantised op:
     y    = R.nn.relu(y) | R.clip(y, lo, hi)               optional fused activation
     y_q  = R.quantize(y, s_y, zp_y, axis=-1)              int8 out
 
+A layer raised to TFLite's 16x8 scheme (--accuracy-budget on coral-npu) reads and writes int16 tensors
+at zero point 0 (x_q int16, y_q int16), its bias int32 at s_x*s_w (the kernel widens it to int64); an
+int8 tensor it reads is widened, and its output narrowed for int8 readers, as quantize(dequantize(t)).
+
 Elementwise add: add(dequantize(a_q), dequantize(b_q)) [+ act] -> quantize. Pools and the
 global mean: op(dequantize(x_q)) -> quantize, with max/avg pool keeping the input's
 (scale, zero point). Concat: concat([dequantize(q_i)...]) -> quantize (its single-use inputs
@@ -44,9 +48,10 @@ def dequantize(expr, scale, zero_point, axis=-1, zero_point_dtype="int8"):
     return relax.op.dequantize(expr, _const(scale, "float32"), _const(zero_point, zero_point_dtype), axis=axis, out_dtype="float32")
 
 
-def quantize(expr, scale, zero_point, axis=-1):
-    """R.quantize to int8 with a float32 scale and an int8 zero point."""
-    return relax.op.quantize(expr, _const(scale, "float32"), _const(zero_point, "int8"), axis=axis, out_dtype="int8")
+def quantize(expr, scale, zero_point, axis=-1, dtype="int8"):
+    """R.quantize to int8 (or int16: a 16x8 layer's activations) with a float32 scale and a zero point of
+    that dtype."""
+    return relax.op.quantize(expr, _const(scale, "float32"), _const(zero_point, dtype), axis=axis, out_dtype=dtype)
 
 
 TABLE_OFFSET = 128  # table index of int8 input q: q + 128

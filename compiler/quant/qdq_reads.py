@@ -13,6 +13,8 @@ from compiler.quant import fixed_point
 from compiler.quant.fixed_point import INT32_MAX
 
 INT8_MIN, INT8_MAX = -128, 127
+# an activation dtype's (min, max); int16 tensors are TFLite's 16x8 activations (zero point 0)
+BOUNDS = {"int8": (INT8_MIN, INT8_MAX), "int16": (-32768, 32767)}
 
 
 class Unsupported(ValueError):
@@ -69,23 +71,29 @@ def tensor_zero_point(expr, lo=INT8_MIN, hi=INT8_MAX) -> int:
         raise Unsupported("zero point is not a constant")
     z = expr.value.numpy()
     if z.ndim != 0 or z.dtype.kind not in "iu" or not lo <= int(z) <= hi:
-        raise Unsupported(f"zero point {z} is not a per-tensor int8 value")
+        raise Unsupported(f"zero point {z} is not a per-tensor value in [{lo}, {hi}]")
     return int(z)
 
 
-def activation_input(dq) -> tuple:
-    """dequantize(x_q int8, scalar float32 scale, scalar int8 zero point) -> (x, scale, zero point)."""
+def activation_input(dq, dtype="int8") -> tuple:
+    """dequantize(x_q, scalar float32 scale, scalar zero point) -> (x, scale, zero point), x_q int8, or
+    int16 with zero point 0 (dtype="int16")."""
     x, scale, zp = dq.args
-    if dtype_of(x) != "int8" or str(dq.attrs.out_dtype) != "float32":
-        raise Unsupported(f"dequantize {dtype_of(x)} -> {dq.attrs.out_dtype}, not int8 -> float32")
-    return x, tensor_scale(scale), tensor_zero_point(zp)
+    if dtype_of(x) != dtype or str(dq.attrs.out_dtype) != "float32":
+        raise Unsupported(f"dequantize {dtype_of(x)} -> {dq.attrs.out_dtype}, not {dtype} -> float32")
+    return x, tensor_scale(scale), _zero_point(zp, dtype)
 
 
-def output_qparams(q) -> tuple:
-    """quantize(y, scalar float32 scale, scalar int8 zero point) to int8 -> (scale, zero point)."""
-    if str(q.attrs.out_dtype) != "int8":
-        raise Unsupported(f"quantize to {q.attrs.out_dtype}")
-    return tensor_scale(q.args[1]), tensor_zero_point(q.args[2])
+def output_qparams(q, dtype="int8") -> tuple:
+    """quantize(y, scalar float32 scale, scalar zero point) to int8 (or int16, zero point 0) -> (scale,
+    zero point)."""
+    if str(q.attrs.out_dtype) != dtype:
+        raise Unsupported(f"quantize to {q.attrs.out_dtype}, not {dtype}")
+    return tensor_scale(q.args[1]), _zero_point(q.args[2], dtype)
+
+
+def _zero_point(expr, dtype) -> int:
+    return tensor_zero_point(expr) if dtype == "int8" else tensor_zero_point(expr, 0, 0)
 
 
 def channel_scales(dq, channels, axis, what) -> np.ndarray:
@@ -113,18 +121,19 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         raise Unsupported(str(err)) from None
 
 
-def act_range(act, s_y: float, zp_y: int) -> tuple[int, int]:
+def act_range(act, s_y: float, zp_y: int, dtype="int8") -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized for relu / clip(lo, hi): a bound b becomes
     zp_y + TfLiteRound(float32(b) / float32(s_y)) (float32 division, round half away from zero),
-    then act_min = max(-128, .), act_max = min(127, .)."""
+    then act_min = max(-128, .), act_max = min(127, .) (int16's bounds for an int16 output)."""
+    low, high = BOUNDS[dtype]
     if act is None:
-        return INT8_MIN, INT8_MAX
+        return low, high
     if act.op.name == "relax.nn.relu":
         lo, hi = 0.0, math.inf
     else:
         lo, hi = (prim_float(v) for v in act.args[1:3])
-    act_min = max(INT8_MIN, quantize_bound(lo, s_y, zp_y))
-    act_max = min(INT8_MAX, quantize_bound(hi, s_y, zp_y))
+    act_min = max(low, quantize_bound(lo, s_y, zp_y))
+    act_max = min(high, quantize_bound(hi, s_y, zp_y))
     if act_min > act_max:
         raise Unsupported(f"activation range [{lo}, {hi}] is empty at output scale {s_y}")
     return act_min, act_max

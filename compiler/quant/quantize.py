@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import tvm
 
 from compiler.errors import CompilerError
-from compiler.partition import group_nodes
-from compiler.passes.insert_qdq import insert_qdq
+from compiler.partition import group_name, group_nodes
+from compiler.passes.insert_qdq import MAC_GROUPS, insert_qdq
 from compiler.quant.calib_data import CalibrationSet, input_specs, load_calibration
 from compiler.quant.calibrate import Probe, calibrate, float_probe
 from compiler.quant.observers import METHODS
-from compiler.quant.plan import plan_activations
+from compiler.quant.plan import plan_activations, plan_int16
 
 HELD_OUT = 32
 
@@ -28,6 +28,7 @@ class QuantConfig:
     method: str = "minmax"
     percentile: float = 99.99
     keep_float: tuple[str, ...] = ()
+    int16_layers: tuple[str, ...] = ()  # convolutions / dense layers run 16x8 (--int16, --accuracy-budget)
     io: str = "float"               # model inputs/outputs: float, int8 or uint8 tensors
     equalize: bool = False          # cross-layer equalisation before calibration (passes/equalize.py)
     accuracy_budget: float | None = None  # top-1 points int8 may lose on --val (quant/budget.py)
@@ -53,7 +54,8 @@ class Quantised:
 def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> Quantised:
     if config.method not in METHODS:
         raise CompilerError(f"--calib-method {config.method}: unknown (choose from {', '.join(METHODS)})")
-    _check_keep_float(mod, config.keep_float)
+    _check_layers(mod, config.keep_float, "--keep-float")
+    _check_layers(mod, config.int16_layers, "--int16", MAC_GROUPS)
     specs = input_specs(mod, input_names)
     loaded = load_calibration(config.calib, specs, limit=config.samples + HELD_OUT)
     calibration, held_out = _split(loaded, config.samples)
@@ -63,7 +65,7 @@ def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> 
                        probe=probe)
     plan = plan_activations(mod, ranges, input_names)
     qdq_mod = insert_qdq(mod, plan, input_names, keep_float=frozenset(config.keep_float), io=config.io,
-                         input_means=means)
+                         input_means=means, int16_layers=frozenset(config.int16_layers), plan16=plan_int16(ranges))
     return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names), input_means=means,
                      float_probe=probe)
 
@@ -76,10 +78,14 @@ def _split(loaded: CalibrationSet, count: int):
     return take(slice(0, count)), take(slice(count, None))
 
 
-def _check_keep_float(mod, names):
-    known = {node for func in mod.functions.values() for node in group_nodes(func)}
+def _check_layers(mod, names, flag, kinds=None):
+    """Every name of `flag` is a node of a quantisable layer (of a group pattern starting with one of
+    `kinds`, when given)."""
+    known = {node for func in mod.functions.values() for node in group_nodes(func)
+             if kinds is None or (group_name(func) or "").startswith(kinds)}
     unknown = [name for name in names if name not in known]
     if unknown:
+        what = "convolution or dense layer" if kinds else "quantisable layer"
         hint = ", ".join(sorted(known)[:8]) + (" ..." if len(known) > 8 else "")
-        raise CompilerError(f"--keep-float {','.join(unknown)}: no quantisable layer comes from "
+        raise CompilerError(f"{flag} {','.join(unknown)}: no {what} comes from "
                             f"{'these nodes' if len(unknown) > 1 else 'this node'} (layers come from: {hint})")

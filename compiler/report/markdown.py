@@ -88,21 +88,36 @@ def _budget_section(budget: dict) -> list[str]:
     lines = ["### Accuracy budget", "",
              f"- budget: {budget['budget_points']:g} top-1 points; int8 as asked: drop {budget['int8_drop']} points",
              f"- cross-layer equalisation: {tried}",
-             f"- raised to float: {', '.join(md_code(n) for n in budget['raised']) or 'none'}; "
-             f"final drop {budget['final_drop']} points", ""]
+             f"- raised: {_raised(budget) or 'none'}; final drop {budget['final_drop']} points", ""]
     if budget["sensitivity"]:
-        rows = [(md_code(r["layer"]), r["drop_only_quantised"], r["drop_kept_precise"]) for r in budget["sensitivity"]]
+        wide = any("drop_int16" in r for r in budget["sensitivity"])
+        rows = [(md_code(r["layer"]), r["drop_only_quantised"], r["drop_kept_precise"])
+                + ((r.get("drop_int16", ""),) if wide else ()) for r in budget["sensitivity"]]
         lines += ["Sensitivity (top-1 drop in points):", ""] + _table(
-            ["layer", "only this layer int8", "all int8 but this layer"], rows)
+            ["layer", "only this layer int8", "all int8 but this layer"]
+            + (["this layer and its input's producer in int16"] if wide else []), rows)
         figure = next((key for key in COST_FIGURES if key in budget.get("int8_cost", {})), None)
-        steps = [(i, md_code(s["layer"]), s["precision"], s["drop_after"], f"{s['model_bytes']:,}")
+        steps = [(i, " + ".join(md_code(n) for n in [s["layer"], *s.get("also_raised", ())]), s["precision"], _tried(s),
+                  s["drop_after"], f"{s['model_bytes']:,}")
                  + ((f"{s[figure]:,}",) if figure else ()) for i, s in enumerate(budget["steps"], start=1)]
-        head = ["step", "layer raised", "to", "drop after (points)", "model bytes"] + ([COST_FIGURES[figure]] if figure else [])
+        head = (["step", "layer raised", "to", "drops tried", "drop after (points)", "model bytes"]
+                + ([COST_FIGURES[figure]] if figure else []))
         if figure:
-            steps.insert(0, (0, "(int8, searched from)", "int8", budget["searched_drop"], "", f"{budget['int8_cost'][figure]:,}"))
+            steps.insert(0, (0, "(int8, searched from)", "int8", "", budget["searched_drop"], "",
+                             f"{budget['int8_cost'][figure]:,}"))
         lines += ["Search steps:", ""] + _table(head, steps)
     lines += [f"![{name}]({name})" for name in budget.get("plots", [])] + [""]
     return lines
+
+
+def _raised(budget) -> str:
+    precisions = budget.get("precisions") or {layer: "float" for layer in budget["raised"]}
+    return ", ".join(f"{md_code(layer)} ({precision})" for layer, precision in precisions.items())
+
+
+def _tried(step) -> str:
+    """The drop with each precision the step tried (the target's higher precisions), or "" (one)."""
+    return ", ".join(f"{precision} {drop}" for precision, drop in step.get("tried", {}).items())
 
 
 REDUCED_WHAT = {"dynamic": "layers with int8 weights", "fp16": "constants stored as float16"}
@@ -131,6 +146,9 @@ def render_quantisation(quant: dict) -> list[str]:
              f"- layers on int8 kernels: {len(quant['int8_layers'])}; layers computing in float: "
              + (", ".join(md_code(name) for name in quant["float_layers"]) or "none")
              + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else "")]
+    if quant.get("int16_layers"):
+        lines.append("- layers in TFLite's 16x8 scheme (int16 activations, int8 weights): "
+                     + ", ".join(md_code(name) for name in quant["int16_layers"]))
     lines += _equalisation(quant.get("equalized")) + [""]
     if quant["accuracy"]:
         acc = quant["accuracy"]
@@ -198,7 +216,8 @@ def _quant_summary_lines(quant) -> list[str]:
     floats = quant["float_layers"]
     lines = [f"  int8: {len(quant['int8_layers'])} layers on int8 kernels, {quant['model_bytes']['int8']:,} bytes "
              f"(float {quant['model_bytes']['float']:,}); {len(floats)} layer(s) computing in float"
-             + (f" ({', '.join(shown(name, 60) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})" if floats else "")]
+             + (f" ({', '.join(shown(name, 60) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})" if floats else "")
+             + (f"; {len(quant['int16_layers'])} in 16x8 (int16 activations)" if quant.get("int16_layers") else "")]
     equalized = quant.get("equalized")
     if equalized and equalized["asked"]:
         lines.append(f"  cross-layer equalisation: {len(equalized['pairs'])} convolution pair(s) rescaled")

@@ -56,10 +56,15 @@ def _sensitivity(plt, budget, layer_errors, path) -> str:
     _sqnr_panel(axes[0][0], layer_errors)
     if sensitivity:
         axis, positions = axes[1][0], range(len(sensitivity))
-        axis.bar([p - 0.2 for p in positions], [row["drop_only_quantised"] for row in sensitivity], 0.4,
-                 label="only this layer int8", color="#cc6677")
-        axis.bar([p + 0.2 for p in positions], [row["drop_kept_precise"] for row in sensitivity], 0.4,
-                 label="all int8 but this layer", color="#117733")
+        bars = [("drop_only_quantised", "only this layer int8", "#cc6677"),
+                ("drop_kept_precise", "all int8 but this layer", "#117733")]
+        if any("drop_int16" in row for row in sensitivity):
+            bars.append(("drop_int16", "this layer and its input's producer int16", "#4477aa"))
+        width = 0.8 / len(bars)
+        for index, (key, label, color) in enumerate(bars):
+            offset = (index - (len(bars) - 1) / 2) * width
+            axis.bar([p + offset for p in positions], [row.get(key, 0.0) for row in sensitivity], width, label=label,
+                     color=color)
         axis.set_xticks(list(positions), [_short(row["layer"]) for row in sensitivity], rotation=60, ha="right",
                         fontsize=7)
         _budget_line(axis, budget)
@@ -72,12 +77,12 @@ def _accuracy_vs_cost(plt, budget, path) -> str:
     layers = range(len(steps) + 1)
     axis.plot(layers, [budget["searched_drop"]] + [step["drop_after"] for step in steps], marker="o")
     for count, step in enumerate(steps, start=1):
-        axis.annotate(f"{step['model_bytes']:,} B{_cost(step)}", (count, step["drop_after"]), fontsize=7,
+        axis.annotate(f"{step['precision']}, {step['model_bytes']:,} B{_cost(step)}", (count, step["drop_after"]), fontsize=7,
                       textcoords="offset points", xytext=(4, 4))
     if "int8_cost" in budget:
         axis.annotate(f"int8{_cost(budget['int8_cost'])}", (0, budget["searched_drop"]), fontsize=7,
                       textcoords="offset points", xytext=(4, 4))
-    axis.set_xlabel("layers raised to float")
+    axis.set_xlabel("search steps (each raises a layer to int16 or float)")
     axis.set_title("accuracy-budget search: drop after each raised layer (model bytes, cost on the target)")
     _budget_line(axis, budget)
     return _saved(plt, figure, path)

@@ -63,6 +63,7 @@ def summarise_quantisation(cm, errors, accuracy) -> dict:
                         "samples": quantised.calibration_samples,
                         "held_out_samples": len(quantised.held_out) if quantised.held_out is not None else 0},
         "kept_float": list(config.keep_float),
+        "int16_layers": list(config.int16_layers),
         "equalized": {"asked": config.equalize, "pairs": [list(pair) for pair in quantised.equalized]},
         "io": _io_params(cm),
         "int8_layers": int8,

@@ -29,9 +29,10 @@ def summarise(cm, model_path, quantisation=None) -> dict:
     prequantised = cm.offloaded is not None and cm.quantised is None
     layer_rows = layers(cm.offloaded if prequantised else cm.partitioned)
     if quantisation is not None or prequantised:
-        in_float = float_nodes(cm.offloaded)
+        in_float, in_int16 = float_nodes(cm.offloaded), int16_nodes(cm.offloaded)
         for row in layer_rows:
-            row["precision"] = "float" if set(row["onnx_nodes"]) & in_float else "int8"
+            nodes = set(row["onnx_nodes"])
+            row["precision"] = "float" if nodes & in_float else "int16" if nodes & in_int16 else "int8"
     return {
         "compiler_version": compiler.__version__,
         "model": _model_facts(cm.model, Path(model_path)),
@@ -135,6 +136,15 @@ def float_nodes(offloaded: tvm.IRModule) -> set[str]:
         if source_node(call):
             nodes.add(source_node(call))
     return nodes
+
+
+def int16_nodes(offloaded: tvm.IRModule) -> set[str]:
+    """The ONNX nodes computed by 16x8 kernels (int16 activations: --int16, --accuracy-budget)."""
+    from compiler.codegen.int8 import offloaded_composites
+    from compiler.quant.patterns import lower_composite
+
+    return {node for _, func in offloaded_composites(offloaded) if lower_composite(func).kernel.endswith("_s16x8")
+            for node in computing_nodes(func)}
 
 
 def kernel_nodes(func) -> list[str]:

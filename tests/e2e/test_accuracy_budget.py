@@ -56,6 +56,73 @@ def test_search_raises_layers_when_equalisation_cannot_help(tmp_path):
     assert "instructions (one inference)" in report_md and "(int8, searched from)" in report_md
 
 
+FIRST_LAYERS = "/features/features.0/Conv,/features/features.3/Conv"  # the outlier tensor's producer and reader
+
+
+def test_int16_layers_fix_the_outlier_activation_bit_exact_on_coral(tmp_path):
+    """--int16 on the outlier tensor's producer and reader (TFLite's 16x8 scheme): the tensor between them
+    is int16, the drop of minmax int8 (>= 3 points) is gone; on coral-npu every layer runs a generated RVV
+    kernel (the 16x8 convolutions and the int8 <-> int16 rescales too) and the logits on validation
+    images equal the host build's bit for bit."""
+    reports = {target: build(OUTLIER / "digits_outlier.onnx", tmp_path / target, "--target", target, "--int16",
+                             FIRST_LAYERS, *(["--memory", "highmem"] if target == "coral-npu" else []))
+               for target in ("host", "coral-npu")}
+    quant = reports["coral-npu"]["quantization"]
+    assert quant["accuracy"]["drop_points"] <= 1.0 and quant["float_layers"] == [], quant["accuracy"]
+    precision = {row["name"]: row["precision"] for row in reports["coral-npu"]["layers"]}
+    assert [precision[name] for name in FIRST_LAYERS.split(",")] == ["int16", "int16"]
+    assert list(precision.values()).count("int16") == 2
+    layers = reports["coral-npu"]["coral"]["layers"]
+    assert all(row["impl"] == "rvv" for row in layers), layers
+    assert sum(row["op"] == "rescale" for row in layers) == 2  # widen before the pair, narrow after it
+    images = np.load(DIGITS / "val.npz")["image"][:3]
+    outputs = {}
+    for target in reports:
+        for index, image in enumerate(images):
+            np.save(tmp_path / f"x{index}.npy", image[None])
+            result = cli("run", tmp_path / target, "--input", tmp_path / f"x{index}.npy", "--output",
+                         tmp_path / f"{target}{index}.npy")
+            assert result.returncode == 0, result.stderr
+            outputs.setdefault(target, []).append(np.load(tmp_path / f"{target}{index}.npy"))
+    np.testing.assert_array_equal(np.stack(outputs["coral-npu"]), np.stack(outputs["host"]))
+
+
+def test_the_search_picks_int16_where_it_serves():
+    """The search itself (quant/budget.raise_precision with coral-npu's precisions, int16 before float) on the
+    outlier model without equalisation: int16 meets the budget, so no layer needs float, and at most the
+    two layers around the outlier tensor are raised."""
+    import onnx
+
+    from compiler.accuracy_budget import _evaluator, higher_precisions
+    from compiler.compile_model import compile_model
+    from compiler.quant.budget import raise_precision
+    from compiler.quant.quantize import QuantConfig
+    from compiler.targets import get_target
+
+    coral = get_target("coral-npu")
+    assert higher_precisions(coral) == ("int16", "float")
+    compiled = compile_model(onnx.load(OUTLIER / "digits_outlier.onnx"), get_target("host"),
+                             quant=QuantConfig(calib=str(DIGITS / "calib.npz"), progress=False))
+    val = np.load(DIGITS / "val.npz")
+    evaluator = _evaluator(compiled, (val["image"], val["label"], (1, 1, 8, 8)))
+    assert evaluator.drop(frozenset()) >= 3.0
+    result = raise_precision(evaluator, 1.0, progress=False, precisions=higher_precisions(coral))
+    assert set(result["precisions"].values()) == {"int16"} and len(result["raised"]) <= 2, result["steps"]
+    assert set(result["raised"]) <= set(FIRST_LAYERS.split(",")) and result["steps"][-1]["drop_after"] <= 1.0
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--int16", "/features/features.9/MaxPool"], ["--int16", "/features/features.9/MaxPool", "convolution or dense layer"]),
+    (["--int16", "/features/features.0/Conv", "--emit", "tflite"], ["--int16", "--emit tflite", "16x8"]),
+    (["--int16", "/features/features.0/Conv", "--target", "ethos-u55-128"], ["--int16", "ethos-u55-128", "16x8"]),
+], ids=["not_a_conv", "tflite_export", "vendor_backend"])
+def test_bad_int16_flags_are_one_line(tmp_path, args, needles):
+    result = cli("build", DIGITS / "digits_cnn.onnx", "-o", tmp_path / "out", "--quantize", "int8", "--calib",
+                 "random", *args)
+    assert_clean_failure(result, *needles)
+    assert not (tmp_path / "out").exists()
+
+
 def test_digits_needs_nothing(tmp_path):
     budget = build(DIGITS / "digits_cnn.onnx", tmp_path / "out", "--accuracy-budget", "0")["quantization"]["accuracy_budget"]
     assert budget["int8_drop"] == 0.0 and budget["raised"] == [] and budget["equalize"] is None

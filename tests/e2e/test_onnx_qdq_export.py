@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model
+from edge_ops_models import ACTIVATIONS, conv_activation_model, conv_op_conv_model
 from onnx import helper, numpy_helper
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 

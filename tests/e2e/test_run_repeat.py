@@ -9,7 +9,6 @@ import contextlib
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from compiler.backends import backend_for

@@ -19,7 +19,6 @@ import onnx_models
 from relax_testing import tvm_partition
 from compiler.frontend import import_onnx, load_onnx
 from compiler.frontend.onnx import node_name
-from compiler.frontend.provenance import node_span, with_span
 from compiler.partition import group_name
 from compiler.passes.util import bindings, is_const
 from compiler.report.graph_onnx import FUSED_DOMAIN, RELAX_DOMAIN, export_graph

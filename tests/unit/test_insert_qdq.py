@@ -1,45 +1,17 @@
 """Quantisation plan and QDQ insertion, each alone, on small models."""
 
 import numpy as np
-import pytest
 import tvm
 from tvm import relax
 
-import onnx_models
-from compiler.frontend import import_onnx
 from compiler.frontend.provenance import source_node
-from compiler.partition import partition
-from compiler.passes.fold_constants import fold_constants
 from compiler.passes.insert_qdq import insert_qdq, quantize_bias, quantize_weight
-from compiler.passes.pipeline import optimise
-from compiler.passes.to_nhwc import to_nhwc
 from compiler.passes.util import bindings, is_call_to, is_const
-from compiler.quant.calib_data import input_specs, load_calibration
-from compiler.quant.calibrate import calibrate, tensor_ids
+from compiler.quant.calibrate import tensor_ids
 from compiler.quant.observers import activation_qparams
 from compiler.quant.plan import QParams, plan_activations
-from compiler.targets import get_target
+from qdq_testing import int8_partitioned
 from relax_testing import call_ops, run_relax
-
-INT8_FAMILIES = get_target("host").int8_families
-
-
-def int8_partitioned(model):
-    return partition(fold_constants(to_nhwc(optimise(import_onnx(model)))), INT8_FAMILIES)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    model = onnx_models.tiny_cnn(size=16)
-    mod = int8_partitioned(model)
-    rng = np.random.default_rng(0)
-    samples = rng.uniform(-1, 1, (40, 1, 3, 16, 16)).astype(np.float32)
-    import tempfile, os
-    path = os.path.join(tempfile.mkdtemp(), "calib.npz")
-    np.savez(path, input=samples.reshape(40, 3, 16, 16))
-    calibration = load_calibration(path, input_specs(mod, ["input"]), limit=40)
-    ranges = calibrate(mod, calibration, progress=False)
-    return model, mod, ranges, plan_activations(mod, ranges, ["input"])
 
 
 def test_quantize_weight_is_symmetric_per_output_channel():

@@ -443,7 +443,7 @@ def test_every_row_has_an_emitter_and_a_codegen_prefix():
     kinds = {row.kernel for row in ROWS}
     assert kinds == {"conv2d", "dense", "add", "concat", "requantize", "global_avg_pool2d", "max_pool2d", "avg_pool2d",
                      "pad", "lut", "mul", "prelu", "resize_bilinear", "resize_nearest", "copy", "softmax", "quantize",
-                     "dequantize"}
+                     "dequantize", "rescale"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """remove_redundant_qdq: quantize(dequantize(x_q)) with equal parameters is x_q; nothing else changes."""
 
-import numpy as np
 import tvm
 from tvm import relax
 

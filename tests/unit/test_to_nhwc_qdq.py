@@ -8,7 +8,6 @@ from tvm import relax
 import onnx_models
 import onnx_quantized as oq
 from compiler.frontend import import_onnx
-from compiler.frontend import onnx as frontend_onnx
 from compiler.passes.dead_code import eliminate_dead_code
 from compiler.passes.to_nhwc import to_nhwc
 from compiler.passes.util import bindings, bound_values, is_call_to, is_const

@@ -110,3 +110,26 @@ def test_the_search_steps_table_shows_the_targets_figure():
     assert "| 0 | (int8, searched from) | int8 |  | 2.0 |  | 0.25 |" in text
     assert "| 1 | `conv_b` | float | int16 1.25, float 0.5 | 0.5 | 1,234 | 0.75 |" in text
     assert "- raised: `conv_b` (float); final drop 0.5 points" in text
+
+
+def test_the_searched_mix_is_rebuilt_with_each_layer_at_its_precision(monkeypatch):
+    """meet_budget on coral-npu (int16 before float): the rebuild runs conv_b and conv_a (its input's producer,
+    raised with it) 16x8 and keeps the dense layer float, beside what the user asked."""
+    from types import SimpleNamespace
+
+    from compiler import accuracy_budget
+    from compiler.quant.quantize import QuantConfig
+    from compiler.targets import get_target
+
+    config = QuantConfig(calib="calib.npz", accuracy_budget=1.0, equalize=True, keep_float=("pool",))
+    coral = get_target("coral-npu")
+    rebuilt = []
+
+    def recompile(new_config):
+        rebuilt.append(new_config)
+        return SimpleNamespace(quantised=SimpleNamespace(config=new_config), target=coral)
+
+    monkeypatch.setattr(accuracy_budget, "_evaluator", lambda compiled, validation: TableEvaluator())
+    _, record = accuracy_budget.meet_budget(recompile(config), None, recompile, progress=False)
+    assert record["precisions"] == {"conv_b": "int16", "conv_a": "int16", "dense": "float"}
+    assert rebuilt[-1].int16_layers == ("conv_b", "conv_a") and rebuilt[-1].keep_float == ("pool", "dense")

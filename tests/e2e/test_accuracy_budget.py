@@ -62,19 +62,20 @@ FIRST_LAYERS = "/features/features.0/Conv,/features/features.3/Conv"  # the outl
 def test_int16_layers_fix_the_outlier_activation_bit_exact_on_coral(tmp_path):
     """--int16 on the outlier tensor's producer and reader (TFLite's 16x8 scheme): the tensor between them
     is int16, the drop of minmax int8 (>= 3 points) is gone; on coral-npu every layer runs a generated RVV
-    kernel (the 16x8 convolutions and the int8 <-> int16 rescales too) and the logits on validation
-    images equal the host build's bit for bit."""
+    kernel (the 16x8 convolutions and the int8 <-> int16 rescales too), as on the second RVV target
+    (rv64, VLEN 256), and the logits on validation images equal the host build's bit for bit."""
     reports = {target: build(OUTLIER / "digits_outlier.onnx", tmp_path / target, "--target", target, "--int16",
                              FIRST_LAYERS, *(["--memory", "highmem"] if target == "coral-npu" else []))
-               for target in ("host", "coral-npu")}
+               for target in ("host", "coral-npu", "rvv256-rv64")}
     quant = reports["coral-npu"]["quantization"]
     assert quant["accuracy"]["drop_points"] <= 1.0 and quant["float_layers"] == [], quant["accuracy"]
     precision = {row["name"]: row["precision"] for row in reports["coral-npu"]["layers"]}
     assert [precision[name] for name in FIRST_LAYERS.split(",")] == ["int16", "int16"]
     assert list(precision.values()).count("int16") == 2
-    layers = reports["coral-npu"]["coral"]["layers"]
-    assert all(row["impl"] == "rvv" for row in layers), layers
-    assert sum(row["op"] == "rescale" for row in layers) == 2  # widen before the pair, narrow after it
+    for target in ("coral-npu", "rvv256-rv64"):
+        layers = reports[target]["coral"]["layers"]
+        assert all(row["impl"] == "rvv" for row in layers), layers
+        assert sum(row["op"] == "rescale" for row in layers) == 2  # widen before the pair, narrow after it
     images = np.load(DIGITS / "val.npz")["image"][:3]
     outputs = {}
     for target in reports:
@@ -84,7 +85,8 @@ def test_int16_layers_fix_the_outlier_activation_bit_exact_on_coral(tmp_path):
                          tmp_path / f"{target}{index}.npy")
             assert result.returncode == 0, result.stderr
             outputs.setdefault(target, []).append(np.load(tmp_path / f"{target}{index}.npy"))
-    np.testing.assert_array_equal(np.stack(outputs["coral-npu"]), np.stack(outputs["host"]))
+    for target in ("coral-npu", "rvv256-rv64"):
+        np.testing.assert_array_equal(np.stack(outputs[target]), np.stack(outputs["host"]))
 
 
 def test_the_search_picks_int16_where_it_serves():

@@ -12,7 +12,7 @@ target measured (budget_cost.py: latency on the host, instructions on a firmware
 import dataclasses
 
 from compiler.compile_model import spec_form
-from compiler.quant.budget import Evaluator, raise_precision
+from compiler.quant.budget import FLOAT, INT16, Evaluator, raise_precision
 
 
 def meet_budget(compiled, validation, recompile, progress=True, cost=None, int16=True):
@@ -36,7 +36,7 @@ def meet_budget(compiled, validation, recompile, progress=True, cost=None, int16
             compiled, evaluator, drop = equalized, equalized_evaluator, equalized_drop
     record["searched_drop"] = drop
     if drop > budget:
-        precisions = tuple(p for p in higher_precisions(compiled.target) if int16 or p != "int16")
+        precisions = tuple(p for p in compiled.target.higher_precisions if int16 or p != INT16)
         record.update(raise_precision(evaluator, budget, progress, precisions))
         config = compiled.quantised.config
         searched, compiled = compiled, None
@@ -52,17 +52,12 @@ def meet_budget(compiled, validation, recompile, progress=True, cost=None, int16
     return compiled, record
 
 
-def higher_precisions(target) -> tuple[str, ...]:
-    """The target's higher precisions for a layer, cheapest first (target.toml [int8] higher_precisions)."""
-    return tuple(target.data.get("int8", {}).get("higher_precisions", ("float",)))
-
-
 def _with_mix(config, steps):
     """`config` with the layers of `steps` raised: float ones kept float, int16 ones run 16x8."""
     raised = lambda precision: tuple(layer for step in steps if step["precision"] == precision  # noqa: E731
                                      for layer in [step["layer"], *step.get("also_raised", ())])
-    return dataclasses.replace(config, keep_float=config.keep_float + raised("float"),
-                               int16_layers=config.int16_layers + raised("int16"))
+    return dataclasses.replace(config, keep_float=config.keep_float + raised(FLOAT),
+                               int16_layers=config.int16_layers + raised(INT16))
 
 
 def _evaluator(compiled, validation) -> Evaluator:

@@ -23,6 +23,8 @@ class Target:
     int8_families: tuple[str, ...]  # families whose groups are the quantised ops
     onnx_ops: tuple[str, ...]  # ONNX operators this target claims to compile (tested by the ONNX backend suite)
     folder: Path
+    # --accuracy-budget's higher precisions for a layer, cheapest first ([int8] higher_precisions)
+    higher_precisions: tuple[str, ...] = ("float",)
     # The whole parsed target.toml, for target-specific tables ([isa], [toolchain], [memory]...).
     data: dict = field(default_factory=dict, compare=False)
 
@@ -49,6 +51,7 @@ def _load(folder: Path) -> Target:
         int8_families=tuple(data.get("int8", {}).get("families", ())),
         onnx_ops=tuple(data.get("onnx", {}).get("ops", ())),
         folder=folder,
+        higher_precisions=tuple(data.get("int8", {}).get("higher_precisions", ("float",))),
         data=data,
     )
 

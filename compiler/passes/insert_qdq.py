@@ -44,6 +44,11 @@ QUANTISED_GROUPS = ("conv2d", "depthwise_conv2d", "dense", "max_pool2d", "avg_po
 MAC_GROUPS = ("conv2d", "depthwise_conv2d", "dense")  # group patterns with a 16x8 kernel (int16_layers)
 
 
+def is_mac_group(func) -> bool:
+    """A convolution or dense layer's group: one that can run 16x8."""
+    return (group_name(func) or "").startswith(MAC_GROUPS)
+
+
 def is_quantisable_group(pattern: str | None) -> bool:
     return pattern is not None and pattern.split("_bias")[0].split("_relu")[0].split("_clip")[0] in QUANTISED_GROUPS
 
@@ -220,7 +225,6 @@ class _QDQWriter:
                                      else _Tensor(float_var=new, qparams=qparams))
                 self.float_outputs = _float_outputs(main) if self.io == "float" else set()
                 for binding in bindings(main):
-                    self._current_var = binding.var
                     self.env[binding.var] = self._binding(binding)
                 result = self._output_expr(main.body.body)
                 self.instrumented_ids = []
@@ -289,7 +293,7 @@ class _QDQWriter:
     def _dequantized(self, tensor):
         """dequantize of the tensor's own integer view (int16 where a 16x8 layer wrote it)."""
         if tensor.written_int16:
-            return qdq.dequantize(tensor.int16, tensor.qparams16.scale, 0, zero_point_dtype="int16")
+            return _dequantize16(tensor.int16, tensor.qparams16)
         return qdq.dequantize(tensor.int8, tensor.qparams.scale, tensor.qparams.zero_point)
 
     def _float_expr(self, expr):
@@ -316,7 +320,7 @@ class _QDQWriter:
             kind = callee_kind(self.mod, value)
             tensor_args = [a for a in value.args if isinstance(a, relax.Var)]
             if isinstance(value.op, tvm.ir.GlobalVar) and self._quantises(value, kind, tensor_args):
-                return self._quantised_group(value, out_qparams)
+                return self._quantised_group(value, out_qparams, self.plan16.get(self.ids.get(binding.var)))
             same_qparams = len(tensor_args) == 1 and self.env[tensor_args[0]].qparams == out_qparams
             if (computes_at_input_qparams(value) and same_qparams) or self._int8_softmax(binding, tensor_args):
                 args = [self._float_from_int8(a) if isinstance(a, relax.Var) else a for a in value.args]
@@ -364,25 +368,26 @@ class _QDQWriter:
             return False
         return bool(tensor_args) and all(self._has_qparams(a) for a in tensor_args)
 
-    def _quantised_group(self, call, out_qparams) -> _Tensor:
+    def _quantised_group(self, call, out_qparams, out16=None) -> _Tensor:
+        """`out16`: the output's int16 parameters, used when the group is an int16 layer."""
         func = self.mod[call.op]
         if group_name(func) == UNARY:
             return self._table_lookup(call, func, out_qparams)
-        if self._runs_16x8(call, func):
+        if out16 is not None and self._runs_16x8(call, func):
             try:
-                return self._mac_group(call, func, out_qparams, wide=True)
+                return self._mac_group(call, func, out_qparams, out16)
             except _BiasTooWide:
                 pass
-        return self._mac_group(call, func, out_qparams, wide=False)
+        return self._mac_group(call, func, out_qparams)
 
     def _runs_16x8(self, call, func) -> bool:
-        """A convolution or dense layer --accuracy-budget raised to int16 (its input and output planned)."""
-        kind = group_name(func) or ""
-        return (kind.startswith(MAC_GROUPS) and bool(set(group_nodes(func)) & self.int16_layers)
-                and all(self.ids.get(arg) in self.plan16 for arg in call.args if isinstance(arg, relax.Var))
-                and self.ids.get(self._current_var) in self.plan16)
+        """A convolution or dense layer --accuracy-budget raised to int16 (its inputs planned)."""
+        return (is_mac_group(func) and bool(set(group_nodes(func)) & self.int16_layers)
+                and all(self.ids.get(arg) in self.plan16 for arg in call.args if isinstance(arg, relax.Var)))
 
-    def _mac_group(self, call, func, out_qparams, wide) -> _Tensor:
+    def _mac_group(self, call, func, out_qparams, out16=None) -> _Tensor:
+        """The group inlined with quantised weights and bias: int8, or 16x8 given `out16`."""
+        wide = out16 is not None
         local, local_qparams = {}, {}
         for param, arg in zip(func.params, call.args):
             local[param] = self._float_from_int16(arg) if wide else self._float_from_int8(arg)
@@ -412,9 +417,8 @@ class _QDQWriter:
             local[binding.var] = self.bb.emit(new_call)
         result = local[func.body.body]
         if wide:
-            q16 = self.plan16[self.ids[self._current_var]]
-            quantised = self.bb.emit(qdq.quantize(result, q16.scale, 0, dtype="int16"))
-            return _Tensor(qparams=out_qparams, int16_var=quantised, qparams16=q16)
+            quantised = self.bb.emit(qdq.quantize(result, out16.scale, 0, dtype="int16"))
+            return _Tensor(qparams=out_qparams, int16_var=quantised, qparams16=out16)
         quantised = self.bb.emit(qdq.quantize(result, out_qparams.scale, out_qparams.zero_point))
         return _Tensor(int8_var=quantised, qparams=out_qparams)
 
@@ -441,5 +445,8 @@ class _QDQWriter:
 
     def _float_from_int16(self, var):
         """A 16x8 layer's own dequantize of the int16 view."""
-        wide = self._int16(var)
-        return self.bb.emit(qdq.dequantize(wide, self.env[var].qparams16.scale, 0, zero_point_dtype="int16"))
+        return self.bb.emit(_dequantize16(self._int16(var), self.env[var].qparams16))
+
+
+def _dequantize16(int16_var, qparams16):
+    return qdq.dequantize(int16_var, qparams16.scale, 0, zero_point_dtype="int16")

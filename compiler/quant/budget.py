@@ -32,7 +32,7 @@ from compiler.analysis import module_param_bytes
 from compiler.errors import CompilerError
 from compiler.partition import group_name, group_nodes
 from compiler.passes.util import bindings
-from compiler.passes.insert_qdq import MAC_GROUPS, insert_qdq, is_quantisable_group
+from compiler.passes.insert_qdq import insert_qdq, is_mac_group, is_quantisable_group
 from compiler.progress import Progress
 from compiler.quant.evaluate import module_runner, top1
 from compiler.quant.plan import plan_int16
@@ -58,7 +58,7 @@ def mac_producers(mod) -> dict:
             return None
         func = mod[value.op]
         nodes = group_nodes(func)
-        return nodes[0] if nodes and (group_name(func) or "").startswith(MAC_GROUPS) else None
+        return nodes[0] if nodes and is_mac_group(func) else None
 
     values = {binding.var: binding.value for binding in bindings(mod["main"])}
     producers = {}

@@ -193,11 +193,14 @@ def _lower_mul(a) -> Int8Kernel:
 def _lower_requantize(a) -> Int8Kernel:
     x, s_x, zp_x = r.activation_input(a["x"])
     s_y, zp_y = r.output_qparams(a["quant"])
-    act_min, act_max = r.act_range(a["act"], s_y, zp_y)
+    return Int8Kernel("requantize", _requantize_fields(x, s_x, zp_x, s_y, zp_y, *r.act_range(a["act"], s_y, zp_y)), (x,))
+
+
+def _requantize_fields(x, s_x, zp_x, s_y, zp_y, act_min, act_max) -> dict:
+    """npu_requantize_params of a rescale of tensor x from (s_x, zp_x) to (s_y, zp_y), clamped."""
     p = requantize_params(s_x, zp_x, s_y, zp_y)
-    params = dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), input_zero_point=zp_x, output_zero_point=zp_y,
-                  multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
-    return Int8Kernel("requantize", params, (x,))
+    return dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), input_zero_point=zp_x,
+                output_zero_point=zp_y, multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
 
 
 # The rescales around a 16x8 layer: (input dtype, output dtype) -> kernel
@@ -213,14 +216,11 @@ def _lower_rescale(a) -> Int8Kernel:
         raise Unsupported(f"rescale {source} -> {target}")
     x, s_x, zp_x = r.activation_input(a["x"], source)
     s_y, zp_y = r.output_qparams(a["quant"], target)
-    p = requantize_params(s_x, zp_x, s_y, zp_y)
+    params = _requantize_fields(x, s_x, zp_x, s_y, zp_y, *r.BOUNDS[target])
     try:
-        validate_multipliers(p["multiplier"], p["shift"], 1, max_shift=30)
+        validate_multipliers(params["multiplier"], params["shift"], 1, max_shift=30)
     except ValueError as err:
         raise Unsupported(f"{kernel}: {err}") from None
-    act_min, act_max = r.BOUNDS[target]
-    params = dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), input_zero_point=zp_x, output_zero_point=zp_y,
-                  multiplier=p["multiplier"], shift=p["shift"], act_min=act_min, act_max=act_max)
     return Int8Kernel(kernel, params, (x,))
 
 

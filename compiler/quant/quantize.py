@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import tvm
 
 from compiler.errors import CompilerError
-from compiler.partition import group_name, group_nodes
-from compiler.passes.insert_qdq import MAC_GROUPS, insert_qdq
+from compiler.partition import group_nodes
+from compiler.passes.insert_qdq import insert_qdq, is_mac_group
 from compiler.quant.calib_data import CalibrationSet, input_specs, load_calibration
 from compiler.quant.calibrate import Probe, calibrate, float_probe
 from compiler.quant.observers import METHODS
@@ -55,7 +55,7 @@ def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> 
     if config.method not in METHODS:
         raise CompilerError(f"--calib-method {config.method}: unknown (choose from {', '.join(METHODS)})")
     _check_layers(mod, config.keep_float, "--keep-float")
-    _check_layers(mod, config.int16_layers, "--int16", MAC_GROUPS)
+    _check_layers(mod, config.int16_layers, "--int16", mac_only=True)
     specs = input_specs(mod, input_names)
     loaded = load_calibration(config.calib, specs, limit=config.samples + HELD_OUT)
     calibration, held_out = _split(loaded, config.samples)
@@ -78,14 +78,13 @@ def _split(loaded: CalibrationSet, count: int):
     return take(slice(0, count)), take(slice(count, None))
 
 
-def _check_layers(mod, names, flag, kinds=None):
-    """Every name of `flag` is a node of a quantisable layer (of a group pattern starting with one of
-    `kinds`, when given)."""
+def _check_layers(mod, names, flag, mac_only=False):
+    """Every name of `flag` is a node of a quantisable layer (a convolution or dense layer's if mac_only)."""
     known = {node for func in mod.functions.values() for node in group_nodes(func)
-             if kinds is None or (group_name(func) or "").startswith(kinds)}
+             if not mac_only or is_mac_group(func)}
     unknown = [name for name in names if name not in known]
     if unknown:
-        what = "convolution or dense layer" if kinds else "quantisable layer"
+        what = "convolution or dense layer" if mac_only else "quantisable layer"
         hint = ", ".join(sorted(known)[:8]) + (" ..." if len(known) > 8 else "")
         raise CompilerError(f"{flag} {','.join(unknown)}: no {what} comes from "
                             f"{'these nodes' if len(unknown) > 1 else 'this node'} (layers come from: {hint})")

@@ -139,12 +139,12 @@ def float_nodes(offloaded: tvm.IRModule) -> set[str]:
 
 
 def int16_nodes(offloaded: tvm.IRModule) -> set[str]:
-    """The ONNX nodes computed by 16x8 kernels (int16 activations: --int16, --accuracy-budget)."""
+    """The ONNX nodes computed by 16x8 kernels (int16 activations: --int16, --accuracy-budget): the
+    kernels reading an int16 tensor (a narrowing rescale reads one too, but computes no node)."""
     from compiler.codegen.int8 import offloaded_composites
-    from compiler.quant.patterns import lower_composite
 
-    return {node for _, func in offloaded_composites(offloaded) if lower_composite(func).kernel.endswith("_s16x8")
-            for node in computing_nodes(func)}
+    return {node for _, func in offloaded_composites(offloaded)
+            if any(str(getattr(p.ty, "dtype", "")) == "int16" for p in func.params) for node in computing_nodes(func)}
 
 
 def kernel_nodes(func) -> list[str]:

@@ -340,25 +340,6 @@ NPU_X86_VNNI_TILE(2, 2)
 NPU_X86_VNNI_TILE(2, 3)
 NPU_X86_VNNI_TILE(2, 4)
 
-/* npu_depthwise_rows for output pixel (b, oy, ox): the same rows, without its divisions. */
-static inline __attribute__((always_inline)) void npu_x86_depthwise_rows_at(const npu_depthwise_shape* s,
-                                                                            const int8_t* input, const int8_t* zero_row,
-                                                                            int32_t b, int32_t oy, int32_t ox,
-                                                                            const int8_t** rows) {
-    const int32_t y0 = oy * s->stride_h - s->pad_top, x0 = ox * s->stride_w - s->pad_left;
-    const size_t row = (size_t)s->in_w * s->channels;
-    int32_t tap = 0;
-    for (int32_t ky = 0; ky < s->kernel_h; ++ky) {
-        const int32_t iy = y0 + ky * s->dilation_h;
-        const int8_t* line = input + ((size_t)b * s->in_h + iy) * row;
-        for (int32_t kx = 0; kx < s->kernel_w; ++kx, ++tap) {
-            const int32_t ix = x0 + kx * s->dilation_w;
-            const int inside = (uint32_t)iy < (uint32_t)s->in_h && (uint32_t)ix < (uint32_t)s->in_w;
-            rows[tap] = inside ? line + (size_t)ix * s->channels : zero_row;
-        }
-    }
-}
-
 /* Depthwise convolution as npu_x86_depthwise below, with vpdpbusd: 4 taps per instruction (each
  * int32 lane holds one channel's bytes of 4 taps, x ^ 0x80: x + 128 unsigned), 16 channels per zmm.
  * Blocks of 64 channels take 64 bytes per tap and interleave them with in-lane unpacks (2 per
@@ -377,13 +358,13 @@ static NPU_X86_VNNI_ISA void npu_x86_vnni_depthwise(const npu_depthwise_shape* s
     int32_t* acc = (int32_t*)(((uintptr_t)storage + 63) & ~(uintptr_t)63);
     int8_t zero_row[stride];
     for (int32_t ch = 0; ch < stride; ++ch) zero_row[ch] = (int8_t)s->input_zero_point;
-    const int8_t* rows[4 * quads];
+    const int8_t* rows[4 * quads + 1]; /* + 1: npu_depthwise_rows_at also writes rows[taps] */
     for (int32_t tap = taps; tap < 4 * quads; ++tap) rows[tap] = zero_row; /* weights 0 */
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const int32_t out_w = s->out_w, out_h = s->out_h;
-    int32_t ox = (int32_t)(begin % out_w), oy = (int32_t)(begin / out_w % out_h), b = (int32_t)(begin / out_w / out_h);
-    for (int64_t pixel = begin; pixel < end; ++pixel) {
-        npu_x86_depthwise_rows_at(s, input, zero_row, b, oy, ox, rows);
+    int32_t b, oy, ox;
+    npu_depthwise_pixel(s, begin, &b, &oy, &ox);
+    for (int64_t pixel = begin; pixel < end; ++pixel, npu_depthwise_next(s, &b, &oy, &ox)) {
+        npu_depthwise_rows_at(s, input, zero_row, b, oy, ox, rows);
         for (int32_t c0 = 0; c0 < blocks; c0 += 64) {
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
             const int8_t* wq = w + (size_t)c0 * 4;
@@ -427,10 +408,6 @@ static NPU_X86_VNNI_ISA void npu_x86_vnni_depthwise(const npu_depthwise_shape* s
             _mm512_store_si512((void*)(acc + c0), a);
         }
         npu_x86_requantize(q, acc, 0, channels, output + (size_t)pixel * channels);
-        if (++ox == out_w) {
-            ox = 0;
-            if (++oy == out_h) oy = 0, ++b;
-        }
     }
 }
 #endif

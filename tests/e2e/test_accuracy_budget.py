@@ -95,20 +95,20 @@ def test_the_search_picks_int16_where_it_serves():
     two layers around the outlier tensor are raised."""
     import onnx
 
-    from compiler.accuracy_budget import _evaluator, higher_precisions
+    from compiler.accuracy_budget import _evaluator
     from compiler.compile_model import compile_model
     from compiler.quant.budget import raise_precision
     from compiler.quant.quantize import QuantConfig
     from compiler.targets import get_target
 
     coral = get_target("coral-npu")
-    assert higher_precisions(coral) == ("int16", "float")
+    assert coral.higher_precisions == ("int16", "float")
     compiled = compile_model(onnx.load(OUTLIER / "digits_outlier.onnx"), get_target("host"),
                              quant=QuantConfig(calib=str(DIGITS / "calib.npz"), progress=False))
     val = np.load(DIGITS / "val.npz")
     evaluator = _evaluator(compiled, (val["image"], val["label"], (1, 1, 8, 8)))
     assert evaluator.drop(frozenset()) >= 3.0
-    result = raise_precision(evaluator, 1.0, progress=False, precisions=higher_precisions(coral))
+    result = raise_precision(evaluator, 1.0, progress=False, precisions=coral.higher_precisions)
     assert set(result["precisions"].values()) == {"int16"} and len(result["raised"]) <= 2, result["steps"]
     assert set(result["raised"]) <= set(FIRST_LAYERS.split(",")) and result["steps"][-1]["drop_after"] <= 1.0
 

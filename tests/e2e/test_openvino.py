@@ -1,7 +1,7 @@
 """openvino-cpu: our int8 model as OpenVINO IR, run by the OpenVINO runtime here. Bounds from
-measurement (report.json's backend section, README "OpenVINO"): the digits CNN within 1 LSB of our
-host int8 build, a MobileNet V1 0.25 (96x96, 28 int8 layers: one-step differences of the two
-runtimes' requantisation rounding compound) within 2; every convolution executed in int8; latency
+measurement (report.json's backend section, README "OpenVINO"): the digits CNN meets the issue's
+goal (measured: 0 LSB, 100% identical to our host int8 build), a MobileNet V1 0.25 (96x96, 28 int8
+layers: one-step differences of the runtimes' requantisation rounding compound) within 2; every convolution executed in int8; latency
 beside ONNX Runtime's on the same QDQ model. On an x86 CPU without VNNI OpenVINO's int8 convolutions
 saturate (openvino.py's docstring; MobileNet measured 13 LSB off on an AVX2 EPYC): there the bound
 is not OpenVINO's to meet, and the test checks that the report says so instead.
@@ -39,12 +39,14 @@ def test_digits_cnn_as_openvino_ir(tmp_path):
     assert {"model.xml", "model.bin", "model_qdq.onnx"} <= {p.name for p in out.iterdir()}
     backend = _backend(out)
     openvino, ort = backend["agreement"]["openvino"], backend["agreement"]["onnxruntime"]
-    assert openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 80, openvino
+    if x86_without_vnni():
+        assert any("has no VNNI" in note for note in backend["notes"]), backend["notes"]
+    else:  # the issue's goal: read_model's IR keeps the residual Add as the graph's own node
+        assert openvino["passed"] and openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 99, openvino
     assert ort["max_lsb"] == 0 and ort["identical_percent"] == 100, ort
     assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 5
-    # the residual block's Add is fused into its second convolution, and the report says what that costs
-    assert [layer["fused_adds"] for layer in backend["operators"]["layers"] if layer["fused_adds"]] == [["Add_35"]]
-    assert "residual Add(s) fused" in (out / "report.md").read_text()
+    assert not [layer["fused_adds"] for layer in backend["operators"]["layers"] if layer["fused_adds"]]
+    assert "OpenVINO against ONNX Runtime" in (out / "report.md").read_text()
     assert backend["performance"]["value"] > 0 and backend["performance"]["onnxruntime_ms"] > 0
     assert "Target artefact" in (out / "report.md").read_text()
     ran = _cli("run", out, "--input", DIGITS / "sample.npy", "--output", tmp_path / "y.npy")
@@ -71,6 +73,8 @@ def test_mobilenet_as_openvino_ir(tmp_path):
     else:
         assert openvino["max_lsb"] <= 2 and openvino["identical_percent"] >= 85, openvino
     assert ort["max_lsb"] <= 1 and ort["identical_percent"] >= 85, ort
+    # the two float runtimes drift apart from each other as much as from us (openvino.py's docstring)
+    assert backend["agreement"]["openvino_vs_onnxruntime"]["values"] == openvino["values"] == 1600
     assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 27
 
 

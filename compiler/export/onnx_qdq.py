@@ -98,6 +98,16 @@ def export_onnx_qdq_details(qdq_module: tvm.IRModule, output_names=None, bias: s
     return ExportedOnnx(model, exporter.float_functions, exporter.tables, exporter.float_layers)
 
 
+def _per_tensor(scale, zero_point, axis):
+    """A per-tensor scale and zero point as ONNX scalars: the TFLite frontend's are 1-element arrays,
+    which ONNX reads as per-axis and ONNX Runtime's QLinear fusions (QLinearAdd) refuse."""
+    if axis is None:
+        scale, zero_point = np.asarray(scale), np.asarray(zero_point)
+        if scale.size == 1 and zero_point.size == 1:
+            return scale.reshape(()), zero_point.reshape(())
+    return scale, zero_point
+
+
 class _Exporter:
     def __init__(self, mod: tvm.IRModule, bias: str):
         self.mod, self.bias = mod, bias
@@ -140,7 +150,8 @@ class _Exporter:
 
     def const(self, base: str, array) -> str:
         name = self._name(base)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        array = np.asarray(array)  # (np.ascontiguousarray would make a scalar a 1-element array)
+        self.initializers.append(numpy_helper.from_array(array if array.flags.c_contiguous else array.copy(), name))
         return name
 
     def _node(self, op: str, inputs: list, output: str | None = None, **attrs) -> str:
@@ -164,11 +175,13 @@ class _Exporter:
         return next(iter(self.forms[var]))
 
     def dq(self, tensor: str, scale, zero_point, axis=None, base=None) -> str:
+        scale, zero_point = _per_tensor(scale, zero_point, axis)
         inputs = [tensor, self.const(f"{base or tensor}/scale", np.asarray(scale, np.float32)),
                   self.const(f"{base or tensor}/zero_point", np.asarray(zero_point))]
         return self._node("DequantizeLinear", inputs, **({"axis": axis} if axis is not None else {}))
 
     def q(self, tensor: str, scale, zero_point, base) -> str:
+        scale, zero_point = _per_tensor(scale, zero_point, None)
         inputs = [tensor, self.const(f"{base}/scale", np.asarray(scale, np.float32)),
                   self.const(f"{base}/zero_point", np.asarray(zero_point))]
         return self._node("QuantizeLinear", inputs, self._name(base))
@@ -214,7 +227,8 @@ class _Exporter:
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
             self._float(value, var)
         else:
-            what = value.op.name if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) else type(value)
+            what = value.op.name if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) else \
+                type(value).__name__
             layer = source_node(value) if isinstance(value, relax.Call) else None
             raise ExportError(f"{WHAT}: layer {layer or var.name} runs {what} in float, which the QDQ ONNX export does "
                               "not write (int8 groups and moves only: build without --keep-float)")

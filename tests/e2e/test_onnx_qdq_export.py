@@ -129,3 +129,49 @@ def test_tensorrt_package_of_the_digits_cnn(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.load(DIGITS / "sample.npy"))
     result = handoff.run(out, [str(tmp_path / "x.npy")], json.loads((out / "report.json").read_text()))
     assert result.outputs[0].shape == (1, 10) and "not built or run" in capsys.readouterr().out
+
+
+def _two_output_tflite(path):
+    """A float .tflite whose graph returns two tensors (a residual block's sum and its first
+    convolution), as MediaPipe's detectors do: the TFLite frontend binds them into a tuple."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tflite_builder import TFLiteBuilder
+
+    rng = np.random.default_rng(3)
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 8, 8, 3])
+    convs = []
+    for name, source, in_c in (("a", x, 3), ("b", None, 4)):
+        w = b.constant(f"{name}_w", rng.normal(0, 0.5, (4, 3, 3, in_c)).astype(np.float32))
+        y = b.tensor(name, [1, 8, 8, 4])
+        b.op("CONV_2D", [source if source is not None else convs[-1], w, b.constant(f"{name}_b", rng.normal(
+            0, 0.1, 4).astype(np.float32))], [y], padding="SAME", strideH=1, strideW=1, fusedActivationFunction="RELU")
+        convs.append(y)
+    total = b.tensor("sum", [1, 8, 8, 4])
+    b.op("ADD", convs, [total])
+    b.output(total)
+    b.output(convs[0])
+    return b.save(path)
+
+
+def test_a_tflite_model_of_two_outputs_as_qdq_onnx(tmp_path):
+    """A TFLite model's two outputs both reach the QDQ ONNX, its per-tensor scales are ONNX scalars
+    (ONNX Runtime fuses DequantizeLinear-Add-QuantizeLinear into QLinearAdd only on scalars: the
+    1-element arrays the export wrote before failed there), and ONNX Runtime agrees with our build."""
+    from compiler.build import build
+
+    report = build(_two_output_tflite(tmp_path / "two.tflite"), "tensorrt", tmp_path / "out",
+                   quant=QuantConfig(calib="random", progress=False))
+    model = onnx.load(tmp_path / "out" / "model_qdq.onnx")
+    assert [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output] == [[1, 8, 8, 4]] * 2
+    inits = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    adds = [node for node in model.graph.node if node.op_type == "Add"]
+    producers = {out: node for node in model.graph.node for out in node.output}
+    assert len(adds) == 1
+    for name in adds[0].input:
+        dq = producers[name]
+        assert dq.op_type == "DequantizeLinear" and inits[dq.input[1]].shape == () == inits[dq.input[2]].shape
+    ort = report["backend"]["agreement"]["onnxruntime"]
+    assert ort["max_lsb"] <= 1 and ort["values"] == 2 * 8 * 8 * 4 * ort["samples"], ort

@@ -183,7 +183,7 @@ def compile_model(model: onnx.ModelProto, target: Target, input_shapes=None, sou
         equalized, pairs = _equalized(optimised, quant, note)
         partitioned = partition(fold_constants(fold_transposes(to_nhwc(equalized))), target.int8_families)
         clock.lap("partition")
-        quantised = quantise(partitioned, [value.name for value in graph_inputs(model)], quant)
+        quantised = quantise(partitioned, [value.name for value in graph_inputs(model)], quant, spec == TFLITE)
         clock.lap("quantise")
         spec = spec or ONNX
         quantised = dataclasses.replace(quantised, qdq=spec_form(quantised.qdq, spec), equalized=pairs)

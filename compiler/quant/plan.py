@@ -107,14 +107,18 @@ def plan_int16(ranges: dict) -> dict[str, QParams]:
     return {tensor_id: int16_qparams(*bounds) for tensor_id, bounds in ranges.items()}
 
 
-def plan_activations(mod: tvm.IRModule, ranges: dict, input_names=None) -> dict[str, QParams]:
+def plan_activations(mod: tvm.IRModule, ranges: dict, input_names=None, tflite_scales=False) -> dict[str, QParams]:
     """Tensor id (calibrate.tensor_ids) -> QParams for every observed tensor of main.
 
     A concat's inputs that feed nothing else take the concat's parameters (chosen over the
-    union of their ranges), so the int8 concat is a plain copy, as TFLite's converter arranges.
+    union of their ranges), so the int8 concat is a plain copy. With tflite_scales (a build
+    written as TFLite, whose int8 CONCATENATION refuses inputs at another scale than its
+    output's) every concat input shares them, whatever else reads it, and so does every tensor
+    linked to one by an op that keeps its input's parameters (a RESHAPE between a convolution and
+    the concat): TFLite's converter arranges the same.
     """
     ids = dict((var, tensor_id) for tensor_id, var in tensor_ids(mod["main"], input_names))
-    ranges = _concat_ranges(mod["main"], ids, ranges)
+    ranges = _same_scale_ranges(mod, ids, ranges) if tflite_scales else _concat_ranges(mod["main"], ids, ranges)
     plan = {}
     for param in mod["main"].params:
         if param in ids and ids[param] in ranges:
@@ -146,6 +150,37 @@ def _concat_ranges(main, ids, ranges) -> dict:
             union = (min(ranges[m][0] for m in members), max(ranges[m][1] for m in members))
             ranges.update((m, union) for m in members)
     return ranges
+
+
+def _same_scale_ranges(mod, ids, ranges) -> dict:
+    """Ranges with every group of tensors that must share parameters in TFLite (a concat's inputs
+    and output, an op keeping its input's parameters and that input) widened to the group's union."""
+    parent = {}
+
+    def root(tensor_id):
+        while parent.get(tensor_id, tensor_id) != tensor_id:
+            tensor_id = parent[tensor_id]
+        return tensor_id
+
+    for binding in bindings(mod["main"]):
+        value, out = binding.value, ids.get(binding.var)
+        if is_call_to(value, "relax.concat") and isinstance(value.args[0], relax.Tuple):
+            linked = [ids.get(field) for field in value.args[0].fields]
+        elif isinstance(value, relax.Call) and keeps_input_qparams(mod, value):
+            linked = [ids.get(_first_tensor_arg(value))]
+        else:
+            continue
+        for tensor_id in linked:
+            if tensor_id in ranges and out in ranges and root(tensor_id) != root(out):
+                parent[root(tensor_id)] = root(out)
+    groups = {}
+    for tensor_id in ranges:
+        groups.setdefault(root(tensor_id), []).append(tensor_id)
+    widened = dict(ranges)
+    for members in groups.values():
+        union = (min(ranges[m][0] for m in members), max(ranges[m][1] for m in members))
+        widened.update((m, union) for m in members)
+    return widened
 
 
 def _first_tensor_arg(call):

@@ -51,7 +51,8 @@ class Quantised:
     float_probe: Probe | None = None  # the float module's calibration Probe: the report runs it again
 
 
-def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> Quantised:
+def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig, tflite_scales=False) -> Quantised:
+    """tflite_scales: the build is written as TFLite (plan_activations: its same-scale operators)."""
     if config.method not in METHODS:
         raise CompilerError(f"--calib-method {config.method}: unknown (choose from {', '.join(METHODS)})")
     _check_layers(mod, config.keep_float, "--keep-float")
@@ -63,7 +64,7 @@ def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig) -> 
     probe = float_probe(mod, list(input_names))
     ranges = calibrate(mod, calibration, config.method, config.percentile, progress=config.progress, means=means,
                        probe=probe)
-    plan = plan_activations(mod, ranges, input_names)
+    plan = plan_activations(mod, ranges, input_names, tflite_scales)
     qdq_mod = insert_qdq(mod, plan, input_names, keep_float=frozenset(config.keep_float), io=config.io,
                          input_means=means, int16_layers=frozenset(config.int16_layers), plan16=plan_int16(ranges))
     return Quantised(config, qdq_mod, plan, ranges, len(calibration), held_out, list(input_names), input_means=means,

@@ -76,3 +76,55 @@ def test_double_rounding_saturates_the_one_overflowing_product():
 def test_ties_up_variant_rounds_the_final_shift_up(x, expected):
     multiplier, shift = quantize_multiplier(0.25)  # -1.5 -> -1, 1.5 -> 2, -0.5 -> 0, -2.5 -> -2
     assert multiply_by_quantized_multiplier_double_up(x, multiplier, shift) == expected
+
+
+
+def _depthwise_model(tmp_path, channels):
+    """An int8 3x3 DEPTHWISE_CONV_2D (VALID, stride 1) as TF's converter writes it."""
+    in_scale, in_zp, out_scale, out_zp = np.float32(0.031), 8, np.float32(0.043), -3
+    w = RNG.integers(-127, 128, (1, 3, 3, channels)).astype(np.int8)
+    w_scale = RNG.uniform(0.002, 0.02, channels).astype(np.float32)
+    bias = RNG.integers(-3000, 3000, channels).astype(np.int32)
+    zeros = np.zeros(channels, np.int64)
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 10, 10, channels], "INT8", scale=[in_scale], zero_point=[in_zp])
+    wt = b.constant("w", w, scale=w_scale, zero_point=zeros, axis=3)
+    bt = b.constant("b", bias, scale=(in_scale * w_scale).astype(np.float32), zero_point=zeros)
+    y = b.tensor("y", [1, 8, 8, channels], "INT8", scale=[out_scale], zero_point=[out_zp])
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], padding="VALID", strideH=1, strideW=1, depthMultiplier=1)
+    b.output(y)
+    multipliers = [quantize_multiplier(float(np.float64(in_scale) * np.float64(s) / np.float64(out_scale)))
+                   for s in w_scale]
+    return b.save(tmp_path / "depthwise.tflite"), (in_zp, out_zp, w, bias, multipliers)
+
+
+def _numpy_depthwise(x, params, rounding):
+    in_zp, out_zp, w, bias, multipliers = params
+    centred = x.astype(np.int64) - in_zp
+    acc = sum(centred[:, dy:dy + 8, dx:dx + 8, :] * w[0, dy, dx].astype(np.int64) for dy in range(3) for dx in range(3))
+    multiplier = np.array([m for m, _ in multipliers])
+    shift = np.array([s for _, s in multipliers])
+    return requantize(acc + bias, multiplier, shift, out_zp, rounding=rounding)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["builtin_ref", "builtin"])
+def test_litert_depthwise_rounding_by_channel_block(tmp_path, reference):
+    """DEPTHWISE_CONV_2D (measured, LiteRT 2.3 on x86): the reference kernels round as gemmlowp in
+    every channel; the built-in kernel rounds whole blocks of 8 output channels with ties up (as
+    CONV_2D) and the channels after the last whole block as gemmlowp. Our TFLite spec rounds every
+    channel of a depthwise ties up (integer_spec.py), so a TFLite-spec depthwise layer whose output
+    channels are not a multiple of 8 can be 1 LSB off LiteRT in its last out_c % 8 channels."""
+    channels = 28
+    path, params = _depthwise_model(tmp_path, channels)
+    blocks = channels - channels % 8
+    off = {DOUBLE_ROUNDING: set(), DOUBLE_ROUNDING_TIES_UP: set()}
+    for _ in range(4):
+        x = RNG.integers(-128, 128, (1, 10, 10, channels)).astype(np.int8)
+        expected = litert_run(path, [x], reference=reference)[0]
+        for rounding, found in off.items():
+            found.update(np.argwhere(_numpy_depthwise(x, params, rounding) != expected)[:, 3].tolist())
+    if reference:
+        assert not off[DOUBLE_ROUNDING] and off[DOUBLE_ROUNDING_TIES_UP]
+    else:
+        assert off[DOUBLE_ROUNDING_TIES_UP] and min(off[DOUBLE_ROUNDING_TIES_UP]) >= blocks
+        assert off[DOUBLE_ROUNDING] and max(off[DOUBLE_ROUNDING]) < blocks

@@ -137,11 +137,28 @@ MULTIPLY = {SINGLE_ROUNDING: multiply_by_quantized_multiplier, DOUBLE_ROUNDING: 
             DOUBLE_ROUNDING_TIES_UP: multiply_by_quantized_multiplier_double_up}
 
 
-def rounding_code(rounding) -> int:
-    """A kernel's `rounding` argument checked: its index in ROUNDINGS (the C code, NPU_ROUND_*)."""
+def rounding_code(rounding, channel_blocks=False) -> int:
+    """A kernel's `rounding` argument checked: its index in ROUNDINGS (the C code, NPU_ROUND_*), or
+    BLOCKS_OF_8_ROUNDING where the kernel takes it (channel_blocks: conv2d)."""
+    if channel_blocks and int(rounding) == BLOCKS_OF_8_ROUNDING:
+        return BLOCKS_OF_8_ROUNDING
     if int(rounding) not in range(len(ROUNDINGS)):
         raise ValueError(f"rounding={rounding} is not one of 0 (single), 1 (double), 2 (double, ties up)")
     return int(rounding)
+
+
+# LiteRT's built-in DEPTHWISE_CONV_2D rounds whole blocks of ROUNDING_BLOCK output channels with ruy's
+# ties up and the channels after the last whole block as gemmlowp (measured:
+# tests/unit/test_tflite_rounding.py). conv2d alone takes this code (C: NPU_ROUND_BLOCKS_OF_8).
+BLOCKS_OF_8_ROUNDING, ROUNDING_BLOCK = 3, 8
+
+
+def channel_roundings(code: int, channels: int) -> list[tuple[slice, str]]:
+    """(channel slice, rounding) pairs covering `channels` output channels under rounding `code`."""
+    if code != BLOCKS_OF_8_ROUNDING:
+        return [(slice(0, channels), ROUNDINGS[code])]
+    whole = channels - channels % ROUNDING_BLOCK
+    return [(slice(0, whole), DOUBLE_ROUNDING_TIES_UP), (slice(whole, channels), DOUBLE_ROUNDING)]
 
 
 def requantize(acc, multiplier, shift, output_zero_point, act_min=-128, act_max=127, rounding=SINGLE_ROUNDING):

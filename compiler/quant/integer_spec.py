@@ -9,7 +9,8 @@ tests/unit/test_tflite_tables.py, benchmarks/tflite_op_exactness.py). A kernel n
 once.
 """
 
-from compiler.quant.fixed_point import DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP, SINGLE_ROUNDING
+from compiler.quant.fixed_point import (BLOCKS_OF_8_ROUNDING, DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP,
+                                        ROUNDING_BLOCK, SINGLE_ROUNDING)
 
 ONNX, TFLITE = "onnx", "tflite"
 KERNEL_ROUNDING = {
@@ -40,3 +41,15 @@ DEQUANTIZE_BLOCK = {ONNX: 0, TFLITE: 8}
 def kernel_rounding(spec: str, kernel: str) -> str:
     """The rounding of `kernel` (an int8 kernel name: conv2d, mul, ...) under integer spec `spec`."""
     return KERNEL_ROUNDING[spec].get(kernel, SINGLE_ROUNDING)
+
+
+def conv_rounding_code(spec: str, params: dict) -> int | None:
+    """A conv2d's rounding code when it is not its kernel's (kernel_rounding): a TFLite model's
+    depthwise convolution whose output channels are not whole blocks of 8. LiteRT's built-in
+    DEPTHWISE_CONV_2D rounds ties up (as CONV_2D) in whole blocks of 8 output channels and as
+    gemmlowp in the rest (measured: tests/unit/test_tflite_rounding.py), which only kernels/ref
+    computes (fixed_point.BLOCKS_OF_8_ROUNDING)."""
+    depthwise = params["groups"] > 1 and params["groups"] == params["in_c"]
+    if spec == TFLITE and depthwise and params["out_c"] % ROUNDING_BLOCK:
+        return BLOCKS_OF_8_ROUNDING
+    return None

@@ -53,7 +53,7 @@ from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
 from compiler.frontend.provenance import source_node
 from compiler.quant.fixed_point import ROUNDINGS, SINGLE_ROUNDING
-from compiler.quant.integer_spec import ONNX, kernel_rounding
+from compiler.quant.integer_spec import ONNX, conv_rounding_code, kernel_rounding
 from compiler.quant.lowering import Int8Kernel, lower_kernel
 from compiler.quant.qdq_reads import Unsupported
 
@@ -252,6 +252,9 @@ def lower_composite(func: relax.Function) -> Int8Kernel:
     """Lower a composite function FuseOpsByPattern made from one of ROWS, with its spec's rounding."""
     spec = str(func.attrs.get(SPEC_ATTR, ONNX))
     kernel = lower(*match_composite(func), spec)
+    code = conv_rounding_code(spec, kernel.params) if kernel.kernel == "conv2d" else None
+    if code is not None:
+        return dataclasses.replace(kernel, params=dict(kernel.params, rounding=code))
     return _with_rounding(kernel, kernel_rounding(spec, kernel.kernel))
 
 

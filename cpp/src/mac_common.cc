@@ -1,6 +1,8 @@
 // Helpers shared by the MAC kernels: vector shapes, array checks, requantisation constants.
 #include "mac_common.h"
 
+#include "elementwise.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -122,7 +124,7 @@ Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t chann
               std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
   r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });
   r.rounding = static_cast<int32_t>(spec.get("rounding", 0));
-  if (r.rounding < 0 || r.rounding > 2) throw SpecError(fmt("%s rounding %d is not 0, 1 or 2", spec.kernel.c_str(), r.rounding));
+  if (r.rounding < 0 || r.rounding > 2) throw SpecError(ew::rounding_refusal(spec.kernel, r.rounding));
   return r;
 }
 

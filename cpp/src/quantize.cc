@@ -1,9 +1,9 @@
 // "quantize": float32 -> int8 at a float model input (kernels/ref/add_s8.c npu_quantize_f32_s8):
-//     q = clamp(round_half_away(x / scale) + zero_point, -128, 127), NaN -> zero_point
+//     q = clamp(round_half_even(x / scale) + zero_point, -128, 127), NaN -> zero_point
 //
 // Zve32x has no float vectors, so the float part is scalar: per element one fdiv.s (a division,
-// as the reference: a multiply by 1 / scale would round differently), one fcvt.w.s in the rmm
-// mode (round to nearest, ties away from zero: exactly the reference's rounding; beyond the
+// as the reference: a multiply by 1 / scale would round differently), one fcvt.w.s in the rne
+// mode (round to nearest, ties to even: exactly the reference's rounding; beyond the
 // int32 range it saturates, which the clamp below makes equal to the reference's +-256) and a
 // NaN test (feq.s). A chunk of those int32 values goes to scratch; the vector unit then adds the
 // zero point (saturating, so that the saturated values cannot wrap), clamps and narrows them.
@@ -28,7 +28,7 @@ using QuantizeSpec = ew::FloatQuantization;
 std::string float_literal(float value) { return fmt("%af", (double)value); }
 
 void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
-  // v = x / scale; rounded half away from zero; 0 for NaN (v == v is false only for NaN).
+  // v = x / scale; rounded half to even; 0 for NaN (v == v is false only for NaN).
   // Unrolled by 8: the loop's add, add, branch then cost 3/8 of an instruction per element.
   w.line("#pragma clang loop unroll_count(8)");
   w.open("for (int32_t i = 0; i < n; ++i)");
@@ -40,7 +40,8 @@ void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
     w.open("if (v == v)");  // not NaN
     w.line("int32_t whole = v >= 256.0f ? 256 : v <= -256.0f ? -256 : (int32_t)v;");
     w.line("const float frac = v - (float)whole;");
-    w.line("whole += (frac >= 0.5f) - (frac <= -0.5f);");
+    w.line("const int32_t odd = whole & 1;");
+    w.line("whole += (frac > 0.5f || (frac == 0.5f && odd)) - (frac < -0.5f || (frac == -0.5f && odd));");
     w.line("r += whole;");
     w.close();
     w.line("output[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);");
@@ -64,11 +65,11 @@ void emit_vector_pass(CWriter& w, const VType& t32) {
 std::string emit_function(const KernelSpec& spec, const QuantizeSpec& q, const Schedule& schedule, bool vector) {
   CWriter w;
   if (vector) {
-    w.line("/* fcvt.w.s in the rmm mode: round to nearest, ties away from zero (saturating); 0 for NaN,");
+    w.line("/* fcvt.w.s in the rne mode: round to nearest, ties to even (saturating); 0 for NaN,");
     w.line(" * by one mul with (v == v) (clang would mask with neg + and: one instruction more). */");
     w.open(fmt("static inline int32_t %s_round(float v)", spec.name.c_str()));
     w.line("int32_t r;");
-    w.line("__asm__(\"fcvt.w.s %0, %1, rmm\" : \"=r\"(r) : \"f\"(v));");
+    w.line("__asm__(\"fcvt.w.s %0, %1, rne\" : \"=r\"(r) : \"f\"(v));");
     w.line("__asm__(\"mul %0, %0, %1\" : \"+r\"(r) : \"r\"((int32_t)(v == v)));");
     w.line("return r;");
     w.close();

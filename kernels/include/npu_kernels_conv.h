@@ -33,7 +33,8 @@ typedef struct {
     int32_t groups;
     int32_t input_zero_point, output_zero_point;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] (int16's range for 16x8) */
-    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once; conv2d also
+                               * takes NPU_ROUND_BLOCKS_OF_8 (LiteRT's depthwise) */
 } npu_conv2d_params;
 
 /* input [batches][in_h][in_w][in_c], filter [out_c][kernel_h][kernel_w][in_c / groups],

@@ -93,7 +93,7 @@ typedef struct {
 void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* table, int8_t* output);
 
 /* Host-boundary conversions (TFLite AffineQuantize / Dequantize), float32 arithmetic:
- *   quantize:   out = clamp(round_half_away_from_zero(in / scale) + zero_point, -128, 127), NaN -> zero_point
+ *   quantize:   out = clamp(round_half_to_even(in / scale) + zero_point, -128, 127), NaN -> zero_point
  *   dequantize: out = scale * (float)(in - zero_point)  (one rounding)
  * except that with block > 0 dequantize's elements [0, size - size % block) are
  *   out = (float)in * scale + (float)(-zero_point) * scale  (each product rounded, then the sum)

@@ -188,7 +188,7 @@ static __attribute__((noinline, unused)) void npu_neon_dequantize(const int8_t* 
 }
 
 /* npu_quantize_f32_s8: x / scale (the same IEEE division), clamped to +-256 (NaN stays NaN through
- * fmax / fmin and converts to 0, as the reference's NaN case), rounded half away from zero (fcvtas),
+ * fmax / fmin and converts to 0, as the reference's NaN case), rounded half to even (fcvtns),
  * plus the zero point, saturated to int8; 8 elements per step. */
 static __attribute__((noinline, unused)) void npu_neon_quantize(const float* x, int8_t* y, int64_t size, float scale,
                                                                 int32_t zero_point) {
@@ -198,12 +198,12 @@ static __attribute__((noinline, unused)) void npu_neon_quantize(const float* x, 
     for (; i + 8 <= size; i += 8) {
         const float32x4_t a = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i), s), lo), hi);
         const float32x4_t b = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i + 4), s), lo), hi);
-        const int32x4_t qa = vaddq_s32(vcvtaq_s32_f32(a), zp), qb = vaddq_s32(vcvtaq_s32_f32(b), zp);
+        const int32x4_t qa = vaddq_s32(vcvtnq_s32_f32(a), zp), qb = vaddq_s32(vcvtnq_s32_f32(b), zp);
         vst1_s8(y + i, vqmovn_s16(vcombine_s16(vqmovn_s32(qa), vqmovn_s32(qb))));
     }
     for (; i < size; ++i) {
         const float v = vminq_f32(vmaxq_f32(vdupq_n_f32(x[i] / scale), lo), hi)[0];
-        const int32_t q = vcvtas_s32_f32(v) + zero_point;
+        const int32_t q = vcvtns_s32_f32(v) + zero_point;
         y[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
     }
 }

@@ -35,6 +35,10 @@ static inline int8_t npu_requantize(int32_t acc, int32_t multiplier, int32_t shi
  * kernels (gemmlowp, TFLite Micro, CMSIS-NN) or ties up as LiteRT's optimized CONV_2D (ruy). */
 enum { NPU_ROUND_SINGLE = 0, NPU_ROUND_DOUBLE = 1, NPU_ROUND_DOUBLE_UP = 2 };
 
+/* conv2d only: LiteRT's built-in DEPTHWISE_CONV_2D, NPU_ROUND_DOUBLE_UP in whole blocks of
+ * NPU_ROUNDING_BLOCK output channels and NPU_ROUND_DOUBLE in the channels after the last one. */
+enum { NPU_ROUND_BLOCKS_OF_8 = 3, NPU_ROUNDING_BLOCK = 8 };
+
 /* gemmlowp's SaturatingRoundingDoublingHighMul: (2ab) / 2^32 rounded to nearest, ties up;
  * INT32_MIN * INT32_MIN saturates to INT32_MAX. */
 static inline int32_t npu_srdhm(int32_t a, int32_t b) {

@@ -48,19 +48,16 @@ NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* x, int8_t* y
 
 /* ---- quantize: float32 -> int8, as npu_quantize_f32_s8 ---- */
 
-/* x / scale rounded half away from zero (the quotient first clamped to +-256, NaN -> 0: beyond
- * +-256 every zero point saturates), + zero_point, saturated to int8. The division is IEEE's in
- * both, and the rounding is the reference's: truncate, then step by the exact fraction. */
+/* x / scale rounded half to even (the quotient first clamped to +-256, NaN -> 0: beyond +-256
+ * every zero point saturates), + zero_point, saturated to int8. The division is IEEE's in both;
+ * the vector form rounds with roundps, the scalar one as the reference (truncate, then step by
+ * the exact fraction, ties to the even neighbour). */
 NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point) {
     __m256 v = _mm256_div_ps(x, scale);
     v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-256.0f)), _mm256_set1_ps(256.0f));
-    const __m256 whole = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 fraction = _mm256_sub_ps(v, whole);
-    __m256i rounded = _mm256_cvttps_epi32(whole);
-    /* compare masks are -1 where true */
-    rounded = _mm256_sub_epi32(rounded, _mm256_castps_si256(_mm256_cmp_ps(fraction, _mm256_set1_ps(0.5f), _CMP_GE_OQ)));
-    rounded = _mm256_add_epi32(rounded, _mm256_castps_si256(_mm256_cmp_ps(fraction, _mm256_set1_ps(-0.5f), _CMP_LE_OQ)));
+    /* round half to even, exactly (the result is a whole float within +-256) */
+    const __m256i rounded = _mm256_cvttps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     return _mm256_add_epi32(rounded, zero_point);
 }
 
@@ -74,7 +71,8 @@ static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point)
     } else if (v == v) {
         rounded = (int32_t)v;
         const float fraction = v - (float)rounded;
-        rounded += (fraction >= 0.5f) - (fraction <= -0.5f);
+        const int32_t odd = rounded & 1; /* ties to even */
+        rounded += (fraction > 0.5f || (fraction == 0.5f && odd)) - (fraction < -0.5f || (fraction == -0.5f && odd));
     }
     rounded += zero_point;
     return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));

@@ -261,9 +261,9 @@ def test_quantize_hand_derived():
     x = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, 126.5, 127.5, -128.5, 1e9, -1e9, np.nan], np.float32)
     for impl in (E, C):
         exact(impl.quantize(x, 1.0, 0),
-              np.array([1, -1, 2, -2, 3, -3, 0, 127, 127, -128, 127, -128, 0], np.int8), "ties away from zero")
-        exact(impl.quantize(np.float32([0.0, 0.25, -0.25, np.nan]), 0.5, -128), np.int8([-128, -127, -128, -128]),
-              "zp -128")
+              np.array([0, 0, 2, -2, 2, -2, 0, 126, 127, -128, 127, -128, 0], np.int8), "ties to even")
+        exact(impl.quantize(np.float32([0.0, 0.25, -0.25, 0.75, np.nan]), 0.5, -128),
+              np.int8([-128, -128, -128, -126, -128]), "zp -128")
         exact(impl.dequantize(np.int8([-128, 127, 0]), 0.5, 127), np.float32([-127.5, 0.0, -63.5]), "dequantize")
 
 

@@ -128,3 +128,25 @@ def test_litert_depthwise_rounding_by_channel_block(tmp_path, reference):
     else:
         assert off[DOUBLE_ROUNDING_TIES_UP] and min(off[DOUBLE_ROUNDING_TIES_UP]) >= blocks
         assert off[DOUBLE_ROUNDING] and max(off[DOUBLE_ROUNDING]) < blocks
+
+
+def test_an_int8_tflite_depthwise_of_28_channels_builds_bit_exact_to_litert(tmp_path):
+    """The rule above in our build (integer_spec.conv_rounding_code: rounding code 3, which
+    kernels/ref runs; the generated kernels refuse it): a TFLite int8 depthwise whose last 4 output
+    channels are no whole block of 8, built for the host, equals LiteRT's built-in kernels."""
+    import tvm
+
+    from compiler.compile_model import compile_model
+    from compiler.export.verify import host_vm
+    from compiler.frontend import load_model
+    from compiler.targets import get_target
+
+    path, params = _depthwise_model(tmp_path, 28)
+    vm = host_vm(compile_model(load_model(path), get_target("host"), source=str(path)))
+    mismatched = 0
+    for _ in range(4):
+        x = RNG.integers(-128, 128, (1, 10, 10, 28)).astype(np.int8)
+        expected = litert_run(path, [x], reference=False)[0]
+        np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), expected)
+        mismatched += np.count_nonzero(_numpy_depthwise(x, params, DOUBLE_ROUNDING_TIES_UP) != expected)
+    assert mismatched  # ties up in every channel would not be

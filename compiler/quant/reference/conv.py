@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, ROUNDINGS, requantize, rounding_code
+from compiler.quant.fixed_point import INT32_MAX, INT32_MIN, channel_roundings, requantize, rounding_code
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -48,7 +48,8 @@ def conv2d_s8(x, w, bias=None, *, stride=(1, 1), dilation=(1, 1), padding=(0, 0,
     produced by fixed_point.quantize_multiplier (multiplier in [0, 2**31), shift in [-31, 30]).
     act_min <= act_max in [-128, 127]: the fused activation as an output clamp.
     rounding: the requantisation's rounding as its C code (fixed_point.ROUNDINGS: 0 single, the
-    ONNX spec; 1 double, TFLite's reference kernels; 2 double with ties up, ruy's).
+    ONNX spec; 1 double, TFLite's reference kernels; 2 double with ties up, ruy's; 3, LiteRT's
+    depthwise: 2 in whole blocks of 8 output channels, 1 in the rest).
     Raises ValueError on inconsistent shapes or out-of-range arguments.
     """
     a = validate_conv_args(x, w, bias, stride=stride, dilation=dilation, padding=padding, groups=groups,
@@ -94,7 +95,7 @@ class QuantArgs(NamedTuple):
     output_zero_point: int
     act_min: int
     act_max: int
-    rounding: int = 0  # fixed_point.ROUNDINGS index
+    rounding: int = 0  # fixed_point.ROUNDINGS index, or BLOCKS_OF_8_ROUNDING (conv2d)
 
 
 class ConvGeometry(NamedTuple):
@@ -126,7 +127,7 @@ def validate_conv_args(x, w, bias, *, stride, dilation, padding, groups, input_z
                                       groups=groups)
     quant = validate_quant_args(bias, w.shape[0], input_zero_point=input_zero_point,
                                 output_zero_point=output_zero_point, multiplier=multiplier, shift=shift,
-                                act_min=act_min, act_max=act_max, rounding=rounding)
+                                act_min=act_min, act_max=act_max, rounding=rounding, channel_blocks=True)
     return ConvArgs(x, w, geometry, quant)
 
 
@@ -154,7 +155,7 @@ def validate_conv_geometry(x_shape, w_shape, *, stride, dilation, padding, group
 
 
 def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, multiplier, shift, act_min,
-                        act_max, rounding=0) -> QuantArgs:
+                        act_max, rounding=0, channel_blocks=False) -> QuantArgs:
     """bias: int32 [channels] or None; multiplier, shift: [channels] or [1] (per tensor), broadcast to [channels]."""
     bias = None if bias is None else _int32_vector(bias, "bias", channels)
     multiplier, shift = validate_multipliers(multiplier, shift, channels, max_shift=30)
@@ -164,7 +165,7 @@ def validate_quant_args(bias, channels, *, input_zero_point, output_zero_point, 
             raise ValueError(f"{name}={value} is outside [-128, 127]")
     if values[2] > values[3]:
         raise ValueError(f"act_min={values[2]} > act_max={values[3]}")
-    return QuantArgs(bias, multiplier, shift, *values, rounding_code(rounding))
+    return QuantArgs(bias, multiplier, shift, *values, rounding_code(rounding, channel_blocks))
 
 
 def validate_multipliers(multiplier, shift, channels, *, max_shift, what=""):
@@ -184,8 +185,11 @@ def requantize_accumulator(acc, quant: QuantArgs, what):
     if quant.bias is not None:
         acc = acc + quant.bias
     _check_int32(acc, what)
-    return requantize(acc, quant.multiplier, quant.shift, quant.output_zero_point, quant.act_min, quant.act_max,
-                      rounding=ROUNDINGS[quant.rounding])
+    out = np.empty(acc.shape, np.int8)
+    for channels, rounding in channel_roundings(quant.rounding, acc.shape[-1]):
+        out[..., channels] = requantize(acc[..., channels], quant.multiplier[channels], quant.shift[channels],
+                                        quant.output_zero_point, quant.act_min, quant.act_max, rounding=rounding)
+    return out
 
 
 def _int8_array(value, name, ndim):

@@ -47,7 +47,7 @@ Pad: constant padding with the output zero point as the pad value (real 0).
 
 Quantize / dequantize (TFLite reference_ops::AffineQuantize / Dequantize), float32 scale:
 
-    quantize:   q = clamp(round_half_away_from_zero(float32(x) / float32(scale)) + zp, -128, 127)
+    quantize:   q = clamp(round_half_to_even(float32(x) / float32(scale)) + zp, -128, 127)
     dequantize: x = float32(scale) * float32(q - zp)     (one float32 multiply; equal to
                 TFLite's float32(double(scale) * (q - zp)) since that double product is exact)
 
@@ -260,7 +260,8 @@ def pad_s8(x, *, padding, pad_value):
 
 
 def quantize(x, scale, zero_point):
-    """float -> int8: clamp(round_half_away_from_zero(float32(x) / float32(scale)) + zero_point, -128, 127)."""
+    """float -> int8: clamp(round_half_to_even(float32(x) / float32(scale)) + zero_point, -128, 127), as ONNX's
+    QuantizeLinear and LiteRT's built-in QUANTIZE (measured: tests/unit/test_quantize_rounding.py)."""
     s, zero_point = _check_quantize_args(scale, zero_point)
     s = np.float32(s)
     with np.errstate(over="ignore", invalid="ignore"):  # inf / NaN are handled below
@@ -268,9 +269,7 @@ def quantize(x, scale, zero_point):
     v = v.astype(np.float64)
     nan = np.isnan(v)
     v = np.clip(np.where(nan, 0.0, v), -256.0, 256.0)  # beyond +-256 every zero point saturates
-    whole = np.trunc(v)
-    frac = v - whole  # exact
-    rounded = whole + (frac >= 0.5) - (frac <= -0.5)
+    rounded = np.rint(v)  # ties to even
     q = np.where(nan, zero_point, rounded.astype(np.int64) + zero_point)
     return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
 

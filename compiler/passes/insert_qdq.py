@@ -226,6 +226,7 @@ class _QDQWriter:
                 self.float_outputs = _float_outputs(main) if self.io == "float" else set()
                 for binding in bindings(main):
                     self.env[binding.var] = self._binding(binding)
+                self.bound = {binding.var: binding.value for binding in bindings(main)}
                 result = self._output_expr(main.body.body)
                 self.instrumented_ids = []
                 if instrument:
@@ -238,6 +239,8 @@ class _QDQWriter:
         """The function's result: float, or the int8/uint8 view of each quantised output."""
         if self.io == "float":
             return self._float_expr(expr)
+        if isinstance(expr, relax.Var) and isinstance(expr.ty, relax.TupleType) and expr in self.bound:
+            return self._output_expr(self.bound[expr])  # the tuple a model of several outputs binds (TFLite)
         if isinstance(expr, relax.Tuple):
             return relax.Tuple([self._output_expr(field) for field in expr.fields])
         if isinstance(expr, relax.Var) and self._has_qparams(expr):

@@ -213,3 +213,25 @@ def test_a_system_configuration_vela_does_not_have_is_named():
     text = vela._system_config(target, target.data["vela"])  # vela.ini's section, the target's clock
     assert text.startswith("[System_Config.Ethos_U55_High_End_Embedded_500000000Hz]\n")
     assert "core_clock=500000000\n" in text and "Sram_max_reads=4\n" in text
+
+
+def test_mediapipe_face_detector_through_vela(tmp_path):
+    """A trained model with TFLite's same-scale constraints and 28-channel depthwise layers (MediaPipe's
+    BlazeFace: two heads' convolutions reshaped into one CONCATENATION, channel-padding residuals):
+    the exported .tflite is bit-exact to the build in LiteRT, Vela compiles it and runs no operator on
+    the CPU. (LiteRT refused the CONCATENATION before plan_activations' tflite_scales; the
+    depthwise rounding and the input QUANTIZE's ties each put an output 1 LSB off; --io int8 left
+    both outputs float, and Vela two DEQUANTIZE on the CPU.)"""
+    from mediapipe_models import mediapipe_model
+
+    with pytest.warns(Warning):  # calibrating on random samples
+        report = build(mediapipe_model("face_detection_short_range"), "ethos-u55-128", tmp_path / "out",
+                       quant=QuantConfig(calib="random", samples=8, io="int8", progress=False))
+    assert report["tflite"]["check"]["identical"], report["tflite"]["check"]
+    assert report["tflite"]["operators"]["CONCATENATION"] == 2
+    # --io int8 reaches both outputs of a model whose frontend binds them into a tuple
+    assert [output["dtype"] for output in report["interface"]["outputs"]] == ["int8", "int8"]
+    backend = report["backend"]
+    assert all(check["passed"] for check in backend["verified"]), backend["verified"]
+    assert backend["operators"]["fallback"]["count"] == 0, backend["operators"]["fallback"]
+    assert backend["performance"]["value"] > 0 and (tmp_path / "out" / "model_vela.tflite").is_file()

@@ -259,7 +259,7 @@ def _lut(ex, a, kernel, args, out, layer) -> None:
     for name, build, fixed in (("HARD_SWISH", hard_swish_table, None), ("LOGISTIC", logistic_table, (1 / 256, -128)),
                                ("TANH", tanh_table, (1 / 128, 0))):
         if (fixed is None or (np.float32(fixed[0]), fixed[1]) == (np.float32(s_y), zp_y)) and np.array_equal(
-                build(s_x, zp_x, s_y, zp_y), table):
+                _litert_table(build, s_x, zp_x, s_y, zp_y), table):
             ex._op(name, [x], [out])
             return
     shape = list(ex.b.graph.tensors[out].shape)
@@ -270,6 +270,16 @@ def _lut(ex, a, kernel, args, out, layer) -> None:
            fusedActivationFunction="NONE")
     params = ex._const(f"{layer}/table", table, scale=s_y, zero_point=zp_y)
     ex._op("GATHER", [params, index], [out], axis=0)
+
+
+def _litert_table(build, s_x, zp_x, s_y, zp_y):
+    """LiteRT's table of an operator at these scales, or None where LiteRT refuses them (HARD_SWISH
+    with an output scale below 1/128 of the input's: a positive output exponent): the lookup then
+    goes in as the GATHER below, the same values."""
+    try:
+        return build(s_x, zp_x, s_y, zp_y)
+    except ValueError:
+        return None
 
 
 def _prelu(ex, a, kernel, args, out, layer) -> None:

@@ -169,3 +169,34 @@ def test_a_tflite_converter_model_exports_to_a_file_litert_runs_identically(tmp_
         for want, have in zip(litert_run(original, inputs, reference=False),
                               litert_run(out / "model.tflite", inputs, reference=False)):
             np.testing.assert_array_equal(have, want)
+
+
+def test_hard_swish_at_scales_litert_refuses_is_the_lookup(tmp_path):
+    """A HARD_SWISH whose output scale is below 1/128 of its input's (LiteRT's kernel needs a
+    non-positive output exponent: MediaPipe's selfie segmentation, calibrated on random inputs)
+    goes in as the lookup itself (CAST, ADD, GATHER) instead of failing the export."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(REPO / "tests"))
+    from tflite_builder import TFLiteBuilder
+
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 64])
+    y = b.tensor("y", [1, 64])
+    b.op("HARD_SWISH", [x], [y])
+    b.output(y)
+    model = b.save(tmp_path / "hswish.tflite")
+    # input range [-300, 2] (scale ~1.18), output [-0.375, 1.67] (scale ~0.008): a ratio below 1/128
+    calib = np.random.default_rng(2).uniform(-300, 2, (16, 1, 64)).astype(np.float32)
+    calib[:, 0, :2] = [-300.0, 2.0]
+    np.save(tmp_path / "calib.npy", calib)
+    out = tmp_path / "out"
+    result = _cli("build", model, "-o", out, "--quantize", "int8", "--calib", tmp_path / "calib.npy",
+                  "--emit", "tflite")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert "HARD_SWISH" not in report["tflite"]["operators"] and "GATHER" in report["tflite"]["operators"]
+    assert report["tflite"]["check"]["identical"], report["tflite"]["check"]
+    inputs = _inputs(report, np.random.default_rng(3))
+    theirs, ours = _run_both(out, tmp_path, [value * 100 for value in inputs])  # across the calibrated range
+    np.testing.assert_array_equal(theirs[0], ours[0])

@@ -14,28 +14,21 @@ import tvm
 from tvm import relax
 
 from compiler.errors import CompilerError
+from compiler.passes.util import behind_tuple_var, bindings, bound_values
 from compiler.quant import patterns
 from compiler.quant import qdq_reads as reads
-
-
-def _all_bindings(mod: tvm.IRModule) -> list:
-    return [b for block in mod["main"].body.blocks for b in block.bindings]
 
 
 def main_bindings(mod: tvm.IRModule) -> list:
     """main's bindings that compute a tensor, in order (not the tuple a model of several outputs binds
     them into, nor its aliases: main_outputs reads that)."""
-    return [b for b in _all_bindings(mod) if not isinstance(b.var.ty, relax.TupleType)]
+    return [b for b in bindings(mod["main"]) if not isinstance(b.var.ty, relax.TupleType)]
 
 
 def main_outputs(mod: tvm.IRModule) -> list:
     """main's returned vars: each output of a model of several outputs, whether main returns the
     tuple itself or a var bound to it (the TFLite frontend's form)."""
-    result = mod["main"].body.body
-    bound = {b.var: b.value for b in _all_bindings(mod)}
-    while isinstance(result, relax.Var) and isinstance(bound.get(result), (relax.Var, relax.Tuple)) and \
-            isinstance(result.ty, relax.TupleType):
-        result = bound[result]
+    result = behind_tuple_var(bound_values(mod["main"]), mod["main"].body.body)
     return list(result.fields) if isinstance(result, relax.Tuple) else [result]
 
 

@@ -29,7 +29,7 @@ from compiler.frontend.provenance import with_span
 from compiler.names import shown
 from compiler.frontend.provenance import node_span
 from compiler.partition import UNARY, group_name, group_nodes
-from compiler.passes.util import bindings, is_call_to, is_const
+from compiler.passes.util import behind_tuple_var, bindings, bound_values, is_call_to, is_const
 from compiler.quant import qdq
 from compiler.quant.bias_correction import conv_output_shift, dense_output_shift
 from compiler.quant.calibrate import tensor_ids
@@ -226,7 +226,7 @@ class _QDQWriter:
                 self.float_outputs = _float_outputs(main) if self.io == "float" else set()
                 for binding in bindings(main):
                     self.env[binding.var] = self._binding(binding)
-                self.bound = {binding.var: binding.value for binding in bindings(main)}
+                self.bound = bound_values(main)
                 result = self._output_expr(main.body.body)
                 self.instrumented_ids = []
                 if instrument:
@@ -239,8 +239,7 @@ class _QDQWriter:
         """The function's result: float, or the int8/uint8 view of each quantised output."""
         if self.io == "float":
             return self._float_expr(expr)
-        if isinstance(expr, relax.Var) and isinstance(expr.ty, relax.TupleType) and expr in self.bound:
-            return self._output_expr(self.bound[expr])  # the tuple a model of several outputs binds (TFLite)
+        expr = behind_tuple_var(self.bound, expr)
         if isinstance(expr, relax.Tuple):
             return relax.Tuple([self._output_expr(field) for field in expr.fields])
         if isinstance(expr, relax.Var) and self._has_qparams(expr):

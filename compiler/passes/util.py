@@ -19,6 +19,15 @@ def bound_values(func: relax.Function) -> dict:
     return {binding.var: binding.value for binding in bindings(func)}
 
 
+def behind_tuple_var(bound: dict, expr):
+    """expr, or the relax.Tuple a var of tuple type is bound to (through aliases): how the TFLite
+    frontend returns a model's several outputs. `bound`: bound_values of the function."""
+    while isinstance(expr, relax.Var) and isinstance(expr.ty, relax.TupleType) and \
+            isinstance(bound.get(expr), (relax.Var, relax.Tuple)):
+        expr = bound[expr]
+    return expr
+
+
 def var_use_counts(func: relax.Function) -> dict:
     """Var -> how many bindings (plus the function's return) use it."""
     counts = {}

@@ -33,6 +33,10 @@ int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_
 }
 
 int64_t rounding(const KernelSpec& spec) {
+  if (spec.get("rounding", 0) == 3) {  // NPU_ROUND_BLOCKS_OF_8: two roundings by output channel
+    throw SpecError(spec.kernel + " " + spec.name + ": LiteRT's depthwise rounding (ties up in whole blocks of 8 "
+                    "output channels, ties away from zero in the rest): kernels/ref runs it");
+  }
   return spec.params.count("rounding") ? field(spec, "rounding", 0, 2) : 0;
 }
 

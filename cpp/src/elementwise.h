@@ -39,18 +39,9 @@ constexpr const char* kNoAutoVectorize = "#pragma clang loop vectorize(disable)"
 // The spec field `key`, which must lie in [lo, hi]; SpecError names the field otherwise.
 int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi);
 
-// Why a MAC kernel refuses rounding code `rounding` (npu_quant.h NPU_ROUND_*): the generated kernels
-// take 0, 1 and 2; NPU_ROUND_BLOCKS_OF_8 (3, LiteRT's depthwise) is left to kernels/ref.
-inline std::string rounding_refusal(const std::string& kernel, int64_t rounding) {
-  if (rounding == 3) {
-    return kernel + ": LiteRT's depthwise rounding (ties up in whole blocks of 8 output channels, ties away from "
-                    "zero in the rest): kernels/ref runs it";
-  }
-  return kernel + ": rounding " + std::to_string(rounding) + " is not 0, 1 or 2";
-}
-
 // The optional field "rounding" (npu_quant.h NPU_ROUND_*: 0 single, 1 double, 2 double ties up;
-// 0 when absent); SpecError names it when outside [0, 2].
+// 0 when absent); SpecError names it when outside [0, 2] (NPU_ROUND_BLOCKS_OF_8, LiteRT's depthwise
+// rounding, by name: kernels/ref runs it).
 int64_t rounding(const KernelSpec& spec);
 
 // `value` (an int32 vector expression of type t, vl in scope) times multiplier * 2^(shift - 31)

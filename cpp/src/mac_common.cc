@@ -123,8 +123,7 @@ Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t chann
   r.uniform = std::all_of(r.multiplier.begin(), r.multiplier.end(), [&](int32_t m) { return m == r.multiplier[0]; }) &&
               std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
   r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });
-  r.rounding = static_cast<int32_t>(spec.get("rounding", 0));
-  if (r.rounding < 0 || r.rounding > 2) throw SpecError(ew::rounding_refusal(spec.kernel, r.rounding));
+  r.rounding = static_cast<int32_t>(ew::rounding(spec));
   return r;
 }
 

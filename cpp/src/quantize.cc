@@ -7,7 +7,7 @@
 // int32 range it saturates, which the clamp below makes equal to the reference's +-256) and a
 // NaN test (feq.s). A chunk of those int32 values goes to scratch; the vector unit then adds the
 // zero point (saturating, so that the saturated values cannot wrap), clamps and narrows them.
-// The portable variant rounds in C the way the reference does.
+// The portable variant rounds with the reference's npu_round_half_even_f32 (npu_quant.h).
 // The scale travels as its float32 bit pattern (spec field scale_f32bits, see
 // compiler/coral/codegen.py): KernelSpec fields are integers.
 // Schedule: lmul, of the int32 lanes of the vector pass.
@@ -38,11 +38,7 @@ void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
   } else {
     w.line("int32_t r = zero_point;");
     w.open("if (v == v)");  // not NaN
-    w.line("int32_t whole = v >= 256.0f ? 256 : v <= -256.0f ? -256 : (int32_t)v;");
-    w.line("const float frac = v - (float)whole;");
-    w.line("const int32_t odd = whole & 1;");
-    w.line("whole += (frac > 0.5f || (frac == 0.5f && odd)) - (frac < -0.5f || (frac == -0.5f && odd));");
-    w.line("r += whole;");
+    w.line("r += v >= 256.0f ? 256 : v <= -256.0f ? -256 : npu_round_half_even_f32(v);");
     w.close();
     w.line("output[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);");
   }

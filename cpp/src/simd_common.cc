@@ -146,10 +146,12 @@ Emitted emit_grouped(const KernelSpec& spec, const ConvShape& s, const Arrays& a
 
 bool register_mac_family(const std::string& arch, const std::string& family, const MacEmitter& depthwise,
                          const MacEmitter& general) {
-  auto read = [](const KernelSpec& spec) { conv_shape(spec); };
+  auto read = [](const KernelSpec& spec) {
+    conv_shape(spec);
+    ew::rounding(spec);  // 0, 1 or 2 (SpecError otherwise)
+  };
   auto check = [family](const KernelSpec& spec) {
     ConvShape s = conv_shape(spec);
-    if (s.rounding < 0 || s.rounding > 2) return ew::rounding_refusal(spec.kernel, s.rounding);
     if (s.groups == 1 || s.depthwise()) return std::string();
     if (s.groups < 1 || s.in_c % s.groups || s.out_c % s.groups) {
       return fmt("%lld groups do not divide %lld -> %lld channels", (long long)s.groups, (long long)s.in_c,

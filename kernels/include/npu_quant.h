@@ -20,6 +20,16 @@ static inline int32_t npu_multiply_by_quantized_multiplier(int32_t x, int32_t mu
     return (int32_t)rounded;
 }
 
+/* v rounded half to even (float -> int8 quantisation, as ONNX's QuantizeLinear and LiteRT's built-in
+ * QUANTIZE), for |v| < 2^24: v - trunc(v) is then exact. No libm (freestanding builds). */
+static inline int32_t npu_round_half_even_f32(float v) {
+    int32_t whole = (int32_t)v; /* truncates toward zero */
+    const float frac = v - (float)whole;
+    const int32_t odd = whole & 1;
+    whole += (frac > 0.5f || (frac == 0.5f && odd)) - (frac < -0.5f || (frac == -0.5f && odd));
+    return whole;
+}
+
 /* int32 accumulator -> int8 with output zero point and fused-activation clamp. The zero point is
  * added in 64 bits: the multiply may have saturated to the int32 limit. */
 static inline int8_t npu_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_zero_point,

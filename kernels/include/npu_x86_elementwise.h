@@ -50,8 +50,7 @@ NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* x, int8_t* y
 
 /* x / scale rounded half to even (the quotient first clamped to +-256, NaN -> 0: beyond +-256
  * every zero point saturates), + zero_point, saturated to int8. The division is IEEE's in both;
- * the vector form rounds with roundps, the scalar one as the reference (truncate, then step by
- * the exact fraction, ties to the even neighbour). */
+ * the vector form rounds with roundps, the scalar one with the reference's npu_round_half_even_f32. */
 NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point) {
     __m256 v = _mm256_div_ps(x, scale);
     v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);
@@ -69,10 +68,7 @@ static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point)
     } else if (v <= -256.0f) {
         rounded = -256;
     } else if (v == v) {
-        rounded = (int32_t)v;
-        const float fraction = v - (float)rounded;
-        const int32_t odd = rounded & 1; /* ties to even */
-        rounded += (fraction > 0.5f || (fraction == 0.5f && odd)) - (fraction < -0.5f || (fraction == -0.5f && odd));
+        rounded = npu_round_half_even_f32(v);
     }
     rounded += zero_point;
     return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));

@@ -68,17 +68,6 @@ void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* tabl
         output[i] = table[(int32_t)input[i] + 128];
 }
 
-/* round half to even of v (ONNX QuantizeLinear, LiteRT's built-in QUANTIZE), for |v| < 2^24
- * (exact: v - trunc(v) is representable). */
-static inline int32_t round_half_even_f32(float v) {
-    int32_t whole = (int32_t)v; /* truncates toward zero */
-    float frac = v - (float)whole;
-    const int32_t odd = whole & 1;
-    if (frac > 0.5f || (frac == 0.5f && odd)) whole += 1;
-    if (frac < -0.5f || (frac == -0.5f && odd)) whole -= 1;
-    return whole;
-}
-
 void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output) {
     for (int32_t i = 0; i < p->size; ++i) {
         const float v = input[i] / p->scale;
@@ -90,7 +79,7 @@ void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_
         } else if (v <= -256.0f) {
             rounded = -256;
         } else {
-            rounded = round_half_even_f32(v);
+            rounded = npu_round_half_even_f32(v);
         }
         output[i] = (int8_t)clamp_i64((int64_t)rounded + p->zero_point, -128, 127);
     }

@@ -32,9 +32,12 @@ def _conv_model(tmp_path):
     y = b.tensor("y", [1, 16, 16, 16], "INT8", scale=[out_scale], zero_point=[out_zp])
     b.op("CONV_2D", [x, wt, bt], [y], padding="VALID", strideH=1, strideW=1)
     b.output(y)
-    multipliers = [quantize_multiplier(float(np.float64(in_scale) * np.float64(s) / np.float64(out_scale)))
-                   for s in w_scale]
-    return b.save(tmp_path / "conv.tflite"), (in_zp, out_zp, w, bias, multipliers)
+    return b.save(tmp_path / "conv.tflite"), (in_zp, out_zp, w, bias, _multipliers(in_scale, w_scale, out_scale))
+
+
+def _multipliers(in_scale, w_scale, out_scale) -> list:
+    """TFLite's per-channel (multiplier, shift): double(s_in) * double(s_w[c]) / double(s_out)."""
+    return [quantize_multiplier(float(np.float64(in_scale) * np.float64(s) / np.float64(out_scale))) for s in w_scale]
 
 
 def _numpy_conv(x, params, rounding):
@@ -93,9 +96,7 @@ def _depthwise_model(tmp_path, channels):
     y = b.tensor("y", [1, 8, 8, channels], "INT8", scale=[out_scale], zero_point=[out_zp])
     b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], padding="VALID", strideH=1, strideW=1, depthMultiplier=1)
     b.output(y)
-    multipliers = [quantize_multiplier(float(np.float64(in_scale) * np.float64(s) / np.float64(out_scale)))
-                   for s in w_scale]
-    return b.save(tmp_path / "depthwise.tflite"), (in_zp, out_zp, w, bias, multipliers)
+    return b.save(tmp_path / "depthwise.tflite"), (in_zp, out_zp, w, bias, _multipliers(in_scale, w_scale, out_scale))
 
 
 def _numpy_depthwise(x, params, rounding):

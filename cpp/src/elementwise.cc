@@ -33,7 +33,7 @@ int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_
 }
 
 int64_t rounding(const KernelSpec& spec) {
-  if (spec.get("rounding", 0) == 3) {  // NPU_ROUND_BLOCKS_OF_8: two roundings by output channel
+  if (spec.kernel == "conv2d" && spec.get("rounding", 0) == 3) {  // NPU_ROUND_BLOCKS_OF_8, conv2d's alone
     throw SpecError(spec.kernel + " " + spec.name + ": LiteRT's depthwise rounding (ties up in whole blocks of 8 "
                     "output channels, ties away from zero in the rest): kernels/ref runs it");
   }

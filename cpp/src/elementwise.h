@@ -40,8 +40,8 @@ constexpr const char* kNoAutoVectorize = "#pragma clang loop vectorize(disable)"
 int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi);
 
 // The optional field "rounding" (npu_quant.h NPU_ROUND_*: 0 single, 1 double, 2 double ties up;
-// 0 when absent); SpecError names it when outside [0, 2] (NPU_ROUND_BLOCKS_OF_8, LiteRT's depthwise
-// rounding, by name: kernels/ref runs it).
+// 0 when absent); SpecError names it when outside [0, 2] (a conv2d's NPU_ROUND_BLOCKS_OF_8, LiteRT's
+// depthwise rounding, by name: kernels/ref runs it).
 int64_t rounding(const KernelSpec& spec);
 
 // `value` (an int32 vector expression of type t, vl in scope) times multiplier * 2^(shift - 31)

@@ -100,6 +100,19 @@ ACTIVATIONS = {  # name -> nodes from "c" to "a" (after a conv), with initialize
 }
 
 
+def input_activation_model(activation: str, seed=0) -> onnx.ModelProto:
+    """The activation on the model input itself (its one reader: --io int8 feeds it the int8 tensor), then a conv."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w")]
+    inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
+    nodes = [*ACTIVATIONS[activation], helper.make_node("Conv", ["a", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 10
+    return model
+
+
 def conv_activation_model(activation: str, seed=0) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
     inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w1"),

@@ -65,9 +65,10 @@ def _add_specs(rng, count):
     for i in range(count):
         shape = (int(rng.integers(0, 3000)),) if i else (0,)
         a, b = _int8(rng, shape, i % 4 == 1), _int8(rng, shape, i % 4 == 1)
-        params = dict(_add_raw_params(rng), batches=1, pixels=a.size, channels=1, broadcast=0, subtract=int(i % 3 == 2))
-        yield Spec(f"add{i}-{shape[0]}-{'sub' if params['subtract'] else 'add'}", "add", params, [a, b],
-                   ref.add_s8(a, b, **params))
+        params = dict(_add_raw_params(rng), batches=1, pixels=a.size, channels=1, broadcast=0, subtract=int(i % 3 == 2),
+                      rounding=(i // 3) % 3)  # single (ONNX), double (TFLite's ADD), double ties-up
+        yield Spec(f"add{i}-r{params['rounding']}-{shape[0]}-{'sub' if params['subtract'] else 'add'}", "add", params,
+                   [a, b], ref.add_s8(a, b, **params))
 
 
 def _add_nhwc_specs(rng, count):
@@ -92,8 +93,9 @@ def _add_nhwc_specs(rng, count):
             params = add_params(scales[0], _zero_point(rng), scales[1], _zero_point(rng),
                                 max(scales) * 10.0 ** rng.uniform(-1, 1), _zero_point(rng), **act)
         params |= dict(batches=shape[0], pixels=shape[1] * shape[2], channels=shape[3], broadcast=int(broadcast),
-                       subtract=int(subtract))
-        label = f"add-nhwc{i}-{'x'.join(map(str, shape))}-{'broadcast' if broadcast else 'flat'}-{'sub' if subtract else 'add'}"
+                       subtract=int(subtract), rounding=(i // 8) % 3)
+        label = (f"add-nhwc{i}-r{params['rounding']}-{'x'.join(map(str, shape))}-"
+                 f"{'broadcast' if broadcast else 'flat'}-{'sub' if subtract else 'add'}")
         yield Spec(label, "add", params, [a, b], ref.add_s8(a, b, **params))
 
 

@@ -17,6 +17,7 @@ from compiler.errors import CompilerError
 from compiler.passes.util import behind_tuple_var, bindings, bound_values
 from compiler.quant import patterns
 from compiler.quant import qdq_reads as reads
+from compiler.quant.qdq import input_qparams
 
 
 def main_bindings(mod: tvm.IRModule) -> list:
@@ -40,6 +41,11 @@ class QParamPlan:
         self.mod, self.what = mod, what
         self.bound = {b.var: b.value for b in bindings}
         self.qparams: dict = {}
+        main = mod["main"]
+        seeded = input_qparams(main)  # int8 / uint8 model inputs (--io): a table reading one carries none
+        for param in main.params:
+            if param.name in seeded:
+                self._agree(param, seeded[param.name])
         self._plan(bindings)
         self._plan_uint8(bindings)
 

@@ -216,7 +216,13 @@ class _QDQWriter:
         integer_io = [self.io != "float" and self.plan.get(self.ids.get(p)) is not None for p in main.params]
         params = [relax.Var(p.name, relax.TensorType(p.ty.shape, self.io) if integer else p.ty)
                   for p, integer in zip(main.params, integer_io)]
-        with self.bb.function("main", params, attrs=dict(main.attrs) if main.attrs else None):
+        shift = 128 if self.io == "uint8" else 0  # a uint8 input's zero point is the int8 one + 128
+        integer_inputs = {p.name: (self.plan[self.ids[p]].scale, self.plan[self.ids[p]].zero_point + shift)
+                          for p, integer in zip(main.params, integer_io) if integer}
+        attrs = dict(main.attrs) if main.attrs else {}
+        if integer_inputs:
+            attrs |= qdq.input_qparams_attr(integer_inputs)
+        with self.bb.function("main", params, attrs=attrs or None):
             with self.bb.dataflow():
                 self.env = {}
                 for old, new, integer in zip(main.params, params, integer_io):

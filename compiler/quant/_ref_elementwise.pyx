@@ -27,6 +27,7 @@ cdef extern from "npu_kernels_elementwise.h":
         int32_t input2_zero_point, input2_multiplier, input2_shift
         int32_t output_zero_point, output_multiplier, output_shift
         int32_t act_min, act_max
+        int32_t rounding
 
     ctypedef struct npu_mul_params:
         int32_t batches, pixels, channels
@@ -50,6 +51,7 @@ cdef extern from "npu_kernels_elementwise.h":
         float scale
         int32_t zero_point
         int32_t block
+        float reciprocal
 
     ctypedef struct npu_pool_params:
         int32_t batches, in_h, in_w, channels
@@ -123,12 +125,12 @@ def _size(array, what="tensor"):
 def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
            input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
            left_shift=_ew.ADD_LEFT_SHIFT, act_min=_ew.INT8_MIN, act_max=_ew.INT8_MAX, subtract=0, batches=None,
-           pixels=None, channels=None, broadcast=None):
+           pixels=None, channels=None, broadcast=None, rounding=0):
     """C npu_add_s8; see compiler.quant.reference.elementwise.add_s8."""
     a, b, layout = _ew._add_layout(input1, input2, batches, pixels, channels, broadcast, subtract)
     args = _ew._check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
                                input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
-                               left_shift, act_min, act_max)
+                               left_shift, act_min, act_max, rounding)
     cdef npu_add_params p = dict(args, **layout)  # Cython fills a struct from a dict of its fields
     out = np.empty(a.shape, dtype=np.int8)
     cdef const int8_t[::1] va = _flat(a)
@@ -189,11 +191,12 @@ def lut_s8(x, table):
     return out
 
 
-def quantize(x, scale, zero_point):
+def quantize(x, scale, zero_point, block=0):
     """C npu_quantize_f32_s8; see compiler.quant.reference.elementwise.quantize."""
     cdef npu_quantize_params p
     p.scale, p.zero_point = _ew._check_quantize_args(scale, zero_point)
-    p.block = 0
+    p.block = _ew._check_dequantize_block(block)
+    p.reciprocal = _ew.reciprocal(p.scale)
     values = np.ascontiguousarray(x, dtype=np.float32)
     p.size = _size(values)
     out = np.empty(values.shape, dtype=np.int8)
@@ -210,6 +213,7 @@ def dequantize(q, scale, zero_point, block=0):
     cdef npu_quantize_params p
     p.scale, p.zero_point = _ew._check_quantize_args(scale, zero_point)
     p.block = _ew._check_dequantize_block(block)
+    p.reciprocal = 0
     p.size = _size(q)
     out = np.empty(q.shape, dtype=np.float32)
     cdef const int8_t[::1] vq = _flat(q)

@@ -4,9 +4,9 @@ The integer arithmetic is the same everywhere except how a requantisation rounds
 (quant/fixed_point.py ROUNDINGS). ONNX models round once (ONNX Runtime agreement). TFLite models
 follow LiteRT's built-in kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES), which differ per operator:
 ruy's double rounding with ties up for the matrix kernels and QUANTIZE, gemmlowp's with ties away
-from zero for MUL, PRELU and LEAKY_RELU (measured: tests/unit/test_tflite_rounding.py,
-tests/unit/test_tflite_tables.py, benchmarks/tflite_op_exactness.py). A kernel not listed rounds
-once.
+from zero for ADD and SUB (all three rescales), MUL, PRELU and LEAKY_RELU (measured:
+tests/unit/test_tflite_rounding.py, tests/unit/test_tflite_tables.py,
+benchmarks/tflite_op_exactness.py). A kernel not listed rounds once.
 """
 
 from compiler.quant.fixed_point import (BLOCKS_OF_8_ROUNDING, DOUBLE_ROUNDING, DOUBLE_ROUNDING_TIES_UP,
@@ -15,8 +15,8 @@ from compiler.quant.fixed_point import (BLOCKS_OF_8_ROUNDING, DOUBLE_ROUNDING, D
 ONNX, TFLITE = "onnx", "tflite"
 KERNEL_ROUNDING = {
     ONNX: {},
-    TFLITE: {"conv2d": DOUBLE_ROUNDING_TIES_UP, "dense": DOUBLE_ROUNDING_TIES_UP, "mul": DOUBLE_ROUNDING,
-             "prelu": DOUBLE_ROUNDING},
+    TFLITE: {"conv2d": DOUBLE_ROUNDING_TIES_UP, "dense": DOUBLE_ROUNDING_TIES_UP, "add": DOUBLE_ROUNDING,
+             "mul": DOUBLE_ROUNDING, "prelu": DOUBLE_ROUNDING},
 }
 
 # MEAN over H, W with keep_dims (global_avg_pool2d): (rounding of whole blocks of 16 channels, of
@@ -36,6 +36,12 @@ MEAN_ROUNDING_WITHOUT_KEEP_DIMS = {ONNX: MEAN_ROUNDING[ONNX], TFLITE: (DOUBLE_RO
 # rounded products, then the sum) and its scalar loop the rest rounded once (measured:
 # quant/reference/elementwise.py dequantize).
 DEQUANTIZE_BLOCK = {ONNX: 0, TFLITE: 8}
+# QUANTIZE (float32 -> int8): the block of npu_quantize_params. ONNX models: 0, every element
+# round_half_to_even(x / scale) (ONNX Runtime's QuantizeLinear). TFLite models: LiteRT's built-in
+# QUANTIZE, whose vector loop takes whole blocks of 8 elements as round_half_to_even(x * (1 / scale))
+# and its scalar loop the rest as round_half_away_from_zero(x / scale) (measured:
+# tests/unit/test_quantize_rounding.py).
+QUANTIZE_BLOCK = {ONNX: 0, TFLITE: 8}
 
 
 def kernel_rounding(spec: str, kernel: str) -> str:

@@ -16,12 +16,13 @@ import numpy as np
 from compiler.quant import qdq_reads as r
 from compiler.quant.fixed_point import INT32_MAX, ROUNDINGS
 from compiler.quant.integer_spec import (
-    DEQUANTIZE_BLOCK, MEAN_ROUNDING, MEAN_ROUNDING_WITHOUT_KEEP_DIMS, ONNX, TFLITE)
+    DEQUANTIZE_BLOCK, MEAN_ROUNDING, MEAN_ROUNDING_WITHOUT_KEEP_DIMS, ONNX, QUANTIZE_BLOCK, TFLITE)
 from compiler.quant.plan import SOFTMAX_QPARAMS, is_int8_softmax
 from compiler.quant.qdq_reads import INT8_MAX, INT8_MIN, Unsupported
 from compiler.quant.reference import add_params, concat_params, mean_params, mul_params, requantize_params
 from compiler.quant.reference import litert_mean_params, litert_reference_mean_params
 from compiler.quant.reference import move, prelu, resize, softmax
+from compiler.quant.reference.elementwise import reciprocal
 from compiler.quant.reference.conv import validate_multipliers
 from compiler.quant.reference.conv16x8 import validate_quant16
 
@@ -446,14 +447,18 @@ def _lower_softmax(a) -> Int8Kernel:
     return Int8Kernel("softmax", params, (x,))
 
 
-def _lower_quantize(a) -> Int8Kernel:
+def _lower_quantize(a, spec) -> Int8Kernel:
+    """npu_quantize_f32_s8; a block and the scale's reciprocal (TFLite models: LiteRT's QUANTIZE) only
+    when the block is not 0, so that an ONNX model's params are as before."""
     op = a["op"]
     x = op.args[0]
     if r.is_const(x) or r.dtype_of(x) != "float32":
         raise Unsupported("quantize of a constant or non-float32 tensor")
     scale, zp = r.output_qparams(op)
-    return Int8Kernel("quantize", dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), scale=scale,
-                                       zero_point=zp), (x,))
+    params = dict(size=r.i32(math.prod(r.static_shape(x, "input")), "size"), scale=scale, zero_point=zp)
+    if QUANTIZE_BLOCK[spec]:
+        params.update(block=QUANTIZE_BLOCK[spec], reciprocal=float(reciprocal(scale)))
+    return Int8Kernel("quantize", params, (x,))
 
 
 def _lower_dequantize(a, spec) -> Int8Kernel:
@@ -486,7 +491,7 @@ _LOWER: dict[str, Callable] = {
     "resize_nearest": _lower_resize_nearest,
     "copy": _lower_copy,
     "softmax": _lower_softmax,
-    "quantize": _lower_quantize,
 }
 
-_SPEC_LOWER: dict[str, Callable] = {"global_avg_pool2d": _lower_mean, "dequantize": _lower_dequantize}
+_SPEC_LOWER: dict[str, Callable] = {"global_avg_pool2d": _lower_mean, "dequantize": _lower_dequantize,
+                                     "quantize": _lower_quantize}

@@ -28,7 +28,9 @@ dequantize of a tensor; one shared by several readers is split before partitioni
 (reshape, flatten) run on the int8 tensor directly. Any elementwise function of one tensor
 (sigmoid, hard-swish, SiLU, ...: passes/group_unary.py) is its 256-entry int8 table, computed at
 compile time (quant/reference/lut.py): y_q = R.take(table, R.astype(x_q, "int32") + 128, axis=0). At the float boundaries a model input
-is quantize(x) and an output is dequantize(y_q).
+is quantize(x) and an output is dequantize(y_q). An int8 / uint8 model input (--io) has no quantize:
+main's attribute INPUT_QPARAMS_ATTR holds its (scale, zero point), for readers such as a table that
+carry none.
 
 Scales are float32 and zero points int8 (int32 for bias), as relax constants; a
 per-tensor scale is a 0-d constant. FoldConstant would fold dequantize(W_q) back to a float
@@ -55,6 +57,21 @@ def quantize(expr, scale, zero_point, axis=-1, dtype="int8"):
 
 
 TABLE_OFFSET = 128  # table index of int8 input q: q + 128
+
+INPUT_QPARAMS_ATTR = "integer_input_qparams"  # main's: param name -> [scale, zero point] of each int8 / uint8 input
+
+
+def input_qparams_attr(qparams: dict) -> dict:
+    """main's attribute for {param name: (scale, zero point)}: the scale float32 as every QDQ constant's
+    (kept as a Python float, which TVM stores as a double: exact)."""
+    return {INPUT_QPARAMS_ATTR: {name: [float(np.float32(scale)), int(zero_point)]
+                                 for name, (scale, zero_point) in qparams.items()}}
+
+
+def input_qparams(func: relax.Function) -> dict:
+    """{param name: (scale, zero point)} of main's integer inputs (input_qparams_attr); {} if none."""
+    table = func.attrs.get(INPUT_QPARAMS_ATTR) if func.attrs is not None else None
+    return {str(name): (float(value[0]), int(value[1])) for name, value in (table or {}).items()}
 
 
 def table_lookup(table: np.ndarray, index):

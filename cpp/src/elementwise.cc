@@ -128,6 +128,20 @@ Dequantization read_dequantization(const KernelSpec& spec) {
   return d;
 }
 
+Quantization read_quantization(const KernelSpec& spec) {
+  Quantization q{read_float_quantization(spec), -1, 0.0f};
+  const int64_t block = spec.params.count("block") ? field(spec, "block", 0, INT32_MAX) : 0;
+  if (block > 0) {
+    q.blocked = q.q.size - q.q.size % block;
+    q.reciprocal = std::bit_cast<float>(static_cast<uint32_t>(field(spec, "reciprocal_f32bits", 0, UINT32_MAX)));
+    if (!(q.reciprocal > 0.0f) || q.reciprocal == std::bit_cast<float>(0x7f800000u)) {
+      throw SpecError(fmt("%s %s: reciprocal %g is not a positive finite float", spec.kernel.c_str(),
+                          spec.name.c_str(), (double)q.reciprocal));
+    }
+  }
+  return q;
+}
+
 Rescale read_rescale(const KernelSpec& spec, std::pair<int64_t, int64_t> input_zero_point,
                      std::pair<int64_t, int64_t> output_zero_point, int64_t low, int64_t high) {
   Rescale r;

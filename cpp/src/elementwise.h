@@ -79,6 +79,17 @@ struct Dequantization {
 };
 Dequantization read_dequantization(const KernelSpec& spec);
 
+// quantize: the quantisation; with a `block` > 0 (TFLite models: LiteRT's QUANTIZE) the elements
+// [0, blocked) of its whole blocks are x * reciprocal (reciprocal_f32bits: float32(1 / double(scale)))
+// rounded half to even and the others x / scale rounded half away from zero, exactly
+// (npu_round_quotient_half_away_f32); without one (ONNX models) blocked is -1: x / scale everywhere.
+struct Quantization {
+  FloatQuantization q;
+  int64_t blocked;
+  float reciprocal;
+};
+Quantization read_quantization(const KernelSpec& spec);
+
 // npu_requantize_params' fields (requantize, requantize_s8_s16, requantize_s16_s8): zero points within
 // [zp_low, zp_high] each (0 for an int16 side: pass {0, 0}), the clamp within [low, high].
 struct Rescale {

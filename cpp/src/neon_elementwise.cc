@@ -95,7 +95,8 @@ Emitted emit_resize_bilinear(const KernelSpec& spec, const Arrays& arrays) {
 const char* const kAddFields[] = {"batches", "pixels", "channels", "broadcast", "subtract", "left_shift",
                                   "input1_zero_point", "input1_multiplier", "input1_shift",
                                   "input2_zero_point", "input2_multiplier", "input2_shift",
-                                  "output_zero_point", "output_multiplier", "output_shift", "act_min", "act_max"};
+                                  "output_zero_point", "output_multiplier", "output_shift", "act_min", "act_max",
+                                  "rounding"};
 
 const char* const kMulFields[] = {"batches", "pixels", "channels", "broadcast", "input1_zero_point",
                                   "input2_zero_point", "output_zero_point", "output_multiplier", "output_shift",
@@ -146,12 +147,12 @@ Emitted emit_mean(const KernelSpec& spec, const Arrays&) {
 }
 
 Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
-  ew::FloatQuantization q = ew::read_float_quantization(spec);
+  const ew::Quantization q = ew::read_quantization(spec);
   CWriter c;
   c.open(fmt("void %s(const float* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   c.line("(void)scratch;");
-  c.line(fmt("npu_neon_quantize(input, output, %lld, %af, %lld);", (long long)q.size, (double)q.scale,
-             (long long)q.zero_point));
+  c.line(fmt("npu_neon_quantize(input, output, %lld, %af, %lld, %af, %lld);", (long long)q.q.size, (double)q.q.scale,
+             (long long)q.q.zero_point, (double)q.reciprocal, (long long)q.blocked));
   c.close();
   return {prologue(spec) + c.str(), 0, 0, Schedule{}};
 }
@@ -172,8 +173,9 @@ Emitted emit_dequantize(const KernelSpec& spec, const Arrays&) {
 // int32) and left_shift <= 20 (9 bits << 20 fit int32).
 void read_add(const KernelSpec& spec) {
   for (const char* field : kAddFields) {
-    if (std::string(field) != "subtract") spec.at(field);  // absent subtract: an add
+    if (std::string(field) != "subtract" && std::string(field) != "rounding") spec.at(field);  // absent: 0
   }
+  ew::rounding(spec);
   for (const char* prefix : {"input1_", "input2_", "output_"}) ew::field(spec, std::string(prefix) + "shift", -31, 0);
   ew::field(spec, "left_shift", 0, 20);
 }
@@ -197,7 +199,7 @@ const bool registered = [] {
   register_kernel(simd::simple_entry("neon", "NEON", "mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); },
                                      simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "quantize", emit_quantize,
-                                     [](const KernelSpec& s) { ew::read_float_quantization(s); }, simd::no_condition));
+                                     [](const KernelSpec& s) { ew::read_quantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "dequantize", emit_dequantize,
                                      [](const KernelSpec& s) { ew::read_dequantization(s); }, simd::no_condition));
   register_kernel(simd::simple_entry("neon", "NEON", "max_pool2d", emit_max_pool,

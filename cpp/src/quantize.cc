@@ -1,5 +1,8 @@
 // "quantize": float32 -> int8 at a float model input (kernels/ref/add_s8.c npu_quantize_f32_s8):
 //     q = clamp(round_half_even(x / scale) + zero_point, -128, 127), NaN -> zero_point
+// TFLite models (a block: LiteRT's QUANTIZE) multiply their whole blocks of 8 by the reciprocal
+// instead (one fmul.s for the fdiv.s) and round the other elements (at most 7, after the chunks)
+// half away from zero with the reference's npu_round_quotient_half_away_f32.
 //
 // Zve32x has no float vectors, so the float part is scalar: per element one fdiv.s (a division,
 // as the reference: a multiply by 1 / scale would round differently), one fcvt.w.s in the rne
@@ -22,17 +25,18 @@ using ew::VType;
 
 constexpr int64_t kChunk = 256;  // elements per scalar pass: 1 KB of int32 scratch
 
-using QuantizeSpec = ew::FloatQuantization;
+using QuantizeSpec = ew::Quantization;
 
 // An exact C literal of a float (hexadecimal: no decimal rounding on the way).
 std::string float_literal(float value) { return fmt("%af", (double)value); }
 
-void emit_scalar_pass(CWriter& w, const std::string& name, bool vector) {
-  // v = x / scale; rounded half to even; 0 for NaN (v == v is false only for NaN).
-  // Unrolled by 8: the loop's add, add, branch then cost 3/8 of an instruction per element.
+void emit_scalar_pass(CWriter& w, const std::string& name, bool vector, bool multiply) {
+  // v = x / scale (x * reciprocal: LiteRT's blocks); rounded half to even; 0 for NaN (v == v is
+  // false only for NaN). Unrolled by 8: the loop's add, add, branch then cost 3/8 of an instruction
+  // per element.
   w.line("#pragma clang loop unroll_count(8)");
   w.open("for (int32_t i = 0; i < n; ++i)");
-  w.line("const float v = input[i] / scale;");
+  w.line(multiply ? "const float v = input[i] * reciprocal;" : "const float v = input[i] / scale;");
   if (vector) {
     w.line(fmt("q[i] = %s_round(v);", name.c_str()));
   } else {
@@ -71,32 +75,44 @@ std::string emit_function(const KernelSpec& spec, const QuantizeSpec& q, const S
     w.close();
   }
   w.open(fmt("void %s(const float* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
-  w.line(fmt("const float scale = %s;", float_literal(q.scale).c_str()));
-  w.line(fmt("const int32_t zero_point = %lld;", (long long)q.zero_point));
+  w.line(fmt("const float scale = %s;", float_literal(q.q.scale).c_str()));
+  if (q.blocked >= 0) w.line(fmt("const float reciprocal = %s;", float_literal(q.reciprocal).c_str()));
+  w.line(fmt("const int32_t zero_point = %lld;", (long long)q.q.zero_point));
   if (!vector) w.line("(void)scratch;");
-  w.open(fmt("for (int32_t base = 0; base < %lld; base += %lld, input += %lld%s)", (long long)q.size, (long long)kChunk,
+  const bool tail = q.blocked >= 0 && q.blocked < q.q.size;
+  if (tail) w.line("const float* const in = input; int8_t* const out = output;  /* the chunks move these */");
+  const long long chunked = q.blocked >= 0 ? q.blocked : q.q.size;  // TFLite: the whole blocks
+  w.open(fmt("for (int32_t base = 0; base < %lld; base += %lld, input += %lld%s)", chunked, (long long)kChunk,
              (long long)kChunk, vector ? "" : fmt(", output += %lld", (long long)kChunk).c_str()));
-  w.line(fmt("const int32_t n = %lld - base < %lld ? %lld - base : %lld;", (long long)q.size, (long long)kChunk,
-             (long long)q.size, (long long)kChunk));
+  w.line(fmt("const int32_t n = %lld - base < %lld ? %lld - base : %lld;", chunked, (long long)kChunk, chunked,
+             (long long)kChunk));
   if (vector) w.line("int32_t* q = (int32_t*)scratch;");
-  emit_scalar_pass(w, spec.name, vector);
+  emit_scalar_pass(w, spec.name, vector, q.blocked >= 0);
   if (vector) emit_vector_pass(w, VType::with_lmul(32, schedule.lmul));
   w.close();
+  if (tail) {
+    w.line("/* LiteRT's scalar loop: the elements after the whole blocks, x / scale rounded half away */");
+    w.line(ew::kNoAutoVectorize);
+    w.open(fmt("for (int32_t i = %lld; i < %lld; ++i)", (long long)q.blocked, (long long)q.q.size));
+    w.line("const int32_t r = npu_round_quotient_half_away_f32(in[i], scale) + zero_point;");
+    w.line("out[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);");
+    w.close();
+  }
   w.close();
   return w.str();
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays&, const Schedule& schedule, bool vector) {
-  QuantizeSpec q = ew::read_float_quantization(spec);
+  QuantizeSpec q = ew::read_quantization(spec);
   Emitted out;
   out.source = c_prologue(spec, vector) + emit_function(spec, q, schedule, vector);
-  out.scratch_bytes = vector ? 4 * std::min(q.size, kChunk) : 0;
+  out.scratch_bytes = vector ? 4 * std::min(q.q.size, kChunk) : 0;
   out.schedule = schedule;
   return out;
 }
 
 const bool registered =
-    register_kernel(ew::lmul_only_entry("quantize", emit, [](const KernelSpec& spec) { ew::read_float_quantization(spec); }));
+    register_kernel(ew::lmul_only_entry("quantize", emit, [](const KernelSpec& spec) { ew::read_quantization(spec); }));
 
 }  // namespace
 }  // namespace coral

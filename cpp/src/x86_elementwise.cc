@@ -64,12 +64,13 @@ Emitted emit_requantize(const KernelSpec& spec, const Arrays&) {
 // ---- quantize ----
 
 Emitted emit_quantize(const KernelSpec& spec, const Arrays&) {
-  ew::FloatQuantization q = ew::read_float_quantization(spec);
+  const ew::Quantization q = ew::read_quantization(spec);
   ParallelKernel k;
   k.input_type = "float";
-  k.count = chunks(q.size);
-  k.body = chunk_bounds(q.size) + fmt("npu_x86_quantize((const float*)io->input, io->output, start, stop, %af, %lld);",
-                                      (double)q.scale, (long long)q.zero_point);
+  k.count = chunks(q.q.size);
+  k.body = chunk_bounds(q.q.size) +
+           fmt("npu_x86_quantize((const float*)io->input, io->output, start, stop, %af, %lld, %af, %lld);",
+               (double)q.q.scale, (long long)q.q.zero_point, (double)q.reciprocal, (long long)q.blocked);
   return {header(spec) + parallel_kernel(spec.name, k), 0, 0, Schedule{}};
 }
 
@@ -217,7 +218,7 @@ const bool registered = [] {
   register_kernel(entry("lut", emit_lut, read_size, no_condition));
   register_kernel(entry("requantize", emit_requantize, [](const KernelSpec& s) { read_size(s); ew::requantize_by_byte(s); },
                         no_condition));
-  register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_float_quantization(s); }, no_condition));
+  register_kernel(entry("quantize", emit_quantize, [](const KernelSpec& s) { ew::read_quantization(s); }, no_condition));
   register_kernel(entry("dequantize", emit_dequantize, [](const KernelSpec& s) { ew::read_dequantization(s); }, no_condition));
   simd::register_move_family("x86", "x86", {header, {"npu_x86_fill", "npu_x86_copy"}, "npu_x86_lookup", lookup_rows});
   register_kernel(entry("mul", emit_mul, [](const KernelSpec& s) { ew::read_mul_spec(s); }, no_condition));

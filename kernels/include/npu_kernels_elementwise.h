@@ -20,11 +20,12 @@ extern "C" {
 /* ---- element-wise (add_s8.c) ---- */
 
 /* Add or subtract of two int8 tensors (TFLite int8 ADD / SUB):
- *   v_i = MBQM((in_i - input_i_zero_point) << left_shift, input_i_multiplier, input_i_shift)
+ *   v_1 = MBQM((in_1 - input1_zero_point) << left_shift, input1_multiplier, input1_shift)
+ *   v_2 = MBQM(+-(in_2 - input2_zero_point) << left_shift, input2_multiplier, input2_shift)
  *   out = clamp(MBQM(v_1 + v_2, output_multiplier, output_shift) + output_zero_point, act_min, act_max)
- * (subtract == 1: v_1 - v_2; TFLite's SUB negates input2's multiplier instead, which is the same
- * under its double rounding, but single rounding needs multipliers >= 0, so SUB is written here
- * as the difference of the two rescaled inputs).
+ * with MBQM rounding as `rounding` says (npu_quant.h NPU_ROUND_*: once for ONNX models, gemmlowp's
+ * double rounding for TFLite ones, whose ADD rescales all three so) and input2 negated when
+ * subtract == 1: TFLite's SUB negates input2's multiplier, the same product.
  * input1 and output are [batches][pixels][channels]; input2 is the same shape when broadcast == 0,
  * or [batches][channels] when broadcast == 1: one value per channel for every pixel (a [N,H,W,C]
  * tensor and a [N,1,1,C] one). batches * pixels * channels < 2^31.
@@ -39,6 +40,7 @@ typedef struct {
     int32_t input2_zero_point, input2_multiplier, input2_shift;
     int32_t output_zero_point, output_multiplier, output_shift;
     int32_t act_min, act_max; /* fused activation: output clamp, within [-128, 127] */
+    int32_t rounding;         /* npu_quant.h NPU_ROUND_*: 0 (left out of an initialiser) rounds once */
 } npu_add_params;
 
 void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
@@ -95,16 +97,21 @@ void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* tabl
 /* Host-boundary conversions (TFLite AffineQuantize / Dequantize), float32 arithmetic:
  *   quantize:   out = clamp(round_half_to_even(in / scale) + zero_point, -128, 127), NaN -> zero_point
  *   dequantize: out = scale * (float)(in - zero_point)  (one rounding)
- * except that with block > 0 dequantize's elements [0, size - size % block) are
- *   out = (float)in * scale + (float)(-zero_point) * scale  (each product rounded, then the sum)
- * as LiteRT's optimized DEQUANTIZE computes its vector blocks (block 8; quantize ignores it).
- * ONNX models: block 0 (left out of an initialiser); TFLite models: compiler/quant/integer_spec.py
+ * except that with block > 0 the elements [0, size - size % block) of the flat tensor take the form
+ * LiteRT's optimized kernels give their whole vector blocks (block 8), and quantize's others theirs:
+ *   quantize:   [0, blocked): clamp(round_half_to_even(in * reciprocal) + zero_point)  (the product rounded)
+ *               the rest:     clamp(round_half_away_from_zero(in / scale, exactly) + zero_point)
+ *   dequantize: [0, blocked): out = (float)in * scale + (float)(-zero_point) * scale  (each product
+ *               rounded, then the sum)
+ * reciprocal = (float)(1.0 / (double)scale), read only by a blocked quantize. ONNX models: block 0
+ * (left out of an initialiser); TFLite models: compiler/quant/integer_spec.py QUANTIZE_BLOCK and
  * DEQUANTIZE_BLOCK. */
 typedef struct {
     int32_t size;
-    float scale; /* > 0 */
+    float scale; /* > 0, normal */
     int32_t zero_point;
     int32_t block; /* >= 0 */
+    float reciprocal;
 } npu_quantize_params;
 
 void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output);

@@ -81,49 +81,52 @@ NPU_NEON_EW int32x4_t npu_neon_mbqm_rounding4(int32x4_t x, int32_t multiplier, i
     return npu_neon_mbqm_double4(x, multiplier, shift, rounding == NPU_ROUND_DOUBLE_UP);
 }
 
-/* One input's 8 bytes as the reference's add_input: ((x - zp) << left_shift) rescaled, two halves. */
-NPU_NEON_EW void npu_neon_add_input(const int8_t* x, int32_t zero_point, int32_t left_shift, int32_t multiplier,
-                                    int64x2_t right, int32x4_t* lo, int32x4_t* hi) {
-    const int16x8_t wide = vsubq_s16(vmovl_s8(vld1_s8(x)), vdupq_n_s16((int16_t)zero_point)); /* |x - zp| <= 255 */
-    const int32x4_t shift = vdupq_n_s32(left_shift);
-    *lo = npu_neon_mbqm4(vshlq_s32(vmovl_s16(vget_low_s16(wide)), shift), multiplier, right);
-    *hi = npu_neon_mbqm4(vshlq_s32(vmovl_high_s16(wide), shift), multiplier, right);
+/* One input's 8 bytes as the reference's add_input: (sign * (x - zp) << left_shift) rescaled with
+ * `rounding`, two halves. */
+NPU_NEON_EW void npu_neon_add_input(const int8_t* x, int32_t zero_point, int32_t sign, int32_t left_shift,
+                                    int32_t multiplier, int32_t shift, int32_t rounding, int32x4_t* lo,
+                                    int32x4_t* hi) {
+    int16x8_t wide = vsubq_s16(vmovl_s8(vld1_s8(x)), vdupq_n_s16((int16_t)zero_point)); /* |x - zp| <= 255 */
+    if (sign < 0) wide = vnegq_s16(wide);
+    const int32x4_t left = vdupq_n_s32(left_shift);
+    *lo = npu_neon_mbqm_rounding4(vshlq_s32(vmovl_s16(vget_low_s16(wide)), left), multiplier, shift, rounding);
+    *hi = npu_neon_mbqm_rounding4(vshlq_s32(vmovl_high_s16(wide), left), multiplier, shift, rounding);
 }
 
-/* 8 outputs of npu_add_s8 from 8 input1 and 8 input2 bytes. */
-NPU_NEON_EW void npu_neon_add8(const npu_add_params* p, const int8_t* x1, const int8_t* x2, int8_t* y) {
+/* 8 outputs of npu_add_s8 from 8 input1 and 8 input2 bytes; `rounding` a constant of each inlined copy. */
+NPU_NEON_EW void npu_neon_add8(const npu_add_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
+                               int32_t rounding) {
     int32x4_t a_lo, a_hi, b_lo, b_hi;
-    npu_neon_add_input(x1, p->input1_zero_point, p->left_shift, p->input1_multiplier,
-                       vdupq_n_s64(-(31 - p->input1_shift)), &a_lo, &a_hi);
-    npu_neon_add_input(x2, p->input2_zero_point, p->left_shift, p->input2_multiplier,
-                       vdupq_n_s64(-(31 - p->input2_shift)), &b_lo, &b_hi);
-    /* |scaled| < 2^28: the sum or difference fits int32, as the reference notes */
-    const int32x4_t raw_lo = p->subtract ? vsubq_s32(a_lo, b_lo) : vaddq_s32(a_lo, b_lo);
-    const int32x4_t raw_hi = p->subtract ? vsubq_s32(a_hi, b_hi) : vaddq_s32(a_hi, b_hi);
-    const int64x2_t right = vdupq_n_s64(-(31 - p->output_shift));
+    npu_neon_add_input(x1, p->input1_zero_point, 1, p->left_shift, p->input1_multiplier, p->input1_shift, rounding,
+                       &a_lo, &a_hi);
+    npu_neon_add_input(x2, p->input2_zero_point, p->subtract ? -1 : 1, p->left_shift, p->input2_multiplier,
+                       p->input2_shift, rounding, &b_lo, &b_hi);
+    /* |scaled| < 2^28: the sum fits int32, as the reference notes */
     const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int32x4_t m_lo = npu_neon_mbqm_rounding4(vaddq_s32(a_lo, b_lo), p->output_multiplier, p->output_shift, rounding);
+    const int32x4_t m_hi = npu_neon_mbqm_rounding4(vaddq_s32(a_hi, b_hi), p->output_multiplier, p->output_shift, rounding);
     /* the zero point added saturating (the reference adds it in 64 bits), then the clamp */
-    const int32x4_t v_lo = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(raw_lo, p->output_multiplier, right), zp), lo), hi);
-    const int32x4_t v_hi = vminq_s32(vmaxq_s32(vqaddq_s32(npu_neon_mbqm4(raw_hi, p->output_multiplier, right), zp), lo), hi);
+    const int32x4_t v_lo = vminq_s32(vmaxq_s32(vqaddq_s32(m_lo, zp), lo), hi);
+    const int32x4_t v_hi = vminq_s32(vmaxq_s32(vqaddq_s32(m_hi, zp), lo), hi);
     vst1_s8(y, vqmovn_s16(vcombine_s16(vqmovn_s32(v_lo), vqmovn_s32(v_hi))));
 }
 
 /* One output of npu_add_s8, as the reference computes it. */
-NPU_NEON_EW int8_t npu_neon_add1(const npu_add_params* p, int8_t x1, int8_t x2) {
+NPU_NEON_EW int8_t npu_neon_add1(const npu_add_params* p, int8_t x1, int8_t x2, int32_t rounding) {
     const int32_t one = (int32_t)1 << p->left_shift;
-    const int32_t a = npu_multiply_by_quantized_multiplier(((int32_t)x1 - p->input1_zero_point) * one,
-                                                           p->input1_multiplier, p->input1_shift);
-    const int32_t b = npu_multiply_by_quantized_multiplier(((int32_t)x2 - p->input2_zero_point) * one,
-                                                           p->input2_multiplier, p->input2_shift);
-    return npu_requantize(p->subtract ? a - b : a + b, p->output_multiplier, p->output_shift, p->output_zero_point,
-                          p->act_min, p->act_max);
+    const int32_t a = npu_multiply_rounding(((int32_t)x1 - p->input1_zero_point) * one, p->input1_multiplier,
+                                            p->input1_shift, rounding);
+    const int32_t b = npu_multiply_rounding(((int32_t)x2 - p->input2_zero_point) * (p->subtract ? -one : one),
+                                            p->input2_multiplier, p->input2_shift, rounding);
+    return npu_requantize_rounding(a + b, p->output_multiplier, p->output_shift, p->output_zero_point, p->act_min,
+                                   p->act_max, rounding);
 }
 
 /* npu_add_s8: rows of `channels` (broadcast: each meets its batch's input2 row) or the whole tensor
  * as one row, 8 elements per step, the rest one by one. */
-static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params* p, const int8_t* x1, const int8_t* x2,
-                                                           int8_t* y) {
+NPU_NEON_EW void npu_neon_add_rows(const npu_add_params* p, const int8_t* x1, const int8_t* x2, int8_t* y,
+                                   int32_t rounding) {
     const int64_t size = (int64_t)p->batches * p->pixels * p->channels;
     const int64_t row = p->broadcast ? p->channels : size, rows = p->broadcast ? (int64_t)p->batches * p->pixels : 1;
     for (int64_t r = 0; r < rows; ++r) {
@@ -131,9 +134,17 @@ static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params*
         const int8_t* b = p->broadcast ? x2 + (r / p->pixels) * p->channels : x2;
         int8_t* out = y + r * row;
         int64_t i = 0;
-        for (; i + 8 <= row; i += 8) npu_neon_add8(p, a + i, b + i, out + i);
-        for (; i < row; ++i) out[i] = npu_neon_add1(p, a[i], b[i]);
+        for (; i + 8 <= row; i += 8) npu_neon_add8(p, a + i, b + i, out + i, rounding);
+        for (; i < row; ++i) out[i] = npu_neon_add1(p, a[i], b[i], rounding);
     }
+}
+
+/* npu_neon_add_rows with the spec's rounding made a constant (one copy of the loop per rounding). */
+static __attribute__((noinline, unused)) void npu_neon_add(const npu_add_params* p, const int8_t* x1, const int8_t* x2,
+                                                           int8_t* y) {
+    if (p->rounding == NPU_ROUND_SINGLE) npu_neon_add_rows(p, x1, x2, y, NPU_ROUND_SINGLE);
+    else if (p->rounding == NPU_ROUND_DOUBLE) npu_neon_add_rows(p, x1, x2, y, NPU_ROUND_DOUBLE);
+    else npu_neon_add_rows(p, x1, x2, y, NPU_ROUND_DOUBLE_UP);
 }
 
 /* npu_dequantize_s8_f32, 16 elements per step: (float)(x - zp) * scale rounded once (x - zp widened
@@ -187,23 +198,32 @@ static __attribute__((noinline, unused)) void npu_neon_dequantize(const int8_t* 
     npu_neon_dequantize_run(x, y, blocked, size, scale, zero_point, 0);
 }
 
-/* npu_quantize_f32_s8: x / scale (the same IEEE division), clamped to +-256 (NaN stays NaN through
- * fmax / fmin and converts to 0, as the reference's NaN case), rounded half to even (fcvtns),
- * plus the zero point, saturated to int8; 8 elements per step. */
+/* npu_quantize_f32_s8: x / scale (the same IEEE division; TFLite models' blocks x * reciprocal), clamped
+ * to +-256 (NaN stays NaN through fmax / fmin and converts to 0, as the reference's NaN case), rounded
+ * half to even (fcvtns), plus the zero point, saturated to int8; 8 elements per step. */
 static __attribute__((noinline, unused)) void npu_neon_quantize(const float* x, int8_t* y, int64_t size, float scale,
-                                                                int32_t zero_point) {
-    const float32x4_t s = vdupq_n_f32(scale), lo = vdupq_n_f32(-256.0f), hi = vdupq_n_f32(256.0f);
+                                                                int32_t zero_point, float reciprocal, int64_t blocked) {
+    /* ONNX models (blocked < 0): x / scale everywhere; TFLite models: x * reciprocal in the whole
+     * blocks of 8 before `blocked`, the reference's exact half-away rounding of x / scale after it */
+    const int divide = blocked < 0;
+    const int64_t vector_end = divide ? size : blocked;
+    const float32x4_t s = vdupq_n_f32(divide ? scale : reciprocal), lo = vdupq_n_f32(-256.0f), hi = vdupq_n_f32(256.0f);
     const int32x4_t zp = vdupq_n_s32(zero_point);
     int64_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-        const float32x4_t a = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i), s), lo), hi);
-        const float32x4_t b = vminq_f32(vmaxq_f32(vdivq_f32(vld1q_f32(x + i + 4), s), lo), hi);
+    for (; i + 8 <= vector_end; i += 8) {
+        const float32x4_t ra = divide ? vdivq_f32(vld1q_f32(x + i), s) : vmulq_f32(vld1q_f32(x + i), s);
+        const float32x4_t rb = divide ? vdivq_f32(vld1q_f32(x + i + 4), s) : vmulq_f32(vld1q_f32(x + i + 4), s);
+        const float32x4_t a = vminq_f32(vmaxq_f32(ra, lo), hi), b = vminq_f32(vmaxq_f32(rb, lo), hi);
         const int32x4_t qa = vaddq_s32(vcvtnq_s32_f32(a), zp), qb = vaddq_s32(vcvtnq_s32_f32(b), zp);
         vst1_s8(y + i, vqmovn_s16(vcombine_s16(vqmovn_s32(qa), vqmovn_s32(qb))));
     }
-    for (; i < size; ++i) {
+    for (; i < vector_end; ++i) { /* ONNX models' last elements (a TFLite model's blocks end here) */
         const float v = vminq_f32(vmaxq_f32(vdupq_n_f32(x[i] / scale), lo), hi)[0];
         const int32_t q = vcvtns_s32_f32(v) + zero_point;
+        y[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
+    }
+    for (; i < size; ++i) {
+        const int32_t q = npu_round_quotient_half_away_f32(x[i], scale) + zero_point;
         y[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
     }
 }

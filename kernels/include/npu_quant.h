@@ -30,6 +30,30 @@ static inline int32_t npu_round_half_even_f32(float v) {
     return whole;
 }
 
+/* x / s rounded half away from zero, of the exact quotient (LiteRT's scalar QUANTIZE divides in double;
+ * for |x / s| < 256 a quotient that is no tie lies 2^-33 or more from one, so that is exact too),
+ * saturated to +-256; 0 for NaN. s > 0 and normal. Only a float quotient that is a tie can be on the
+ * wrong side of it: then t = the tie, s = hi + lo with 12 significant bits each, t * hi and t * lo exact
+ * (t has at most 10), x - t * hi exact (Sterbenz: x is within a factor 2 of it), and x / s >= t exactly
+ * when that difference >= t * lo. No libm, no double (freestanding builds without soft-float). */
+static inline int32_t npu_round_quotient_half_away_f32(float x, float s) {
+    const float v = x / s;
+    if (v != v) return 0;
+    if (v >= 256.0f) return 256;
+    if (v <= -256.0f) return -256;
+    const int32_t whole = (int32_t)v; /* truncates toward zero */
+    const float frac = v - (float)whole;
+    const int32_t away = v > 0.0f ? 1 : -1;
+    if (frac != 0.5f && frac != -0.5f) return whole + (frac > 0.5f) - (frac < -0.5f);
+    union { float f; uint32_t u; } bits = {s};
+    bits.u &= 0xFFFFF000u; /* the top 12 of s's 24 significant bits */
+    const float hi = bits.f, lo = s - hi;
+    const float difference = x - v * hi; /* v is the tie t */
+    const float low_part = v * lo;
+    const int beyond = away > 0 ? difference >= low_part : difference <= low_part;
+    return whole + (beyond ? away : 0);
+}
+
 /* int32 accumulator -> int8 with output zero point and fused-activation clamp. The zero point is
  * added in 64 bits: the multiply may have saturated to the int32 limit. */
 static inline int8_t npu_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_zero_point,

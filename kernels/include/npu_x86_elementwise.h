@@ -48,11 +48,12 @@ NPU_X86_RANGE void npu_x86_lookup(const int8_t* rows, const int8_t* x, int8_t* y
 
 /* ---- quantize: float32 -> int8, as npu_quantize_f32_s8 ---- */
 
-/* x / scale rounded half to even (the quotient first clamped to +-256, NaN -> 0: beyond +-256
- * every zero point saturates), + zero_point, saturated to int8. The division is IEEE's in both;
- * the vector form rounds with roundps, the scalar one with the reference's npu_round_half_even_f32. */
-NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point) {
-    __m256 v = _mm256_div_ps(x, scale);
+/* x / scale (or, divide == 0, x * scale: LiteRT's blocks multiply by the reciprocal) rounded half to
+ * even (the quotient first clamped to +-256, NaN -> 0: beyond +-256 every zero point saturates),
+ * + zero_point, saturated to int8. The division and product are IEEE's in both forms; the vector one
+ * rounds with roundps, the scalar one with the reference's npu_round_half_even_f32. */
+NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point, int divide) {
+    __m256 v = divide ? _mm256_div_ps(x, scale) : _mm256_mul_ps(x, scale);
     v = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), v);
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-256.0f)), _mm256_set1_ps(256.0f));
     /* round half to even, exactly (the result is a whole float within +-256) */
@@ -60,8 +61,8 @@ NPU_X86 __m256i npu_x86_quantize8(__m256 x, __m256 scale, __m256i zero_point) {
     return _mm256_add_epi32(rounded, zero_point);
 }
 
-static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point) {
-    const float v = x / scale;
+static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point, int divide) {
+    const float v = divide ? x / scale : x * scale;
     int32_t rounded = 0;
     if (v >= 256.0f) {
         rounded = 256;
@@ -74,13 +75,32 @@ static inline int8_t npu_x86_quantize1(float x, float scale, int32_t zero_point)
     return (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));
 }
 
-NPU_X86_RANGE void npu_x86_quantize(const float* x, int8_t* y, int64_t begin, int64_t end, float scale,
-                                    int32_t zero_point) {
+NPU_X86 void npu_x86_quantize_run(const float* x, int8_t* y, int64_t begin, int64_t end, float scale,
+                                  int32_t zero_point, int divide) {
     const __m256 vscale = _mm256_set1_ps(scale);
     const __m256i vzero_point = _mm256_set1_epi32(zero_point);
     int64_t i = begin;
-    for (; i + 8 <= end; i += 8) npu_x86_store8(npu_x86_quantize8(_mm256_loadu_ps(x + i), vscale, vzero_point), y + i);
-    for (; i < end; ++i) y[i] = npu_x86_quantize1(x[i], scale, zero_point);
+    for (; i + 8 <= end; i += 8) {
+        npu_x86_store8(npu_x86_quantize8(_mm256_loadu_ps(x + i), vscale, vzero_point, divide), y + i);
+    }
+    for (; i < end; ++i) y[i] = npu_x86_quantize1(x[i], scale, zero_point, divide);
+}
+
+/* npu_quantize_f32_s8's elements [begin, end): ONNX models (blocked < 0) x / scale everywhere;
+ * TFLite models x * reciprocal below `blocked` and the reference's exact half-away rounding of
+ * x / scale from there (LiteRT's scalar loop, at most 7 elements). */
+NPU_X86_RANGE void npu_x86_quantize(const float* x, int8_t* y, int64_t begin, int64_t end, float scale,
+                                    int32_t zero_point, float reciprocal, int64_t blocked) {
+    if (blocked < 0) {
+        npu_x86_quantize_run(x, y, begin, end, scale, zero_point, 1);
+        return;
+    }
+    const int64_t split = blocked < begin ? begin : (blocked > end ? end : blocked);
+    npu_x86_quantize_run(x, y, begin, split, reciprocal, zero_point, 0);
+    for (int64_t i = split; i < end; ++i) {
+        const int32_t q = npu_round_quotient_half_away_f32(x[i], scale) + zero_point;
+        y[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
+    }
 }
 
 /* ---- dequantize: npu_dequantize_s8_f32 ---- */

@@ -10,11 +10,11 @@ static inline int32_t clamp_i64(int64_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : (int32_t)v);
 }
 
-/* in_i rescaled: MBQM((in - zp) << left_shift, multiplier, shift). |in - zp| <= 255 and
- * left_shift <= 20: the shifted value fits int32, as does the scaled one (shift <= 0 never grows it). */
-static inline int32_t add_input(int8_t in, int32_t zero_point, int32_t one_shifted, int32_t multiplier,
-                                int32_t shift) {
-    return npu_multiply_by_quantized_multiplier(((int32_t)in - zero_point) * one_shifted, multiplier, shift);
+/* in_i rescaled: MBQM(sign * (in - zp) << left_shift, multiplier, shift) with `rounding`. |in - zp| <= 255
+ * and left_shift <= 20: the shifted value fits int32, as does the scaled one (shift <= 0 never grows it). */
+static inline int32_t add_input(int8_t in, int32_t zero_point, int32_t sign_shifted, int32_t multiplier,
+                                int32_t shift, int32_t rounding) {
+    return npu_multiply_rounding(((int32_t)in - zero_point) * sign_shifted, multiplier, shift, rounding);
 }
 
 void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) {
@@ -25,14 +25,14 @@ void npu_add_s8(const npu_add_params* p, const int8_t* input1, const int8_t* inp
         for (int32_t px = 0; px < p->pixels; ++px) {
             for (int32_t c = 0; c < channels; ++c, ++i) {
                 const int32_t j = p->broadcast ? b * channels + c : i; /* index into input2 */
-                const int32_t scaled1 =
-                    add_input(input1[i], p->input1_zero_point, one_shifted, p->input1_multiplier, p->input1_shift);
-                const int32_t scaled2 =
-                    add_input(input2[j], p->input2_zero_point, one_shifted, p->input2_multiplier, p->input2_shift);
-                /* |scaled_i| < 2^28: the sum or difference fits int32. */
-                const int32_t raw = p->subtract ? scaled1 - scaled2 : scaled1 + scaled2;
-                output[i] = npu_requantize(raw, p->output_multiplier, p->output_shift, p->output_zero_point,
-                                           p->act_min, p->act_max);
+                const int32_t scaled1 = add_input(input1[i], p->input1_zero_point, one_shifted, p->input1_multiplier,
+                                                  p->input1_shift, p->rounding);
+                const int32_t scaled2 = add_input(input2[j], p->input2_zero_point,
+                                                  p->subtract ? -one_shifted : one_shifted, p->input2_multiplier,
+                                                  p->input2_shift, p->rounding);
+                /* |scaled_i| < 2^28: the sum fits int32. */
+                output[i] = npu_requantize_rounding(scaled1 + scaled2, p->output_multiplier, p->output_shift,
+                                                    p->output_zero_point, p->act_min, p->act_max, p->rounding);
             }
         }
     }
@@ -68,19 +68,23 @@ void npu_lut_s8(const npu_lut_params* p, const int8_t* input, const int8_t* tabl
         output[i] = table[(int32_t)input[i] + 128];
 }
 
+/* v rounded half to even, saturated to +-256 (beyond it every zero point saturates); 0 for NaN. */
+static inline int32_t round_saturated(float v) {
+    if (v != v) return 0; /* NaN */
+    if (v >= 256.0f) return 256;
+    if (v <= -256.0f) return -256;
+    return npu_round_half_even_f32(v);
+}
+
 void npu_quantize_f32_s8(const npu_quantize_params* p, const float* input, int8_t* output) {
-    for (int32_t i = 0; i < p->size; ++i) {
-        const float v = input[i] / p->scale;
-        int32_t rounded;
-        if (v != v) { /* NaN */
-            rounded = 0;
-        } else if (v >= 256.0f) { /* beyond +-256 every zero point saturates */
-            rounded = 256;
-        } else if (v <= -256.0f) {
-            rounded = -256;
-        } else {
-            rounded = npu_round_half_even_f32(v);
-        }
+    const int32_t blocked = p->block > 0 ? p->size - p->size % p->block : 0;
+    for (int32_t i = 0; i < blocked; ++i) {
+        const float v = input[i] * p->reciprocal;
+        output[i] = (int8_t)clamp_i64((int64_t)round_saturated(v) + p->zero_point, -128, 127);
+    }
+    for (int32_t i = blocked; i < p->size; ++i) {
+        const int32_t rounded = p->block > 0 ? npu_round_quotient_half_away_f32(input[i], p->scale)
+                                             : round_saturated(input[i] / p->scale);
         output[i] = (int8_t)clamp_i64((int64_t)rounded + p->zero_point, -128, 127);
     }
 }

@@ -148,7 +148,8 @@ def test_neon_kernels_are_bit_exact(neon_runs, target):
     assert max(windows) > 256 and 256 in windows and any(p["channels"] > 16 and p["channels"] % 16 for p in averages)
     assert any(spec.params.get("broadcast") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
     assert any(spec.params.get("subtract") for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add")
-    for kernel_specs in ([spec for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "mul"], NEON_PRELU_SPECS):
+    for kernel_specs in ([spec for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "add"],
+                         [spec for spec in NEON_ELEMENTWISE_SPECS if spec.kernel == "mul"], NEON_PRELU_SPECS):
         assert {spec.params.get("rounding", 0) for spec in kernel_specs} == {0, 1, 2}  # TFLite's double roundings too
     assert any(spec.params["channels"] % 8 for spec in NEON_PRELU_SPECS)
     assert all(emit("prelu", "k", spec.params, dict(alpha=spec.alpha), target=target).source.count("npu_neon_prelu(")
@@ -168,9 +169,10 @@ def test_neon_quantize_matches_kernels_ref(target, tmp_path):
     cases = [KernelCase("quantize", params, {}, [x], (params["size"],), reference=reference)
              for reference in (False, True) for _, params, x, _ in rows]
     runs = run_kernel_cases(cases, tmp_path, target=target, progress=False)
-    for (label, *_), ours, ref in zip(rows, runs[:len(rows)], runs[len(rows):]):
+    for (label, params, *_), ours, ref in zip(rows, runs[:len(rows)], runs[len(rows):]):
         assert np.array_equal(ours.output, ref.output), label
-        assert ours.instructions < ref.instructions
+        if params["size"] >= 8 or "block" not in params:  # a block's tail alone is the reference's own loop
+            assert ours.instructions < ref.instructions, label
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])

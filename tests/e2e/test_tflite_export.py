@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model
+from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model, input_activation_model
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 from tflite_builder import litert_run
 
@@ -67,6 +67,8 @@ EXACT_MODELS = {
     "depthwise block": depthwise_block,
     **{op: (lambda op=op: conv_op_conv_model(op)) for op in OPS if op != "ConvTranspose grouped dilated cropped"},
     **{f"{name} (table)": (lambda name=name: conv_activation_model(name)) for name in ACTIVATIONS},
+    # the table reads the int8 model input: its scale comes from the build's plan (qdq.INPUT_QPARAMS_ATTR)
+    "Sigmoid on the model input (table)": lambda: input_activation_model("Sigmoid"),
 }
 
 
@@ -88,7 +90,8 @@ def test_exported_tflite_equals_the_build_in_litert(tmp_path, name, io):
             np.testing.assert_array_equal(have, want)
 
 
-@pytest.mark.parametrize("name", ["tiny CNN (conv, depthwise, pool, residual, mean, dense)", "HardSwish (table)"])
+@pytest.mark.parametrize("name", ["tiny CNN (conv, depthwise, pool, residual, mean, dense)", "HardSwish (table)",
+                                  "Sigmoid on the model input (table)"])
 def test_uint8_io_is_one_quantize_each_side_and_bit_exact(tmp_path, name):
     out, report = _build(EXACT_MODELS[name](), tmp_path, "--io", "uint8")
     assert report["tflite"]["check"]["identical"] and report["tflite"]["operators"]["QUANTIZE"] == 2

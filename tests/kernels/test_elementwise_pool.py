@@ -52,6 +52,7 @@ def test_add_matches_c_from_scales():
         shape = nhwc(rng)
         s1, s2, s_out = random_add_scales(rng)
         params = E.add_params(s1, zero_point(rng), s2, zero_point(rng), s_out, zero_point(rng), *act_range(rng))
+        params |= dict(rounding=case % 3, subtract=case // 3 % 2)  # every rounding, add and subtract
         a, b = int8_tensor(rng, shape), int8_tensor(rng, shape)
         exact(E.add_s8(a, b, **params), C.add_s8(a, b, **params), f"case {case}: {params}")
 
@@ -67,7 +68,8 @@ def test_add_matches_c_raw_integer_params():
                       input2_multiplier=raw_multiplier(rng), input2_shift=int(rng.integers(-31, 1)),
                       output_zero_point=zero_point(rng), output_multiplier=raw_multiplier(rng),
                       output_shift=int(rng.choice([0, -1, int(rng.integers(-31, 1))])),
-                      left_shift=int(rng.choice([20, 0, int(rng.integers(0, 21))])), act_min=act_min, act_max=act_max)
+                      left_shift=int(rng.choice([20, 0, int(rng.integers(0, 21))])), act_min=act_min, act_max=act_max,
+                      rounding=case % 3, subtract=case // 3 % 2)
         a, b = int8_tensor(rng, shape), int8_tensor(rng, shape)
         exact(E.add_s8(a, b, **params), C.add_s8(a, b, **params), f"case {case}: {params}")
 

@@ -250,7 +250,7 @@ def test_grouped_convolutions(host, tmp_path):
 
 def random_add_case(rng):
     """(a, b, npu_add_params) over the kernel's whole parameter domain: saturating multipliers, every
-    shift and left shift, subtract, per-channel broadcast, widths around the 8-lane vectors."""
+    shift, left shift and rounding, subtract, per-channel broadcast, widths around the 8-lane vectors."""
     n, h, w, c = int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.choice([1, 7, 8, 13, 16, 40]))
     broadcast = int(rng.random() < 0.4)
     a = int8_tensor(rng, (n, h, w, c))
@@ -261,6 +261,7 @@ def random_add_case(rng):
     for prefix in ("input1_", "input2_", "output_"):
         params.update({prefix + "zero_point": zero_point(rng), prefix + "multiplier": raw_multiplier(rng),
                        prefix + "shift": int(rng.choice([0, -1, int(rng.integers(-31, 1))]))})
+    params["rounding"] = int(rng.integers(3))  # npu_quant.h NPU_ROUND_*: ONNX's single, TFLite's double, ties up
     return a, b, params
 
 
@@ -361,21 +362,23 @@ def special_floats(rng, scale, count):
 
 def test_quantize_matches_reference(host, tmp_path):
     """float32 -> int8 at a model input: ties both ways, NaN, infinities, quotients beyond +-256, every zero
-    point; sizes with 8-lane tails and above the 4096-element slices."""
+    point; sizes with 8-lane tails and above the 4096-element slices; every other case with LiteRT's
+    blocks of 8 (TFLite models: x * reciprocal in the blocks, the rest rounded half away)."""
     rng = np.random.default_rng(7600)
     cases = []
     for i in range(24):
         scale = float(np.float32(10.0 ** rng.uniform(-4, 1)))
-        x = special_floats(rng, scale, int(rng.choice([1, 7, 100, 5000])))
-        cases.append((rng.permutation(x), scale, int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))))
-    cases.append((np.zeros(0, np.float32), 0.5, 3))
-    params = [dict(size=x.size, zero_point=zp, scale=scale) for x, scale, zp in cases]
+        x = special_floats(rng, scale, int(rng.choice([1, 7, 100, 5000, 5003])))
+        cases.append((rng.permutation(x), scale, int(rng.choice([-128, 127, 0, rng.integers(-128, 128)])), 8 * (i % 2)))
+    cases.append((np.zeros(0, np.float32), 0.5, 3, 0))
+    params = [dict(size=x.size, zero_point=zp, scale=scale, **quantize_cases.blocks(scale, block))
+              for x, scale, zp, block in cases]
     emitted = [codegen.emit("quantize", f"q{i}", p, {}, target=host) for i, p in enumerate(params)]
     library = compile_kernels([out.source for out in emitted], tmp_path)
     for parallel in (False, True):
         set_parallel_launch(library, parallel)
-        for i, ((x, scale, zp), out) in enumerate(zip(cases, emitted)):
-            expected = c_elementwise.quantize(x, scale, zp)
+        for i, ((x, scale, zp, block), out) in enumerate(zip(cases, emitted)):
+            expected = c_elementwise.quantize(x, scale, zp, block)
             actual = run_kernel(library, f"q{i}", x, expected.shape, out.scratch_bytes)
             np.testing.assert_array_equal(actual, expected, err_msg=f"quantize scale {scale} zp {zp} parallel={parallel}")
 

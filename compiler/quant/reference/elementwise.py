@@ -15,10 +15,14 @@ kernels/add.cc and kernels/sub.cc Prepare, which derive the same multipliers):
     (m1, e1) = QuantizeMultiplierSmallerThanOneExp(s1 / twice_max)
     (m2, e2) = QuantizeMultiplierSmallerThanOneExp(s2 / twice_max)
     (mo, eo) = QuantizeMultiplierSmallerThanOneExp(twice_max / (2**20 * s_out))
-    v_i   = MultiplyByQuantizedMultiplier((q_i - zp_i) * 2**left_shift, m_i, e_i)   left_shift = 20
+    v_1   = MultiplyByQuantizedMultiplier((q_1 - zp_1) * 2**left_shift, m_1, e_1)   left_shift = 20
+    v_2   = MultiplyByQuantizedMultiplier(+-(q_2 - zp_2) * 2**left_shift, m_2, e_2)
     out   = clamp(MultiplyByQuantizedMultiplier(v_1 + v_2, mo, eo) + zp_out, act_min, act_max)
-            (subtract: v_1 - v_2; TFLite's SUB negates m2 instead, the same number under its
-            double rounding, but this single rounding is not symmetric, so the difference is taken)
+
+all three rescales rounded as `rounding` says (once for ONNX models; TFLite models: gemmlowp's
+double rounding, as LiteRT's built-in and reference ADD compute, measured in
+tests/unit/test_tflite_rounding.py), q_2 - zp_2 negated for subtract (TFLite's SUB negates m_2,
+the same product, so the rounding sees the same number),
 
 with q2 of q1's shape, or one value per channel: [N,1,1,C] against an NHWC q1 [N,H,W,C] (as MUL).
 
@@ -57,6 +61,12 @@ each product rounded to float32, then the float32 sum (no fused multiply-add): L
 optimized DEQUANTIZE takes whole vectors of 8 that way and the rest in the form above (measured:
 0 mismatches over 10,663 outputs of 300 random one-op models; blocks of 4 or 16 mismatch).
 
+With block > 0 (TFLite models: quant/integer_spec.py QUANTIZE_BLOCK), quantize's elements
+[0, n - n % block) are instead round_half_to_even(float32(x * float32(1 / double(scale)))) and the
+rest round_half_away_from_zero(x / scale) of the exact quotient: LiteRT 2.3's built-in QUANTIZE
+multiplies whole vectors of 8 by the reciprocal and divides the rest in double (measured:
+tests/unit/test_quantize_rounding.py).
+
 NaN quantizes to the zero point.
 """
 
@@ -66,8 +76,8 @@ import numpy as np
 
 from compiler.quant.fixed_point import (
     INT32_MAX,
+    MULTIPLY,
     ROUNDINGS,
-    multiply_by_quantized_multiplier,
     quantize_multiplier,
     requantize,
     rounding_code,
@@ -87,6 +97,7 @@ __all__ = [
     "mul_s8",
     "pad_s8",
     "quantize",
+    "reciprocal",
     "requantize_multiplier",
     "requantize_params",
     "requantize_s8",
@@ -136,8 +147,10 @@ def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
     m1, e1 = _quantize_multiplier_smaller_than_one(s1 / twice_max, "input1")
     m2, e2 = _quantize_multiplier_smaller_than_one(s2 / twice_max, "input2")
     mo, eo = _quantize_multiplier_smaller_than_one(twice_max / denominator, "output")
-    return _check_add_args(input1_zero_point, m1, e1, input2_zero_point, m2, e2, output_zero_point, mo, eo,
-                           ADD_LEFT_SHIFT, act_min, act_max)
+    params = _check_add_args(input1_zero_point, m1, e1, input2_zero_point, m2, e2, output_zero_point, mo, eo,
+                             ADD_LEFT_SHIFT, act_min, act_max)
+    del params["rounding"]  # the integer spec's (quant/integer_spec.py), not the scales'
+    return params
 
 
 def mul_params(input1_scale, input2_scale, output_scale) -> dict:
@@ -172,7 +185,7 @@ def concat_params(input_scales, input_zero_points, output_scale, output_zero_poi
 def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift, input2_zero_point,
            input2_multiplier, input2_shift, output_zero_point, output_multiplier, output_shift,
            left_shift=ADD_LEFT_SHIFT, act_min=INT8_MIN, act_max=INT8_MAX, subtract=0, batches=None, pixels=None,
-           channels=None, broadcast=None):
+           channels=None, broadcast=None, rounding=0):
     """Quantised element-wise add (subtract=0) or difference input1 - input2 (subtract=1) of int8
     tensors (TFLite reference_integer_ops::Add, and SUB), as npu_add_s8.
 
@@ -183,27 +196,28 @@ def add_s8(input1, input2, *, input1_zero_point, input1_multiplier, input1_shift
     in C order) must hold batches * pixels * channels and, for input2, batches * channels
     (broadcast) elements; batches * pixels * channels < 2**31.
     Multipliers in [0, 2**31); shifts in [-31, 0] (TFLite's "smaller than one" multipliers, which
-    keep every intermediate in int32); left_shift in [0, 20]. Returns int8 of input1's shape.
+    keep every intermediate in int32); left_shift in [0, 20]. rounding: the three rescales'
+    (fixed_point.ROUNDINGS index; 1 for TFLite models). Returns int8 of input1's shape.
     """
     a, b, layout = _add_layout(input1, input2, batches, pixels, channels, broadcast, subtract)
     p = _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_zero_point, input2_multiplier,
                         input2_shift, output_zero_point, output_multiplier, output_shift, left_shift, act_min,
-                        act_max)
+                        act_max, rounding)
     rows = layout["batches"], layout["pixels"], layout["channels"]
     b_rows = (rows[0], 1, rows[2]) if layout["broadcast"] else rows  # broadcast: one value per channel
-    scaled1 = _rescale_add_input(a.reshape(rows), p, "input1_")
-    scaled2 = _rescale_add_input(b.reshape(b_rows), p, "input2_")
-    # |v_1 +- v_2| < 2**29: fits int32 as in TFLite
-    raw = scaled1 - scaled2 if layout["subtract"] else scaled1 + scaled2
-    out = requantize(raw, p["output_multiplier"], p["output_shift"], p["output_zero_point"], p["act_min"],
-                     p["act_max"])
+    multiply = MULTIPLY[ROUNDINGS[p["rounding"]]]
+    scaled1 = _rescale_add_input(a.reshape(rows), p, "input1_", 1, multiply)
+    scaled2 = _rescale_add_input(b.reshape(b_rows), p, "input2_", -1 if layout["subtract"] else 1, multiply)
+    # |v_1 + v_2| < 2**29: fits int32 as in TFLite
+    out = requantize(scaled1 + scaled2, p["output_multiplier"], p["output_shift"], p["output_zero_point"],
+                     p["act_min"], p["act_max"], rounding=ROUNDINGS[p["rounding"]])
     return out.reshape(a.shape)
 
 
-def _rescale_add_input(q, p, prefix):
-    """v_i = MultiplyByQuantizedMultiplier((q_i - zp_i) * 2**left_shift, m_i, e_i), as int64."""
-    shifted = (q.astype(np.int64) - p[prefix + "zero_point"]) << p["left_shift"]
-    return multiply_by_quantized_multiplier(shifted, p[prefix + "multiplier"], p[prefix + "shift"]).astype(np.int64)
+def _rescale_add_input(q, p, prefix, sign, multiply):
+    """v_i = multiply(sign * (q_i - zp_i) * 2**left_shift, m_i, e_i), as int64."""
+    shifted = sign * ((q.astype(np.int64) - p[prefix + "zero_point"]) << p["left_shift"])
+    return np.asarray(multiply(shifted, p[prefix + "multiplier"], p[prefix + "shift"])).astype(np.int64)
 
 
 def mul_s8(input1, input2, *, input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift,
@@ -259,19 +273,36 @@ def pad_s8(x, *, padding, pad_value):
     return np.pad(x, padding, mode="constant", constant_values=np.int8(_int8_value(pad_value, "pad_value")))
 
 
-def quantize(x, scale, zero_point):
+def quantize(x, scale, zero_point, block=0):
     """float -> int8: clamp(round_half_to_even(float32(x) / float32(scale)) + zero_point, -128, 127), as ONNX's
-    QuantizeLinear and LiteRT's built-in QUANTIZE (measured: tests/unit/test_quantize_rounding.py)."""
+    QuantizeLinear (measured: tests/unit/test_quantize_rounding.py). With block > 0 (TFLite models),
+    as LiteRT's built-in QUANTIZE: the elements of the whole blocks (in the flat order)
+    round_half_to_even(float32(x * reciprocal(scale))), the others round_half_away_from_zero(x / scale)
+    of the exact quotient (LiteRT divides in double, as here)."""
     s, zero_point = _check_quantize_args(scale, zero_point)
+    block = _check_dequantize_block(block)
     s = np.float32(s)
+    x = np.asarray(x, dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # inf / NaN are handled below
-        v = np.asarray(x, dtype=np.float32) / s  # float32 division, as TFLite's val / static_cast<float>(scale)
-    v = v.astype(np.float64)
+        v = (x / s).astype(np.float64)  # float32 division, as ONNX Runtime's
+        if block:
+            flat = v.reshape(-1)  # a view
+            blocked = x.size - x.size % block
+            flat[:blocked] = x.reshape(-1)[:blocked] * reciprocal(s)  # the float32 product
+            flat[blocked:] = x.reshape(-1)[blocked:].astype(np.float64) / np.float64(s)
     nan = np.isnan(v)
     v = np.clip(np.where(nan, 0.0, v), -256.0, 256.0)  # beyond +-256 every zero point saturates
     rounded = np.rint(v)  # ties to even
+    if block:
+        away = (np.sign(v) * np.floor(np.abs(v) + 0.5)).reshape(-1)
+        rounded.reshape(-1)[blocked:] = away[blocked:]
     q = np.where(nan, zero_point, rounded.astype(np.int64) + zero_point)
     return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def reciprocal(scale) -> np.float32:
+    """float32(1 / double(scale)): LiteRT's QUANTIZE multiplies its vector blocks by it."""
+    return np.float32(1.0 / float(np.float32(scale)))
 
 
 def dequantize(q, scale, zero_point, block=0):
@@ -344,7 +375,8 @@ def _multiplier_shift(multiplier, shift, prefix, shift_min, shift_max):
 
 
 def _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_zero_point, input2_multiplier,
-                    input2_shift, output_zero_point, output_multiplier, output_shift, left_shift, act_min, act_max):
+                    input2_shift, output_zero_point, output_multiplier, output_shift, left_shift, act_min, act_max,
+                    rounding=0):
     m1, e1 = _multiplier_shift(input1_multiplier, input1_shift, "input1_", -31, 0)
     m2, e2 = _multiplier_shift(input2_multiplier, input2_shift, "input2_", -31, 0)
     mo, eo = _multiplier_shift(output_multiplier, output_shift, "output_", -31, 0)
@@ -356,7 +388,7 @@ def _check_add_args(input1_zero_point, input1_multiplier, input1_shift, input2_z
                 output_zero_point=_int8_value(output_zero_point, "output_zero_point"),
                 output_multiplier=mo, output_shift=eo,
                 left_shift=_int_value(left_shift, "left_shift", 0, ADD_LEFT_SHIFT),
-                act_min=act_min, act_max=act_max)
+                act_min=act_min, act_max=act_max, rounding=rounding_code(rounding))
 
 
 def _check_mul_args(input1_zero_point, input2_zero_point, output_zero_point, output_multiplier, output_shift, act_min,

@@ -100,6 +100,19 @@ ACTIVATIONS = {  # name -> nodes from "c" to "a" (after a conv), with initialize
 }
 
 
+def output_activation_model(activation: str, seed=0) -> onnx.ModelProto:
+    """A conv, then the activation as the model output itself (--io int8 returns its int8 tensor)."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w")]
+    inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]), *ACTIVATIONS[activation]]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 10
+    return model
+
+
 def input_activation_model(activation: str, seed=0) -> onnx.ModelProto:
     """The activation on the model input itself (its one reader: --io int8 feeds it the int8 tensor), then a conv."""
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ from compiler.errors import CompilerError
 from compiler.passes.util import behind_tuple_var, bindings, bound_values
 from compiler.quant import patterns
 from compiler.quant import qdq_reads as reads
-from compiler.quant.qdq import input_qparams
+from compiler.quant.qdq import io_qparams
 
 
 def main_bindings(mod: tvm.IRModule) -> list:
@@ -41,13 +41,16 @@ class QParamPlan:
         self.mod, self.what = mod, what
         self.bound = {b.var: b.value for b in bindings}
         self.qparams: dict = {}
-        main = mod["main"]
-        seeded = input_qparams(main)  # int8 / uint8 model inputs (--io): a table reading one carries none
-        for param in main.params:
-            if param.name in seeded:
-                self._agree(param, seeded[param.name])
+        inputs, outputs = io_qparams(mod["main"])  # int8 / uint8 model I/O (--io): a table there carries none
+        for param in mod["main"].params:
+            if param.name in inputs:
+                self._agree(param, inputs[param.name])
+        for var, qparams in zip(main_outputs(mod), outputs):
+            if qparams is not None:
+                self._agree(var, qparams)
         self._plan(bindings)
         self._plan_uint8(bindings)
+        self._plan(bindings)  # what a uint8 output's shift gave its int8 source, back through moves
 
     def _plan(self, bindings) -> None:
         for _ in range(2):  # forward then backward through moves reaches every tensor
@@ -70,6 +73,8 @@ class QParamPlan:
                         self._agree(source, self.qparams[binding.var])
                 elif isinstance(value, relax.Var) and value in self.qparams:
                     self._agree(binding.var, self.qparams[value])
+                elif isinstance(value, relax.Var) and binding.var in self.qparams:  # an alias of an int8 output
+                    self._agree(value, self.qparams[binding.var])
 
     def _plan_uint8(self, bindings) -> None:
         for binding in bindings:

@@ -61,12 +61,26 @@ def export_tflite(qdq: tvm.IRModule) -> Exported:
     return Exported(exporter.run(), exporter.float_layers)
 
 
+def dequantized_constant(call) -> np.ndarray:
+    """R.dequantize of a constant (the weight or bias of a quantised layer that runs in float: the int8
+    kernels refused it) as the float32 constant it stands for: float32(q - zero point) * scale, per
+    channel along its axis, as TVM computes it."""
+    q = call.args[0].value.numpy()
+    scale, zero_point = (np.asarray(arg.value.numpy(), np.float32) for arg in call.args[1:3])
+    shape = [1] * q.ndim
+    if scale.size > 1:
+        shape[int(call.attrs.axis) % q.ndim] = scale.size
+    centred = q.astype(np.float32) - zero_point.astype(np.float32).reshape(shape if zero_point.size > 1 else ())
+    return (centred * scale.reshape(shape if scale.size > 1 else ())).astype(np.float32)
+
+
 class _Exporter:
     def __init__(self, mod: tvm.IRModule):
         self.mod, self.b = mod, TFLiteBuilder()
         self.tensors: dict = {}   # relax var -> TFLite tensor index
         self.qparams: dict = {}   # int8 relax var -> (scale, zero point)
         self.float_layers: list[str] = []  # layers written as float32 operators
+        self.folded: dict = {}    # relax var -> float32 array: a dequantized constant a float layer reads
 
     def run(self) -> bytes:
         main = self.mod["main"]
@@ -127,13 +141,16 @@ class _Exporter:
             self._op("QUANTIZE", [self.tensors[self._integer_shift(value)[0]]], [self._tensor(var)])
         elif self._is_widening_step(value):
             pass  # inside an integer shift (written as one QUANTIZE above)
+        elif _is_op(value, "relax.dequantize") and reads.is_const(value.args[0]):
+            self.folded[var] = dequantized_constant(value)  # a quantised layer the int8 kernels refused
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
             layer = source_node(value) or var.name
             try:
                 emit_float(self, value, self._tensor(var, layer), layer)
             except reads.Unsupported as err:
                 raise ExportError(f"--emit tflite: float layer {layer}: {err}") from None
-            self.float_layers.append(layer)
+            if layer not in self.float_layers:  # a layer of several float ops (conv, then its bias add)
+                self.float_layers.append(layer)
         else:
             what = value.op.name if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) else type(value)
             layer = source_node(value) if isinstance(value, relax.Call) else None

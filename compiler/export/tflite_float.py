@@ -34,12 +34,20 @@ def emit_float(ex, call: relax.Call, out: int, layer: str) -> None:
 
 def operand(ex, expr, layer) -> int:
     """The tensor of a main var, or a float32 constant written for this layer."""
+    array = constant(ex, expr)
+    if array is not None:
+        return ex._const(f"{layer}/const{len(ex.b.graph.tensors)}", array)
+    return ex.tensors[expr]
+
+
+def constant(ex, expr) -> np.ndarray | None:
+    """The float32 array of a constant, or of a var bound to a dequantized constant (ex.folded); else None."""
     if isinstance(expr, tvm.ir.GenericConst):
         array = expr.value.numpy()
         if array.dtype != np.float32:
             raise reads.Unsupported(f"a {array.dtype} constant operand")
-        return ex._const(f"{layer}/const{len(ex.b.graph.tensors)}", array)
-    return ex.tensors[expr]
+        return array
+    return ex.folded.get(expr)
 
 
 def _clip(ex, call, out, layer) -> None:
@@ -67,10 +75,9 @@ def _conv2d(ex, call, out, layer) -> None:
     attrs = call.attrs
     if (str(attrs.data_layout), str(attrs.kernel_layout)) != ("NHWC", "OHWI"):
         raise reads.Unsupported(f"float conv2d in layout {attrs.data_layout}/{attrs.kernel_layout}")
-    weight = call.args[1]
-    if not isinstance(weight, tvm.ir.GenericConst):
+    w = constant(ex, call.args[1])
+    if w is None:
         raise reads.Unsupported("float conv2d of a weight that is not a constant")
-    w = weight.value.numpy().astype(np.float32)
     o, kh, kw, cg = w.shape
     c = reads.static_shape(call.args[0], "input")[3]
     groups = int(attrs.groups)
@@ -90,10 +97,9 @@ def _conv2d(ex, call, out, layer) -> None:
 
 
 def _matmul(ex, call, out, layer) -> None:
-    weight = call.args[1]
-    if not isinstance(weight, tvm.ir.GenericConst) or len(weight.ty.shape) != 2:
+    w = constant(ex, call.args[1])
+    if w is None or w.ndim != 2:
         raise reads.Unsupported("float matmul by something other than a constant [K, O] matrix")
-    w = weight.value.numpy().astype(np.float32)
     bias = ex._const(f"{layer}/bias", np.zeros(w.shape[1], np.float32))
     ex._op("FULLY_CONNECTED", [operand(ex, call.args[0], layer), ex._const(f"{layer}/weight", w.T.copy()), bias],
            [out], keepNumDims=len(reads.static_shape(call.args[0], "input")) > 2)

@@ -216,13 +216,8 @@ class _QDQWriter:
         integer_io = [self.io != "float" and self.plan.get(self.ids.get(p)) is not None for p in main.params]
         params = [relax.Var(p.name, relax.TensorType(p.ty.shape, self.io) if integer else p.ty)
                   for p, integer in zip(main.params, integer_io)]
-        shift = 128 if self.io == "uint8" else 0  # a uint8 input's zero point is the int8 one + 128
-        integer_inputs = {p.name: (self.plan[self.ids[p]].scale, self.plan[self.ids[p]].zero_point + shift)
-                          for p, integer in zip(main.params, integer_io) if integer}
-        attrs = dict(main.attrs) if main.attrs else {}
-        if integer_inputs:
-            attrs |= qdq.input_qparams_attr(integer_inputs)
-        with self.bb.function("main", params, attrs=attrs or None):
+        self.integer_outputs = []  # _output_expr's: (scale, zero point) of each output, None if float
+        with self.bb.function("main", params, attrs=dict(main.attrs) if main.attrs else None):
             with self.bb.dataflow():
                 self.env = {}
                 for old, new, integer in zip(main.params, params, integer_io):
@@ -239,7 +234,13 @@ class _QDQWriter:
                     result = self._with_quantised_tensors(main, result)
                 output = self.bb.emit_output(result)
             self.bb.emit_func_output(output)
-        return self.bb.get()["main"]
+        integer_inputs = {p.name: self._io_qparams(self.plan[self.ids[p]])
+                          for p, integer in zip(main.params, integer_io) if integer}
+        return qdq.with_io_qparams(self.bb.get()["main"], integer_inputs, self.integer_outputs)
+
+    def _io_qparams(self, qparams) -> tuple:
+        """(scale, zero point) of an int8 / uint8 model input or output (uint8: the int8 zero point + 128)."""
+        return qparams.scale, qparams.zero_point + (128 if self.io == "uint8" else 0)
 
     def _output_expr(self, expr):
         """The function's result: float, or the int8/uint8 view of each quantised output."""
@@ -249,7 +250,9 @@ class _QDQWriter:
         if isinstance(expr, relax.Tuple):
             return relax.Tuple([self._output_expr(field) for field in expr.fields])
         if isinstance(expr, relax.Var) and self._has_qparams(expr):
+            self.integer_outputs.append(self._io_qparams(self.env[expr].qparams))
             return self._to_io(self._int8(expr))
+        self.integer_outputs.append(None)
         return self._float_expr(expr)
 
     def _from_io(self, param):

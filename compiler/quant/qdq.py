@@ -28,9 +28,9 @@ dequantize of a tensor; one shared by several readers is split before partitioni
 (reshape, flatten) run on the int8 tensor directly. Any elementwise function of one tensor
 (sigmoid, hard-swish, SiLU, ...: passes/group_unary.py) is its 256-entry int8 table, computed at
 compile time (quant/reference/lut.py): y_q = R.take(table, R.astype(x_q, "int32") + 128, axis=0). At the float boundaries a model input
-is quantize(x) and an output is dequantize(y_q). An int8 / uint8 model input (--io) has no quantize:
-main's attribute INPUT_QPARAMS_ATTR holds its (scale, zero point), for readers such as a table that
-carry none.
+is quantize(x) and an output is dequantize(y_q). An int8 / uint8 model input or output (--io) has
+no quantize or dequantize: main's attributes INPUT_QPARAMS_ATTR / OUTPUT_QPARAMS_ATTR hold its
+(scale, zero point) for the exporters, as a table that reads or writes it carries none.
 
 Scales are float32 and zero points int8 (int32 for bias), as relax constants; a
 per-tensor scale is a 0-d constant. FoldConstant would fold dequantize(W_q) back to a float
@@ -58,20 +58,31 @@ def quantize(expr, scale, zero_point, axis=-1, dtype="int8"):
 
 TABLE_OFFSET = 128  # table index of int8 input q: q + 128
 
-INPUT_QPARAMS_ATTR = "integer_input_qparams"  # main's: param name -> [scale, zero point] of each int8 / uint8 input
+# main's attributes for the int8 / uint8 model inputs and outputs (--io), which no quantize writes or no
+# dequantize reads: {param name: [scale, zero point]} and one [scale, zero point] per output ([] if float)
+INPUT_QPARAMS_ATTR, OUTPUT_QPARAMS_ATTR = "integer_input_qparams", "integer_output_qparams"
 
 
-def input_qparams_attr(qparams: dict) -> dict:
-    """main's attribute for {param name: (scale, zero point)}: the scale float32 as every QDQ constant's
-    (kept as a Python float, which TVM stores as a double: exact)."""
-    return {INPUT_QPARAMS_ATTR: {name: [float(np.float32(scale)), int(zero_point)]
-                                 for name, (scale, zero_point) in qparams.items()}}
+def with_io_qparams(main: relax.Function, inputs: dict, outputs: list) -> relax.Function:
+    """main with the attributes above: `inputs` {param name: (scale, zero point)}, `outputs` one (scale,
+    zero point) or None per output. Scales float32 as every QDQ constant's (kept as Python floats,
+    which TVM stores as doubles: exact)."""
+    def pair(qparams):
+        return [] if qparams is None else [float(np.float32(qparams[0])), int(qparams[1])]
+    if inputs:
+        main = main.with_attr(INPUT_QPARAMS_ATTR, {name: pair(q) for name, q in inputs.items()})
+    if any(q is not None for q in outputs):
+        main = main.with_attr(OUTPUT_QPARAMS_ATTR, [pair(q) for q in outputs])
+    return main
 
 
-def input_qparams(func: relax.Function) -> dict:
-    """{param name: (scale, zero point)} of main's integer inputs (input_qparams_attr); {} if none."""
-    table = func.attrs.get(INPUT_QPARAMS_ATTR) if func.attrs is not None else None
-    return {str(name): (float(value[0]), int(value[1])) for name, value in (table or {}).items()}
+def io_qparams(main: relax.Function) -> tuple[dict, list]:
+    """({param name: (scale, zero point)}, [(scale, zero point) or None per output]) of main's integer
+    inputs and outputs (with_io_qparams); empty if none."""
+    attrs = main.attrs if main.attrs is not None else {}
+    inputs = {str(name): (float(v[0]), int(v[1])) for name, v in (attrs.get(INPUT_QPARAMS_ATTR) or {}).items()}
+    outputs = [(float(v[0]), int(v[1])) if len(v) else None for v in (attrs.get(OUTPUT_QPARAMS_ATTR) or [])]
+    return inputs, outputs
 
 
 def table_lookup(table: np.ndarray, index):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edge_ops_models import ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model, input_activation_model
+from edge_ops_models import (ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model, input_activation_model,
+                             output_activation_model)
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 from tflite_builder import litert_run
 
@@ -67,8 +68,10 @@ EXACT_MODELS = {
     "depthwise block": depthwise_block,
     **{op: (lambda op=op: conv_op_conv_model(op)) for op in OPS if op != "ConvTranspose grouped dilated cropped"},
     **{f"{name} (table)": (lambda name=name: conv_activation_model(name)) for name in ACTIVATIONS},
-    # the table reads the int8 model input: its scale comes from the build's plan (qdq.INPUT_QPARAMS_ATTR)
+    # the table reads the int8 model input, or writes the int8 output: its scale comes from the build's
+    # plan (qdq.INPUT_QPARAMS_ATTR, OUTPUT_QPARAMS_ATTR)
     "Sigmoid on the model input (table)": lambda: input_activation_model("Sigmoid"),
+    "Sigmoid as the model output (table)": lambda: output_activation_model("Sigmoid"),
 }
 
 
@@ -91,7 +94,7 @@ def test_exported_tflite_equals_the_build_in_litert(tmp_path, name, io):
 
 
 @pytest.mark.parametrize("name", ["tiny CNN (conv, depthwise, pool, residual, mean, dense)", "HardSwish (table)",
-                                  "Sigmoid on the model input (table)"])
+                                  "Sigmoid on the model input (table)", "Sigmoid as the model output (table)"])
 def test_uint8_io_is_one_quantize_each_side_and_bit_exact(tmp_path, name):
     out, report = _build(EXACT_MODELS[name](), tmp_path, "--io", "uint8")
     assert report["tflite"]["check"]["identical"] and report["tflite"]["operators"]["QUANTIZE"] == 2
@@ -136,6 +139,54 @@ def test_kept_float_layer_is_a_float_operator_within_float_rounding(tmp_path):
     theirs, ours = _run_both(out, tmp_path, _inputs(report, np.random.default_rng(0)))
     scale = float(np.abs(theirs[0]).max())
     np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5 * max(scale, 1.0))
+
+
+def _overflowing_bias_model() -> onnx.ModelProto:
+    """conv (weights ~1e-4, bias 100) -> relu -> conv: the first conv's bias is beyond int32 at
+    s_in * s_w, so its int8 accumulator could overflow and the int8 kernels refuse it (it computes
+    in float with its dequantized weight and bias)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.normal(0, 1e-4, (8, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(np.full(8, 100.0, np.float32), "b1"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (4, 8, 1, 1)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="big_bias", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"), helper.make_node("Conv", ["r", "w2"], ["y"], name="pw")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_a_quantised_layer_the_int8_kernels_refuse_is_a_float_operator(tmp_path):
+    """Its weight and bias are dequantized constants in the build, written as float32 constants
+    (as MediaPipe's hand_landmark_full at random calibration); LiteRT agrees within float rounding."""
+    out, report = _build(_overflowing_bias_model(), tmp_path, "--io", "int8")
+    tflite = report["tflite"]
+    assert [name.split(":")[0] for name in tflite["float_layers"]] == ["big_bias", "relu"], tflite["float_layers"]
+    assert tflite["check"]["expected"].startswith("within float rounding")
+    for _ in range(3):
+        theirs, ours = _run_both(out, tmp_path, _inputs(report, np.random.default_rng(0)))
+        assert np.abs(theirs[0].astype(np.int32) - ours[0]).max() <= 1
+
+
+@pytest.mark.parametrize("name, io", [("face_landmark", "float"), ("hand_landmark_lite", "int8")])
+def test_a_mediapipe_model_exports_bit_exact_to_litert(tmp_path, name, io):
+    """Trained models, random calibration: LiteRT runs the exported file bit-exact to the build.
+    face_landmark (float I/O) has residual ADDs (gemmlowp's double rounding in all three rescales,
+    quant/integer_spec.py), PRELUs and its input QUANTIZE (LiteRT's blocks of 8 times the reciprocal,
+    the rest divided and rounded half away); hand_landmark_lite (int8 I/O) returns the int8 output of
+    a LOGISTIC table, whose scale only the build's plan holds (qdq.OUTPUT_QPARAMS_ATTR)."""
+    from mediapipe_models import mediapipe_model
+
+    out = tmp_path / "out"
+    result = _cli("build", mediapipe_model(name), "-o", out, "--quantize", "int8", "--calib", "random",
+                  "--calib-samples", "8", "--emit", "tflite", "--io", io)
+    assert result.returncode == 0, result.stderr
+    check = json.loads((out / "report.json").read_text())["tflite"]["check"]
+    assert check["expected"] == "bit-exact" and check["identical"], check
 
 
 def test_emit_tflite_of_a_float_build_is_one_error_line_and_no_output(tmp_path):

@@ -138,3 +138,20 @@ def conv_activation_model(activation: str, seed=0) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 10
     return model
+
+
+def overflowing_bias_model() -> onnx.ModelProto:
+    """conv (weights ~1e-4, bias 1000) -> relu -> conv: the first conv's bias is beyond int32 at
+    s_in * s_w, so its int8 accumulator could overflow and the int8 kernels refuse it (it computes
+    in float with its dequantized weight and bias)."""
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.normal(0, 1e-4, (8, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(np.full(8, 1000.0, np.float32), "b1"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (4, 8, 1, 1)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="big_bias", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"), helper.make_node("Conv", ["r", "w2"], ["y"], name="pw")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -51,6 +51,7 @@ import numpy as np
 from compiler.backends import missing_package
 from compiler.backends.qdq_check import CheckedExport, agreement, agreement_check, median_ms, ort_runner
 from compiler.errors import CompilerError
+from compiler.export.onnx_float import FLOAT_CONV_PREFIX
 from compiler.names import shown
 from compiler.quant.integer_spec import ONNX
 from compiler.report.backend import check, section
@@ -118,8 +119,11 @@ def build(compiled, staging, target, warn) -> dict:
     result = agreement(run, export.reference, export.interface, export.samples)
     layers = layer_precisions(compiled_model)
     convs = [layer for layer in layers if layer["type"] == "Convolution"]
+    float_by_build = [layer for layer in convs if layer["node"].startswith(FLOAT_CONV_PREFIX)]  # ours: float layers
+    convs = [layer for layer in convs if layer not in float_by_build]
     int8 = [layer for layer in convs if layer["precision"] in INT8_PRECISIONS]
     others = [f"{layer['node']} ({layer['precision']})" for layer in convs if layer not in int8]
+    kept = f"; {len(float_by_build)} float in the build too (not counted)" if float_by_build else ""
     sample = export.samples[0][1]
     ort = ort_runner(export.data, thread_count)  # one session: the latency and the agreement below
     ort_ms = median_ms(ort, sample, LATENCY_RUNS)
@@ -127,7 +131,7 @@ def build(compiled, staging, target, warn) -> dict:
     verified = [agreement_check(f"{MODEL_XML} in OpenVINO {_version(ov)} ({DEVICE}) against our host int8 build",
                                 result), *export.checks,
                 check("convolutions executed in int8", "OpenVINO's runtime model: runtimePrecision of each Convolution",
-                      f"{len(int8)}/{len(convs)} int8" + (f"; not: {', '.join(others[:8])}" if others else ""),
+                      f"{len(int8)}/{len(convs)} int8" + (f"; not: {', '.join(others[:8])}" if others else "") + kept,
                       bool(convs) and len(int8) == len(convs))]
     if others and warn is not None:
         warn(f"--target {target.name}: OpenVINO runs {len(others)} of {len(convs)} convolutions in float: "
@@ -138,7 +142,8 @@ def build(compiled, staging, target, warn) -> dict:
     against_ort = agreement(run, ort, export.interface, export.samples)
     entry = section(f"OpenVINO {_version(ov)}", [MODEL_XML, MODEL_BIN, "model_qdq.onnx"], verified, [],
                     performance, {"ir_bytes": (staging / MODEL_BIN).stat().st_size},
-                    operators={"layers": layers, "convolutions": len(convs), "int8_convolutions": len(int8)},
+                    operators={"layers": layers, "convolutions": len(convs), "int8_convolutions": len(int8),
+                               "float_in_the_build": [layer["node"][len(FLOAT_CONV_PREFIX):] for layer in float_by_build]},
                     notes=[f"latency beside ONNX Runtime {_ort_version()} on model_qdq.onnx: OpenVINO {ov_ms:.3f} ms, "
                            f"ONNX Runtime {ort_ms:.3f} ms (median of {LATENCY_RUNS}, {thread_count} threads, "
                            "one process)", _against_ort_note(against_ort), *_arithmetic_notes(layers),

@@ -33,10 +33,10 @@ table by 1 LSB. Any other table is written as the lookup itself (Cast -> Add 128
 int8 table), which ONNX Runtime and OpenVINO compute exactly. `ExportedOnnx.float_functions` lists
 the layers written as float functions.
 
-Float ops of the int8 module (a float softmax at the output; elementwise layers kept float with
---keep-float) are written as the float ONNX operator in the model's layout (`float_layers`); any other
-op that is not an int8 group, a move or an integer shift of uint8 I/O (a convolution kept float) is
-an ExportError naming the layer.
+Float ops of the int8 module (a float softmax at the output; layers kept float with --keep-float;
+quantised layers the int8 kernels refused, their weights dequantized) are written as float ONNX
+operators (export/onnx_float.py; `float_layers`); any other op that is not an int8 group, a move or
+an integer shift of uint8 I/O is an ExportError naming the layer.
 
 Checked in ONNX Runtime (tests/e2e/test_onnx_qdq_export.py): within 1 LSB of the host int8 build
 built with the ONNX integer spec (ORT's QDQ arithmetic rounds once, as that spec does).
@@ -53,6 +53,7 @@ from tvm import relax
 
 from compiler.codegen.int8 import int8_groups
 from compiler.errors import CompilerError
+from compiler.export.onnx_float import FLOAT_OPS, NCHW, FloatExportError, emit_float
 from compiler.export.qdq_walk import (QParamPlan, is_composite_call, is_op, layer_name, main_bindings, main_outputs,
                                       moves)
 from compiler.frontend.provenance import source_node
@@ -64,7 +65,6 @@ from compiler.quant.reference.lut import unary_table
 
 OPSET = 13  # per-axis QuantizeLinear / DequantizeLinear; the newest opset every vendor frontend here reads
 IR_VERSION = 7
-NCHW = (0, 3, 1, 2)  # physical axis j holds NHWC axis NCHW[j]
 WHAT = "QDQ ONNX export"
 _DTYPES = {"float32": TensorProto.FLOAT, "int8": TensorProto.INT8, "uint8": TensorProto.UINT8,
            "int32": TensorProto.INT32}
@@ -117,6 +117,7 @@ class _Exporter:
         self.float_functions: dict = {}
         self.tables: list = []
         self.float_layers: list = []
+        self.folded: dict = {}  # relax var -> float32 array: a dequantized constant a float layer reads
 
     def run(self, output_names) -> onnx.ModelProto:
         main = self.mod["main"]
@@ -154,11 +155,12 @@ class _Exporter:
         self.initializers.append(numpy_helper.from_array(array if array.flags.c_contiguous else array.copy(), name))
         return name
 
-    def _node(self, op: str, inputs: list, output: str | None = None, **attrs) -> str:
+    def _node(self, op: str, inputs: list, output: str | None = None, node_name: str | None = None, **attrs) -> str:
         out = output or self._name(f"{inputs[0]}/{op}")
         if output:
             self.names.add(output)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=self._name(f"{op}_{len(self.nodes)}"), **attrs))
+        name = self._name(node_name or f"{op}_{len(self.nodes)}")
+        self.nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
         return out
 
     def form(self, var, perm: tuple) -> str:
@@ -224,27 +226,19 @@ class _Exporter:
             self.forms[var] = {perm: self.q(x, out_scale, np.asarray(out_zero_point, str(var.ty.dtype)), var.name)}
         elif self.plan.is_widening_step(value):
             pass  # inside an integer shift (written as one DQ -> Q above)
+        elif is_op(value, "relax.dequantize") and reads.is_const(value.args[0]):
+            self.folded[var] = reads.dequantized_constant(value)  # a quantised layer the int8 kernels refused
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
-            self._float(value, var)
+            try:
+                emit_float(self, value, var)
+            except (FloatExportError, reads.Unsupported) as err:
+                raise ExportError(f"{WHAT}: {err}") from None
         else:
             what = value.op.name if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) else \
                 type(value).__name__
             layer = source_node(value) if isinstance(value, relax.Call) else None
             raise ExportError(f"{WHAT}: layer {layer or var.name} runs {what} in float, which the QDQ ONNX export does "
-                              "not write (int8 groups and moves only: build without --keep-float)")
-
-    def _float(self, call, var) -> None:
-        """A float op of main (a float softmax at the output, a layer kept float), in the model's layout."""
-        operands = [self.form(arg, _identity(arg)) if isinstance(arg, relax.Var) else
-                    self.const(f"{var.name}/const", _float_const(arg, var)) for arg in call.args]
-        name = call.op.name
-        if name == "relax.clip":
-            lo, hi = (reads.prim_float(v) for v in call.args[1:3])
-            operands[1:] = [self.const(f"{var.name}/min", np.array(lo, np.float32)),
-                            self.const(f"{var.name}/max", np.array(hi, np.float32))]
-        options = {"axis": int(call.attrs.axis)} if name == "relax.nn.softmax" else {}
-        self.forms[var] = {_identity(var): self._node(FLOAT_OPS[name], operands, self._name(var.name), **options)}
-        self.float_layers.append(source_node(call) or var.name)
+                              "not write (int8 groups, moves and common float operators only)")
 
     def _move(self, call, var) -> None:
         source = call.args[0]
@@ -546,19 +540,6 @@ def _known_function(table, s_x, zp_x, s_y, zp_y):
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-# float ops of main the export writes (elementwise and softmax), by their ONNX operator
-FLOAT_OPS = {"relax.nn.relu": "Relu", "relax.sigmoid": "Sigmoid", "relax.tanh": "Tanh", "relax.exp": "Exp",
-             "relax.sqrt": "Sqrt", "relax.negative": "Neg", "relax.abs": "Abs", "relax.add": "Add",
-             "relax.subtract": "Sub", "relax.multiply": "Mul", "relax.divide": "Div", "relax.maximum": "Max",
-             "relax.minimum": "Min", "relax.clip": "Clip", "relax.nn.softmax": "Softmax"}
-
-
-def _float_const(expr, var) -> np.ndarray:
-    if not reads.is_const(expr) or expr.value.numpy().dtype != np.float32:
-        raise ExportError(f"{WHAT}: float layer {var.name} has an operand that is not a float32 constant")
-    return expr.value.numpy()
-
 
 def _shape(var) -> list:
     return list(reads.static_shape(var, var.name))

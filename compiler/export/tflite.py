@@ -61,19 +61,6 @@ def export_tflite(qdq: tvm.IRModule) -> Exported:
     return Exported(exporter.run(), exporter.float_layers)
 
 
-def dequantized_constant(call) -> np.ndarray:
-    """R.dequantize of a constant (the weight or bias of a quantised layer that runs in float: the int8
-    kernels refused it) as the float32 constant it stands for: float32(q - zero point) * scale, per
-    channel along its axis, as TVM computes it."""
-    q = call.args[0].value.numpy()
-    scale, zero_point = (np.asarray(arg.value.numpy(), np.float32) for arg in call.args[1:3])
-    shape = [1] * q.ndim
-    if scale.size > 1:
-        shape[int(call.attrs.axis) % q.ndim] = scale.size
-    centred = q.astype(np.float32) - zero_point.astype(np.float32).reshape(shape if zero_point.size > 1 else ())
-    return (centred * scale.reshape(shape if scale.size > 1 else ())).astype(np.float32)
-
-
 class _Exporter:
     def __init__(self, mod: tvm.IRModule):
         self.mod, self.b = mod, TFLiteBuilder()
@@ -142,7 +129,7 @@ class _Exporter:
         elif self._is_widening_step(value):
             pass  # inside an integer shift (written as one QUANTIZE above)
         elif _is_op(value, "relax.dequantize") and reads.is_const(value.args[0]):
-            self.folded[var] = dequantized_constant(value)  # a quantised layer the int8 kernels refused
+            self.folded[var] = reads.dequantized_constant(value)  # a quantised layer the int8 kernels refused
         elif isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in FLOAT_OPS:
             layer = source_node(value) or var.name
             try:

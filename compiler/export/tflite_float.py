@@ -8,7 +8,6 @@ an export with float layers agrees with the build within float rounding, not bit
 """
 
 import numpy as np
-import tvm
 from tvm import relax
 
 from compiler.quant import qdq_reads as reads
@@ -41,13 +40,7 @@ def operand(ex, expr, layer) -> int:
 
 
 def constant(ex, expr) -> np.ndarray | None:
-    """The float32 array of a constant, or of a var bound to a dequantized constant (ex.folded); else None."""
-    if isinstance(expr, tvm.ir.GenericConst):
-        array = expr.value.numpy()
-        if array.dtype != np.float32:
-            raise reads.Unsupported(f"a {array.dtype} constant operand")
-        return array
-    return ex.folded.get(expr)
+    return reads.float_constant(expr, ex.folded)
 
 
 def _clip(ex, call, out, layer) -> None:

@@ -155,3 +155,27 @@ def quantize_bound(bound: float, s_y: float, zp_y: int) -> int:
     if math.isinf(t) or abs(t) > 2.0**31:
         return INT32_MAX if t > 0 else -INT32_MAX
     return zp_y + int(math.copysign(math.floor(abs(t) + 0.5), t))
+
+
+def dequantized_constant(call) -> np.ndarray:
+    """R.dequantize of a constant (the weight or bias of a quantised layer that computes in float: the
+    int8 kernels refused it) as the float32 constant it stands for: float32(q - zero point) * scale,
+    per channel along its axis, as TVM computes it. The exporters write it so."""
+    q = call.args[0].value.numpy()
+    scale, zero_point = (np.asarray(arg.value.numpy(), np.float32) for arg in call.args[1:3])
+    shape = [1] * q.ndim
+    axis_shape = lambda a: a.reshape(shape) if a.size > 1 else a.reshape(())  # noqa: E731
+    if scale.size > 1 or zero_point.size > 1:
+        shape[int(call.attrs.axis) % q.ndim] = max(scale.size, zero_point.size)
+    return ((q.astype(np.float32) - axis_shape(zero_point)) * axis_shape(scale)).astype(np.float32)
+
+
+def float_constant(expr, folded: dict) -> np.ndarray | None:
+    """The float32 array of a constant, or of a var bound to a dequantized constant (`folded`: var ->
+    array, the exporters' dequantized_constant); None for any other expr."""
+    if is_const(expr):
+        array = expr.value.numpy()
+        if array.dtype != np.float32:
+            raise Unsupported(f"a {array.dtype} constant operand")
+        return array
+    return folded.get(expr)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edge_ops_models import ACTIVATIONS, conv_activation_model, conv_op_conv_model
+from edge_ops_models import ACTIVATIONS, conv_activation_model, conv_op_conv_model, overflowing_bias_model
 from onnx import helper, numpy_helper
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 
@@ -55,12 +55,12 @@ MODELS = {
 }
 
 
-def _compiled(make, calib, io):
+def _compiled(make, calib, io, keep_float=()):
     model = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model, compile_model(model, get_target("host"), source="m",
-                                    quant=QuantConfig(calib=calib, progress=False, io=io))
+                                    quant=QuantConfig(calib=calib, progress=False, io=io, keep_float=keep_float))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -177,3 +177,30 @@ def test_a_tflite_model_of_two_outputs_as_qdq_onnx(tmp_path):
         assert dq.op_type == "DequantizeLinear" and inits[dq.input[1]].shape == () == inits[dq.input[2]].shape
     ort = report["backend"]["agreement"]["onnxruntime"]
     assert ort["max_lsb"] <= 1 and ort["values"] == 2 * 8 * 8 * 4 * ort["samples"], ort
+
+
+@pytest.mark.parametrize("make, keep_float, float_convs", [
+    (lambda: tiny_cnn(softmax=False), ("pw_conv",), ["float/pw_conv"]),  # conv, BN, ReLU6 kept float
+    (overflowing_bias_model, (), ["float/big_bias"]),  # quantised, refused: its int32 accumulator could overflow
+], ids=["kept float", "refused by the int8 kernels"])
+def test_a_float_layer_is_a_float_onnx_operator(make, keep_float, float_convs):
+    """A convolution that computes in float is a float Conv (named float/<layer>, its weight float32, a
+    refused layer's dequantized), in the model's layout among the QDQ groups. ONNX Runtime op by op
+    (no graph optimisations: its QDQ fusions remove Q -> DQ pairs around float ops, changing the
+    rounding) gives the build's outputs bit for bit."""
+    import onnxruntime as ort
+
+    model, compiled = _compiled(make, "random", "float", keep_float)
+    exported = export_onnx_qdq_details(compiled.qdq, [o.name for o in model.graph.output])
+    assert [n.name for n in exported.model.graph.node if n.name.startswith("float/")] == float_convs
+    weights = {i.name: i for i in exported.model.graph.initializer}
+    conv = next(n for n in exported.model.graph.node if n.name == float_convs[0])
+    assert weights[conv.input[1]].data_type == onnx.TensorProto.FLOAT
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    interface = qdq_check.Interface(compiled.qdq)
+    result = qdq_check.agreement(lambda inputs: session.run(None, dict(zip([i.name for i in session.get_inputs()],
+                                                                            inputs))),
+                                 qdq_check.host_reference(compiled), interface, interface.samples())
+    assert result["max_lsb"] == 0 and result["identical_percent"] == 100.0, result

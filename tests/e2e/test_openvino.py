@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx_models import mobilenet_v1
+from onnx_models import mobilenet_v1, tiny_cnn
 
 from compiler.cpu_features import x86_without_vnni
 
@@ -76,6 +76,23 @@ def test_mobilenet_as_openvino_ir(tmp_path):
     # the two float runtimes drift apart from each other as much as from us (openvino.py's docstring)
     assert backend["agreement"]["openvino_vs_onnxruntime"]["values"] == openvino["values"] == 1600
     assert backend["operators"]["int8_convolutions"] == backend["operators"]["convolutions"] == 27
+
+
+def test_a_layer_kept_float_runs_in_float_on_openvino(tmp_path):
+    """--keep-float pw_conv: the QDQ ONNX has it as a float Conv (export/onnx_float.py), OpenVINO runs it
+    in f32, and the report counts it apart from the int8 convolutions; the outputs still equal the
+    host build's."""
+    onnx.save(tiny_cnn(softmax=False), tmp_path / "m.onnx")
+    out = tmp_path / "out"
+    result = _cli("build", tmp_path / "m.onnx", "--target", "openvino-cpu", "--quantize", "int8", "--calib", "random",
+                  "--keep-float", "pw_conv", "-o", out)
+    assert result.returncode == 0, result.stderr
+    backend = _backend(out)
+    assert backend["operators"]["float_in_the_build"] == ["pw_conv"]
+    assert backend["operators"]["convolutions"] == 4  # the other four
+    assert any("float layers: pw_conv" in note for note in backend["notes"]), backend["notes"]
+    openvino = backend["agreement"]["openvino"]
+    assert openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 99, openvino
 
 
 def test_a_float_build_is_refused(tmp_path):

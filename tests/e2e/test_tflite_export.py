@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 from edge_ops_models import (ACTIVATIONS, OPS, conv_activation_model, conv_op_conv_model, input_activation_model,
-                             output_activation_model)
+                             output_activation_model, overflowing_bias_model)
 from onnx_models import depthwise_block, residual_block, tiny_cnn
 from tflite_builder import litert_run
 
@@ -141,29 +141,10 @@ def test_kept_float_layer_is_a_float_operator_within_float_rounding(tmp_path):
     np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5 * max(scale, 1.0))
 
 
-def _overflowing_bias_model() -> onnx.ModelProto:
-    """conv (weights ~1e-4, bias 100) -> relu -> conv: the first conv's bias is beyond int32 at
-    s_in * s_w, so its int8 accumulator could overflow and the int8 kernels refuse it (it computes
-    in float with its dequantized weight and bias)."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(4)
-    inits = [numpy_helper.from_array(rng.normal(0, 1e-4, (8, 3, 3, 3)).astype(np.float32), "w1"),
-             numpy_helper.from_array(np.full(8, 100.0, np.float32), "b1"),
-             numpy_helper.from_array(rng.normal(0, 0.3, (4, 8, 1, 1)).astype(np.float32), "w2")]
-    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="big_bias", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"), helper.make_node("Conv", ["r", "w2"], ["y"], name="pw")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
-
-
 def test_a_quantised_layer_the_int8_kernels_refuse_is_a_float_operator(tmp_path):
     """Its weight and bias are dequantized constants in the build, written as float32 constants
     (as MediaPipe's hand_landmark_full at random calibration); LiteRT agrees within float rounding."""
-    out, report = _build(_overflowing_bias_model(), tmp_path, "--io", "int8")
+    out, report = _build(overflowing_bias_model(), tmp_path, "--io", "int8")
     tflite = report["tflite"]
     assert [name.split(":")[0] for name in tflite["float_layers"]] == ["big_bias", "relu"], tflite["float_layers"]
     assert tflite["check"]["expected"].startswith("within float rounding")

@@ -1,0 +1,138 @@
+"""Float layers of an int8 model in the QDQ ONNX export (export/onnx_qdq.py): a float softmax at the
+output, layers kept float with --keep-float, and quantised layers the int8 kernels refused (whose
+weights and biases are dequantized constants: `dequantized_constant`), as float ONNX operators.
+
+One Relax op of main becomes one ONNX operator (a table, as tflite_float.py does for TFLite), in the
+layout ONNX defines it on: Conv and the pools read and write NCHW (the exporter's `form` transposes
+our NHWC tensors where a reader needs it), the others the tensor's own axis order. Vendors run these
+in float (OpenVINO: f32 convolutions in its report), so the file agrees with the build within float
+rounding there, not bit for bit.
+"""
+
+import numpy as np
+from tvm import relax
+
+from compiler.errors import CompilerError
+from compiler.frontend.provenance import source_node
+from compiler.quant import qdq_reads as reads
+
+NCHW = (0, 3, 1, 2)  # physical axis j holds NHWC axis NCHW[j]
+FLOAT_CONV_PREFIX = "float/"  # a float Conv node's name: the prefix and its layer (vendors' reports keep it)
+_ELEMENTWISE = {"relax.nn.relu": "Relu", "relax.sigmoid": "Sigmoid", "relax.tanh": "Tanh", "relax.exp": "Exp",
+                "relax.sqrt": "Sqrt", "relax.negative": "Neg", "relax.abs": "Abs", "relax.add": "Add",
+                "relax.subtract": "Sub", "relax.multiply": "Mul", "relax.divide": "Div", "relax.maximum": "Max",
+                "relax.minimum": "Min"}
+
+
+class FloatExportError(CompilerError):
+    pass
+
+
+def emit_float(ex, call: relax.Call, var) -> None:
+    """Write float op `call` of main, bound to `var`; ex.float_layers gets its layer once."""
+    _EMITTERS.get(call.op.name, _elementwise)(ex, call, var)
+    layer = source_node(call) or var.name
+    if layer not in ex.float_layers:
+        ex.float_layers.append(layer)
+
+
+def operand(ex, expr, var, perm=None) -> str:
+    """The ONNX tensor of a main var (in `perm`, its own axis order if None), or a float32 constant."""
+    array = constant(ex, expr, var)
+    if array is not None:
+        return ex.const(f"{var.name}/const", array)
+    return ex.form(expr, perm if perm is not None else tuple(range(len(reads.static_shape(expr, expr.name)))))
+
+
+def constant(ex, expr, var) -> np.ndarray | None:
+    try:
+        return reads.float_constant(expr, ex.folded)
+    except reads.Unsupported as err:
+        raise FloatExportError(f"float layer {var.name}: {err}") from None
+
+
+def _own(var) -> tuple:
+    return tuple(range(len(reads.static_shape(var, var.name))))
+
+
+def _elementwise(ex, call, var) -> None:
+    name = call.op.name
+    if name not in _ELEMENTWISE:
+        raise FloatExportError(f"float layer {source_node(call) or var.name} runs {name}")
+    ex.forms[var] = {_own(var): ex._node(_ELEMENTWISE[name], [operand(ex, arg, var) for arg in call.args],
+                                         ex._name(var.name))}
+
+
+def _clip(ex, call, var) -> None:
+    lo, hi = (reads.prim_float(v) for v in call.args[1:3])
+    ex.forms[var] = {_own(var): ex._node("Clip", [operand(ex, call.args[0], var),
+                                                  ex.const(f"{var.name}/min", np.array(lo, np.float32)),
+                                                  ex.const(f"{var.name}/max", np.array(hi, np.float32))],
+                                         ex._name(var.name))}
+
+
+def _softmax(ex, call, var) -> None:
+    ex.forms[var] = {_own(var): ex._node("Softmax", [operand(ex, call.args[0], var)], ex._name(var.name),
+                                         axis=int(call.attrs.axis))}
+
+
+def _conv2d(ex, call, var) -> None:
+    attrs = call.attrs
+    if (str(attrs.data_layout), str(attrs.kernel_layout)) != ("NHWC", "OHWI"):
+        raise FloatExportError(f"float conv2d {var.name} in layout {attrs.data_layout}/{attrs.kernel_layout}")
+    w = constant(ex, call.args[1], var)
+    if w is None:
+        raise FloatExportError(f"float conv2d {var.name} of a weight that is not a constant")
+    top, left, bottom, right = reads.ints(attrs.padding, 4)
+    y = ex._node("Conv", [operand(ex, call.args[0], var, NCHW), ex.const(f"{var.name}/weight", w.transpose(0, 3, 1, 2))],
+                 node_name=FLOAT_CONV_PREFIX + (source_node(call) or var.name),
+                 kernel_shape=list(w.shape[1:3]), strides=list(reads.ints(attrs.strides, 2)),
+                 dilations=list(reads.ints(attrs.dilation, 2)), pads=[top, left, bottom, right],
+                 group=int(attrs.groups))
+    ex.forms[var] = {NCHW: y}
+
+
+def _matmul(ex, call, var) -> None:
+    w = constant(ex, call.args[1], var)
+    if w is None or w.ndim != 2:
+        raise FloatExportError(f"float matmul {var.name} by something other than a constant [K, O] matrix")
+    ex.forms[var] = {_own(var): ex._node("MatMul", [operand(ex, call.args[0], var),
+                                                    ex.const(f"{var.name}/weight", w)])}
+
+
+def _mean(ex, call, var) -> None:
+    x = call.args[0]
+    rank = len(reads.static_shape(x, "input"))
+    axes = sorted(int(v) % rank for v in call.attrs.axis) if call.attrs.axis is not None else list(range(rank))
+    keep = bool(call.attrs.keepdims)
+    y = ex._node("ReduceMean", [operand(ex, x, var)], axes=axes, keepdims=int(keep))
+    ex.forms[var] = {_own(var): y}
+
+
+def _pool(name):
+    def emit(ex, call, var):
+        attrs = call.attrs
+        if str(attrs.layout) != "NHWC":
+            raise FloatExportError(f"float pool {var.name} in layout {attrs.layout}")
+        options = dict(kernel_shape=list(reads.ints(attrs.pool_size, 2)), strides=list(reads.ints(attrs.strides, 2)),
+                       pads=list(reads.ints(attrs.padding, 4)), ceil_mode=int(bool(attrs.ceil_mode)))
+        if name == "MaxPool":
+            options["dilations"] = list(reads.ints(attrs.dilation, 2))
+        elif reads.ints(attrs.dilation, 2) != (1, 1):
+            raise FloatExportError(f"float average pool {var.name} is dilated (AveragePool at opset 13 is not)")
+        else:
+            options["count_include_pad"] = int(bool(attrs.count_include_pad))
+        ex.forms[var] = {NCHW: ex._node(name, [operand(ex, call.args[0], var, NCHW)], **options)}
+    return emit
+
+
+def _concat(ex, call, var) -> None:
+    rank = len(reads.static_shape(var, var.name))
+    ex.forms[var] = {_own(var): ex._node("Concat", [operand(ex, x, var) for x in call.args[0].fields],
+                                         axis=int(call.attrs.axis) % rank)}
+
+
+_EMITTERS = {"relax.clip": _clip, "relax.nn.softmax": _softmax, "relax.nn.conv2d": _conv2d, "relax.matmul": _matmul,
+             "relax.mean": _mean, "relax.nn.max_pool2d": _pool("MaxPool"), "relax.nn.avg_pool2d": _pool("AveragePool"),
+             "relax.concat": _concat}
+FLOAT_OPS = {*_ELEMENTWISE, *_EMITTERS}

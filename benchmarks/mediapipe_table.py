@@ -12,9 +12,13 @@ Models: build/mediapipe/*.tflite (`make mediapipe-models`). Per model, one build
             host outputs on the same inputs, the worst output;
   coral-npu the same PTQ built with `--target coral-npu --memory soc` and run in QEMU: instructions
             per inference (exact), and whether every output equals the host int8 build's bit for bit.
+  ethos-u   the same PTQ built with `--target ethos-u55-128` (our .tflite export, then Vela): whether
+            LiteRT's built-in kernels run the exported file bit-exact to the host int8 build (the
+            build's own check, 4 random inputs; "float rounding" when layers compute in float),
+            Vela's cycle estimate and the operators Vela leaves to the CPU.
 A model failing at some stage gets the stage and the error in its row; the other models are still
 measured. Prints progress to stderr and the Markdown table to stdout; writes OUT/mediapipe.md and
-OUT/mediapipe.json; exits 1 when a model failed a stage or coral differs from host.
+OUT/mediapipe.json; exits 1 when a model failed a stage, coral differs from host or LiteRT from the build.
 """
 
 import argparse
@@ -144,6 +148,12 @@ def measure(name: str, out: Path, samples: int, calib_samples: int) -> dict:
     if coral is not None:
         row["instructions"] = coral.total_instructions
         row["coral_equals_host"] = all(np.array_equal(c, h) for c, h in zip(coral.outputs, hosts[0]))
+    ethos = _stage(row, "ethos-u55-128 build", lambda: build(path, "ethos-u55-128", folder / "ethos", quant=quant))
+    if ethos is not None:
+        check = ethos["tflite"]["check"]
+        row["ethos"] = {"litert_identical": check["identical"], "expected": check["expected"],
+                        "cycles": ethos["backend"]["performance"]["value"],
+                        "cpu_operators": ethos["backend"]["operators"]["fallback"]["count"]}
     return row
 
 
@@ -155,8 +165,9 @@ def _operators(counts: dict) -> str:
 def table(rows: list[dict], samples: int, calib_samples: int) -> str:
     lines = [f"| model | TFLite operators | MACs | float: max error vs LiteRT (of max \\|output\\|, {samples} inputs) | "
              f"int8 PTQ, synthetic calibration ({calib_samples} uniform [-1, 1] samples): worst cosine to float | "
-             "coral-npu instructions | coral-npu = host int8 |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "coral-npu instructions | coral-npu = host int8 | ethos-u55-128: LiteRT = host int8 | Vela cycles "
+             "(CPU operators) |",
+             "|---|---|---:|---:|---:|---:|---|---|---:|"]
     for r in rows:
         float_error = (f"LiteRT cannot run it ({r['litert']})" if r["litert"]
                        else f"{r['float_error']:.1e}" if "float_error" in r else "")
@@ -171,7 +182,11 @@ def table(rows: list[dict], samples: int, calib_samples: int) -> str:
         if "failed" in r:
             exact = (exact + "; " if exact else "") + f"**failed at {r['failed']}**"
         macs = f"{r['macs']:,}" if "macs" in r else ""
-        cells = [r["model"], _operators(r["operators"]), macs, float_error, cosine, instructions, exact]
+        ethos = r.get("ethos")
+        litert = "" if ethos is None else ("bit-exact" if ethos["litert_identical"] else "DIFFERENT") + (
+            "" if ethos is None or ethos["expected"] == "bit-exact" else f" ({ethos['expected']})")
+        vela = "" if ethos is None else f"{ethos['cycles']:,} ({ethos['cpu_operators']})"
+        cells = [r["model"], _operators(r["operators"]), macs, float_error, cosine, instructions, exact, litert, vela]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -199,7 +214,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mediapipe.md").write_text(text + "\n")
     (args.out / "mediapipe.json").write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all("failed" not in r and r.get("coral_equals_host") for r in rows) else 1
+    return 0 if all("failed" not in r and r.get("coral_equals_host") and r["ethos"]["litert_identical"] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -150,10 +150,24 @@ EMITTERS = {row.name: emit_int8 for row in ROWS}
 NPU_REF = register_codegen(CODEGEN, composites=EMITTERS)
 
 
+REFUSALS_ATTR = "int8_refusals"  # main's: node -> why its int8 kernel refused it (the layer computes in float)
+
+
 def partition_int8(mod: tvm.IRModule, spec: str = ONNX) -> tvm.IRModule:
     """Group the int8 ops of a QDQ-form module into functions marked {"Codegen": "npu_ref"}.
-    `spec`: the integer spec (quant/integer_spec.py), recorded on every composite."""
-    return offload(split_shared_dequantize(mod), fusion_patterns(kept_float_nodes(mod), spec))
+    `spec`: the integer spec (quant/integer_spec.py), recorded on every composite. main records
+    why a kernel refused a node (REFUSALS_ATTR), for the report."""
+    refusals: dict = {}
+    out = offload(split_shared_dequantize(mod), fusion_patterns(kept_float_nodes(mod), spec, refusals))
+    if refusals:  # `out` is offload's own new module
+        out.update_func(out.get_global_var("main"), out["main"].with_attr(REFUSALS_ATTR, refusals))
+    return out
+
+
+def refusals(mod: tvm.IRModule) -> dict:
+    """{node: why its int8 kernel refused it} recorded by partition_int8; {} if none."""
+    attrs = mod["main"].attrs
+    return {str(k): str(v) for k, v in (attrs.get(REFUSALS_ATTR) or {}).items()} if attrs is not None else {}
 
 
 def composites_in(func: relax.Function) -> list[tuple[str, relax.Function]]:

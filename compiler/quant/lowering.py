@@ -87,7 +87,8 @@ def _lower_mac(a, kernel) -> Int8Kernel:
     bound = (0 if bias is None else int(np.abs(bias.astype(np.int64)).max())) + taps * 255 * int(
         np.abs(weight.astype(np.int64)).max(initial=0))
     if bound > INT32_MAX:
-        raise Unsupported(f"the int32 accumulator could overflow (bound {bound})")
+        raise Unsupported(f"its int32 accumulator could overflow (|bias| + taps x 255 x |weight| reaches {bound:,}, "
+                          "over 2**31 - 1)")
     return Int8Kernel(kernel, params, (x,), arrays)
 
 

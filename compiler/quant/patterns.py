@@ -72,19 +72,24 @@ class Int8Row:
     pattern: object
     annotations: dict = field(default_factory=dict)
 
-    def fusion_pattern(self, keep_float=frozenset(), attrs=None) -> relax.transform.FusionPattern:
-        """attrs: extra attributes of every composite function it makes (SPEC_ATTR)."""
+    def fusion_pattern(self, keep_float=frozenset(), attrs=None, refusals=None) -> relax.transform.FusionPattern:
+        """attrs: extra attributes of every composite function it makes (SPEC_ATTR); refusals: check's."""
         spec = (attrs or {}).get(SPEC_ATTR, ONNX)
-        check = lambda ctx: self.check(ctx, spec)  # noqa: E731
+        check = lambda ctx: self.check(ctx, spec, refusals)  # noqa: E731
         if keep_float:
-            check = lambda ctx: self.check(ctx, spec) and not _computes_kept_node(ctx, keep_float)  # noqa: E731
+            check = lambda ctx: self.check(ctx, spec, refusals) and not _computes_kept_node(ctx, keep_float)  # noqa: E731
         getter = (lambda annotated: dict(attrs)) if attrs else None
         return relax.transform.FusionPattern(self.name, self.pattern, self.annotations, check, getter)
 
-    def check(self, ctx, spec: str = ONNX) -> bool:
+    def check(self, ctx, spec: str = ONNX, refusals: dict | None = None) -> bool:
+        """Does the match lower to its kernel? `refusals` (node -> why) gets the kernel's reason when
+        it does not (the first row to try a node: the longest), for the report's float layers."""
         try:
             kernel = lower(self, ctx.annotated_expr, spec)
-        except Exception:  # noqa: BLE001 - Unsupported, or a form we did not foresee: either way TVM runs it
+        except Exception as err:  # noqa: BLE001 - Unsupported, or a form we did not foresee: either way TVM runs it
+            node = source_node(ctx.annotated_expr["op"]) if "op" in ctx.annotated_expr else None
+            if refusals is not None and node and isinstance(err, Unsupported):
+                refusals.setdefault(node, f"{self.kernel}: {err}")
             return False
         return _group_reads_only(ctx, kernel.inputs) and _no_leaking_intermediates(ctx)
 
@@ -228,10 +233,11 @@ ROWS = pattern_table()
 SPEC_ATTR = "integer_spec"
 
 
-def fusion_patterns(keep_float=frozenset(), spec: str = ONNX) -> list:
-    """The table's patterns; none matches an op computed for a node in `keep_float` (--keep-float)."""
+def fusion_patterns(keep_float=frozenset(), spec: str = ONNX, refusals: dict | None = None) -> list:
+    """The table's patterns; none matches an op computed for a node in `keep_float` (--keep-float).
+    `refusals`, if given, collects why a kernel refused a node (Int8Row.check)."""
     attrs = {SPEC_ATTR: spec} if spec != ONNX else None
-    return [row.fusion_pattern(keep_float, attrs) for row in ROWS]
+    return [row.fusion_pattern(keep_float, attrs, refusals) for row in ROWS]
 
 
 def match_composite(func: relax.Function) -> tuple[Int8Row, dict]:

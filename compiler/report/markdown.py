@@ -144,7 +144,9 @@ def render_quantisation(quant: dict) -> list[str]:
              f"- model size: {sizes['float']:,} bytes float -> {sizes['int8']:,} bytes int8 "
              f"({sizes['int8'] / max(sizes['float'], 1):.1%})",
              f"- layers on int8 kernels: {len(quant['int8_layers'])}; layers computing in float: "
-             + (", ".join(md_code(name) for name in quant["float_layers"]) or "none")
+             + (", ".join(md_code(name) + (f" ({md_text(quant['float_reasons'][name])})"
+                                           if name in quant.get("float_reasons", {}) else "")
+                          for name in quant["float_layers"]) or "none")
              + (f" (kept by --keep-float: {', '.join(md_code(n) for n in quant['kept_float'])})" if quant["kept_float"] else "")]
     if quant.get("int16_layers"):
         lines.append("- layers in TFLite's 16x8 scheme (int16 activations, int8 weights): "
@@ -210,13 +212,20 @@ def _prequantised_summary_lines(facts) -> list[str]:
                                     f"{' ...' if len(floats) > 4 else ''})" if floats else "")]
 
 
+def _with_reason(name, quant) -> str:
+    """A float layer's name, and why its int8 kernel refused it when one did."""
+    reason = quant.get("float_reasons", {}).get(name)
+    return shown(name, 60) + (f": {shown(reason, 160)}" if reason else "")
+
+
 def _quant_summary_lines(quant) -> list[str]:
     if quant is None:
         return []
     floats = quant["float_layers"]
     lines = [f"  int8: {len(quant['int8_layers'])} layers on int8 kernels, {quant['model_bytes']['int8']:,} bytes "
              f"(float {quant['model_bytes']['float']:,}); {len(floats)} layer(s) computing in float"
-             + (f" ({', '.join(shown(name, 60) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})" if floats else "")
+             + (f" ({', '.join(_with_reason(name, quant) for name in floats[:4])}{' ...' if len(floats) > 4 else ''})"
+                if floats else "")
              + (f"; {len(quant['int16_layers'])} in 16x8 (int16 activations)" if quant.get("int16_layers") else "")]
     equalized = quant.get("equalized")
     if equalized and equalized["asked"]:

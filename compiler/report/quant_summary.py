@@ -68,6 +68,7 @@ def summarise_quantisation(cm, errors, accuracy) -> dict:
         "io": _io_params(cm),
         "int8_layers": int8,
         "float_layers": [row["name"] for row in _float_layers(cm)],
+        "float_reasons": _float_reasons(cm),
         "model_bytes": {"float": module_param_bytes(cm.partitioned), "int8": module_param_bytes(cm.quantised.qdq)},
         "tensors": tensors,
         "layer_errors": errors,
@@ -82,6 +83,17 @@ def _float_layers(cm):
 
     in_float = float_nodes(cm.offloaded)
     return [row for row in layers(cm.partitioned) if set(row["onnx_nodes"]) & in_float]
+
+
+def _float_reasons(cm) -> dict:
+    """{float layer: why the int8 kernel refused it} (codegen/int8.py refusals), for the float layers
+    the user did not keep float."""
+    from compiler.codegen.int8 import refusals
+
+    why = refusals(cm.offloaded)
+    kept = set(cm.quantised.config.keep_float)
+    return {row["name"]: why[node] for row in _float_layers(cm) for node in row["onnx_nodes"][:1]
+            if node in why and node not in kept}
 
 
 def _io_params(cm) -> dict:

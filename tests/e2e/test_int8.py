@@ -98,6 +98,25 @@ def test_keep_float_shows_in_the_report(tmp_path):
     assert quant["accuracy"]["drop_points"] <= 1.0
 
 
+def test_a_layer_the_int8_kernels_refuse_is_float_and_the_report_says_why(tmp_path):
+    """A bias beyond int32 at s_in x s_w (edge_ops_models.overflowing_bias_model): the conv's int32
+    accumulator could overflow, so the int8 kernel refuses it and it computes in float; report.json,
+    report.md and the summary on stdout give that reason (a layer kept by --keep-float has none)."""
+    import onnx
+    from edge_ops_models import overflowing_bias_model
+
+    onnx.save(overflowing_bias_model(), tmp_path / "m.onnx")
+    result = cli("build", tmp_path / "m.onnx", "-o", tmp_path / "out", "--quantize", "int8", "--calib", "random",
+                 "--keep-float", "pw")
+    assert result.returncode == 0, result.stderr
+    quant = json.loads((tmp_path / "out" / "report.json").read_text())["quantization"]
+    assert set(quant["float_layers"]) == {"big_bias", "pw"}
+    assert list(quant["float_reasons"]) == ["big_bias"]
+    assert quant["float_reasons"]["big_bias"].startswith("conv2d: its int32 accumulator could overflow")
+    assert "`big_bias` (conv2d: its int32 accumulator could overflow" in (tmp_path / "out" / "report.md").read_text()
+    assert "big_bias: conv2d: its int32 accumulator could overflow" in result.stdout + result.stderr
+
+
 def test_keep_float_holds_for_adds_and_pools(tmp_path):
     # dequantize -> float add (or pool) -> quantize is also the QDQ form of an int8 add: the int8
     # partitioner must not take a layer the user kept float back

@@ -43,6 +43,11 @@ if tree != %(root)r:  # another revision: without the editable install's hook, w
     sys.path = [tree] + [p for p in sys.path if p not in ("", tree, %(root)r)]
 import compiler
 assert compiler.__file__.startswith(tree), compiler.__file__
+try:  # as `python -m compiler` does for a model that is no .pt2: torch is not imported
+    from compiler.no_torch import block_torch
+    block_torch()
+except ImportError:  # a revision from before compiler/no_torch.py
+    pass
 import compiler.build as build_module
 import compiler.compile_model as compile_module
 seconds = {"calibrate": 0.0, "measure": 0.0}

@@ -14,23 +14,29 @@ default is.
 QUANT_PRECISION = ("session.x64quantprecision", "1")
 
 
-def session(model, threads: int | None = None):
-    """An InferenceSession on the CPU provider; `model` is a path, serialized bytes or a ModelProto."""
+def session(model, threads: int | None = None, literal: bool = False):
+    """An InferenceSession on the CPU provider; `model` is a path, serialized bytes or a ModelProto.
+    literal: without graph optimisations, each node computed as ONNX defines it (ONNX Runtime's QDQ
+    fusions drop the QuantizeLinear -> DequantizeLinear pairs around float operators, which changes
+    the rounding the graph says)."""
     import onnxruntime as ort
 
     if hasattr(model, "SerializeToString"):
         model = model.SerializeToString()
     model = model if isinstance(model, bytes) else str(model)
     try:
-        return ort.InferenceSession(model, _options(ort, threads, QUANT_PRECISION), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, _options(ort, threads, literal, QUANT_PRECISION),
+                                    providers=["CPUExecutionProvider"])
     except ort.capi.onnxruntime_pybind11_state.NotImplemented:
-        return ort.InferenceSession(model, _options(ort, threads), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, _options(ort, threads, literal), providers=["CPUExecutionProvider"])
 
 
-def _options(ort, threads, *config):
+def _options(ort, threads, literal, *config):
     options = ort.SessionOptions()
     for key, value in config:
         options.add_session_config_entry(key, value)
     if threads:
         options.intra_op_num_threads = threads
+    if literal:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return options

@@ -188,19 +188,13 @@ def test_a_float_layer_is_a_float_onnx_operator(make, keep_float, float_convs):
     refused layer's dequantized), in the model's layout among the QDQ groups. ONNX Runtime op by op
     (no graph optimisations: its QDQ fusions remove Q -> DQ pairs around float ops, changing the
     rounding) gives the build's outputs bit for bit."""
-    import onnxruntime as ort
-
     model, compiled = _compiled(make, "random", "float", keep_float)
     exported = export_onnx_qdq_details(compiled.qdq, [o.name for o in model.graph.output])
     assert [n.name for n in exported.model.graph.node if n.name.startswith("float/")] == float_convs
     weights = {i.name: i for i in exported.model.graph.initializer}
     conv = next(n for n in exported.model.graph.node if n.name == float_convs[0])
     assert weights[conv.input[1]].data_type == onnx.TensorProto.FLOAT
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     interface = qdq_check.Interface(compiled.qdq)
-    result = qdq_check.agreement(lambda inputs: session.run(None, dict(zip([i.name for i in session.get_inputs()],
-                                                                            inputs))),
+    result = qdq_check.agreement(qdq_check.ort_runner(exported.model.SerializeToString(), literal=True),
                                  qdq_check.host_reference(compiled), interface, interface.samples())
     assert result["max_lsb"] == 0 and result["identical_percent"] == 100.0, result

@@ -93,6 +93,8 @@ def test_a_layer_kept_float_runs_in_float_on_openvino(tmp_path):
     assert any("float layers: pw_conv" in note for note in backend["notes"]), backend["notes"]
     openvino = backend["agreement"]["openvino"]
     assert openvino["max_lsb"] <= 1 and openvino["identical_percent"] >= 99, openvino
+    ort = backend["agreement"]["onnxruntime"]  # op by op: the file's own rounding around the float layer
+    assert ort["max_lsb"] == 0 and ort["identical_percent"] == 100, ort
 
 
 def test_a_float_build_is_refused(tmp_path):

@@ -100,44 +100,39 @@ ACTIVATIONS = {  # name -> nodes from "c" to "a" (after a conv), with initialize
 }
 
 
-def output_activation_model(activation: str, seed=0) -> onnx.ModelProto:
-    """A conv, then the activation as the model output itself (--io int8 returns its int8 tensor)."""
-    rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w")]
+def _activation_model(nodes, weights, model_input, model_output, out_channels) -> onnx.ModelProto:
+    """A 1x3x10x10 float model of `nodes`, their conv `weights` (name -> array) and ACTIVATIONS' constants."""
+    inits = [numpy_helper.from_array(array, name) for name, array in weights.items()]
     inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]), *ACTIVATIONS[activation]]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
-                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(model_input, TensorProto.FLOAT, [1, 3, 10, 10])],
+                              [helper.make_tensor_value_info(model_output, TensorProto.FLOAT, [1, out_channels, 10, 10])],
+                              inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 10
     return model
+
+
+def output_activation_model(activation: str, seed=0) -> onnx.ModelProto:
+    """A conv, then the activation as the model output itself (--io int8 returns its int8 tensor)."""
+    w = np.random.default_rng(seed).normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]), *ACTIVATIONS[activation]]
+    return _activation_model(nodes, {"w": w}, "x", "a", 8)
 
 
 def input_activation_model(activation: str, seed=0) -> onnx.ModelProto:
     """The activation on the model input itself (its one reader: --io int8 feeds it the int8 tensor), then a conv."""
-    rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w")]
-    inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
+    w = np.random.default_rng(seed).normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32)
     nodes = [*ACTIVATIONS[activation], helper.make_node("Conv", ["a", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 3, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = 10
-    return model
+    return _activation_model(nodes, {"w": w}, "c", "y", 8)
 
 
 def conv_activation_model(activation: str, seed=0) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w1"),
-             numpy_helper.from_array(rng.normal(0, 0.3, (8, 8, 1, 1)).astype(np.float32), "w2")]
-    inits += [numpy_helper.from_array(np.float32(v), n) for n, v in (("three", 3), ("zero", 0), ("six", 6))]
+    weights = {"w1": rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32),
+               "w2": rng.normal(0, 0.3, (8, 8, 1, 1)).astype(np.float32)}
     nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]), *ACTIVATIONS[activation],
              helper.make_node("Conv", ["a", "w2"], ["y"], name="conv2")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 10, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = 10
-    return model
+    return _activation_model(nodes, weights, "x", "y", 8)
 
 
 def overflowing_bias_model() -> onnx.ModelProto:

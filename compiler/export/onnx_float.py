@@ -41,7 +41,7 @@ def operand(ex, expr, var, perm=None) -> str:
     array = constant(ex, expr, var)
     if array is not None:
         return ex.const(f"{var.name}/const", array)
-    return ex.form(expr, perm if perm is not None else tuple(range(len(reads.static_shape(expr, expr.name)))))
+    return ex.form(expr, perm if perm is not None else identity(expr))
 
 
 def constant(ex, expr, var) -> np.ndarray | None:
@@ -51,7 +51,8 @@ def constant(ex, expr, var) -> np.ndarray | None:
         raise FloatExportError(f"float layer {var.name}: {err}") from None
 
 
-def _own(var) -> tuple:
+def identity(var) -> tuple:
+    """A var's own axis order (the form key of a tensor written as it is)."""
     return tuple(range(len(reads.static_shape(var, var.name))))
 
 
@@ -59,20 +60,20 @@ def _elementwise(ex, call, var) -> None:
     name = call.op.name
     if name not in _ELEMENTWISE:
         raise FloatExportError(f"float layer {source_node(call) or var.name} runs {name}")
-    ex.forms[var] = {_own(var): ex._node(_ELEMENTWISE[name], [operand(ex, arg, var) for arg in call.args],
+    ex.forms[var] = {identity(var): ex._node(_ELEMENTWISE[name], [operand(ex, arg, var) for arg in call.args],
                                          ex._name(var.name))}
 
 
 def _clip(ex, call, var) -> None:
     lo, hi = (reads.prim_float(v) for v in call.args[1:3])
-    ex.forms[var] = {_own(var): ex._node("Clip", [operand(ex, call.args[0], var),
+    ex.forms[var] = {identity(var): ex._node("Clip", [operand(ex, call.args[0], var),
                                                   ex.const(f"{var.name}/min", np.array(lo, np.float32)),
                                                   ex.const(f"{var.name}/max", np.array(hi, np.float32))],
                                          ex._name(var.name))}
 
 
 def _softmax(ex, call, var) -> None:
-    ex.forms[var] = {_own(var): ex._node("Softmax", [operand(ex, call.args[0], var)], ex._name(var.name),
+    ex.forms[var] = {identity(var): ex._node("Softmax", [operand(ex, call.args[0], var)], ex._name(var.name),
                                          axis=int(call.attrs.axis))}
 
 
@@ -96,7 +97,7 @@ def _matmul(ex, call, var) -> None:
     w = constant(ex, call.args[1], var)
     if w is None or w.ndim != 2:
         raise FloatExportError(f"float matmul {var.name} by something other than a constant [K, O] matrix")
-    ex.forms[var] = {_own(var): ex._node("MatMul", [operand(ex, call.args[0], var),
+    ex.forms[var] = {identity(var): ex._node("MatMul", [operand(ex, call.args[0], var),
                                                     ex.const(f"{var.name}/weight", w)])}
 
 
@@ -106,7 +107,7 @@ def _mean(ex, call, var) -> None:
     axes = sorted(int(v) % rank for v in call.attrs.axis) if call.attrs.axis is not None else list(range(rank))
     keep = bool(call.attrs.keepdims)
     y = ex._node("ReduceMean", [operand(ex, x, var)], axes=axes, keepdims=int(keep))
-    ex.forms[var] = {_own(var): y}
+    ex.forms[var] = {identity(var): y}
 
 
 def _pool(name):
@@ -128,7 +129,7 @@ def _pool(name):
 
 def _concat(ex, call, var) -> None:
     rank = len(reads.static_shape(var, var.name))
-    ex.forms[var] = {_own(var): ex._node("Concat", [operand(ex, x, var) for x in call.args[0].fields],
+    ex.forms[var] = {identity(var): ex._node("Concat", [operand(ex, x, var) for x in call.args[0].fields],
                                          axis=int(call.attrs.axis) % rank)}
 
 

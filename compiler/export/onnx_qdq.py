@@ -54,6 +54,7 @@ from tvm import relax
 from compiler.codegen.int8 import int8_groups
 from compiler.errors import CompilerError
 from compiler.export.onnx_float import FLOAT_OPS, NCHW, FloatExportError, emit_float
+from compiler.export.onnx_float import identity as _identity
 from compiler.export.qdq_walk import (QParamPlan, is_composite_call, is_op, layer_name, main_bindings, main_outputs,
                                       moves)
 from compiler.frontend.provenance import source_node
@@ -550,10 +551,6 @@ def _dtype(var) -> int:
     if dtype not in _DTYPES:
         raise ExportError(f"{WHAT}: tensor {var.name} is {dtype}; the export writes float32, int8 and uint8 I/O")
     return _DTYPES[dtype]
-
-
-def _identity(var) -> tuple:
-    return tuple(range(len(_shape(var))))
 
 
 def _inverse_compose(axes, perm) -> list:

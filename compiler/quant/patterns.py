@@ -87,9 +87,10 @@ class Int8Row:
         try:
             kernel = lower(self, ctx.annotated_expr, spec)
         except Exception as err:  # noqa: BLE001 - Unsupported, or a form we did not foresee: either way TVM runs it
-            node = source_node(ctx.annotated_expr["op"]) if "op" in ctx.annotated_expr else None
-            if refusals is not None and node and isinstance(err, Unsupported):
-                refusals.setdefault(node, f"{self.kernel}: {err}")
+            if refusals is not None and isinstance(err, Unsupported) and "op" in ctx.annotated_expr:
+                node = source_node(ctx.annotated_expr["op"])
+                if node:
+                    refusals.setdefault(node, f"{self.kernel}: {err}")
             return False
         return _group_reads_only(ctx, kernel.inputs) and _no_leaking_intermediates(ctx)
 

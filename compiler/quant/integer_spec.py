@@ -53,8 +53,8 @@ def conv_rounding_code(spec: str, params: dict) -> int | None:
     """A conv2d's rounding code when it is not its kernel's (kernel_rounding): a TFLite model's
     depthwise convolution whose output channels are not whole blocks of 8. LiteRT's built-in
     DEPTHWISE_CONV_2D rounds ties up (as CONV_2D) in whole blocks of 8 output channels and as
-    gemmlowp in the rest (measured: tests/unit/test_tflite_rounding.py), which only kernels/ref
-    computes (fixed_point.BLOCKS_OF_8_ROUNDING)."""
+    gemmlowp in the rest (measured: tests/unit/test_tflite_rounding.py): fixed_point.BLOCKS_OF_8_ROUNDING,
+    which every conv2d kernel takes."""
     depthwise = params["groups"] > 1 and params["groups"] == params["in_c"]
     if spec == TFLITE and depthwise and params["out_c"] % ROUNDING_BLOCK:
         return BLOCKS_OF_8_ROUNDING

@@ -2,6 +2,7 @@
 // pointwise 1x1 convolutions (stride 1, no padding; grouped ones a GEMM per group) are a GEMM over
 // pixels (gemm.cc) unless the pixel conv engine (pixel_conv.cc) is estimated cheaper (few output
 // channels); depthwise, grouped and general convolutions use the pixel engine. The schedule's knobs are the chosen engine's.
+#include "elementwise.h"
 #include "mac_common.h"
 
 namespace coral::mac {
@@ -44,16 +45,17 @@ GemmShape as_gemm(const ConvShape& s) {
 
 // Pointwise convolutions use the GEMM unless the pixel engine's default schedule is estimated cheaper
 // (few output channels: the GEMM's channel vectors are then short, while the pixel engine keeps the
-// few weights in registers).
-bool use_gemm(const ConvShape& s) {
-  if (!is_pointwise(s)) return false;
+// few weights in registers). The GEMM's lanes are output channels: LiteRT's depthwise rounding, chosen
+// per channel (ew::kBlocksOf8Rounding), is the pixel engine's.
+bool use_gemm(const ConvShape& s, int64_t rounding) {
+  if (!is_pointwise(s) || rounding == ew::kBlocksOf8Rounding) return false;
   GemmShape gemm = as_gemm(s);
   return estimate_gemm(gemm, default_gemm_schedule(gemm)) <= estimate_pixel_conv(s, default_pixel_conv_schedule(s));
 }
 
 Schedule default_for_pack(const KernelSpec& spec, const std::string& weight_pack) {
   ConvShape shape = read_conv_shape(spec);
-  return use_gemm(shape) ? default_gemm_schedule(as_gemm(shape), weight_pack)
+  return use_gemm(shape, ew::rounding(spec)) ? default_gemm_schedule(as_gemm(shape), weight_pack)
                          : default_pixel_conv_schedule(shape, weight_pack);
 }
 
@@ -61,7 +63,8 @@ Schedule default_schedule(const KernelSpec& spec) { return default_for_pack(spec
 
 std::string validate(const KernelSpec& spec, const Schedule& schedule) {
   ConvShape shape = read_conv_shape(spec);
-  return use_gemm(shape) ? validate_gemm(as_gemm(shape), schedule) : validate_pixel_conv(shape, schedule);
+  return use_gemm(shape, ew::rounding(spec)) ? validate_gemm(as_gemm(shape), schedule)
+                                              : validate_pixel_conv(shape, schedule);
 }
 
 Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& schedule, bool vector) {
@@ -70,7 +73,7 @@ Emitted emit(const KernelSpec& spec, const Arrays& arrays, const Schedule& sched
       checked_values(arrays, "weight", "int8", {shape.out_c, shape.kernel_h, shape.kernel_w, shape.in_c_per_group()});
   std::vector<int32_t> bias = bias_or_zero(arrays, shape.out_c);
   Requant requant = read_requant(spec, arrays, shape.out_c);
-  if (use_gemm(shape)) return emit_gemm(spec, as_gemm(shape), weight, bias, requant, schedule, vector);
+  if (use_gemm(shape, ew::rounding(spec))) return emit_gemm(spec, as_gemm(shape), weight, bias, requant, schedule, vector);
   return emit_pixel_conv(spec, shape, weight, bias, requant, schedule, vector);
 }
 

@@ -33,11 +33,8 @@ int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_
 }
 
 int64_t rounding(const KernelSpec& spec) {
-  if (spec.kernel == "conv2d" && spec.get("rounding", 0) == 3) {  // NPU_ROUND_BLOCKS_OF_8, conv2d's alone
-    throw SpecError(spec.kernel + " " + spec.name + ": LiteRT's depthwise rounding (ties up in whole blocks of 8 "
-                    "output channels, ties away from zero in the rest): kernels/ref runs it");
-  }
-  return spec.params.count("rounding") ? field(spec, "rounding", 0, 2) : 0;
+  if (!spec.params.count("rounding")) return 0;
+  return field(spec, "rounding", 0, spec.kernel == "conv2d" ? kBlocksOf8Rounding : 2);
 }
 
 std::string mbqm_x(const VType& t, const std::string& value, int64_t multiplier, int64_t shift, int64_t rounding) {

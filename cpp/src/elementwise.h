@@ -39,9 +39,13 @@ constexpr const char* kNoAutoVectorize = "#pragma clang loop vectorize(disable)"
 // The spec field `key`, which must lie in [lo, hi]; SpecError names the field otherwise.
 int64_t field(const KernelSpec& spec, const std::string& key, int64_t lo, int64_t hi);
 
-// The optional field "rounding" (npu_quant.h NPU_ROUND_*: 0 single, 1 double, 2 double ties up;
-// 0 when absent); SpecError names it when outside [0, 2] (a conv2d's NPU_ROUND_BLOCKS_OF_8, LiteRT's
-// depthwise rounding, by name: kernels/ref runs it).
+// npu_quant.h's NPU_ROUND_BLOCKS_OF_8 (conv2d alone: LiteRT's depthwise, ties up in whole blocks of
+// kRoundingBlock output channels, gemmlowp's ties away from zero in the channels after them).
+constexpr int64_t kBlocksOf8Rounding = 3, kRoundingBlock = 8;
+inline int64_t whole_blocks_end(int64_t channels) { return channels - channels % kRoundingBlock; }
+
+// The optional field "rounding" (npu_quant.h NPU_ROUND_*: 0 single, 1 double, 2 double ties up, and
+// for conv2d 3, kBlocksOf8Rounding; 0 when absent); SpecError names it when outside that range.
 int64_t rounding(const KernelSpec& spec);
 
 // `value` (an int32 vector expression of type t, vl in scope) times multiplier * 2^(shift - 31)

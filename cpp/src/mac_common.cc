@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 
 namespace coral::mac {
 
@@ -108,6 +109,22 @@ std::vector<int32_t> Requant::right_shift() const {
   return right;
 }
 
+std::string Requant::rounding_of(const std::string& channel) const {
+  if (rounding != ew::kBlocksOf8Rounding) return std::to_string(rounding);
+  return fmt("npu_channel_rounding(%d, %s, %d)", rounding, channel.c_str(), whole_blocks_end);
+}
+
+namespace {
+
+// The C condition "channel `channel` rounds ties up" under the per-channel rounding; logic_error when
+// the caller has no one channel for its lanes (a bug: conv2d.cc keeps that code off the GEMM).
+std::string ties_up_channel(const Requant& requant, const std::string& channel) {
+  if (channel.empty()) throw std::logic_error("the per-channel rounding needs one output channel per vector");
+  return fmt("(%s) < %d", channel.c_str(), requant.whole_blocks_end);
+}
+
+}  // namespace
+
 Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t channels) {
   Requant r;
   r.multiplier = per_channel(arrays, "multiplier", channels);
@@ -124,6 +141,7 @@ Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t chann
               std::all_of(r.shift.begin(), r.shift.end(), [&](int32_t s) { return s == r.shift[0]; });
   r.big_shift = std::all_of(r.shift.begin(), r.shift.end(), [](int32_t s) { return s <= -2; });
   r.rounding = static_cast<int32_t>(ew::rounding(spec));
+  r.whole_blocks_end = static_cast<int32_t>(ew::whole_blocks_end(channels));
   return r;
 }
 
@@ -147,11 +165,15 @@ RequantNames add_requant_constants(Constants& constants, const Requant& requant,
 }
 
 std::string high_product(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
-                         bool vector_operands) {
+                         bool vector_operands, const std::string& channel) {
   const char* form = vector_operands ? "v" : "x";
   if (requant.rounding == 0) return fmt("__riscv_vmulh_v%s_i32%s(%s, %s, vl)", form, v.s32.c_str(), acc.c_str(), mul.c_str());
   std::string high = fmt("__riscv_vsmul_v%s_i32%s(%s, %s, __RISCV_VXRM_RNU, vl)", form, v.s32.c_str(), acc.c_str(), mul.c_str());
   if (requant.rounding == 2) return high;  // ties up: the RNU narrowing shift alone
+  if (requant.rounding == ew::kBlocksOf8Rounding) {
+    return fmt("npu_rvv_minus_sign_unless_%s(%s, %s, vl)", v.s32.c_str(), high.c_str(),
+               ties_up_channel(requant, channel).c_str());
+  }
   return fmt("npu_rvv_minus_sign_%s(%s, vl)", v.s32.c_str(), high.c_str());
 }
 
@@ -161,14 +183,18 @@ std::string rounding_narrow(const VectorShape& v, const std::string& high, const
 }
 
 std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
-                             const std::string& shift, bool vector_operands) {
-  if (requant.big_shift) return rounding_narrow(v, high_product(requant, v, acc, mul, vector_operands), shift, vector_operands);
+                             const std::string& shift, bool vector_operands, const std::string& channel) {
+  if (requant.big_shift) {
+    return rounding_narrow(v, high_product(requant, v, acc, mul, vector_operands, channel), shift, vector_operands);
+  }
+  std::string ties_up = requant.rounding == ew::kBlocksOf8Rounding ? ties_up_channel(requant, channel)
+                                                                     : std::to_string(requant.rounding == 2 ? 1 : 0);
   std::string rescaled =
       requant.rounding == 0
           ? fmt("npu_rvv_mbqm%s_%s(%s, %s, %s, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(), mul.c_str(),
                 shift.c_str())
-          : fmt("npu_rvv_mbqm_double%s_%s(%s, %s, %s, %d, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(),
-                mul.c_str(), shift.c_str(), requant.rounding == 2 ? 1 : 0);
+          : fmt("npu_rvv_mbqm_double%s_%s(%s, %s, %s, %s, vl)", vector_operands ? "" : "_x", v.s32.c_str(), acc.c_str(),
+                mul.c_str(), shift.c_str(), ties_up.c_str());
   return rounding_narrow(v, rescaled, "0", false);
 }
 
@@ -212,8 +238,8 @@ std::string scalar_requantize(const Requant& requant, const RequantNames& names,
   std::string multiplier = names.mul.empty() ? std::to_string(requant.multiplier[0]) : names.mul + "[" + channel + "]";
   std::string shift = names.shift.empty() ? std::to_string(requant.shift[0]) : names.shift + "[" + channel + "]";
   if (requant.rounding != 0) {
-    return fmt("npu_requantize_rounding(%s, %s, %s, %d, %d, %d, %d)", acc.c_str(), multiplier.c_str(), shift.c_str(),
-               requant.output_zero_point, requant.act_min, requant.act_max, requant.rounding);
+    return fmt("npu_requantize_rounding(%s, %s, %s, %d, %d, %d, %s)", acc.c_str(), multiplier.c_str(), shift.c_str(),
+               requant.output_zero_point, requant.act_min, requant.act_max, requant.rounding_of(channel).c_str());
   }
   return fmt("npu_requantize(%s, %s, %s, %d, %d, %d)", acc.c_str(), multiplier.c_str(), shift.c_str(),
              requant.output_zero_point, requant.act_min, requant.act_max);

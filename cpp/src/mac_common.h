@@ -61,10 +61,16 @@ struct Requant {
   bool uniform;    // one multiplier and shift for every channel: literals in the code
   bool big_shift;  // every shift <= -2 (real multiplier < 0.25, the usual case): see rescale_to_int16
   int32_t rounding = 0;  // npu_quant.h NPU_ROUND_*: single (ONNX), double / double ties-up (TFLite models)
+  // ew::kBlocksOf8Rounding (LiteRT's depthwise): the channels below this round ties up, the rest as
+  // gemmlowp. The pixel engine chooses per output channel; the GEMM's lanes are channels and it does
+  // not take this code (conv2d.cc).
+  int32_t whole_blocks_end = 0;
 
   // big_shift: the rounding shift of the product's high word: -1 - shift after vmulh (single rounding),
   // -shift after vsmul (double rounding, whose high word is already shifted by 31).
   std::vector<int32_t> right_shift() const;
+  // The C expression of channel expression `channel`'s rounding code (a literal unless per channel).
+  std::string rounding_of(const std::string& channel) const;
 };
 // Reads multiplier/shift (one per channel, or one for all) and the output fields of the spec.
 Requant read_requant(const KernelSpec& spec, const Arrays& arrays, int64_t channels);
@@ -102,11 +108,13 @@ RequantNames add_requant_constants(Constants& constants, const Requant& requant,
 // uniform) or, with vector_operands, int32 vectors (mul, shift) / a uint16 vector (right shift).
 // Double rounding instead: the high word is vsmul's rounded doubling product (gemmlowp's high multiply),
 // and for ties away from zero a negative lane is lowered by one before the RNU narrowing shift.
+// `channel`: the output channel of every lane (a C expression), which the per-channel rounding
+// (kBlocksOf8Rounding) needs; "" where lanes are channels.
 std::string high_product(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
-                         bool vector_operands);
+                         bool vector_operands, const std::string& channel = "");
 std::string rounding_narrow(const VectorShape& v, const std::string& high, const std::string& right, bool vector_operands);
 std::string rescale_to_int16(const Requant& requant, const VectorShape& v, const std::string& acc, const std::string& mul,
-                             const std::string& shift, bool vector_operands);
+                             const std::string& shift, bool vector_operands, const std::string& channel = "");
 std::string narrow_to_int8(const Requant& requant, const VectorShape& v, const std::string& int16);
 // narrow_to_int8 in two steps (engines that run each step over several vectors in turn, one vtype change
 // per step): + output zero point, saturating (int16), then saturate to int8 and clamp.

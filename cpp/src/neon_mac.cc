@@ -95,9 +95,9 @@ void add_requant(Constants& constants, const ConvShape& s, const Arrays& arrays,
   const std::string& n = constants.name;
   const bool narrow = std::all_of(shift.begin(), shift.end(), [](int32_t value) { return value <= -1; });
   constants.text += fmt("static const npu_neon_requant %s_rq = {%s_offset, %s_multiplier, %s_right, %s_shift, %lld, %lld, "
-                        "%lld, %lld, %d};\n", n.c_str(), n.c_str(), n.c_str(), n.c_str(), n.c_str(),
+                        "%lld, %lld, %d, %lld};\n", n.c_str(), n.c_str(), n.c_str(), n.c_str(), n.c_str(),
                         (long long)s.output_zero_point, (long long)s.act_min, (long long)s.act_max, (long long)s.rounding,
-                        narrow ? 1 : 0);
+                        narrow ? 1 : 0, (long long)s.whole_blocks_end());
 }
 
 class WordConvEmitter {

@@ -304,7 +304,7 @@ class PixelConvEmitter {
     }
     auto [mul, shift] = scalar_operands(requant_, names_, channel);
     std::string biased = fmt("__riscv_vadd_vx_i32%s(acc%d, %s[%s], vl)", v_.s32.c_str(), j, bias_.c_str(), channel.c_str());
-    c.line(fmt("const vint16%s_t n%d = %s;", v_.s16.c_str(), j, rescale_to_int16(requant_, v_, biased, mul, shift, false).c_str()));
+    c.line(fmt("const vint16%s_t n%d = %s;", v_.s16.c_str(), j, rescale_to_int16(requant_, v_, biased, mul, shift, false, channel).c_str()));
     c.line(fmt("__riscv_vsse8_v_i8%s(%s, %lld, %s, vl);", v_.s8.c_str(), out.c_str(), (long long)s_.out_c,
                narrow_to_int8(requant_, v_, fmt("n%d", j)).c_str()));
   }

@@ -124,12 +124,14 @@ Emitted emit_grouped(const KernelSpec& spec, const ConvShape& s, const Arrays& a
   group.groups = 1;
   group.in_stride = s.in_c;
   group.out_stride = s.out_c;
+  const int64_t whole_blocks_end = s.whole_blocks_end();
   Emitted out;
   CWriter entry;
   entry.open(fmt("void %s(const int8_t* input, int8_t* output, int8_t* scratch)", spec.name.c_str()));
   for (int64_t g = 0; g < s.groups; ++g) {
     KernelSpec part = spec;
     part.name = fmt("%s_g%lld", spec.name.c_str(), (long long)g);
+    group.blocks_end = std::clamp<int64_t>(whole_blocks_end - g * group.out_c, 0, group.out_c);
     const Emitted emitted = general(part, group, group_arrays(arrays, g, group.out_c));
     out.source += emitted.source + "\n";
     out.constant_bytes += emitted.constant_bytes;
@@ -148,7 +150,7 @@ bool register_mac_family(const std::string& arch, const std::string& family, con
                          const MacEmitter& general) {
   auto read = [](const KernelSpec& spec) {
     conv_shape(spec);
-    ew::rounding(spec);  // 0, 1 or 2 (SpecError otherwise)
+    ew::rounding(spec);  // 0, 1 or 2, or conv2d's 3 (SpecError otherwise)
   };
   auto check = [family](const KernelSpec& spec) {
     ConvShape s = conv_shape(spec);

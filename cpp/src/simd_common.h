@@ -36,11 +36,16 @@ struct ConvShape {
   // for them), except for one group of a grouped convolution, which reads and writes a slice of
   // each pixel's channels.
   int64_t in_stride = 0, out_stride = 0;
+  // NPU_ROUND_BLOCKS_OF_8 (LiteRT's depthwise): the channels below this round ties up, the rest as
+  // gemmlowp (npu_channel_rounding); -1 stands for the whole blocks of 8 of out_c. One group of a
+  // grouped convolution has its share of the whole layer's split.
+  int64_t blocks_end = -1;
 
   int64_t taps() const { return kernel_h * kernel_w; }
   int64_t input_stride() const { return in_stride ? in_stride : in_c; }
   int64_t output_stride() const { return out_stride ? out_stride : out_c; }
   int64_t pixels() const { return batches * out_h * out_w; }
+  int64_t whole_blocks_end() const { return blocks_end >= 0 ? blocks_end : ew::whole_blocks_end(out_c); }
   bool depthwise() const { return groups > 1 && groups == in_c && out_c == in_c; }
 };
 

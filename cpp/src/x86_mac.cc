@@ -154,11 +154,12 @@ void add_requant_struct(Constants& constants, const ConvShape& s, const std::str
                         bool narrow, bool vnni) {
   auto field = [&](bool present, const char* what) { return present ? name + "_" + what : std::string("NULL"); };
   constants.text += fmt("static const npu_x86_requant %s_rq = {%s, %s_multiplier, %s_shift, %s, %s, %s, %s, %s, %lld, "
-                        "%lld, %lld, %lld, %d, %d};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(),
+                        "%lld, %lld, %lld, %d, %d, %lld};\n", name.c_str(), field(bias, "bias").c_str(), name.c_str(),
                         name.c_str(), field(vector, "vbias").c_str(), field(vector, "vmultiplier").c_str(),
                         field(vector, "vnudge").c_str(), field(vector, "vshift").c_str(),
                         field(vector && narrow && !vnni, "vfix").c_str(), (long long)s.output_zero_point, (long long)s.act_min,
-                        (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0);
+                        (long long)s.act_max, (long long)s.rounding, vector ? 1 : 0, vector && narrow ? 1 : 0,
+                        (long long)s.whole_blocks_end());
 }
 
 // The products of a groups-1 convolution's tiles: AVX2 int16 pairs (vpmaddwd) or AVX-512 VNNI byte

@@ -39,6 +39,7 @@ typedef struct {
     const int32_t* shift;      /* the reference's (the double roundings, and the narrow path) */
     int32_t output_zero_point, act_min, act_max, rounding;
     int32_t narrow; /* every shift <= -1: the 32-bit path of npu_neon_requant4 is exact */
+    int32_t whole_blocks_end; /* npu_channel_rounding's split (NPU_ROUND_BLOCKS_OF_8) */
 } npu_neon_requant;
 
 /* 4 sums of channels co.. -> int32 in [act_min, act_max] (single rounding). With every shift = -k <=
@@ -89,7 +90,8 @@ static __attribute__((noinline, unused)) void npu_neon_requantize(const npu_neon
     }
     for (; co < count; ++co)
         y[co] = npu_requantize_rounding((int32_t)((uint32_t)acc[co] + (uint32_t)q->offset[co]), q->multiplier[co],
-                                        q->shift[co], q->output_zero_point, q->act_min, q->act_max, q->rounding);
+                                        q->shift[co], q->output_zero_point, q->act_min, q->act_max,
+                                        npu_channel_rounding(q->rounding, co, q->whole_blocks_end));
 }
 
 /* `bytes` bytes from x to row (no C library here: memcpy would be the runtime's byte loop). */

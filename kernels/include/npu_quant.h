@@ -100,6 +100,17 @@ static inline int32_t npu_multiply_by_quantized_multiplier_double(int32_t x, int
     return right == 0 ? high : (int32_t)(((int64_t)high + ((int64_t)1 << (right - 1))) >> right);
 }
 
+/* The rounding of output channel `channel` under a conv2d's code `rounding`: NPU_ROUND_BLOCKS_OF_8
+ * splits at whole_blocks_end (npu_whole_blocks_end of the output channels); other codes are every
+ * channel's. */
+static inline int32_t npu_channel_rounding(int32_t rounding, int32_t channel, int32_t whole_blocks_end) {
+    if (rounding != NPU_ROUND_BLOCKS_OF_8) return rounding;
+    return channel < whole_blocks_end ? NPU_ROUND_DOUBLE_UP : NPU_ROUND_DOUBLE;
+}
+
+/* The first output channel after the last whole block of NPU_ROUNDING_BLOCK among `channels`. */
+static inline int32_t npu_whole_blocks_end(int32_t channels) { return channels - channels % NPU_ROUNDING_BLOCK; }
+
 static inline int32_t npu_multiply_rounding(int32_t x, int32_t multiplier, int32_t shift, int32_t rounding) {
     if (rounding == NPU_ROUND_SINGLE) return npu_multiply_by_quantized_multiplier(x, multiplier, shift);
     return npu_multiply_by_quantized_multiplier_double(x, multiplier, shift, rounding == NPU_ROUND_DOUBLE_UP);

@@ -113,6 +113,11 @@
     return __riscv_vadd_vv_i32##L(h, __riscv_vsra_vx_i32##L(h, 31, vl), vl);                              \
   }                                                                                                        \
                                                                                                            \
+  /* npu_rvv_minus_sign unless ties_up (LiteRT's depthwise chooses per output channel). */                 \
+  static inline vint32##L##_t npu_rvv_minus_sign_unless_##L(vint32##L##_t h, int ties_up, size_t vl) {      \
+    return ties_up ? h : npu_rvv_minus_sign_##L(h, vl);                                                    \
+  }                                                                                                        \
+                                                                                                           \
   /* Double rounding (npu_multiply_by_quantized_multiplier_double), one multiplier and shift: vsmul with  \
    * round-to-nearest-up is gemmlowp's doubling high multiply; a negative lane minus one, shifted with     \
    * RNU, is the shift with ties away from zero (ties_up: the RNU shift alone, ruy's). */                 \

@@ -127,6 +127,7 @@ typedef struct {
     const int64_t *vnudge, *vshift;
     const int32_t* vfix;
     int32_t output_zero_point, act_min, act_max, rounding, vector, narrow;
+    int32_t whole_blocks_end; /* npu_channel_rounding's split (NPU_ROUND_BLOCKS_OF_8) */
 } npu_x86_requant;
 
 /* 4 x 8 int32 lanes already in [-128, 127] -> 32 bytes at y, in order (the two saturating packs
@@ -191,7 +192,8 @@ static __attribute__((noinline, unused, target("avx512f,avx512bw,avx512vl"))) vo
     for (; lane < count; ++lane) {
         const int32_t co = first + lane;
         y[co] = npu_requantize_rounding(acc[lane] + (q->bias ? q->bias[co] : 0), q->multiplier[co], q->shift[co],
-                                        q->output_zero_point, q->act_min, q->act_max, q->rounding);
+                                        q->output_zero_point, q->act_min, q->act_max,
+                                        npu_channel_rounding(q->rounding, co, q->whole_blocks_end));
     }
 }
 #else
@@ -234,7 +236,8 @@ static __attribute__((noinline, unused, target("avx2"))) void npu_x86_requantize
     for (; lane < count; ++lane) {
         const int32_t co = first + lane;
         y[co] = npu_requantize_rounding(acc[lane] + (q->bias ? q->bias[co] : 0), q->multiplier[co], q->shift[co],
-                                        q->output_zero_point, q->act_min, q->act_max, q->rounding);
+                                        q->output_zero_point, q->act_min, q->act_max,
+                                        npu_channel_rounding(q->rounding, co, q->whole_blocks_end));
     }
 }
 #endif

@@ -16,7 +16,7 @@ void npu_conv2d_s8(const npu_conv2d_params* p, const int8_t* input, const int8_t
                    const int32_t* multiplier, const int32_t* shift, int8_t* output) {
     const int32_t in_c_per_group = p->in_c / p->groups;
     const int32_t out_c_per_group = p->out_c / p->groups;
-    const int32_t whole_blocks_end = p->out_c - p->out_c % NPU_ROUNDING_BLOCK; /* NPU_ROUND_BLOCKS_OF_8's split */
+    const int32_t whole_blocks_end = npu_whole_blocks_end(p->out_c); /* NPU_ROUND_BLOCKS_OF_8's split */
     for (int32_t b = 0; b < p->batches; ++b) {
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -37,12 +37,9 @@ void npu_conv2d_s8(const npu_conv2d_params* p, const int8_t* input, const int8_t
                         }
                     }
                     if (bias != NULL) acc += bias[oc];
-                    const int32_t rounding = p->rounding != NPU_ROUND_BLOCKS_OF_8 ? p->rounding
-                                             : oc < whole_blocks_end              ? NPU_ROUND_DOUBLE_UP
-                                                                                  : NPU_ROUND_DOUBLE;
                     output[offset4(b, oy, ox, oc, p->out_h, p->out_w, p->out_c)] =
                         npu_requantize_rounding(acc, multiplier[oc], shift[oc], p->output_zero_point, p->act_min, p->act_max,
-                                                rounding);
+                                                npu_channel_rounding(p->rounding, oc, whole_blocks_end));
                 }
             }
         }

@@ -82,7 +82,9 @@ def _quantisation(rng, channels, taps, extreme):
 
 
 def _rounding(q, rounding):
-    """q with the spec's rounding (fixed_point.ROUNDINGS: 0 once, ONNX; 1 and 2 twice, TFLite)."""
+    """q with the spec's rounding (fixed_point.ROUNDINGS: 0 once, ONNX; 1 and 2 twice, TFLite; for conv2d
+    also 3, fixed_point.BLOCKS_OF_8_ROUNDING: LiteRT's depthwise, ties up in whole blocks of 8 output
+    channels and away from zero in the rest)."""
     return dict(q, rounding=rounding)
 
 
@@ -153,8 +155,9 @@ def _random_conv_specs(rng, count):
         n, h, w, c, o, kh, kw, stride, dilation, padding, groups = _conv_geometry(rng, kind)
         x = _int8(rng, (n, h, w, c), extreme)
         wt = _weights(rng, (o, kh, kw, c // groups), extreme)
-        q = _rounding(_quantisation(rng, o, kh * kw * c // groups, extreme), i % 3)
-        label = (f"conv{i}-r{i % 3}-{kind}-{n}x{h}x{w}x{c}-o{o}-k{kh}x{kw}-s{stride[0]}{stride[1]}-d{dilation[0]}{dilation[1]}"
+        rounding = (i + i // len(kinds)) % 4  # every kind in every rounding
+        q = _rounding(_quantisation(rng, o, kh * kw * c // groups, extreme), rounding)
+        label = (f"conv{i}-r{rounding}-{kind}-{n}x{h}x{w}x{c}-o{o}-k{kh}x{kw}-s{stride[0]}{stride[1]}-d{dilation[0]}{dilation[1]}"
                  f"-p{''.join(map(str, padding))}-g{groups}")
         yield conv_spec(label, x, wt, q, stride, dilation, padding, groups)
 
@@ -175,6 +178,9 @@ PIXEL_SCHEDULES = [dict(px_tile=1, oc_tile=3), dict(px_tile=2, oc_tile=2, loop_o
                    dict(lmul=2, oc_tile=5, weight_pack="i8"), dict(lmul=1, px_tile=3, unroll=2),
                    dict(lmul=4, oc_tile=1, px_tile=4, unroll=3)]
 
+DEPTHWISE_SCHEDULES = [dict(px_tile=1), dict(px_tile=3, loop_order="px_oc"), dict(oc_tile=2, px_tile=5),
+                       dict(lmul=2, px_tile=2, weight_pack="i8")]
+
 
 def _schedule_specs(rng):
     """Shapes that exercise each engine's edges, each with several schedules."""
@@ -193,6 +199,16 @@ def _schedule_specs(rng):
     for rounding in (1, 2):
         yield conv_spec(f"pixel-rounding{rounding}-2x10x9x7-o7-k3x3", x3, _weights(rng, (7, 3, 3, 7), False),
                         _rounding(q(7, 63), rounding), padding=(1, 1, 1, 1), schedules=PIXEL_SCHEDULES)
+    # LiteRT's depthwise rounding: 3 whole blocks of 8 channels round ties up, the last 4 away from zero
+    # (per-channel multipliers; big shifts, and extreme ones with shifts above -2).
+    x6 = _int8(rng, (1, 9, 10, 28), True)
+    for extreme in (False, True):
+        yield conv_spec(f"pixel-depthwise-rounding3-9x10x28-{'extreme' if extreme else 'typical'}", x6,
+                        _weights(rng, (28, 3, 3, 1), extreme), _rounding(q(28, 9, extreme), 3), padding=(1, 1, 1, 1),
+                        groups=28, schedules=[s for s in DEPTHWISE_SCHEDULES if "oc_tile" not in s])
+    # a pointwise layer in that rounding takes the pixel engine (the GEMM's lanes are channels)
+    yield conv_spec("pixel-pointwise-rounding3-5x7x30-o45", x, _weights(rng, (45, 1, 1, 30), False),
+                    _rounding(q(45, 30), 3), schedules=PIXEL_SCHEDULES)
     # grouped pointwise (ShuffleNet): one GEMM per group, 3 groups of 30 -> 45 channels
     x5 = _int8(rng, (1, 5, 7, 90), True)
     yield conv_spec("gemm-grouped-g3-5x7x90-o135", x5, _weights(rng, (135, 1, 1, 30), True), q(135, 30, True), groups=3,
@@ -200,8 +216,7 @@ def _schedule_specs(rng):
     x4 = _int8(rng, (1, 11, 12, 10), False)
     yield conv_spec("pixel-depthwise-m2-s2", x4, _weights(rng, (20, 3, 3, 1), False), q(20, 9), stride=(2, 2),
                     padding=(1, 0, 1, 1), groups=10,
-                    schedules=[dict(px_tile=1), dict(px_tile=3, loop_order="px_oc"), dict(oc_tile=2, px_tile=5),
-                               dict(lmul=2, px_tile=2, weight_pack="i8")])
+                    schedules=DEPTHWISE_SCHEDULES)
 
 
 # Layer shapes of MobileNet V1 0.25 with the default schedule: instruction ceilings (measured + ~5%),
@@ -275,3 +290,30 @@ def test_grouped_pointwise_runs_on_the_channel_gemm():
     depthwise = dict(spec.params, in_c=135, groups=135)
     arrays = dict(spec.arrays, weight=np.zeros((135, 1, 1, 1), np.int8))
     assert codegen.emit("conv2d", "k", depthwise, arrays).scratch_bytes > 0
+
+
+def test_the_depthwise_rounding_cases_tell_the_roundings_apart():
+    """The rounding-3 specs (LiteRT's depthwise) have ties in both parts: kernels/ref's output differs
+    from ties up in every channel (in the channels after the whole blocks of 8) and from ties away in
+    every channel (in the whole blocks), so a kernel that rounded every channel one way would fail."""
+    cases = [s for s in SPECS if "rounding3" in s.label and "typical" in s.label]
+    assert cases
+    for spec in cases:
+        whole = spec.params["out_c"] - spec.params["out_c"] % 8
+        off = {}
+        for rounding in (1, 2):
+            q = dict(spec.params, multiplier=spec.arrays["multiplier"], shift=spec.arrays["shift"], rounding=rounding)
+            other = ref.conv2d_s8(spec.x, spec.arrays["weight"], spec.arrays["bias"], stride=(1, 1), padding=(1, 1, 1, 1),
+                                  groups=spec.params["groups"], **{k: q[k] for k in _QUANT})
+            off[rounding] = np.argwhere(other != spec.want)[:, 3]
+        assert off[1].size and off[1].max() < whole, spec.label
+        assert off[2].size and off[2].min() >= whole, spec.label
+
+
+def test_a_pointwise_layer_in_the_depthwise_rounding_takes_the_pixel_engine():
+    """The channel GEMM vectorises over output channels and rounds every lane alike: a 1x1 layer in
+    LiteRT's per-channel-block rounding takes the pixel engine (its band scratch shows), the same
+    layer in one rounding the GEMM (no scratch)."""
+    spec = next(s for s in SPECS if s.label == "pixel-pointwise-rounding3-5x7x30-o45")
+    assert codegen.emit(spec.kernel, "k", spec.params, spec.arrays).scratch_bytes > 0
+    assert codegen.emit(spec.kernel, "k", dict(spec.params, rounding=2), spec.arrays).scratch_bytes == 0

@@ -119,6 +119,11 @@ def check_cases(kernel, cases, host, tmp_path, cflags=()):
     return library
 
 
+# conv2d also takes fixed_point.BLOCKS_OF_8_ROUNDING (3): LiteRT's depthwise, ties up in whole blocks of 8
+# output channels, away from zero in the rest.
+CONV_ROUNDINGS = (0, 1, 2, 3)
+
+
 def random_cases(random_case, seed, count, supported=lambda case: True, roundings=(0, 1, 2)):
     rng = np.random.default_rng(seed)
     cases = []
@@ -158,8 +163,8 @@ def test_both_product_forms(seed, host, tmp_path):
     where it has them (the library then holds vpdpbusd), the pairs where it has not (then it holds
     none). Extreme zero points and weights, every rounding, in_c not a multiple of 4, tap counts not
     a multiple of 4; the other tests run the native form."""
-    convs = [*random_cases(random_conv_case, 7600 + seed, 16),
-             *random_cases(random_wide_conv_case, 7650 + seed, 12)]  # depthwise over whole 16-lane vectors
+    convs = [*random_cases(random_conv_case, 7600 + seed, 16, roundings=CONV_ROUNDINGS),
+             *random_cases(random_wide_conv_case, 7650 + seed, 12, roundings=CONV_ROUNDINGS)]  # depthwise, 16 lanes
     dense = random_cases(random_dense_case, 7700 + seed, 10)
     assert any(x.shape[3] % 4 for x, *_ in convs) and any(kwargs["groups"] >= 16 for *_, kwargs in convs)
     check_cases("conv2d", convs, host, tmp_path, cflags=("-mno-avx512vnni",))
@@ -172,8 +177,9 @@ def test_both_product_forms(seed, host, tmp_path):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_conv2d_matches_reference(seed, host, tmp_path):
-    """test_conv_dense.py's random convolutions: groups 1, depthwise, grouped and depth multipliers > 1."""
-    cases = random_cases(random_conv_case, 7000 + seed, 30)
+    """test_conv_dense.py's random convolutions: groups 1, depthwise, grouped and depth multipliers > 1,
+    every rounding (LiteRT's depthwise too: a grouped layer's kernel per group splits its channels)."""
+    cases = random_cases(random_conv_case, 7000 + seed, 30, roundings=CONV_ROUNDINGS)
     assert any(1 < kwargs["groups"] < x.shape[3] for x, _, _, kwargs in cases)  # grouped
     assert any(kwargs["groups"] == x.shape[3] < w.shape[0] for x, w, _, kwargs in cases)  # depth multiplier
     check_cases("conv2d", cases, host, tmp_path)

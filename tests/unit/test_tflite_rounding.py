@@ -112,9 +112,8 @@ def _numpy_depthwise(x, params, rounding):
 def test_litert_depthwise_rounding_by_channel_block(tmp_path, reference):
     """DEPTHWISE_CONV_2D (measured, LiteRT 2.3 on x86): the reference kernels round as gemmlowp in
     every channel; the built-in kernel rounds whole blocks of 8 output channels with ties up (as
-    CONV_2D) and the channels after the last whole block as gemmlowp. Our TFLite spec rounds every
-    channel of a depthwise ties up (integer_spec.py), so a TFLite-spec depthwise layer whose output
-    channels are not a multiple of 8 can be 1 LSB off LiteRT in its last out_c % 8 channels."""
+    CONV_2D) and the channels after the last whole block as gemmlowp. Neither one rounding in every
+    channel matches it; our TFLite spec follows the built-in kernel (integer_spec.conv_rounding_code)."""
     channels = 28
     path, params = _depthwise_model(tmp_path, channels)
     blocks = channels - channels % 8
@@ -132,9 +131,9 @@ def test_litert_depthwise_rounding_by_channel_block(tmp_path, reference):
 
 
 def test_an_int8_tflite_depthwise_of_28_channels_builds_bit_exact_to_litert(tmp_path):
-    """The rule above in our build (integer_spec.conv_rounding_code: rounding code 3, which
-    kernels/ref runs; the generated kernels refuse it): a TFLite int8 depthwise whose last 4 output
-    channels are no whole block of 8, built for the host, equals LiteRT's built-in kernels."""
+    """The rule above in our build (integer_spec.conv_rounding_code: rounding code 3, which the
+    generated kernels take as kernels/ref does): a TFLite int8 depthwise whose last 4 output channels
+    are no whole block of 8, built for the host, equals LiteRT's built-in kernels."""
     import tvm
 
     from compiler.compile_model import compile_model

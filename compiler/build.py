@@ -88,7 +88,8 @@ def build(model_path, target_name: str, out_dir, input_shape_specs=(), quant=Non
 
             coral = build_firmware(compiled, staging, memory, warn=warn, tuning=tuning, **(firmware_options or {}))
         calibrated = quant is not None and quant.scheme == "int8"
-        quantisation = _measure_quantisation(compiled, validation) if calibrated else None
+        artefact = staging / target.artefact if compiled.executable is not None else None
+        quantisation = _measure_quantisation(compiled, validation, artefact) if calibrated else None
         report = summarise(compiled, model_path, quantisation)
         if quantisation is not None:
             from compiler.report.plots import sqnr_plot
@@ -156,17 +157,19 @@ def _graph_module(compiled):
     return int8_groups(compiled.qdq, compiled.integer_spec)
 
 
-def _measure_quantisation(compiled, validation):
-    from compiler.codegen.int8 import run_codegen
+def _measure_quantisation(compiled, validation, artefact=None):
+    """Layer errors and --val's top-1. `artefact`: the host build's library as written (its int8
+    top-1 runs that file: loading it costs a millisecond, a VM of the in-memory executable an LLVM
+    JIT of the whole module, 0.1 s on the digits CNN)."""
     from compiler.quant.calibrate import Probe
-    from compiler.quant.evaluate import int8_twin, layer_errors, module_runner, top1_accuracy, vm_runner
+    from compiler.quant.evaluate import compiled_twin, int8_twin, layer_errors, module_runner, top1_accuracy, vm_runner
     from compiler.report.quant_summary import summarise_quantisation
 
     quantised = compiled.quantised
     progress = quantised.config.progress
     # compile_model's twin has its C compiled beside the deployed module's; a budget search's is made here
     module, ids = compiled.probe or int8_twin(compiled.partitioned, quantised, compiled.integer_spec)
-    float_probe, int8_probe = quantised.float_probe, Probe(run_codegen(module), ids)
+    float_probe, int8_probe = quantised.float_probe, Probe(compiled_twin(module), ids)
     errors = layer_errors(float_probe, int8_probe, quantised.held_out, progress=progress)
     accuracy = None
     if validation is not None:
@@ -174,7 +177,9 @@ def _measure_quantisation(compiled, validation):
         _check_label_range(compiled, labels)
         if quantised.config.io != "float":  # integer I/O: the QDQ module as written, fed float images
             int8_runner = module_runner(compiled.lowered)
-        elif compiled.executable is not None:  # the host build itself
+        elif artefact is not None:  # the host build itself
+            int8_runner = vm_runner(tvm.relax.VirtualMachine(tvm.runtime.load_module(str(artefact)), tvm.cpu()))
+        elif compiled.executable is not None:
             int8_runner = vm_runner(tvm.relax.VirtualMachine(compiled.executable, tvm.cpu()))
         else:  # the instrumented int8 module's output is the build's (same kernels, same QDQ)
             int8_runner = int8_probe.output

@@ -210,10 +210,10 @@ def _prefetched_probe(partitioned: tvm.IRModule, quantised: Quantised, spec: str
     """quant/evaluate.py's int8_twin, its C compile started (it runs while the deployed module's
     compiles: two compiler processes)."""
     from compiler.codegen.int8 import NPU_REF
-    from compiler.quant.evaluate import int8_twin
+    from compiler.quant.evaluate import int8_twin, twin_cflags
 
     module, ids = int8_twin(partitioned, quantised, spec)
-    NPU_REF.prefetch(module)
+    NPU_REF.prefetch(module, {"cflags": twin_cflags(module)})
     return module, ids
 
 

@@ -54,7 +54,7 @@ def package(compiled, staging, target, warn) -> dict:
              "biases are float32 (TensorRT dequantizes int8 only)", *export.notes]
     not_run = ["TensorRT needs an NVIDIA GPU: the engine was neither built nor run here"]
     entry = section("TensorRT hand-off (not run here)", [QDQ_FILE, SCRIPT], verified, not_run, {}, {}, notes=notes)
-    entry["agreement"] = {"onnxruntime": export.ort}
+    entry["agreement"] = {"onnxruntime": export.ort, "onnxruntime_layers": export.layers}
     return entry
 
 

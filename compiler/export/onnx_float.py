@@ -77,20 +77,28 @@ def _softmax(ex, call, var) -> None:
                                          axis=int(call.attrs.axis))}
 
 
+# conv2d layouts (data, kernel, out) -> (the axis order ONNX's NCHW reads our tensors in, OHWI -> OIHW or none)
+_CONV_LAYOUTS = {("NHWC", "OHWI", "NHWC"): (NCHW, (0, 3, 1, 2)), ("NCHW", "OIHW", "NCHW"): ((0, 1, 2, 3), None)}
+
+
 def _conv2d(ex, call, var) -> None:
     attrs = call.attrs
-    if (str(attrs.data_layout), str(attrs.kernel_layout)) != ("NHWC", "OHWI"):
+    layout = _CONV_LAYOUTS.get((str(attrs.data_layout), str(attrs.kernel_layout), str(attrs.out_layout)))
+    if layout is None:
         raise FloatExportError(f"float conv2d {var.name} in layout {attrs.data_layout}/{attrs.kernel_layout}")
+    perm, weight_perm = layout
     w = constant(ex, call.args[1], var)
     if w is None:
         raise FloatExportError(f"float conv2d {var.name} of a weight that is not a constant")
+    kernel_shape = w.shape[1:3] if weight_perm else w.shape[2:4]
+    w = w.transpose(weight_perm) if weight_perm else w
     top, left, bottom, right = reads.ints(attrs.padding, 4)
-    y = ex._node("Conv", [operand(ex, call.args[0], var, NCHW), ex.const(f"{var.name}/weight", w.transpose(0, 3, 1, 2))],
+    y = ex._node("Conv", [operand(ex, call.args[0], var, perm), ex.const(f"{var.name}/weight", w)],
                  node_name=FLOAT_CONV_PREFIX + (source_node(call) or var.name),
-                 kernel_shape=list(w.shape[1:3]), strides=list(reads.ints(attrs.strides, 2)),
+                 kernel_shape=list(kernel_shape), strides=list(reads.ints(attrs.strides, 2)),
                  dilations=list(reads.ints(attrs.dilation, 2)), pads=[top, left, bottom, right],
                  group=int(attrs.groups))
-    ex.forms[var] = {NCHW: y}
+    ex.forms[var] = {perm: y}
 
 
 def _matmul(ex, call, var) -> None:
@@ -113,7 +121,8 @@ def _mean(ex, call, var) -> None:
 def _pool(name):
     def emit(ex, call, var):
         attrs = call.attrs
-        if str(attrs.layout) != "NHWC":
+        perm = {"NHWC": NCHW, "NCHW": (0, 1, 2, 3)}.get(str(attrs.layout))
+        if perm is None or str(attrs.out_layout) != str(attrs.layout):
             raise FloatExportError(f"float pool {var.name} in layout {attrs.layout}")
         options = dict(kernel_shape=list(reads.ints(attrs.pool_size, 2)), strides=list(reads.ints(attrs.strides, 2)),
                        pads=list(reads.ints(attrs.padding, 4)), ceil_mode=int(bool(attrs.ceil_mode)))
@@ -123,7 +132,7 @@ def _pool(name):
             raise FloatExportError(f"float average pool {var.name} is dilated (AveragePool at opset 13 is not)")
         else:
             options["count_include_pad"] = int(bool(attrs.count_include_pad))
-        ex.forms[var] = {NCHW: ex._node(name, [operand(ex, call.args[0], var, NCHW)], **options)}
+        ex.forms[var] = {perm: ex._node(name, [operand(ex, call.args[0], var, perm)], **options)}
     return emit
 
 
@@ -133,7 +142,20 @@ def _concat(ex, call, var) -> None:
                                          axis=int(call.attrs.axis) % rank)}
 
 
-_EMITTERS = {"relax.clip": _clip, "relax.nn.softmax": _softmax, "relax.nn.conv2d": _conv2d, "relax.matmul": _matmul,
+def _pad(ex, call, var) -> None:
+    attrs = call.attrs
+    if str(attrs.pad_mode) != "constant":
+        raise FloatExportError(f"float pad {var.name} in mode {attrs.pad_mode}")
+    x = call.args[0]
+    perm = ex.home(x) if x in ex.forms else identity(x)  # pad the tensor in the form it was written in
+    width = reads.ints(attrs.pad_width, 2 * len(perm))
+    pads = [width[2 * axis] for axis in perm] + [width[2 * axis + 1] for axis in perm]
+    ex.forms[var] = {perm: ex._node("Pad", [operand(ex, x, var, perm), ex.const(f"{var.name}/pads", np.array(pads, np.int64)),
+                                        ex.const(f"{var.name}/value", np.array(float(attrs.pad_value), np.float32))],
+                                    mode="constant")}
+
+
+_EMITTERS = {"relax.clip": _clip, "relax.nn.pad": _pad, "relax.nn.softmax": _softmax, "relax.nn.conv2d": _conv2d, "relax.matmul": _matmul,
              "relax.mean": _mean, "relax.nn.max_pool2d": _pool("MaxPool"), "relax.nn.avg_pool2d": _pool("AveragePool"),
              "relax.concat": _concat}
 FLOAT_OPS = {*_ELEMENTWISE, *_EMITTERS}

@@ -81,6 +81,7 @@ class ExportedOnnx:
     float_functions: dict = field(default_factory=dict)  # layer -> function written in float (a table's)
     tables: list = field(default_factory=list)           # layers written as the int8 table lookup itself
     float_layers: list = field(default_factory=list)     # float ops of the int8 module (a float softmax output)
+    output_homes: list = field(default_factory=list)     # per main output: (the ONNX tensor holding it, its axis order)
 
 
 def export_onnx_qdq(qdq_module: tvm.IRModule, output_names=None, bias: str = "int32") -> onnx.ModelProto:
@@ -96,7 +97,7 @@ def export_onnx_qdq_details(qdq_module: tvm.IRModule, output_names=None, bias: s
         raise ValueError(f"bias={bias!r}: int32 or float")
     exporter = _Exporter(int8_groups(qdq_module, ONNX), bias)
     model = exporter.run(output_names)
-    return ExportedOnnx(model, exporter.float_functions, exporter.tables, exporter.float_layers)
+    return ExportedOnnx(model, exporter.float_functions, exporter.tables, exporter.float_layers, exporter.output_homes)
 
 
 def _per_tensor(scale, zero_point, axis):
@@ -119,6 +120,7 @@ class _Exporter:
         self.tables: list = []
         self.float_layers: list = []
         self.folded: dict = {}  # relax var -> float32 array: a dequantized constant a float layer reads
+        self.output_homes: list = []
 
     def run(self, output_names) -> onnx.ModelProto:
         main = self.mod["main"]
@@ -131,8 +133,10 @@ class _Exporter:
         for binding in bindings:
             self._emit(binding)
         outputs = []
+        self.output_homes = [(name, perm) for perm, name in (next(iter(self.forms[out].items()))
+                                                             for out in main_outputs(self.mod))]
         for index, out in enumerate(main_outputs(self.mod)):
-            name = output_names[index] if output_names else f"output{index}"
+            name = output_names[index] if output_names and index < len(output_names) else f"output{index}"
             self._node("Identity", [self.form(out, _identity(out))], name)
             outputs.append(helper.make_tensor_value_info(name, _dtype(out), _shape(out)))
         graph = helper.make_graph(self.nodes, "qdq_int8", inputs, outputs, self.initializers)

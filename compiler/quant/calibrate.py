@@ -11,9 +11,11 @@
     names freely. The ids are stable for a given module: QDQ insertion calls
     `tensor_ids` on the same module to find the range of each binding.
 
-How: a variant of main (dataflow blocks turned into plain blocks, so inner vars may be
-returned) returns (original output, *observed tensors); it is compiled once for
-{"kind": "llvm"} (a Probe, which the report reuses) and run on the Relax VM per model run. A model run takes a whole batch
+How: the float probe returns (original output, *observed tensors) per model run, and the report
+reuses it (layer errors, --val's float top-1). It is the module written as ONNX and run by ONNX
+Runtime (quant/ort_probe.py: opens in milliseconds) when every op of it exports, else a variant
+of main (dataflow blocks turned into plain blocks, so inner vars may be returned) compiled once
+for {"kind": "llvm"} (a Probe) and run on the Relax VM. A model run takes a whole batch
 of samples when the input's batch axis B is > 1; with B = 1 (the usual case) samples run
 one at a time, which is fast enough for a few hundred small samples and needs no
 re-shaped copy of the model. Progress goes to stderr (compiler/progress.py).
@@ -96,16 +98,30 @@ class Probe:
         self.target = tvm.target.Target({"kind": "llvm", "opt-level": llvm_opt_level})
         self.vm = relax.VirtualMachine(tvm.compile(variant, target=self.target), tvm.cpu())
 
-    def run(self, feed) -> list:
-        """(model output, *observed tensors) as runtime tensors."""
-        return list(self.vm["main"](*[tvm.runtime.tensor(array) for array in feed]))
+    def run(self, feed) -> list[np.ndarray]:
+        """(model output, *observed tensors) as arrays (the output of a model of several outputs: their tuple)."""
+        results = self.vm["main"](*[tvm.runtime.tensor(array) for array in feed])
+        return [t.numpy() if hasattr(t, "numpy") else t for t in results]
 
     def output(self, feed) -> np.ndarray:
         """The model's output alone."""
-        return self.run(feed)[0].numpy()
+        return self.run(feed)[0]
 
 
-def float_probe(mod: tvm.IRModule, input_names=None) -> Probe:
+def float_probe(mod: tvm.IRModule, input_names=None):
+    """The float module's probe: on ONNX Runtime (quant/ort_probe.py) when its ops export, else
+    compiled with TVM (tvm_probe)."""
+    from compiler.quant.ort_probe import ort_probe
+
+    main = mod["main"]
+    inputs = sum(_is_float_tensor(p) for p in main.params)
+    observed = tensor_ids(main, input_names)[inputs:]
+    probe = ort_probe(mod, [var for _, var in observed], [name for name, _ in observed])
+    return probe if probe is not None else tvm_probe(mod, input_names)
+
+
+def tvm_probe(mod: tvm.IRModule, input_names=None) -> Probe:
+    """The instrumented module compiled for the host (probe_plan: LLVM, or the library's convolutions)."""
     variant, ids = instrumented(mod, input_names)
     module, opt_level = probe_plan(variant)
     return Probe(module, ids, opt_level)
@@ -175,8 +191,7 @@ def calibrate(mod: tvm.IRModule, samples: CalibrationSet, method: str = "minmax"
         for feed in samples.feeds():
             for i in float_inputs:
                 observers[samples.inputs[i].name].update(feed[i])
-            for name, tensor in zip(ids, probe.run(feed)[1:]):
-                array = tensor.numpy()
+            for name, array in zip(ids, probe.run(feed)[1:]):
                 observers[name].update(array)
                 if name in channel_means:
                     channel_means[name].update(array)

@@ -1,10 +1,10 @@
 """What quantisation costs: per-layer float-vs-int8 error and, with labelled data, top-1 accuracy.
 
-Both builds run for real: the float module in TVM, the quantised one through the same
-lowering as the deployed build (the int8 kernels), never a float simulation of it. Each module is
-compiled once: calibration's float Probe serves the float side of both measures, the int8 Probe
-(int8_twin, lowered) the layer errors, and the int8 top-1 runs the deployed host
-executable when there is one.
+Both builds run for real: the float module (calibration's probe: ONNX Runtime, or TVM), the
+quantised one through the same lowering as the deployed build (the int8 kernels), never a float
+simulation of it. Each module is compiled once: calibration's float probe serves the float side of
+both measures, the int8 Probe (int8_twin, lowered) the layer errors, and the int8 top-1 runs the
+deployed host library (the file the build wrote) when there is one.
 """
 
 import numpy as np
@@ -68,6 +68,25 @@ def int8_twin(float_mod, quantised, spec: str) -> tuple[tvm.IRModule, list]:
     return partition_int8(spec_form(variant, spec), spec), ids
 
 
+def twin_cflags(module: tvm.IRModule) -> tuple:
+    """The int8 twin's C flags: -O1 for a model below calibrate.LIBRARY_MACS (its held-out runs take
+    milliseconds either way, and the digits CNN's kernels/ref C compiles in 0.49 s at -O1 against
+    0.79 at -O3: time the measurement waited for while the deployed module's C compiled beside it)."""
+    from compiler.analysis import macs
+    from compiler.quant.calibrate import LIBRARY_MACS
+
+    small = sum(macs(func) for func in module.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS
+    return ("-O1",) if small else ()
+
+
+def compiled_twin(module: tvm.IRModule) -> tvm.IRModule:
+    """run_codegen of an int8 twin, with its C flags (the same as its prefetch's: one compile)."""
+    from compiler.codegen.int8 import run_codegen
+    from compiler.quant.patterns import CODEGEN
+
+    return run_codegen(module, {CODEGEN: {"cflags": list(twin_cflags(module))}})
+
+
 def layer_errors(float_side: Probe, int8_side: Probe, held_out, progress=True) -> list[dict]:
     """[{tensor, sqnr_db, cosine, max_abs_error}] on the held-out samples, worst (lowest SQNR) first."""
     if held_out is None:
@@ -80,7 +99,7 @@ def layer_errors(float_side: Probe, int8_side: Probe, held_out, progress=True) -
             float_out, int8_out = float_side.run(feed), int8_side.run(feed)
             for i, tensor_id in enumerate(int8_side.ids):
                 if tensor_id in stats:
-                    stats[tensor_id].update(float_out[float_index[tensor_id]].numpy(), int8_out[outputs + i].numpy())
+                    stats[tensor_id].update(float_out[float_index[tensor_id]], int8_out[outputs + i])
             bar.advance()
     rows = [{"tensor": tensor_id, **s.row()} for tensor_id, s in stats.items()]
     return sorted(rows, key=lambda row: row["sqnr_db"])

@@ -15,6 +15,7 @@ from compiler.partition import group_nodes
 from compiler.passes.insert_qdq import insert_qdq, is_mac_group
 from compiler.quant.calib_data import CalibrationSet, input_specs, load_calibration
 from compiler.quant.calibrate import Probe, calibrate, float_probe
+from compiler.quant.ort_probe import OrtProbe
 from compiler.quant.observers import METHODS
 from compiler.quant.plan import plan_activations, plan_int16
 
@@ -48,7 +49,7 @@ class Quantised:
     input_names: list[str] = field(default_factory=list)
     equalized: list = field(default_factory=list)  # (conv, conv) name pairs --equalize rescaled
     input_means: dict | None = None   # tensor id -> per-channel mean: biases corrected (--equalize)
-    float_probe: Probe | None = None  # the float module's calibration Probe: the report runs it again
+    float_probe: Probe | OrtProbe | None = None  # the float module's calibration probe: the report runs it again
 
 
 def quantise(mod: tvm.IRModule, input_names: list[str], config: QuantConfig, tflite_scales=False) -> Quantised:

@@ -38,14 +38,17 @@ def _softplus():
 
 # name -> (model, calibration, --io, min % identical (measured), expected float functions / lookups)
 MODELS = {
-    "digits CNN": (_digits, str(DIGITS / "calib.npz"), "float", 100.0),
+    # ONNX Runtime's fused int8 kernels requantise in float32: on 200 inputs 5 of 2000 logits land on the
+    # other side of a tie (op by op: 100%)
+    "digits CNN": (_digits, str(DIGITS / "calib.npz"), "float", 99.0),
     "tiny CNN": (lambda: tiny_cnn(softmax=False), "random", "float", 100.0),
     "tiny CNN, float softmax, int8 I/O": (tiny_cnn, "random", "int8", 100.0),
     "tiny CNN, uint8 I/O": (lambda: tiny_cnn(softmax=False), "random", "uint8", 100.0),
     "residual block": (residual_block, "random", "float", 100.0),
     "depthwise block": (depthwise_block, "random", "float", 100.0),
     **{op: (lambda op=op: conv_op_conv_model(op), "random", "float",
-            {"Resize linear half_pixel": 70.0, "Resize linear align_corners": 95.0}.get(op, 100.0))
+            {"Resize linear half_pixel": 70.0, "Resize linear align_corners": 95.0,
+             "ConvTranspose stride 2": 99.0}.get(op, 100.0))  # ConvTranspose: 1 tie in 800 values
        for op in ("PRelu per channel", "Resize linear half_pixel", "Resize linear align_corners",
                   "Resize nearest half_pixel", "Slice spatial with step", "Split channels", "ConvTranspose stride 2",
                   "Add per channel", "DepthToSpace CRD")},
@@ -124,7 +127,9 @@ def test_tensorrt_package_of_the_digits_cnn(tmp_path, capsys):
     assert "${TRT_FLAGS:---stronglyTyped}" in words and "--int8" not in words
     assert subprocess.run(["sh", "-n", str(out / "trtexec.sh")]).returncode == 0
     backend = report["backend"]
-    assert all(check["passed"] for check in backend["verified"]) and backend["agreement"]["onnxruntime"]["max_lsb"] == 0
+    assert all(check["passed"] for check in backend["verified"]) and backend["agreement"]["onnxruntime"]["max_lsb"] <= 1
+    layers = backend["agreement"]["onnxruntime_layers"]  # every int8 layer of the file, fed our int8 inputs
+    assert layers["layers"] == 11 and layers["max_lsb"] <= 1 and layers["values"] > 100 * layers["samples"], layers
     assert "NVIDIA GPU" in (out / "report.md").read_text()
     np.save(tmp_path / "x.npy", np.load(DIGITS / "sample.npy"))
     result = handoff.run(out, [str(tmp_path / "x.npy")], json.loads((out / "report.json").read_text()))
@@ -187,7 +192,8 @@ def test_a_float_layer_is_a_float_onnx_operator(make, keep_float, float_convs):
     """A convolution that computes in float is a float Conv (named float/<layer>, its weight float32, a
     refused layer's dequantized), in the model's layout among the QDQ groups. ONNX Runtime op by op
     (no graph optimisations: its QDQ fusions remove Q -> DQ pairs around float ops, changing the
-    rounding) gives the build's outputs bit for bit."""
+    rounding) gives the build's outputs within 1 LSB (its float32 convolution sums land on the other
+    side of a rounding tie from our integers now and then), at least 99% identical."""
     model, compiled = _compiled(make, "random", "float", keep_float)
     exported = export_onnx_qdq_details(compiled.qdq, [o.name for o in model.graph.output])
     assert [n.name for n in exported.model.graph.node if n.name.startswith("float/")] == float_convs
@@ -197,4 +203,25 @@ def test_a_float_layer_is_a_float_onnx_operator(make, keep_float, float_convs):
     interface = qdq_check.Interface(compiled.qdq)
     result = qdq_check.agreement(qdq_check.ort_runner(exported.model.SerializeToString(), literal=True),
                                  qdq_check.host_reference(compiled), interface, interface.samples())
-    assert result["max_lsb"] == 0 and result["identical_percent"] == 100.0, result
+    assert result["passed"], result  # within 1 LSB (float32 conv sums against ours: rounding ties), >= 99% identical
+
+
+def test_the_layer_check_finds_a_layer_the_file_computes_otherwise():
+    """qdq_layers: every int8 tensor of the export, computed by ONNX Runtime from our build's int8
+    inputs, is ours within 1 LSB; with one QuantizeLinear's scale in the file changed by 5%, that
+    layer's tensor is the one found many steps off (each layer reads our values, not the file's)."""
+    from compiler.backends.qdq_layers import LayerCheck
+
+    model, compiled = _compiled(lambda: tiny_cnn(softmax=False), "random", "float")
+    check = LayerCheck(compiled, [o.name for o in model.graph.output], "int32")
+    samples = qdq_check.Interface(compiled.qdq).samples()
+    exact = check.agreement(check.exported.model, samples, literal=False)
+    assert exact["passed"] and exact["layers"] == len(check.homes) >= 5 and exact["values"] > 0, exact
+    changed = onnx.ModelProto()
+    changed.CopyFrom(check.exported.model)
+    home = check.homes[1][0]
+    quantize = next(node for node in changed.graph.node if home in node.output and node.op_type == "QuantizeLinear")
+    scale = next(init for init in changed.graph.initializer if init.name == quantize.input[1])
+    scale.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(scale) * np.float32(1.05), scale.name))
+    wrong = check.agreement(changed, samples, literal=False)
+    assert not wrong["passed"] and wrong["max_lsb"] > 1 and wrong["worst_tensor"] == home, wrong

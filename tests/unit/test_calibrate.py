@@ -95,18 +95,54 @@ def test_a_kept_probe_serves_calibration_and_the_float_output(tiny, data, minmax
 
 
 def test_a_small_model_probe_at_opt_level_1_observes_the_same_values(tiny, data):
-    """Small models' probes compile with LLVM opt level 1 (the compile is much of their calibration):
-    every observed tensor is bit-identical to the opt-level-3 probe's."""
-    from compiler.quant.calibrate import Probe, instrumented
+    """Small models' TVM probes compile with LLVM opt level 1 (the compile is much of their
+    calibration): every observed tensor is bit-identical to the opt-level-3 probe's."""
+    from compiler.quant.calibrate import Probe, instrumented, tvm_probe
 
     _, cm = tiny
     _, x = data
-    small = float_probe(cm.partitioned, ["input"])
+    small = tvm_probe(cm.partitioned, ["input"])
     assert small.vm is not None and "opt-level" in str(small.target) and small.target.attrs["opt-level"] == 1
     variant, ids = instrumented(cm.partitioned, ["input"])
     full = Probe(variant, ids)
     for got, want in zip(small.run([x[:1]]), full.run([x[:1]])):
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_float_probe_runs_on_onnxruntime_and_observes_what_tvm_computes(tiny, data):
+    """float_probe writes the float module as ONNX (every observed tensor an output, in its own axis
+    order) and runs it in ONNX Runtime: the same ids as the TVM probe, each tensor equal to TVM's
+    within float rounding (another summation order), and the model's output."""
+    from compiler.quant.calibrate import tvm_probe
+    from compiler.quant.ort_probe import OrtProbe
+
+    _, cm = tiny
+    _, x = data
+    probe, reference = float_probe(cm.partitioned, ["input"]), tvm_probe(cm.partitioned, ["input"])
+    assert isinstance(probe, OrtProbe) and probe.ids == reference.ids and len(probe.ids) > 5
+    for i in range(3):
+        got, want = probe.run([x[i:i + 1]]), reference.run([x[i:i + 1]])
+        assert len(got) == len(want) == len(probe.ids) + 1
+        for tensor, a, b in zip(["output", *probe.ids], got, want):
+            assert a.shape == b.shape, tensor
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=tensor)
+        np.testing.assert_allclose(probe.output([x[i:i + 1]]), want[0], rtol=1e-4, atol=1e-5)
+
+
+def test_a_module_with_an_op_the_onnx_probe_does_not_write_gets_the_tvm_probe():
+    """An op outside onnx_float's table (here log) leaves the probe to TVM, which runs any module."""
+    from compiler.quant.calibrate import Probe
+
+    builder = relax.BlockBuilder()
+    x_var = relax.Var("x", relax.TensorType((1, 4), "float32"))
+    with builder.function("main", [x_var]):
+        with builder.dataflow():
+            z = builder.emit_output(relax.op.log(builder.emit(relax.op.exp(x_var))))
+        builder.emit_func_output(z)
+    probe = float_probe(builder.get(), ["x"])
+    assert isinstance(probe, Probe)
+    x = np.array([[0.5, -1.0, 2.0, 0.0]], np.float32)
+    np.testing.assert_allclose(probe.output([x]), x, rtol=1e-6, atol=1e-6)
 
 
 def test_every_fused_group_has_a_range(tiny, minmax_ranges):
@@ -298,3 +334,25 @@ def test_progress_can_be_silent():
     with Progress("calibrating", 3, stream=stream, enabled=False) as progress:
         progress.advance(3)
     assert stream.getvalue() == ""
+
+
+def test_the_onnx_probe_writes_a_padded_max_pool_as_tvm_computes_it():
+    """relax.nn.pad (TFLite models' explicit padding) and an NHWC max pool, written as ONNX Pad and
+    MaxPool (in the axis order the pool reads): the same values as the TVM probe's."""
+    from compiler.quant.calibrate import tvm_probe
+    from compiler.quant.ort_probe import OrtProbe
+
+    builder = relax.BlockBuilder()
+    x_var = relax.Var("x", relax.TensorType((1, 5, 6, 3), "float32"))
+    with builder.function("main", [x_var]):
+        with builder.dataflow():
+            pool = builder.emit(relax.op.nn.max_pool2d(x_var, (2, 2), (2, 2), layout="NHWC"))
+            padded = builder.emit(relax.op.nn.pad(pool, [0, 0, 1, 2, 0, 1, 0, 0], pad_value=-1.5))
+            out = builder.emit_output(relax.op.nn.relu(padded))
+        builder.emit_func_output(out)
+    mod = builder.get()
+    probe, reference = float_probe(mod, ["x"]), tvm_probe(mod, ["x"])
+    assert isinstance(probe, OrtProbe) and probe.ids == reference.ids
+    x = np.random.default_rng(3).normal(size=(1, 5, 6, 3)).astype(np.float32)
+    for got, want in zip(probe.run([x]), reference.run([x])):
+        np.testing.assert_array_equal(got, want)

@@ -36,25 +36,25 @@ def _softplus():
     return model
 
 
-# name -> (model, calibration, --io, min % identical (measured), expected float functions / lookups)
+# name -> (model, calibration, --io, min % identical, expected float functions / lookups). The minimum is
+# the goal, 99%, or the measured figure where that is lower: ONNX Runtime's fused int8 kernels requantise
+# in float32, and which values land on the other side of a tie turns on the scales' last bits, which
+# calibration's float probe (ONNX Runtime: MLAS's kernels differ between CPUs) sets.
 MODELS = {
-    # ONNX Runtime's fused int8 kernels requantise in float32: on 200 inputs 5 of 2000 logits land on the
-    # other side of a tie (op by op: 100%)
-    "digits CNN": (_digits, str(DIGITS / "calib.npz"), "float", 99.0),
-    "tiny CNN": (lambda: tiny_cnn(softmax=False), "random", "float", 100.0),
-    "tiny CNN, float softmax, int8 I/O": (tiny_cnn, "random", "int8", 100.0),
-    "tiny CNN, uint8 I/O": (lambda: tiny_cnn(softmax=False), "random", "uint8", 100.0),
-    "residual block": (residual_block, "random", "float", 100.0),
-    "depthwise block": (depthwise_block, "random", "float", 100.0),
+    "digits CNN": (_digits, str(DIGITS / "calib.npz"), "float", 99.0),  # 99.75% measured (op by op: 100%)
+    "tiny CNN": (lambda: tiny_cnn(softmax=False), "random", "float", 99.0),
+    "tiny CNN, float softmax, int8 I/O": (tiny_cnn, "random", "int8", 99.0),
+    "tiny CNN, uint8 I/O": (lambda: tiny_cnn(softmax=False), "random", "uint8", 99.0),
+    "residual block": (residual_block, "random", "float", 99.0),
+    "depthwise block": (depthwise_block, "random", "float", 99.0),
     **{op: (lambda op=op: conv_op_conv_model(op), "random", "float",
-            {"Resize linear half_pixel": 70.0, "Resize linear align_corners": 95.0,
-             "ConvTranspose stride 2": 99.0}.get(op, 100.0))  # ConvTranspose: 1 tie in 800 values
+            {"Resize linear half_pixel": 70.0, "Resize linear align_corners": 95.0}.get(op, 99.0))
        for op in ("PRelu per channel", "Resize linear half_pixel", "Resize linear align_corners",
                   "Resize nearest half_pixel", "Slice spatial with step", "Split channels", "ConvTranspose stride 2",
                   "Add per channel", "DepthToSpace CRD")},
     **{name: (lambda name=name: conv_activation_model(name), "random", "float",
-              {"HardSigmoid": 99.0, "Tanh": 98.5}.get(name, 100.0)) for name in ACTIVATIONS},
-    "Softplus (table lookup)": (_softplus, "random", "float", 100.0),
+              {"Tanh": 98.5}.get(name, 99.0)) for name in ACTIVATIONS},
+    "Softplus (table lookup)": (_softplus, "random", "float", 99.0),
 }
 
 

@@ -51,6 +51,13 @@ def macs(expr) -> int:
     return sum(MAC_COUNTERS[call.op.name](call) for call in op_calls(expr) if call.op.name in MAC_COUNTERS)
 
 
+def module_macs(mod) -> int:
+    """MACs of every Relax function of `mod` (main and the layer groups it calls)."""
+    from tvm import relax
+
+    return sum(macs(func) for func in mod.functions.values() if isinstance(func, relax.Function))
+
+
 def param_bytes(expr) -> int:
     return sum(int(const.value.numpy().nbytes) for const in constants(expr))
 

@@ -142,20 +142,25 @@ def _concat(ex, call, var) -> None:
                                          axis=int(call.attrs.axis) % rank)}
 
 
+def onnx_pads(pad_attrs, perm: tuple) -> np.ndarray:
+    """relax.nn.pad's pad_width ([before, after] per axis) as ONNX Pad's pads (every axis's before,
+    then every after) for the tensor in axis order `perm`."""
+    width = reads.ints(pad_attrs.pad_width, 2 * len(perm))
+    return np.array([width[2 * axis] for axis in perm] + [width[2 * axis + 1] for axis in perm], np.int64)
+
+
 def _pad(ex, call, var) -> None:
     attrs = call.attrs
     if str(attrs.pad_mode) != "constant":
         raise FloatExportError(f"float pad {var.name} in mode {attrs.pad_mode}")
     x = call.args[0]
     perm = ex.home(x) if x in ex.forms else identity(x)  # pad the tensor in the form it was written in
-    width = reads.ints(attrs.pad_width, 2 * len(perm))
-    pads = [width[2 * axis] for axis in perm] + [width[2 * axis + 1] for axis in perm]
-    ex.forms[var] = {perm: ex._node("Pad", [operand(ex, x, var, perm), ex.const(f"{var.name}/pads", np.array(pads, np.int64)),
-                                        ex.const(f"{var.name}/value", np.array(float(attrs.pad_value), np.float32))],
-                                    mode="constant")}
+    inputs = [operand(ex, x, var, perm), ex.const(f"{var.name}/pads", onnx_pads(attrs, perm)),
+              ex.const(f"{var.name}/value", np.array(float(attrs.pad_value), np.float32))]
+    ex.forms[var] = {perm: ex._node("Pad", inputs, mode="constant")}
 
 
-_EMITTERS = {"relax.clip": _clip, "relax.nn.pad": _pad, "relax.nn.softmax": _softmax, "relax.nn.conv2d": _conv2d, "relax.matmul": _matmul,
-             "relax.mean": _mean, "relax.nn.max_pool2d": _pool("MaxPool"), "relax.nn.avg_pool2d": _pool("AveragePool"),
-             "relax.concat": _concat}
+_EMITTERS = {"relax.clip": _clip, "relax.nn.pad": _pad, "relax.nn.softmax": _softmax, "relax.nn.conv2d": _conv2d,
+             "relax.matmul": _matmul, "relax.mean": _mean, "relax.nn.max_pool2d": _pool("MaxPool"),
+             "relax.nn.avg_pool2d": _pool("AveragePool"), "relax.concat": _concat}
 FLOAT_OPS = {*_ELEMENTWISE, *_EMITTERS}

@@ -53,7 +53,7 @@ from tvm import relax
 
 from compiler.codegen.int8 import int8_groups
 from compiler.errors import CompilerError
-from compiler.export.onnx_float import FLOAT_OPS, NCHW, FloatExportError, emit_float
+from compiler.export.onnx_float import FLOAT_OPS, NCHW, FloatExportError, emit_float, onnx_pads
 from compiler.export.onnx_float import identity as _identity
 from compiler.export.qdq_walk import (QParamPlan, is_composite_call, is_op, layer_name, main_bindings, main_outputs,
                                       moves)
@@ -132,10 +132,9 @@ class _Exporter:
             inputs.append(helper.make_tensor_value_info(param.name, _dtype(param), _shape(param)))
         for binding in bindings:
             self._emit(binding)
-        outputs = []
-        self.output_homes = [(name, perm) for perm, name in (next(iter(self.forms[out].items()))
-                                                             for out in main_outputs(self.mod))]
-        for index, out in enumerate(main_outputs(self.mod)):
+        outputs, returned = [], main_outputs(self.mod)
+        self.output_homes = [(name, perm) for perm, name in (next(iter(self.forms[out].items())) for out in returned)]
+        for index, out in enumerate(returned):
             name = output_names[index] if output_names and index < len(output_names) else f"output{index}"
             self._node("Identity", [self.form(out, _identity(out))], name)
             outputs.append(helper.make_tensor_value_info(name, _dtype(out), _shape(out)))
@@ -385,9 +384,7 @@ def _pool(name):
 
 def _pad(ex, a, kernel, args, var, layer) -> None:
     perm = ex.home(args[a["x"].args[0]])
-    width = reads.ints(a["op"].attrs.pad_width, 2 * len(perm))
-    pads = [width[2 * axis] for axis in perm] + [width[2 * axis + 1] for axis in perm]
-    y = ex._node("Pad", [ex.input_dq(args, a["x"], perm), ex.const(f"{layer}/pads", np.array(pads, np.int64)),
+    y = ex._node("Pad", [ex.input_dq(args, a["x"], perm), ex.const(f"{layer}/pads", onnx_pads(a["op"].attrs, perm)),
                          ex.const(f"{layer}/value", np.array(0.0, np.float32))], mode="constant")
     ex.output_q(var, y, a["quant"], perm)
 

@@ -134,9 +134,9 @@ def probe_plan(variant: tvm.IRModule) -> tuple[tvm.IRModule, int]:
     9M-MAC model 3.2 ms a sample against 2.8; level 0 saves 0.1 s more but runs 5x slower). Without
     fast-math no level changes a float result (LLVM keeps IEEE semantics, and TVM does not contract
     multiply-adds). Larger ones run their convolutions on the library."""
-    from compiler.analysis import macs
+    from compiler.analysis import module_macs
 
-    if sum(macs(func) for func in variant.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS:
+    if module_macs(variant) < LIBRARY_MACS:
         return variant, 1
     return _convolutions_on_library(variant), 3
 

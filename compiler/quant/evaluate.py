@@ -72,11 +72,10 @@ def twin_cflags(module: tvm.IRModule) -> tuple:
     """The int8 twin's C flags: -O1 for a model below calibrate.LIBRARY_MACS (its held-out runs take
     milliseconds either way, and the digits CNN's kernels/ref C compiles in 0.49 s at -O1 against
     0.79 at -O3: time the measurement waited for while the deployed module's C compiled beside it)."""
-    from compiler.analysis import macs
+    from compiler.analysis import module_macs
     from compiler.quant.calibrate import LIBRARY_MACS
 
-    small = sum(macs(func) for func in module.functions.values() if isinstance(func, relax.Function)) < LIBRARY_MACS
-    return ("-O1",) if small else ()
+    return ("-O1",) if module_macs(module) < LIBRARY_MACS else ()
 
 
 def compiled_twin(module: tvm.IRModule) -> tvm.IRModule:
